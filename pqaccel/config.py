@@ -1,0 +1,338 @@
+"""One configuration object, the source of truth for the golden model, the RTL and the tools.
+
+An :class:`EngineConfig` is fixed when the hardware is generated; a :class:`LayerConfig` is set at
+run time, so one engine runs every layer of a network that fits its maxima.  Every derived width
+is computed here from the exact integer ranges (see :mod:`pqaccel.fixedpoint`), never guessed.
+"""
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields, asdict, replace
+
+from . import fixedpoint as fx
+
+__all__ = [
+    "METRICS", "ROUNDINGS", "REQUANT_MODES",
+    "Widths", "Parallelism", "Requant", "EngineConfig", "LayerConfig",
+    "PRESETS", "preset", "load_config_file", "engine_from_dict",
+]
+
+METRICS = ("l1", "l2", "chebyshev")
+ROUNDINGS = ("floor", "half_up", "half_even")
+REQUANT_MODES = ("raw", "shift")
+
+BITS_MIN, BITS_MAX = 2, 16
+V_MAX = 64
+K_MAX = 256
+C_MAX_MAX = 1024
+M_MAX_MAX = 4096
+
+
+def _check_int(name, value, lo, hi, what=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be {what or f'an integer from {lo} to {hi}'}, got {value!r}")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {valid}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Signed two's-complement widths of the stored and streamed numbers.
+
+    ``in_bits``: input elements; ``proto_bits``: prototype elements; ``lut_bits``: lookup-table
+    entries; ``out_bits``: requantized outputs (unused when requantization is ``raw``).
+    """
+    in_bits: int = 8
+    proto_bits: int = 8
+    lut_bits: int = 8
+    out_bits: int = 16
+
+    def __post_init__(self):
+        for f in fields(self):
+            _check_int(f.name, getattr(self, f.name), BITS_MIN, BITS_MAX)
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """Hardware parallelism: subspaces, prototypes and output channels handled per cycle."""
+    c_par: int = 1
+    k_par: int = 1
+    m_par: int = 1
+
+    def __post_init__(self):
+        for f in fields(self):
+            _check_int(f.name, getattr(self, f.name), 1, 4096, "a positive integer")
+
+
+@dataclass(frozen=True)
+class Requant:
+    """Output requantization.
+
+    ``mode="raw"`` streams the exact accumulator.  ``mode="shift"`` divides by ``2**shift`` with the
+    given ``rounding`` (``floor``, ``half_up`` = round half towards +inf, ``half_even``) and then either
+    saturates (``saturate=True``) or wraps to ``out_bits``.
+    """
+    mode: str = "raw"
+    shift: int = 0
+    rounding: str = "half_up"
+    saturate: bool = True
+
+    def __post_init__(self):
+        _check_choice("requant.mode", self.mode, REQUANT_MODES)
+        _check_int("requant.shift", self.shift, 0, 40, "an integer from 0 to 40")
+        _check_choice("requant.rounding", self.rounding, ROUNDINGS)
+        if not isinstance(self.saturate, bool):
+            raise TypeError(f"requant.saturate must be a boolean, got {self.saturate!r}")
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """The shape of one layer, set at run time: ``Y (n x m) = X (n x d) @ W (d x m)``."""
+    d: int
+    m: int
+    n: int = 1
+
+    def __post_init__(self):
+        _check_int("d", self.d, 1, 1 << 30, "a positive integer")
+        _check_int("m", self.m, 1, 1 << 30, "a positive integer")
+        _check_int("n", self.n, 1, 1 << 40, "a positive integer")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything fixed in hardware.
+
+    ``v``: subvector length; ``k``: prototypes per subspace; ``c_max``, ``m_max``: the largest
+    number of subspaces and output channels a layer may have; ``par``: :class:`Parallelism`;
+    ``widths``: :class:`Widths`; ``metric``: ``l1``, ``l2`` or ``chebyshev``; ``requant``:
+    :class:`Requant`.
+
+    Raises :class:`TypeError` or :class:`ValueError` naming the parameter, its value and what is
+    valid.
+    """
+    v: int = 4
+    k: int = 16
+    c_max: int = 8
+    m_max: int = 8
+    par: Parallelism = field(default_factory=Parallelism)
+    widths: Widths = field(default_factory=Widths)
+    metric: str = "l1"
+    requant: Requant = field(default_factory=Requant)
+
+    def __post_init__(self):
+        _check_int("v", self.v, 1, V_MAX)
+        _check_int("k", self.k, 2, K_MAX)
+        _check_int("c_max", self.c_max, 1, C_MAX_MAX)
+        _check_int("m_max", self.m_max, 1, M_MAX_MAX)
+        for name, cls in (("par", Parallelism), ("widths", Widths), ("requant", Requant)):
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
+        _check_choice("metric", self.metric, METRICS)
+        p = self.par
+        if p.c_par > self.c_max:
+            raise ValueError(f"c_par must be an integer from 1 to c_max={self.c_max}, got {p.c_par!r}")
+        if self.k % p.k_par:
+            divisors = [d for d in range(1, self.k + 1) if self.k % d == 0]
+            raise ValueError(f"k_par must divide k={self.k} (one of {divisors}), got {p.k_par!r}")
+        if p.m_par > self.m_max:
+            raise ValueError(f"m_par must be an integer from 1 to m_max={self.m_max}, got {p.m_par!r}")
+        rq = self.requant
+        if rq.mode == "shift" and rq.shift >= self.acc_bits:
+            raise ValueError(f"requant.shift must be an integer from 0 to {self.acc_bits - 1} "
+                             f"(accumulator width {self.acc_bits} bits), got {rq.shift!r}")
+
+    # -- derived widths ---------------------------------------------------------------------------
+    @property
+    def idx_bits(self):
+        """Width of a prototype index."""
+        return max(1, (self.k - 1).bit_length())
+
+    @property
+    def diff_max(self):
+        """Largest ``|x - p|`` over all inputs and prototypes in range."""
+        return fx.diff_abs_max(self.widths.in_bits, self.widths.proto_bits)
+
+    @property
+    def dist_max(self):
+        """Largest distance over all inputs and prototypes in range."""
+        return fx.dist_max(self.metric, self.v, self.widths.in_bits, self.widths.proto_bits)
+
+    @property
+    def dist_bits(self):
+        """Width of an (unsigned) distance; exact, never wraps."""
+        return max(1, self.dist_max.bit_length())
+
+    @property
+    def acc_range(self):
+        lo, hi = fx.signed_range(self.widths.lut_bits)
+        return self.c_max * lo, self.c_max * hi
+
+    @property
+    def acc_bits(self):
+        """Signed width of the exact accumulator of ``c_max`` table entries; never wraps."""
+        return fx.signed_bits_for(*self.acc_range)
+
+    @property
+    def result_bits(self):
+        """Signed width of a streamed output: ``out_bits`` when requantized, else ``acc_bits``."""
+        return self.widths.out_bits if self.requant.mode == "shift" else self.acc_bits
+
+    @property
+    def k_steps(self):
+        """Cycles the encoder spends per subspace group (``k / k_par``)."""
+        return self.k // self.par.k_par
+
+    @property
+    def g_max(self):
+        """Largest number of subspace groups (``ceil(c_max / c_par)``)."""
+        return -(-self.c_max // self.par.c_par)
+
+    @property
+    def mt_max(self):
+        """Largest number of output beats per row (``ceil(m_max / m_par)``)."""
+        return -(-self.m_max // self.par.m_par)
+
+    # -- layer-dependent quantities ---------------------------------------------------------------
+    def check_layer(self, layer):
+        """Raise :class:`ValueError` if ``layer`` does not fit this engine; return it otherwise."""
+        if not isinstance(layer, LayerConfig):
+            raise TypeError(f"layer must be a LayerConfig, got {layer!r}")
+        if layer.d > self.v * self.c_max:
+            raise ValueError(f"d must be at most v*c_max={self.v * self.c_max} "
+                             f"(C = ceil(d/v) <= c_max={self.c_max}), got {layer.d!r}")
+        if layer.m > self.m_max:
+            raise ValueError(f"m must be an integer from 1 to m_max={self.m_max}, got {layer.m!r}")
+        return layer
+
+    def subspaces(self, layer):
+        """``C = ceil(d / v)``."""
+        return -(-self.check_layer(layer).d // self.v)
+
+    def groups(self, layer):
+        """Subspace groups per row, ``ceil(C / c_par)``."""
+        return -(-self.subspaces(layer) // self.par.c_par)
+
+    def m_steps(self, layer):
+        """Output beats per row, ``ceil(m / m_par)``."""
+        return -(-self.check_layer(layer).m // self.par.m_par)
+
+    def ideal_cycles_per_row(self, layer):
+        """``ceil(C/c_par) * max(ceil(k/k_par), ceil(m/m_par))`` (DESIGN.md)."""
+        return self.groups(layer) * max(self.k_steps, self.m_steps(layer))
+
+    # -- (de)serialization ------------------------------------------------------------------------
+    def to_dict(self):
+        return asdict(self)
+
+    def derived(self):
+        return {
+            "idx_bits": self.idx_bits, "dist_max": self.dist_max, "dist_bits": self.dist_bits,
+            "acc_bits": self.acc_bits, "result_bits": self.result_bits, "k_steps": self.k_steps,
+            "g_max": self.g_max, "mt_max": self.mt_max,
+        }
+
+    def replace(self, **changes):
+        return replace(self, **changes)
+
+
+_SECTIONS = {"par": Parallelism, "widths": Widths, "requant": Requant}
+_ENGINE_KEYS = {f.name for f in fields(EngineConfig)}
+
+
+def engine_from_dict(d, base=None):
+    """Build an :class:`EngineConfig` from a nested dict (as in TOML/JSON), over ``base``."""
+    if not isinstance(d, dict):
+        raise TypeError(f"engine configuration must be a table/object, got {d!r}")
+    base = base or EngineConfig()
+    unknown = sorted(set(d) - _ENGINE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown engine parameter {unknown[0]!r}; valid: {', '.join(sorted(_ENGINE_KEYS))}")
+    changes = {}
+    for key, value in d.items():
+        if key in _SECTIONS:
+            cls = _SECTIONS[key]
+            if not isinstance(value, dict):
+                raise TypeError(f"{key} must be a table/object, got {value!r}")
+            valid = {f.name for f in fields(cls)}
+            bad = sorted(set(value) - valid)
+            if bad:
+                raise ValueError(f"unknown {key} parameter {bad[0]!r}; valid: {', '.join(sorted(valid))}")
+            changes[key] = replace(getattr(base, key), **value)
+        else:
+            changes[key] = value
+    return replace(base, **changes)
+
+
+def load_config_file(path):
+    """Load ``(EngineConfig, LayerConfig or None)`` from a ``.toml`` or ``.json`` file.
+
+    The file holds an ``[engine]`` table (optionally ``preset = "name"`` as the base) and an
+    optional ``[layer]`` table with ``d``, ``m`` and ``n``.
+    """
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ValueError(f"config file {path!r} cannot be read: {e.strerror}") from None
+    try:
+        if path.endswith(".toml"):
+            doc = tomllib.loads(raw.decode())
+        elif path.endswith(".json"):
+            doc = json.loads(raw)
+        else:
+            raise ValueError(f"config file {path!r} must end in .toml or .json")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"config file {path!r} is not valid: {e}") from None
+    unknown = sorted(set(doc) - {"engine", "layer"})
+    if unknown:
+        raise ValueError(f"unknown section {unknown[0]!r} in {path!r}; valid: 'engine', 'layer'")
+    engine_doc = dict(doc.get("engine", {}))
+    base = preset(engine_doc.pop("preset")) if "preset" in engine_doc else None
+    engine = engine_from_dict(engine_doc, base)
+    layer = None
+    if "layer" in doc:
+        ld = doc["layer"]
+        if not isinstance(ld, dict) or set(ld) - {"d", "m", "n"}:
+            raise ValueError(f"layer must be a table with keys 'd', 'm', 'n', got {ld!r}")
+        layer = engine.check_layer(LayerConfig(**ld))
+    return engine, layer
+
+
+def _resnet20(k, lowbit=False):
+    widths = Widths(in_bits=8, proto_bits=6 if lowbit else 8, lut_bits=5 if lowbit else 8, out_bits=16)
+    return EngineConfig(v=9, k=k, c_max=64, m_max=64,
+                        par=Parallelism(c_par=4, k_par=k, m_par=16),
+                        widths=widths, metric="l2", requant=Requant(mode="raw"))
+
+
+#: Named presets.  ResNet20 presets: every 3x3 convolution of ResNet20 (C_in, C_out <= 64, so
+#: d = 9*C_in <= 576 -> C <= 64 subspaces of v=9) fits; ``c_par=4, k_par=k, m_par=16`` balances the
+#: encoder (1 cycle per group) against the lookups (ceil(m/16) <= 4 cycles per group) and gives one
+#: 18-kbit block RAM per table bank.
+PRESETS = {
+    "default": EngineConfig(v=4, k=16, c_max=8, m_max=8,
+                            par=Parallelism(c_par=2, k_par=4, m_par=2),
+                            widths=Widths(in_bits=8, proto_bits=8, lut_bits=8, out_bits=12),
+                            metric="l1", requant=Requant(mode="shift", shift=2, rounding="half_up")),
+    "resnet20-v9k8": _resnet20(8),
+    "resnet20-v9k16": _resnet20(16),
+    "resnet20-v9k8-lowbit": _resnet20(8, lowbit=True),
+}
+
+def default_layer(engine, n=64):
+    """The largest layer the engine takes, with ``n`` rows."""
+    return LayerConfig(d=engine.v * engine.c_max, m=engine.m_max, n=n)
+
+
+def preset(name):
+    """Return the named preset :class:`EngineConfig`."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(repr(p) for p in PRESETS)}, got {name!r}")
+    return PRESETS[name]

@@ -1,0 +1,116 @@
+"""Width, rounding and saturation rules shared by the golden model and the RTL.
+
+This is the one place where the integer behaviour of the engine is defined.  The table in
+``docs/fixedpoint.md`` states the same rules in prose.  The NumPy functions (``*_np``) are what the
+golden model uses; the Amaranth functions (``*_hdl``) build the same arithmetic as hardware, and
+the tests check each against the other.
+"""
+
+import numpy as np
+from amaranth.hdl import Mux
+
+__all__ = [
+    "signed_range", "signed_bits_for", "diff_abs_max", "dist_max",
+    "distance_np", "requantize_np", "requantize_hdl", "requant_bits",
+]
+
+
+def signed_range(bits):
+    """``(lo, hi)`` of a ``bits``-wide two's-complement number."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def signed_bits_for(lo, hi):
+    """Smallest two's-complement width that holds every integer in ``[lo, hi]``."""
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+def diff_abs_max(in_bits, proto_bits):
+    """Largest ``|x - p|`` for ``x`` of ``in_bits`` and ``p`` of ``proto_bits`` (both signed)."""
+    return (1 << (in_bits - 1)) + (1 << (proto_bits - 1)) - 1
+
+
+def dist_max(metric, v, in_bits, proto_bits):
+    """Largest distance between a ``v``-element input and prototype, for ``metric``."""
+    d = diff_abs_max(in_bits, proto_bits)
+    if metric == "l1":
+        return v * d
+    if metric == "l2":
+        return v * d * d
+    if metric == "chebyshev":
+        return d
+    raise ValueError(f"metric must be one of 'l1', 'l2', 'chebyshev', got {metric!r}")
+
+
+def distance_np(metric, x, p):
+    """Exact integer distance over the last axis (broadcasting ``x`` against ``p``).
+
+    L1 is ``sum |x-p|``, L2 is ``sum (x-p)**2`` (no square root: the order is the same and the
+    value stays an integer), Chebyshev is ``max |x-p|``.
+    """
+    d = np.abs(np.asarray(x, dtype=np.int64) - np.asarray(p, dtype=np.int64))
+    if metric == "l1":
+        return d.sum(axis=-1)
+    if metric == "l2":
+        return (d * d).sum(axis=-1)
+    if metric == "chebyshev":
+        return d.max(axis=-1)
+    raise ValueError(f"metric must be one of 'l1', 'l2', 'chebyshev', got {metric!r}")
+
+
+def requant_bits(requant, acc_bits, out_bits):
+    """Width of the requantized output."""
+    return out_bits if requant.mode == "shift" else acc_bits
+
+
+def requantize_np(acc, requant, out_bits):
+    """Requantize exact accumulator values (``int64`` array) as the hardware does.
+
+    ``raw``: unchanged.  ``shift``: ``q = round(acc / 2**shift)`` with ``floor`` (arithmetic shift),
+    ``half_up`` (``floor((acc + 2**(shift-1)) / 2**shift)``, ties towards +inf) or ``half_even``
+    (ties to the even quotient); then saturate to ``[-2**(out_bits-1), 2**(out_bits-1)-1]`` or wrap
+    modulo ``2**out_bits`` into the same range.
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    if requant.mode == "raw":
+        return acc.copy()
+    s = requant.shift
+    q = acc >> s
+    if s > 0 and requant.rounding != "floor":
+        rem = acc & ((1 << s) - 1)
+        half = 1 << (s - 1)
+        if requant.rounding == "half_up":
+            q = q + (rem >= half)
+        else:
+            q = q + ((rem > half) | ((rem == half) & ((q & 1) == 1)))
+    lo, hi = signed_range(out_bits)
+    if requant.saturate:
+        return np.clip(q, lo, hi)
+    return ((q - lo) & ((1 << out_bits) - 1)) + lo
+
+
+def requantize_hdl(acc, requant, out_bits):
+    """Amaranth expression computing :func:`requantize_np` of the signed value ``acc``.
+
+    Purely combinational; the caller registers the result.
+    """
+    if requant.mode == "raw":
+        return acc
+    s = requant.shift
+    acc_bits = len(acc)
+    q = (acc >> s) if s else acc
+    if s > 0 and requant.rounding != "floor":
+        rem = acc[:s]
+        half = 1 << (s - 1)
+        if requant.rounding == "half_up":
+            up = rem >= half
+        else:
+            up = (rem > half) | ((rem == half) & q[0])
+        q = q + up
+    lo, hi = signed_range(out_bits)
+    if requant.saturate:
+        return Mux(q > hi, hi, Mux(q < lo, lo, q))[:out_bits].as_signed()
+    return q[:out_bits].as_signed()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up pqaccel on a fresh Debian machine (Python >= 3.11) and run the main job on the default
+# configuration: generate the engine's Verilog and co-simulate it against the golden model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if ! command -v iverilog >/dev/null; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq iverilog
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e .
+.venv/bin/pqaccel config show --preset default
+.venv/bin/pqaccel model --preset default
