@@ -1,0 +1,96 @@
+"""The table write port's address map and data formats (pure Python, shared by RTL and drivers).
+
+An address is ``region`` (2 bits, at the top) over a body of bit fields, least significant
+first.  Regions:
+
+* ``codebook`` (0): fields ``cl, slot, step, g``; prototype ``k = step*k_par + slot`` of subspace
+  ``c = g*c_par + cl``.  Data: ``v`` elements of ``proto_bits``, element ``i`` at bit
+  ``i*proto_bits``.
+* ``lut`` (1): fields ``ml, cl, k, t, g``; entry ``T[c, k, m]`` with ``c = g*c_par + cl`` and
+  ``m = t*m_par + ml``.  Data: ``lut_bits`` two's complement.
+* ``control`` (2): field ``reg``: ``0`` = subspaces ``C`` (1..c_max), ``1`` = outputs ``M``
+  (1..m_max), ``2`` = commit (make the loaded bank active at the next row boundary).
+
+Every write goes to the shadow bank.  The port's ``ready`` is low while a commit is pending or
+while rows that use the shadow bank are still in flight.
+"""
+
+from .rtl.util import field_bits
+
+__all__ = ["AddressMap", "REGIONS", "CONTROL_REGS"]
+
+REGIONS = {"codebook": 0, "lut": 1, "control": 2}
+CONTROL_REGS = {"c": 0, "m": 1, "commit": 2}
+REGION_BITS = 2
+
+
+class AddressMap:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        p = cfg.par
+        self.fields = {
+            "codebook": [("cl", field_bits(p.c_par)), ("slot", field_bits(p.k_par)),
+                         ("step", field_bits(cfg.k_steps)), ("g", field_bits(cfg.g_max))],
+            "lut": [("ml", field_bits(p.m_par)), ("cl", field_bits(p.c_par)), ("k", field_bits(cfg.k)),
+                    ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
+            "control": [("reg", 2)],
+        }
+        self.body_bits = max(sum(w for _, w in f) for f in self.fields.values())
+        self.addr_bits = self.body_bits + REGION_BITS
+        w = cfg.widths
+        self.data_bits = max(cfg.v * w.proto_bits, w.lut_bits,
+                             cfg.c_max.bit_length(), cfg.m_max.bit_length())
+
+    def slices(self, region):
+        """``{field: (offset, width)}`` within the address body."""
+        out, off = {}, 0
+        for name, width in self.fields[region]:
+            out[name] = (off, width)
+            off += width
+        return out
+
+    def address(self, region, **values):
+        addr = REGIONS[region] << self.body_bits
+        for name, (off, width) in self.slices(region).items():
+            v = values.get(name, 0)
+            if not 0 <= v < (1 << width) and not (width == 0 and v == 0):
+                raise ValueError(f"{region} field {name} must fit in {width} bits, got {v!r}")
+            addr |= v << off
+        return addr
+
+    def table_writes(self, protos, lut, c=None, m=None, commit=True):
+        """``[(addr, data)]`` that load ``protos`` (``C x k x v``) and ``lut`` (``C x k x M``) and
+        the layer shape into the shadow bank, then (if ``commit``) make it active."""
+        cfg, p = self.cfg, self.cfg.par
+        c = len(protos) if c is None else c
+        m = len(lut[0][0]) if m is None else m
+        pb, lb = cfg.widths.proto_bits, cfg.widths.lut_bits
+        writes = [(self.address("control", reg=CONTROL_REGS["c"]), c),
+                  (self.address("control", reg=CONTROL_REGS["m"]), m)]
+        for ci in range(c):
+            g, cl = divmod(ci, p.c_par)
+            for k in range(cfg.k):
+                step, slot = divmod(k, p.k_par)
+                word = 0
+                for i in range(cfg.v):
+                    word |= (int(protos[ci][k][i]) & ((1 << pb) - 1)) << (i * pb)
+                writes.append((self.address("codebook", cl=cl, slot=slot, step=step, g=g), word))
+        for ci in range(c):
+            g, cl = divmod(ci, p.c_par)
+            for k in range(cfg.k):
+                for mi in range(m):
+                    t, ml = divmod(mi, p.m_par)
+                    writes.append((self.address("lut", ml=ml, cl=cl, k=k, t=t, g=g),
+                                   int(lut[ci][k][mi]) & ((1 << lb) - 1)))
+        if commit:
+            writes.append((self.address("control", reg=CONTROL_REGS["commit"]), 1))
+        return writes
+
+    def to_dict(self):
+        return {
+            "addr_bits": self.addr_bits, "data_bits": self.data_bits,
+            "region_offset": self.body_bits, "region_bits": REGION_BITS, "regions": REGIONS,
+            "fields": {r: [{"name": n, "offset": o, "width": w}
+                           for n, (o, w) in self.slices(r).items()] for r in self.fields},
+            "control_regs": CONTROL_REGS,
+        }

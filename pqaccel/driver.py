@@ -1,0 +1,80 @@
+"""Turn layers into stream beats and table writes, and check output beats against the model.
+
+Used by the Amaranth-simulator tests, the cocotb testbenches and the CLI alike; it works from a
+manifest (see :mod:`pqaccel.manifest`), so nothing here knows a bit position.
+"""
+
+import numpy as np
+
+from . import model
+from .addrmap import AddressMap
+from .config import engine_from_dict, LayerConfig
+from .manifest import pack, unpack
+
+__all__ = ["Job", "make_job"]
+
+
+class Job:
+    """One layer to run: table writes, input beats, and the expected output of every beat."""
+
+    def __init__(self, manifest, x, protos, lut):
+        self.manifest = manifest
+        self.cfg = cfg = engine_from_dict(manifest["engine"])
+        if AddressMap(cfg).to_dict() != manifest["address_map"]:
+            raise ValueError("manifest address map does not match its engine parameters")
+        p = cfg.par
+        self.x, self.protos, self.lut = x, protos, lut
+        n, d = x.shape
+        self.layer = LayerConfig(d=d, m=lut.shape[2], n=n)
+        self.c = cfg.subspaces(self.layer)
+        self.g = cfg.groups(self.layer)
+        self.mt = cfg.m_steps(self.layer)
+        self.m = self.layer.m
+        self.expected = model.forward(cfg, x, protos, lut)
+        self.writes = AddressMap(cfg).table_writes(protos, lut)
+        xin = manifest["streams"]["i"]
+        padded = np.zeros((n, self.g * p.c_par * cfg.v), dtype=np.int64)
+        padded[:, :d] = x
+        groups = padded.reshape(n, self.g, p.c_par, cfg.v)
+        self.in_beats = [pack(xin, {"data": groups[r, g]}) for r in range(n) for g in range(self.g)]
+        self.ideal_cycles_per_row = cfg.ideal_cycles_per_row(self.layer)
+
+    @property
+    def out_beats(self):
+        return self.layer.n * self.mt
+
+    def check(self, beats):
+        """Compare output payloads (ints, in order) with the model; return the mismatch list."""
+        desc = self.manifest["streams"]["o"]
+        p = self.cfg.par
+        bad = []
+        if len(beats) != self.out_beats:
+            bad.append(("count", len(beats), self.out_beats))
+        for idx, word in enumerate(beats[:self.out_beats]):
+            row, t = divmod(idx, self.mt)
+            got = unpack(desc, word)
+            want_last = int(t == self.mt - 1)
+            if got["last"] != want_last:
+                bad.append((row, t, "last", got["last"], want_last))
+            for ml in range(p.m_par):
+                mi = t * p.m_par + ml
+                if mi < self.m and got["data"][ml] != self.expected[row, mi]:
+                    bad.append((row, mi, int(got["data"][ml]), int(self.expected[row, mi])))
+        return bad
+
+
+def make_job(manifest, layer, seed):
+    """A random job: full-range random tables and inputs for ``layer``."""
+    cfg = engine_from_dict(manifest["engine"])
+    rng = np.random.default_rng(seed)
+    protos, lut = model.random_tables(cfg, layer, rng)
+    x = model.random_inputs(cfg, layer, rng)
+    # Make ties and near-ties common: copy some prototypes onto inputs and duplicate prototypes.
+    if cfg.k > 1:
+        protos[:, 1::2] = protos[:, 0:-1:2]
+    c = cfg.subspaces(layer)
+    for r in range(0, layer.n, 3):
+        ci = int(rng.integers(0, c))
+        seg = x[r, ci * cfg.v:(ci + 1) * cfg.v]
+        seg[:] = protos[ci, int(rng.integers(0, cfg.k)), :seg.size]
+    return Job(manifest, x, protos, lut)

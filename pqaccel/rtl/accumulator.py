@@ -1,0 +1,83 @@
+"""LUT accumulator: adder tree over subspace lanes, running sums over groups, requantization."""
+
+from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.lib import wiring, data
+from amaranth.lib.wiring import In, Out
+
+from .. import fixedpoint as fx
+from .util import delay, field_bits, tree_levels
+
+__all__ = ["Accumulator"]
+
+
+class Accumulator(wiring.Component):
+    """Sums the ``c_par`` looked-up entries of each output lane (lanes whose ``mask`` bit is 0
+    count as zero), adds the sum to the running sum of output beat ``t`` (restarting when
+    ``first``), and when ``last`` (the row's final subspace group) emits the requantized sums.
+
+    Widths are exact: every partial sum is ``acc_bits`` wide (:class:`pqaccel.config.EngineConfig`),
+    so nothing wraps; requantization is :func:`pqaccel.fixedpoint.requantize_hdl`.
+    ``out_valid``/``out_data``/``out_row_end`` follow an input with ``last`` by :attr:`stages`
+    cycles.  Running sums are registers: beat ``t`` recurs at least one cycle later, so the
+    read-modify-write needs no forwarding.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        p = cfg.par
+        self.tree_stages = tree_levels(p.c_par)
+        self.stages = self.latency(cfg)
+        entry = signed(cfg.widths.lut_bits)
+        super().__init__({
+            "valid": In(1), "first": In(1), "last": In(1), "row_end": In(1),
+            "t": In(max(1, field_bits(cfg.mt_max))),
+            "mask": In(p.c_par),
+            "entries": In(data.ArrayLayout(data.ArrayLayout(entry, p.m_par), p.c_par)),
+            "out_valid": Out(1), "out_row_end": Out(1),
+            "out_data": Out(data.ArrayLayout(signed(cfg.result_bits), p.m_par)),
+        })
+
+    @staticmethod
+    def latency(cfg):
+        return tree_levels(cfg.par.c_par) + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, p = self.cfg, self.cfg.par
+        acc_shape = signed(cfg.acc_bits)
+        n = self.tree_stages
+        valid = delay(m, self.valid, n, "valid")
+        first = delay(m, self.first, n, "first")
+        last = delay(m, self.last, n, "last")
+        row_end = delay(m, self.row_end, n, "row_end")
+        t = delay(m, self.t, n, "t")
+
+        acc_valid = Signal()
+        acc_row_end = Signal()
+        m.d.sync += [acc_valid.eq(valid & last), acc_row_end.eq(row_end)]
+        for ml in range(p.m_par):
+            terms = [Mux(self.mask[cl], self.entries[cl][ml], 0) for cl in range(p.c_par)]
+            level = 0
+            while len(terms) > 1:
+                nxt = []
+                for j in range(0, len(terms) - 1, 2):
+                    s = Signal(acc_shape, name=f"s{ml}_{level}_{j // 2}")
+                    m.d.sync += s.eq(terms[j] + terms[j + 1])
+                    nxt.append(s)
+                if len(terms) % 2:
+                    s = Signal(acc_shape, name=f"s{ml}_{level}_pass")
+                    m.d.sync += s.eq(terms[-1])
+                    nxt.append(s)
+                terms = nxt
+                level += 1
+            sums = Array(Signal(acc_shape, name=f"run{ml}_{i}") for i in range(cfg.mt_max))
+            new = Signal(acc_shape, name=f"new{ml}")
+            m.d.comb += new.eq(Mux(first, 0, sums[t]) + terms[0])
+            acc = Signal(acc_shape, name=f"acc{ml}")
+            with m.If(valid):
+                m.d.sync += sums[t].eq(new)
+            m.d.sync += acc.eq(new)
+            m.d.sync += self.out_data[ml].eq(
+                fx.requantize_hdl(acc, cfg.requant, cfg.widths.out_bits))
+        m.d.sync += [self.out_valid.eq(acc_valid), self.out_row_end.eq(acc_row_end)]
+        return m

@@ -1,0 +1,60 @@
+"""Pipelined argmin tree: lowest index wins a tie."""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import wiring, data
+from amaranth.lib.wiring import In, Out
+
+from .util import field_bits, tree_levels
+
+__all__ = ["ArgminTree"]
+
+
+class ArgminTree(wiring.Component):
+    """Index and value of the smallest of ``n`` unsigned ``dist_bits``-wide inputs.
+
+    Members: ``dist`` (In, array of ``n``), ``min_dist`` (Out), ``min_idx`` (Out,
+    ``max(1, ceil(log2 n))`` bits).  Outputs follow inputs by :attr:`stages` ``= ceil(log2 n)``
+    cycles, one register per tree level.  On equal values the lower index wins: a node takes its
+    right (higher-index) child only when it is strictly smaller.
+    """
+
+    def __init__(self, *, n, dist_bits):
+        if n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        self.n, self.dist_bits = n, dist_bits
+        self.idx_bits = max(1, field_bits(n))
+        self.stages = self.latency(n)
+        super().__init__({
+            "dist": In(data.ArrayLayout(unsigned(dist_bits), n)),
+            "min_dist": Out(unsigned(dist_bits)),
+            "min_idx": Out(unsigned(self.idx_bits)),
+        })
+
+    @staticmethod
+    def latency(n):
+        return tree_levels(n)
+
+    def elaborate(self, platform):
+        m = Module()
+        nodes = [(self.dist[i], i) for i in range(self.n)]
+        level = 0
+        while len(nodes) > 1:
+            nxt = []
+            for j in range(0, len(nodes) - 1, 2):
+                (da, ia), (db, ib) = nodes[j], nodes[j + 1]
+                d = Signal(unsigned(self.dist_bits), name=f"d{level}_{j // 2}")
+                i = Signal(unsigned(self.idx_bits), name=f"i{level}_{j // 2}")
+                take_b = db < da
+                m.d.sync += [d.eq(Mux(take_b, db, da)), i.eq(Mux(take_b, ib, ia))]
+                nxt.append((d, i))
+            if len(nodes) % 2:
+                da, ia = nodes[-1]
+                d = Signal(unsigned(self.dist_bits), name=f"d{level}_pass")
+                i = Signal(unsigned(self.idx_bits), name=f"i{level}_pass")
+                m.d.sync += [d.eq(da), i.eq(ia)]
+                nxt.append((d, i))
+            nodes = nxt
+            level += 1
+        d, i = nodes[0]
+        m.d.comb += [self.min_dist.eq(d), self.min_idx.eq(i)]
+        return m

@@ -1,0 +1,56 @@
+"""Codebook memory: per subspace lane, the prototypes of every subspace group, double-buffered."""
+
+from amaranth.hdl import Module, signed, unsigned
+from amaranth.lib import wiring, data, memory
+from amaranth.lib.wiring import In, Out
+
+from .util import field_bits
+
+__all__ = ["CodebookMemory"]
+
+
+class CodebookMemory(wiring.Component):
+    """One memory per subspace lane ``cl``; word ``(bank*g_max + g)*k_steps + step`` holds
+    prototypes ``step*k_par .. step*k_par + k_par - 1`` of subspace ``c = g*c_par + cl``.
+
+    Read: ``rd_addr`` (word address, same for all lanes) -> ``rd_data`` one cycle later
+    (:attr:`stages` = 1).  Write: one prototype (``v`` elements) per cycle at lane ``wr_lane``,
+    word ``wr_addr``, slot ``wr_slot`` (the prototype's position in the word).
+    """
+
+    stages = 1
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        p, w = cfg.par, cfg.widths
+        self.depth = 2 * cfg.g_max * cfg.k_steps
+        self.addr_bits = max(1, field_bits(self.depth))
+        self.vec = data.ArrayLayout(signed(w.proto_bits), cfg.v)
+        super().__init__({
+            "rd_addr": In(self.addr_bits),
+            "rd_data": Out(data.ArrayLayout(data.ArrayLayout(self.vec, p.k_par), p.c_par)),
+            "wr_en": In(1),
+            "wr_lane": In(max(1, field_bits(p.c_par))),
+            "wr_slot": In(max(1, field_bits(p.k_par))),
+            "wr_addr": In(self.addr_bits),
+            "wr_data": In(self.vec),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.cfg.par
+        word = data.ArrayLayout(self.vec, p.k_par)
+        for lane in range(p.c_par):
+            mem = memory.Memory(shape=unsigned(word.size), depth=self.depth, init=[])
+            m.submodules[f"mem{lane}"] = mem
+            wr = mem.write_port(granularity=self.vec.size)
+            rd = mem.read_port()
+            m.d.comb += [
+                rd.addr.eq(self.rd_addr),
+                self.rd_data[lane].eq(rd.data),
+                wr.addr.eq(self.wr_addr),
+                wr.data.eq(self.wr_data.as_value().replicate(p.k_par)),
+            ]
+            for slot in range(p.k_par):
+                m.d.comb += wr.en[slot].eq(self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot))
+        return m

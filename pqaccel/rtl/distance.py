@@ -1,0 +1,75 @@
+"""Pipelined distance unit: L1, L2 or Chebyshev between two ``v``-element vectors."""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring, data
+from amaranth.lib.wiring import In, Out
+
+from .. import fixedpoint as fx
+from .util import tree_levels
+
+__all__ = ["DistanceUnit"]
+
+
+class DistanceUnit(wiring.Component):
+    """Exact distance between ``x`` (``in_bits``) and ``p`` (``proto_bits``), ``v`` elements each.
+
+    Parameters: ``metric`` (``l1``, ``l2``, ``chebyshev``), ``v``, ``in_bits``, ``proto_bits``.
+
+    Members: ``x`` (In), ``p`` (In), ``dist`` (Out, ``dist_bits`` unsigned).  ``dist`` follows the
+    inputs by :attr:`stages` cycles; the unit never stalls.
+
+    Stages: one for ``|x_i - p_i|``, one more for the square in L2, then one per level of the
+    ``ceil(log2(v))``-level sum (or max) tree.
+    """
+
+    def __init__(self, *, metric, v, in_bits, proto_bits):
+        self.metric, self.v = metric, v
+        self.dist_max = fx.dist_max(metric, v, in_bits, proto_bits)
+        self.dist_bits = max(1, self.dist_max.bit_length())
+        self.stages = self.latency(metric, v)
+        super().__init__({
+            "x": In(data.ArrayLayout(signed(in_bits), v)),
+            "p": In(data.ArrayLayout(signed(proto_bits), v)),
+            "dist": Out(unsigned(self.dist_bits)),
+        })
+
+    @staticmethod
+    def latency(metric, v):
+        """Pipeline depth for ``metric`` over ``v`` elements."""
+        return (2 if metric == "l2" else 1) + tree_levels(v)
+
+    @staticmethod
+    def width(metric, v, in_bits, proto_bits):
+        """Exact (unsigned) width of a distance."""
+        return max(1, fx.dist_max(metric, v, in_bits, proto_bits).bit_length())
+
+    def elaborate(self, platform):
+        m = Module()
+        terms = []
+        for i in range(self.v):
+            a = Signal(unsigned(max(len(self.x[i]), len(self.p[i])) + 1), name=f"abs{i}")
+            m.d.sync += a.eq(abs(self.x[i] - self.p[i]))
+            if self.metric == "l2":
+                sq = Signal(unsigned(2 * len(a)), name=f"sq{i}")
+                m.d.sync += sq.eq(a * a)
+                a = sq
+            terms.append(a)
+        level = 0
+        while len(terms) > 1:
+            nxt = []
+            for j in range(0, len(terms) - 1, 2):
+                s = Signal(unsigned(self.dist_bits), name=f"t{level}_{j // 2}")
+                a, b = terms[j], terms[j + 1]
+                if self.metric == "chebyshev":
+                    m.d.sync += s.eq(Mux(a > b, a, b))
+                else:
+                    m.d.sync += s.eq(a + b)
+                nxt.append(s)
+            if len(terms) % 2:
+                s = Signal(unsigned(self.dist_bits), name=f"t{level}_pass")
+                m.d.sync += s.eq(terms[-1])
+                nxt.append(s)
+            terms = nxt
+            level += 1
+        m.d.comb += self.dist.eq(terms[0])
+        return m

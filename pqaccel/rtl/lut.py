@@ -1,0 +1,54 @@
+"""LUT banks: one per (subspace lane, output lane), addressed by the prototype index."""
+
+from amaranth.hdl import Module, signed
+from amaranth.lib import wiring, data, memory
+from amaranth.lib.wiring import In, Out
+
+from .util import field_bits
+
+__all__ = ["LutBanks"]
+
+
+class LutBanks(wiring.Component):
+    """Bank ``(cl, ml)`` holds ``T[c, k, m]`` for ``c = g*c_par + cl`` and ``m = t*m_par + ml`` at
+    word ``((bank*g_max + g)*mt_max + t)*k + k``, ``lut_bits`` wide, double-buffered by ``bank``.
+
+    Read: ``rd_addr[cl]`` for every subspace lane -> ``rd_data[cl][ml]`` one cycle later
+    (:attr:`stages` = 1).  Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``.
+    """
+
+    stages = 1
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        p = cfg.par
+        self.depth = 2 * cfg.g_max * cfg.mt_max * cfg.k
+        self.addr_bits = max(1, field_bits(self.depth))
+        entry = signed(cfg.widths.lut_bits)
+        super().__init__({
+            "rd_addr": In(data.ArrayLayout(self.addr_bits, p.c_par)),
+            "rd_data": Out(data.ArrayLayout(data.ArrayLayout(entry, p.m_par), p.c_par)),
+            "wr_en": In(1),
+            "wr_cl": In(max(1, field_bits(p.c_par))),
+            "wr_ml": In(max(1, field_bits(p.m_par))),
+            "wr_addr": In(self.addr_bits),
+            "wr_data": In(entry),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.cfg.par
+        for cl in range(p.c_par):
+            for ml in range(p.m_par):
+                mem = memory.Memory(shape=signed(self.cfg.widths.lut_bits), depth=self.depth, init=[])
+                m.submodules[f"bank{cl}_{ml}"] = mem
+                wr = mem.write_port()
+                rd = mem.read_port()
+                m.d.comb += [
+                    rd.addr.eq(self.rd_addr[cl]),
+                    self.rd_data[cl][ml].eq(rd.data),
+                    wr.addr.eq(self.wr_addr),
+                    wr.data.eq(self.wr_data),
+                    wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml)),
+                ]
+        return m

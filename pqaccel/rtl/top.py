@@ -1,0 +1,212 @@
+"""The PQ engine: streams in, streams out, a table write port, double-buffered tables."""
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring, data, stream, fifo
+from amaranth.lib.wiring import In, Out
+
+from ..addrmap import AddressMap, REGIONS, CONTROL_REGS
+from .codebook import CodebookMemory
+from .encoder import Encoder
+from .lut import LutBanks
+from .accumulator import Accumulator
+from .util import field_bits
+
+__all__ = ["PQEngine", "WritePortSignature"]
+
+
+def WritePortSignature(addr_bits, data_bits):
+    """Table write port, as seen by the host: a write happens in a cycle with ``en`` and ``ready``."""
+    return wiring.Signature({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits),
+                             "ready": In(1)})
+
+
+class PQEngine(wiring.Component):
+    """The whole engine for one :class:`pqaccel.config.EngineConfig`.
+
+    Members:
+
+    * ``i`` (In stream): one beat per subspace group, ``c_par`` subvectors of ``v`` elements
+      (subspace ``c = g*c_par + lane``); a row is ``ceil(C/c_par)`` beats, ``g = 0`` first.
+      Lanes past ``C`` in the last group are ignored; padding columns past ``d`` must be zero.
+    * ``o`` (Out stream): ``ceil(M/m_par)`` beats per row, beat ``t`` carrying outputs
+      ``t*m_par .. t*m_par + m_par - 1`` in ``data`` (lanes past ``M`` are meaningless) and
+      ``last`` on the row's final beat.
+    * ``wr`` (In): the table write port (see :mod:`pqaccel.addrmap`).
+    * ``active_bank`` (Out): the bank new rows use.
+
+    Flow control is credit based: the encoder and lookup pipelines never stall; a pipeline issues
+    work only when the FIFO after it has room for the result, so backpressure on ``o`` stops
+    issue without losing or repeating anything, and with no backpressure the initiation interval
+    is one: ``max(k_steps, ceil(M/m_par))`` cycles per subspace group.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        p, w = cfg.par, cfg.widths
+        self.amap = AddressMap(cfg)
+        self.in_layout = data.ArrayLayout(data.ArrayLayout(signed(w.in_bits), cfg.v), p.c_par)
+        self.out_layout = data.StructLayout({
+            "data": data.ArrayLayout(signed(cfg.result_bits), p.m_par), "last": 1})
+        self.encode_stages = CodebookMemory.stages + Encoder.latency(cfg)
+        self.lookup_stages = LutBanks.stages + Accumulator.latency(cfg)
+        # Credit loops: issue -> FIFO write (pipeline depth), write -> readable (1 cycle, 2 for
+        # the buffered FIFO), pop -> credit back (1): the FIFOs cover the round trip so that
+        # credits never throttle an unstalled stream.
+        self.code_depth = self.encode_stages + 3
+        self.out_depth = self.lookup_stages + 4
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "o": Out(stream.Signature(self.out_layout)),
+            "wr": In(WritePortSignature(self.amap.addr_bits, self.amap.data_bits)),
+            "active_bank": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, p, amap = self.cfg, self.cfg.par, self.amap
+        m.submodules.codebook = cb = CodebookMemory(cfg)
+        m.submodules.encoder = enc = Encoder(cfg)
+        m.submodules.luts = luts = LutBanks(cfg)
+        m.submodules.accumulator = acc = Accumulator(cfg)
+
+        # -- layer shape, one copy per bank ---------------------------------------------------
+        last_rem = cfg.c_max - (cfg.g_max - 1) * p.c_par
+        groups = Array(Signal(range(cfg.g_max + 1), init=cfg.g_max, name=f"groups{b}") for b in range(2))
+        rem = Array(Signal(range(p.c_par + 1), init=last_rem, name=f"rem{b}") for b in range(2))
+        msteps = Array(Signal(range(cfg.mt_max + 1), init=cfg.mt_max, name=f"msteps{b}") for b in range(2))
+        active = Signal()
+        pending = Signal()
+        busy_bits = 8
+        busy = [Signal(busy_bits, name=f"busy{b}") for b in range(2)]
+        shadow = ~active
+        m.d.comb += self.active_bank.eq(active)
+
+        # -- table write port -------------------------------------------------------------------
+        wr = self.wr
+        busy_shadow = Mux(active, busy[0], busy[1])
+        m.d.comb += wr.ready.eq(~pending & (busy_shadow == 0))
+        wr_ok = wr.en & wr.ready
+        region = wr.addr[amap.body_bits:]
+
+        def field(reg, name):
+            off, width = amap.slices(reg)[name]
+            return wr.addr[off:off + width] if width else 0
+
+        m.d.comb += [
+            cb.wr_en.eq(wr_ok & (region == REGIONS["codebook"])),
+            cb.wr_lane.eq(field("codebook", "cl")),
+            cb.wr_slot.eq(field("codebook", "slot")),
+            cb.wr_addr.eq((shadow * cfg.g_max + field("codebook", "g")) * cfg.k_steps
+                          + field("codebook", "step")),
+            cb.wr_data.eq(wr.data[:cb.wr_data.shape().size]),
+            luts.wr_en.eq(wr_ok & (region == REGIONS["lut"])),
+            luts.wr_cl.eq(field("lut", "cl")),
+            luts.wr_ml.eq(field("lut", "ml")),
+            luts.wr_addr.eq(((shadow * cfg.g_max + field("lut", "g")) * cfg.mt_max + field("lut", "t"))
+                            * cfg.k + field("lut", "k")),
+            luts.wr_data.eq(wr.data[:cfg.widths.lut_bits]),
+        ]
+        reg = field("control", "reg")
+        value = wr.data
+        with m.If(wr_ok & (region == REGIONS["control"])):
+            with m.If((reg == CONTROL_REGS["c"]) & (value >= 1) & (value <= cfg.c_max)):
+                m.d.sync += [groups[shadow].eq((value + (p.c_par - 1)) // p.c_par),
+                             rem[shadow].eq((value - 1) % p.c_par + 1)]
+            with m.If((reg == CONTROL_REGS["m"]) & (value >= 1) & (value <= cfg.m_max)):
+                m.d.sync += msteps[shadow].eq((value + (p.m_par - 1)) // p.m_par)
+            with m.If(reg == CONTROL_REGS["commit"]):
+                m.d.sync += pending.eq(1)
+
+        # -- stage A: codebook read and encoder ------------------------------------------------
+        step = Signal(range(cfg.k_steps), name="step")
+        ga = Signal(range(cfg.g_max), name="ga")
+        row_bank = Signal()
+        row_start = (step == 0) & (ga == 0)
+        bank_a = Mux(row_start, active, row_bank)
+        last_step = step == cfg.k_steps - 1
+        last_group_a = ga == groups[bank_a] - 1
+        code_res = Signal(range(self.code_depth + 1))
+        issue_a = Signal()
+        m.d.comb += [
+            issue_a.eq(self.i.valid & ~(row_start & pending)
+                       & (~last_step | (code_res < self.code_depth))),
+            self.i.ready.eq(issue_a & last_step),
+            cb.rd_addr.eq((bank_a * cfg.g_max + ga) * cfg.k_steps + step),
+        ]
+        with m.If(pending & row_start):
+            m.d.sync += [active.eq(~active), pending.eq(0)]
+        with m.If(issue_a):
+            m.d.sync += step.eq(Mux(last_step, 0, step + 1))
+            with m.If(last_step):
+                m.d.sync += ga.eq(Mux(last_group_a, 0, ga + 1))
+            with m.If(row_start):
+                m.d.sync += row_bank.eq(active)
+
+        code_layout = data.StructLayout({
+            "codes": data.ArrayLayout(cfg.idx_bits, p.c_par),
+            "g": max(1, field_bits(cfg.g_max)), "last_group": 1, "bank": 1})
+        tag_a = Signal(data.StructLayout({"g": code_layout["g"].shape, "last_group": 1, "bank": 1}))
+        m.d.sync += [
+            enc.valid.eq(issue_a), enc.first.eq(step == 0), enc.last.eq(last_step),
+            enc.step.eq(step), enc.x.eq(self.i.payload),
+            tag_a.g.eq(ga), tag_a.last_group.eq(last_group_a), tag_a.bank.eq(bank_a),
+        ]
+        m.d.comb += enc.protos.eq(cb.rd_data)
+        tag_enc = tag_a
+        for s in range(enc.stages):
+            nxt = Signal.like(tag_a, name=f"tag_enc{s}")
+            m.d.sync += nxt.eq(tag_enc)
+            tag_enc = nxt
+
+        m.submodules.code_fifo = cfifo = fifo.SyncFIFO(width=code_layout.size, depth=self.code_depth)
+        w_code = Signal(code_layout)
+        m.d.comb += [
+            w_code.codes.eq(enc.codes), w_code.g.eq(tag_enc.g),
+            w_code.last_group.eq(tag_enc.last_group), w_code.bank.eq(tag_enc.bank),
+            cfifo.w_data.eq(w_code), cfifo.w_en.eq(enc.out_valid),
+        ]
+
+        # -- stage B: table lookups and accumulation -------------------------------------------
+        head = data.View(code_layout, cfifo.r_data)
+        t = Signal(range(cfg.mt_max), name="t")
+        last_t = t == msteps[head.bank] - 1
+        out_res = Signal(range(self.out_depth + 1))
+        issue_b = Signal()
+        m.d.comb += [
+            issue_b.eq(cfifo.r_rdy & (~head.last_group | (out_res < self.out_depth))),
+            cfifo.r_en.eq(issue_b & last_t),
+        ]
+        for cl in range(p.c_par):
+            m.d.comb += luts.rd_addr[cl].eq(
+                ((head.bank * cfg.g_max + head.g) * cfg.mt_max + t) * cfg.k + head.codes[cl])
+        with m.If(issue_b):
+            m.d.sync += t.eq(Mux(last_t, 0, t + 1))
+        row_done = Signal()
+        done_bank = Signal()
+        mask = Cat((head.g != groups[head.bank] - 1) | (cl < rem[head.bank]) for cl in range(p.c_par))
+        m.d.sync += [
+            acc.valid.eq(issue_b), acc.first.eq(head.g == 0), acc.last.eq(head.last_group),
+            acc.row_end.eq(last_t), acc.t.eq(t), acc.mask.eq(mask),
+            row_done.eq(issue_b & head.last_group & last_t), done_bank.eq(head.bank),
+        ]
+        m.d.comb += acc.entries.eq(luts.rd_data)
+
+        m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(width=self.out_layout.size,
+                                                              depth=self.out_depth)
+        w_out = Signal(self.out_layout)
+        m.d.comb += [
+            w_out.data.eq(acc.out_data), w_out.last.eq(acc.out_row_end),
+            ofifo.w_data.eq(w_out), ofifo.w_en.eq(acc.out_valid),
+            self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data), ofifo.r_en.eq(self.o.ready),
+        ]
+
+        # -- credits and bank usage -------------------------------------------------------------
+        out_pop = self.o.valid & self.o.ready
+        m.d.sync += [
+            code_res.eq(code_res + (issue_a & last_step) - cfifo.r_en),
+            out_res.eq(out_res + (issue_b & head.last_group) - out_pop),
+        ]
+        row_begin = issue_a & row_start
+        for b in range(2):
+            m.d.sync += busy[b].eq(busy[b] + (row_begin & (active == b)) - (row_done & (done_bank == b)))
+        return m

@@ -1,0 +1,57 @@
+import pytest
+
+from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Requant, Widths, preset
+
+from engine_tb import run_engine, steady_cycles_per_row
+
+
+def check(cfg, layers, **kw):
+    jobs, outputs, stats = run_engine(cfg, layers, **kw)
+    for job, out in zip(jobs, outputs):
+        assert job.check(out) == []
+    return jobs, outputs, stats
+
+
+def test_default_two_layers_with_reload():
+    cfg = preset("default")
+    layers = [LayerConfig(d=32, m=8, n=6), LayerConfig(d=13, m=3, n=5)]
+    check(cfg, layers)
+
+
+@pytest.mark.parametrize("in_gap, out_stall", [(0.3, 0.0), (0.0, 0.5), (0.4, 0.6)])
+def test_default_backpressure(in_gap, out_stall):
+    cfg = preset("default")
+    check(cfg, [LayerConfig(d=30, m=7, n=6), LayerConfig(d=32, m=8, n=4)], seed=3,
+          in_gap=in_gap, out_stall=out_stall)
+
+
+@pytest.mark.parametrize("cfg, layer", [
+    (EngineConfig(v=1, k=2, c_max=3, m_max=1, par=Parallelism(1, 1, 1), metric="l1",
+                  widths=Widths(2, 2, 2, 2)), LayerConfig(d=3, m=1, n=8)),
+    (EngineConfig(v=3, k=8, c_max=5, m_max=5, par=Parallelism(2, 8, 2), metric="l2",
+                  widths=Widths(16, 16, 16, 16), requant=Requant("shift", 5, "half_even", False)),
+     LayerConfig(d=14, m=5, n=5)),
+    (EngineConfig(v=2, k=4, c_max=4, m_max=3, par=Parallelism(4, 1, 3), metric="chebyshev",
+                  widths=Widths(5, 3, 4, 3), requant=Requant("shift", 1, "floor", True)),
+     LayerConfig(d=7, m=2, n=6)),
+])
+def test_small_configs(cfg, layer):
+    check(cfg, [layer], seed=11)
+
+
+@pytest.mark.parametrize("name, layer", [
+    ("default", LayerConfig(d=32, m=8, n=10)),     # k_steps = 4 = m_steps
+    ("default", LayerConfig(d=32, m=2, n=10)),     # encoder-bound: k_steps = 4 > m_steps = 1
+])
+def test_initiation_interval_is_ideal(name, layer):
+    cfg = preset(name)
+    jobs, outputs, stats = check(cfg, [layer])
+    measured = steady_cycles_per_row(jobs[0], stats["out_cycles"][0])
+    assert measured == cfg.ideal_cycles_per_row(layer)
+
+
+def test_lookup_bound_ii():
+    cfg = EngineConfig(v=2, k=4, c_max=4, m_max=8, par=Parallelism(2, 4, 1), metric="l1")
+    layer = LayerConfig(d=8, m=8, n=10)               # k_steps = 1, m_steps = 8
+    jobs, outputs, stats = check(cfg, [layer])
+    assert steady_cycles_per_row(jobs[0], stats["out_cycles"][0]) == cfg.ideal_cycles_per_row(layer)
