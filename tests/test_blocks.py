@@ -1,0 +1,216 @@
+"""Each block against the golden model in the Amaranth simulator."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.sim import Simulator
+
+from pqaccel import fixedpoint as fx, model
+from pqaccel.config import EngineConfig, Parallelism, Requant, Widths, METRICS, ROUNDINGS
+from pqaccel.rtl.accumulator import Accumulator
+from pqaccel.rtl.argmin import ArgminTree
+from pqaccel.rtl.codebook import CodebookMemory
+from pqaccel.rtl.distance import DistanceUnit
+from pqaccel.rtl.encoder import Encoder
+from pqaccel.rtl.lut import LutBanks
+
+
+def simulate(dut, bench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8, if_exists=True)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def pipelined(dut, stages, inputs, apply, read):
+    """Present one input per cycle; collect the output ``stages`` cycles after each."""
+    got = []
+
+    async def bench(ctx):
+        # after the tick of cycle n, the output belongs to the input of cycle n - stages + 1
+        for n in range(len(inputs) + stages - 1):
+            if n < len(inputs):
+                apply(ctx, inputs[n])
+            await ctx.tick()
+            if n >= stages - 1:
+                got.append(read(ctx))
+    if stages == 0:
+        async def bench(ctx):  # noqa: F811
+            for item in inputs:
+                apply(ctx, item)
+                got.append(read(ctx))
+    simulate(dut, bench)
+    return got
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("v, in_bits, proto_bits", [(1, 2, 2), (3, 5, 8), (4, 16, 16), (9, 8, 6)])
+def test_distance_unit(metric, v, in_bits, proto_bits):
+    rng = np.random.default_rng(v * 100 + in_bits)
+    dut = DistanceUnit(metric=metric, v=v, in_bits=in_bits, proto_bits=proto_bits)
+    xlo, xhi = fx.signed_range(in_bits)
+    plo, phi = fx.signed_range(proto_bits)
+    xs = rng.integers(xlo, xhi + 1, size=(40, v))
+    ps = rng.integers(plo, phi + 1, size=(40, v))
+    xs[:4] = xlo; ps[:4] = phi          # the largest distance
+    xs[4:8] = xhi; ps[4:8] = plo
+    pairs = list(zip(xs.tolist(), ps.tolist()))
+
+    def apply(ctx, item):
+        ctx.set(dut.x, item[0])
+        ctx.set(dut.p, item[1])
+    got = pipelined(dut, dut.stages, pairs, apply, lambda ctx: ctx.get(dut.dist))
+    want = fx.distance_np(metric, xs, ps).tolist()
+    assert got == want
+    assert max(want) <= dut.dist_max < (1 << dut.dist_bits)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 64, 256])
+def test_argmin_tree(n):
+    rng = np.random.default_rng(n)
+    dut = ArgminTree(n=n, dist_bits=6)
+    cases = rng.integers(0, 8, size=(30, n)).tolist()     # few values: many ties
+    cases.append([5] * n)
+    got = pipelined(dut, dut.stages, cases, lambda ctx, c: ctx.set(dut.dist, c),
+                    lambda ctx: (ctx.get(dut.min_idx), ctx.get(dut.min_dist)))
+    assert got == [(int(np.argmin(c)), min(c)) for c in cases]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("k, k_par, c_par", [(2, 1, 1), (8, 2, 3), (16, 16, 2), (64, 8, 1)])
+def test_encoder(metric, k, k_par, c_par):
+    cfg = EngineConfig(v=3, k=k, c_max=c_par, m_max=1, metric=metric,
+                       par=Parallelism(c_par=c_par, k_par=k_par, m_par=1),
+                       widths=Widths(in_bits=4, proto_bits=3, lut_bits=4, out_bits=4))
+    rng = np.random.default_rng(k + c_par)
+    n = 12
+    xs = rng.integers(-8, 8, size=(n, c_par, 3))
+    protos = rng.integers(-4, 4, size=(c_par, k, 3))
+    protos[:, -1] = protos[:, 0]                # duplicate prototypes: ties across steps
+    dut = Encoder(cfg)
+    steps = cfg.k_steps
+    got = []
+
+    async def bench(ctx):
+        pending = 0
+        for cyc in range(n * steps + dut.stages + 2):
+            r, s = divmod(cyc, steps)
+            if r < n:
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, s == 0)
+                ctx.set(dut.last, s == steps - 1)
+                ctx.set(dut.step, s)
+                ctx.set(dut.x, xs[r].tolist())
+                ctx.set(dut.protos, protos[:, s * k_par:(s + 1) * k_par].tolist())
+            else:
+                ctx.set(dut.valid, 0)
+            await ctx.tick()
+            if ctx.get(dut.out_valid):
+                got.append(list(ctx.get(dut.codes)))
+    simulate(dut, bench)
+    assert got == model.encode(cfg, xs, protos).tolist()
+
+
+@pytest.mark.parametrize("c_par, m_par, rq", [
+    (1, 1, Requant(mode="raw")),
+    (3, 2, Requant(mode="shift", shift=3, rounding="half_even", saturate=True)),
+    (4, 3, Requant(mode="shift", shift=2, rounding="half_up", saturate=False)),
+    (5, 1, Requant(mode="shift", shift=0, rounding="floor", saturate=True)),
+])
+def test_accumulator(c_par, m_par, rq):
+    cfg = EngineConfig(v=1, k=2, c_max=4 * c_par, m_max=3 * m_par, par=Parallelism(c_par, 1, m_par),
+                       widths=Widths(in_bits=4, proto_bits=4, lut_bits=6, out_bits=5), requant=rq)
+    rng = np.random.default_rng(c_par)
+    dut = Accumulator(cfg)
+    rows, groups, mt = 4, 3, 2
+    # entries[row, g, t, cl, ml]; lanes >= 2 masked off in the last group
+    entries = rng.integers(-32, 32, size=(rows, groups, mt, c_par, m_par))
+    valid_lanes = min(2, c_par)
+    mask = np.ones((groups, c_par), dtype=bool)
+    mask[-1, valid_lanes:] = False
+    got = []
+
+    async def bench(ctx):
+        seq = [(r, g, t) for r in range(rows) for g in range(groups) for t in range(mt)]
+        for n in range(len(seq) + dut.stages + 1):
+            if n < len(seq):
+                r, g, t = seq[n]
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, g == 0)
+                ctx.set(dut.last, g == groups - 1)
+                ctx.set(dut.row_end, t == mt - 1)
+                ctx.set(dut.t, t)
+                ctx.set(dut.mask, int(sum(1 << cl for cl in range(c_par) if mask[g, cl])))
+                ctx.set(dut.entries, entries[r, g, t].tolist())
+            else:
+                ctx.set(dut.valid, 0)
+            await ctx.tick()
+            if ctx.get(dut.out_valid):
+                got.append((list(ctx.get(dut.out_data)), ctx.get(dut.out_row_end)))
+    simulate(dut, bench)
+    acc = (entries * mask[None, :, None, :, None]).sum(axis=(1, 3))       # rows x mt x m_par
+    want = [(model.requantize(cfg, acc[r, t]).tolist(), int(t == mt - 1))
+            for r in range(rows) for t in range(mt)]
+    assert got == want
+
+
+@pytest.mark.parametrize("rq", [Requant("shift", s, r, sat) for s in (0, 1, 3)
+                                for r in ROUNDINGS for sat in (True, False)] + [Requant("raw")])
+def test_requantize_hdl_exhaustive(rq):
+    acc_bits, out_bits = 8, 4
+    m = Module()
+    acc = Signal(signed(acc_bits))
+    out = Signal(signed(fx.requant_bits(rq, acc_bits, out_bits)))
+    m.d.comb += out.eq(fx.requantize_hdl(acc, rq, out_bits))
+    values = list(range(-128, 128))
+    got = []
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(acc, v)
+            got.append(ctx.get(out))
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == fx.requantize_np(np.array(values), rq, out_bits).tolist()
+
+
+def test_memories_write_then_read():
+    cfg = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 2, 2),
+                       widths=Widths(proto_bits=5, lut_bits=7))
+    cb, luts = CodebookMemory(cfg), LutBanks(cfg)
+    m = Module()
+    m.submodules.cb, m.submodules.luts = cb, luts
+    rng = np.random.default_rng(1)
+    cb_words = rng.integers(-16, 16, size=(cb.depth, 2, 2, 2))          # addr, lane, slot, elem
+    lut_words = rng.integers(-64, 64, size=(luts.depth, 2, 2))          # addr, cl, ml
+    got_cb, got_lut = [], []
+
+    async def bench(ctx):
+        for a in range(cb.depth):
+            for lane in range(2):
+                for slot in range(2):
+                    ctx.set(cb.wr_en, 1); ctx.set(cb.wr_lane, lane); ctx.set(cb.wr_slot, slot)
+                    ctx.set(cb.wr_addr, a); ctx.set(cb.wr_data, cb_words[a, lane, slot].tolist())
+                    await ctx.tick()
+        ctx.set(cb.wr_en, 0)
+        for a in range(luts.depth):
+            for cl in range(2):
+                for ml in range(2):
+                    ctx.set(luts.wr_en, 1); ctx.set(luts.wr_cl, cl); ctx.set(luts.wr_ml, ml)
+                    ctx.set(luts.wr_addr, a); ctx.set(luts.wr_data, int(lut_words[a, cl, ml]))
+                    await ctx.tick()
+        ctx.set(luts.wr_en, 0)
+        for a in range(cb.depth):
+            ctx.set(cb.rd_addr, a)
+            await ctx.tick()
+            got_cb.append(ctx.get(cb.rd_data))
+        for a in range(luts.depth):
+            ctx.set(luts.rd_addr, [a, (a + 1) % luts.depth])
+            await ctx.tick()
+            got_lut.append(ctx.get(luts.rd_data))
+    simulate(m, bench)
+    assert [list(map(lambda s: [list(e) for e in s], w)) for w in got_cb] == cb_words.tolist()
+    want_lut = [[lut_words[a, 0].tolist(), lut_words[(a + 1) % luts.depth, 1].tolist()]
+                for a in range(luts.depth)]
+    assert [[list(l) for l in w] for w in got_lut] == want_lut
