@@ -76,5 +76,6 @@ def make_job(manifest, layer, seed):
     for r in range(0, layer.n, 3):
         ci = int(rng.integers(0, c))
         seg = x[r, ci * cfg.v:(ci + 1) * cfg.v]
-        seg[:] = protos[ci, int(rng.integers(0, cfg.k)), :seg.size]
+        lo, hi = -(1 << (cfg.widths.in_bits - 1)), (1 << (cfg.widths.in_bits - 1)) - 1
+        seg[:] = np.clip(protos[ci, int(rng.integers(0, cfg.k)), :seg.size], lo, hi)
     return Job(manifest, x, protos, lut)

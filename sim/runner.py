@@ -89,7 +89,10 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
                          timescale=("1ns", "1ps"), build_args=build_args, always=True,
                          log_file=None if verbose else log_build)
         except RuntimeError as e:
-            tail = open(log_build).read()[-3000:] if os.path.exists(log_build) else ""
+            tail = ""
+            if os.path.exists(log_build):
+                with open(log_build) as f:
+                    tail = f.read()[-3000:]
             raise RuntimeError(f"{sim} build failed: {e}\n{tail}") from None
         finally:
             if sim == "verilator":
@@ -98,14 +101,20 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
                 else:
                     os.environ["MAKEFLAGS"] = saved
         t1 = time.perf_counter()
-        runner.test(test_module=f"{__package__}.pq_tb", hdl_toplevel=top, build_dir=build_dir,
-                    test_dir=build_dir, extra_env={"PQ_COSIM": cfg_path},
-                    results_xml=os.path.join(build_dir, "results.xml"),
-                    log_file=None if verbose else os.path.join(build_dir, "test.log"))
+        try:
+            runner.test(test_module=f"{__package__}.pq_tb", hdl_toplevel=top, build_dir=build_dir,
+                        test_dir=build_dir, extra_env={"PQ_COSIM": cfg_path},
+                        results_xml=os.path.join(build_dir, "results.xml"),
+                        log_file=None if verbose else os.path.join(build_dir, "test.log"))
+        except SystemExit:
+            pass            # the cocotb test failed: the result file (if any) says how
         t2 = time.perf_counter()
         if not os.path.exists(result_path):
             log = os.path.join(build_dir, "test.log")
-            tail = open(log).read()[-3000:] if os.path.exists(log) else ""
+            tail = ""
+            if os.path.exists(log):
+                with open(log) as f:
+                    tail = f.read()[-3000:]
             raise RuntimeError(f"co-simulation produced no result; log tail:\n{tail}")
         with open(result_path) as f:
             result = json.load(f)
