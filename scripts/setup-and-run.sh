@@ -11,5 +11,5 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e .
-.venv/bin/pqaccel config show --preset default
-.venv/bin/pqaccel model --preset default
+.venv/bin/pqaccel generate --preset default --out rtl_out/default
+.venv/bin/pqaccel cosim --preset default --sim icarus --rows 200

@@ -118,8 +118,8 @@ class PQEngine(wiring.Component):
                 m.d.sync += pending.eq(1)
 
         # -- stage A: codebook read and encoder ------------------------------------------------
-        step = Signal(range(cfg.k_steps), name="step")
-        ga = Signal(range(cfg.g_max), name="ga")
+        step = Signal(max(1, field_bits(cfg.k_steps)), name="step")
+        ga = Signal(max(1, field_bits(cfg.g_max)), name="ga")
         row_bank = Signal()
         row_start = (step == 0) & (ga == 0)
         bank_a = Mux(row_start, active, row_bank)
@@ -168,7 +168,7 @@ class PQEngine(wiring.Component):
 
         # -- stage B: table lookups and accumulation -------------------------------------------
         head = data.View(code_layout, cfifo.r_data)
-        t = Signal(range(cfg.mt_max), name="t")
+        t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
         last_t = t == msteps[head.bank] - 1
         out_res = Signal(range(self.out_depth + 1))
         issue_b = Signal()

@@ -1,0 +1,46 @@
+"""The emitted Verilog passes ``verilator --lint-only -Wall`` with only the style warnings that
+Yosys's Verilog backend always produces, and compiles in Icarus Verilog."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from pqaccel.config import preset, EngineConfig, Parallelism
+from pqaccel.export import generate
+from pqaccel.sim.runner import setup_verilator
+
+# Style of the Yosys Verilog backend, not of the design: `!` on a multi-bit value, operand width
+# adaptation, `initial` values of registers, `case` without `default` (the backend covers it by
+# assignment before the case), module/file name, and signals Yosys keeps for readability.
+STYLE_ONLY = {"WIDTHEXPAND", "WIDTHTRUNC", "PROCASSINIT", "CASEINCOMPLETE", "DECLFILENAME",
+              "UNUSEDSIGNAL"}
+
+CONFIGS = {
+    "default": preset("default"),
+    "resnet20-v9k16": preset("resnet20-v9k16"),
+    "k1-steps": EngineConfig(v=1, k=2, c_max=1, m_max=1, par=Parallelism(1, 2, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_verilator_lint(name, tmp_path):
+    if not setup_verilator():
+        pytest.skip("verilator is not installed")
+    files = generate(CONFIGS[name], tmp_path)
+    proc = subprocess.run(["verilator", "--lint-only", "-Wall", files["verilog"]],
+                          capture_output=True, text=True)
+    categories = set(re.findall(r"%Warning-([A-Z_]+)", proc.stderr))
+    assert "%Error" not in proc.stderr.replace("%Error: Exiting due to", "")
+    assert categories <= STYLE_ONLY, categories - STYLE_ONLY
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_icarus_compiles(name, tmp_path):
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog is not installed")
+    files = generate(CONFIGS[name], tmp_path)
+    proc = subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "a.vvp"), files["verilog"]],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
