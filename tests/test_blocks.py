@@ -121,7 +121,7 @@ def test_accumulator(c_par, m_par, rq):
     cfg = EngineConfig(v=1, k=2, c_max=4 * c_par, m_max=3 * m_par, par=Parallelism(c_par, 1, m_par),
                        widths=Widths(in_bits=4, proto_bits=4, lut_bits=6, out_bits=5), requant=rq)
     rng = np.random.default_rng(c_par)
-    dut = Accumulator(cfg)
+    dut = Accumulator.for_engine(cfg)
     rows, groups, mt = 4, 3, 2
     # entries[row, g, t, cl, ml]; lanes >= 2 masked off in the last group
     entries = rng.integers(-32, 32, size=(rows, groups, mt, c_par, m_par))
@@ -203,11 +203,11 @@ def test_memories_write_then_read():
         ctx.set(luts.wr_en, 0)
         for a in range(cb.depth):
             ctx.set(cb.rd_addr, a)
-            await ctx.tick()
+            await ctx.tick().repeat(cb.stages)
             got_cb.append(ctx.get(cb.rd_data))
         for a in range(luts.depth):
             ctx.set(luts.rd_addr, [a, (a + 1) % luts.depth])
-            await ctx.tick()
+            await ctx.tick().repeat(luts.stages)
             got_lut.append(ctx.get(luts.rd_data))
     simulate(m, bench)
     assert [list(map(lambda s: [list(e) for e in s], w)) for w in got_cb] == cb_words.tolist()

