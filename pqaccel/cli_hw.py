@@ -91,3 +91,195 @@ def add_commands(sub, add_config_args):
     c.add_argument("--name", default="pq_engine")
     c.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     c.set_defaults(func=cmd_cosim)
+    add_cost_commands(sub, add_config_args)
+
+
+# -- cost and benefit --------------------------------------------------------------------------------
+
+def _design_cfg(args):
+    from .cli import resolve_config
+    from .mac import MacConfig
+    engine, _ = resolve_config(args)
+    mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, w_bits=args.mac_w_bits)
+    return engine, mac
+
+
+def _write_json(path, obj):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+RES_COLUMNS = ("lut", "ff", "carry", "mux", "bram", "lutram", "dsp", "other", "cells")
+
+
+def _res_table(rows):
+    head = f"  {'design':<14}" + "".join(f"{c:>8}" for c in RES_COLUMNS)
+    print(head)
+    for name, res in rows:
+        print(f"  {name:<14}" + "".join(f"{res.get(c, 0):>8}" for c in RES_COLUMNS))
+
+
+def cmd_synth(args):
+    from .compare import synth_design
+    engine, mac = _design_cfg(args)
+    designs = {"pq": engine, "mac": mac}
+    chosen = ["pq", "mac"] if args.design == "both" else [args.design]
+    label = args.preset or (os.path.basename(args.config) if args.config else "default")
+    out = {}
+    rows = []
+    for d in chosen:
+        r = synth_design(designs[d], args.target, use_cache=not args.no_cache)
+        out[d] = r
+        rows.append((d, r["resources"]))
+        if args.collision_cost:
+            plain = synth_design(designs[d], args.target, collision_fix=False, use_cache=not args.no_cache)
+            out[d + "_read_first"] = plain
+            rows.append((d + " read-first", plain["resources"]))
+    print(f"Yosys synthesis for {args.target}, preset {label} (LUT4-equivalent columns per family; "
+          f"'cells' = all cells)")
+    _res_table(rows)
+    for d in chosen:
+        r = out[d]
+        took = "cached" if r["cached"] else f"yosys {r['yosys_s']} s"
+        print(f"  {d}: {took}")
+    path = args.json or os.path.join("rtl_out", "synth", f"{label}-{args.design}-{args.target}.json")
+    _write_json(path, out)
+    print(f"json     {path}")
+    return 0
+
+
+def cmd_pnr(args):
+    from .compare import pnr_design, bram_reference
+    engine, mac = _design_cfg(args)
+    cfg = engine if args.design == "pq" else mac
+    p, s = pnr_design(cfg, args.target, freq_mhz=args.freq, seed=args.seed, use_cache=not args.no_cache)
+    ref = bram_reference(args.target, freq_mhz=args.freq, seed=args.seed, use_cache=not args.no_cache)
+    print(f"nextpnr on {p['device']}, {args.design} engine inside the 3-pin I/O harness, "
+          f"clock constraint {args.freq} MHz, seed {args.seed}")
+    if not p["fits"]:
+        print(f"  does not fit: {p['message']}")
+    else:
+        util = p["utilization"]
+        keep = [k for k in util if util[k]["used"]]
+        for k in keep:
+            u = util[k]
+            print(f"  {k:<18}{u['used']:>8} / {u['available']:<8}({100 * u['used'] / u['available']:.1f} %)")
+        print(f"  Fmax {p['fmax_mhz']:.2f} MHz")
+    print(f"  BRAM-loop reference on the same device: {ref['fmax_mhz']:.2f} MHz")
+    if p["fits"] and ref["fmax_mhz"]:
+        print(f"  ratio Fmax / reference: {p['fmax_mhz'] / ref['fmax_mhz']:.2f}")
+    if args.json:
+        _write_json(args.json, {"design": p, "bram_loop": ref, "synth": s})
+    return 0 if p["fits"] else 1
+
+
+def cmd_compare(args):
+    import csv
+    from .compare import compare, lowbit_study
+    from . import area as area_model
+    engine, mac = _design_cfg(args)
+    label = args.preset or (os.path.basename(args.config) if args.config else "default")
+    r = compare(engine, mac, args.target, sim=args.sim, rows=args.rows, pnr=not args.no_pnr,
+                freq_mhz=args.freq, use_cache=not args.no_cache)
+    pq, mc = r["designs"]["pq"], r["designs"]["mac"]
+    print(f"PQ ({label}) vs MAC (d_par={mac.d_par}, m_par={mac.m_par}, {mac.in_bits}x{mac.w_bits}-bit) "
+          f"on {args.target}, ResNet20 3x3 convolutions")
+    _res_table([("pq", pq["resources"]), ("mac", mc["resources"])])
+    w = area_model.WEIGHTS
+    print(f"  area model (LUT4-eq): lut {w['lut']}, carry {w['carry']}, ff {w['ff']}, lutram {w['lutram']}, "
+          f"bram {w['bram']}, dsp {w['dsp']} (pqaccel/area.py)")
+    print(f"  {'':<26}{'PQ':>14}{'MAC':>14}")
+    print(f"  {'area (LUT4-eq)':<26}{pq['area']:>14.0f}{mc['area']:>14.0f}")
+    if "fmax_mhz" in pq:
+        print(f"  {'Fmax (MHz)':<26}{pq['fmax_mhz'] or 0:>14.2f}{mc['fmax_mhz'] or 0:>14.2f}")
+    print(f"  {'cycles / inference':<26}{pq['cycles']:>14.0f}{mc['cycles']:>14.0f}")
+    print(f"  {'ideal cycles / inference':<26}{pq['ideal_cycles']:>14.0f}{mc['ideal_cycles']:>14.0f}")
+    if "inferences_per_s" in pq and "inferences_per_s" in mc:
+        print(f"  {'inferences / s':<26}{pq['inferences_per_s']:>14.1f}{mc['inferences_per_s']:>14.1f}")
+        print(f"  {'perf/area (inf/s/LUT4eq)':<26}{pq['perf_per_area']:>14.5f}{mc['perf_per_area']:>14.5f}")
+    print(f"  MAC multiplier utilization over the network: {100 * mc['multiplier_utilization']:.1f} %")
+    print(f"  {'layer':<13}{'d':>5}{'m':>4}{'rows':>6}{'x':>3}"
+          f"{'PQ cyc/row':>12}{'(ideal)':>8}{'MAC cyc/row':>13}{'(ideal)':>8}")
+    for a, b in zip(pq["layers"], mc["layers"]):
+        print(f"  {a['layer']:<13}{a['d']:>5}{a['m']:>4}{a['rows']:>6}{a['count']:>3}"
+              f"{a['cycles_per_row']:>12.2f}{a['ideal_cycles_per_row']:>8}"
+              f"{b['cycles_per_row']:>13.2f}{b['ideal_cycles_per_row']:>8}")
+    if "ratio" in r:
+        print(f"  perf/area ratio PQ / MAC: {r['ratio']:.2f}  (sensitivity: " +
+              ", ".join(f"{k} {v:.2f}" for k, v in r["sensitivity"].items()) + ")")
+    if "bram_loop_fmax_mhz" in r:
+        print(f"  BRAM-loop reference Fmax: {r['bram_loop_fmax_mhz']:.2f} MHz")
+    mism = sum(l["mismatches"] for d in (pq, mc) for l in d["layers"])
+    print(f"  cosim mismatches while measuring cycles: {mism}")
+    if args.lowbit:
+        rows = lowbit_study(engine, args.target, use_cache=not args.no_cache)
+        r["lowbit"] = rows
+        print(f"  low-bit study (in = proto = lut bits), {label} parallelism, {args.target}:")
+        print(f"  {'metric':<8}{'bits':>5}{'dist':>6}{'lut':>8}{'ff':>8}{'carry':>7}{'bram':>6}{'dsp':>5}{'area':>9}")
+        for row in rows:
+            res = row["resources"]
+            print(f"  {row['metric']:<8}{row['bits']:>5}{row['dist_bits']:>6}{res['lut']:>8}{res['ff']:>8}"
+                  f"{res['carry']:>7}{res['bram']:>6}{res['dsp']:>5}{row['area']:>9.0f}")
+    base = args.csv or os.path.join("rtl_out", "compare", f"{label}-{args.target}")
+    _write_json(base + ".json", r)
+    with open(base + ".csv", "w", newline="") as f:
+        wcsv = csv.writer(f)
+        wcsv.writerow(["design", "layer", "d", "m", "rows", "count", "cycles_per_row", "ideal_cycles_per_row",
+                       "cycles"])
+        for d in ("pq", "mac"):
+            for l in r["designs"][d]["layers"]:
+                wcsv.writerow([d, l["layer"], l["d"], l["m"], l["rows"], l["count"], l["cycles_per_row"],
+                               l["ideal_cycles_per_row"], l["cycles"]])
+        wcsv.writerow([])
+        wcsv.writerow(["design", *RES_COLUMNS, "area", "fmax_mhz", "cycles", "inferences_per_s", "perf_per_area"])
+        for d in ("pq", "mac"):
+            e = r["designs"][d]
+            wcsv.writerow([d, *[e["resources"].get(c, 0) for c in RES_COLUMNS], e["area"], e.get("fmax_mhz"),
+                           e["cycles"], e.get("inferences_per_s"), e.get("perf_per_area")])
+    print(f"csv      {base}.csv\njson     {base}.json")
+    return 1 if mism else 0
+
+
+def add_cost_commands(sub, add_config_args):
+    from .synth import TARGETS, PNR_TARGETS
+
+    def mac_args(p):
+        p.add_argument("--mac-d-par", type=int, default=9, help="MAC inputs per cycle (default 9)")
+        p.add_argument("--mac-m-par", type=int, default=16, help="MAC outputs per cycle (default 16)")
+        p.add_argument("--mac-w-bits", type=int, default=8, help="MAC weight width (default 8)")
+        p.add_argument("--no-cache", action="store_true", help="ignore cached synthesis results")
+
+    s = sub.add_parser("synth", help="Yosys synthesis: LUT/FF/carry/BRAM/LUT-RAM/DSP")
+    add_config_args(s, layer=False)
+    s.add_argument("--target", choices=list(TARGETS), default="generic")
+    s.add_argument("--design", choices=("pq", "mac", "both"), default="pq")
+    s.add_argument("--collision-cost", action="store_true",
+                   help="also synthesize with read-first table ports and show the emulation cost")
+    s.add_argument("--json", metavar="FILE")
+    mac_args(s)
+    s.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("pnr", help="nextpnr place and route: Fmax, utilization, BRAM-loop reference")
+    add_config_args(p, layer=False)
+    p.add_argument("--target", choices=list(PNR_TARGETS), default="ecp5")
+    p.add_argument("--design", choices=("pq", "mac"), default="pq")
+    p.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", metavar="FILE")
+    mac_args(p)
+    p.set_defaults(func=cmd_pnr)
+
+    c = sub.add_parser("compare", help="PQ vs MAC on ResNet20: resources, area, Fmax, cycles, perf/area")
+    add_config_args(c, layer=False)
+    c.add_argument("--target", choices=list(TARGETS), default="ecp5")
+    c.add_argument("--sim", choices=("icarus", "verilator"), default="icarus")
+    c.add_argument("--rows", type=int, default=12, help="rows per layer shape in the cycle measurement")
+    c.add_argument("--freq", type=float, default=100.0)
+    c.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)")
+    c.add_argument("--lowbit", action="store_true", help="add the low-bit study (widths 2..8, L1 and L2)")
+    c.add_argument("--csv", metavar="BASE", help="write BASE.csv and BASE.json (default rtl_out/compare/...)")
+    mac_args(c)
+    c.set_defaults(func=cmd_compare)

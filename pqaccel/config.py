@@ -309,13 +309,14 @@ def _resnet20(k, lowbit=False):
     widths = Widths(in_bits=8, proto_bits=6 if lowbit else 8, lut_bits=5 if lowbit else 8, out_bits=16)
     return EngineConfig(v=9, k=k, c_max=64, m_max=64,
                         par=Parallelism(c_par=4, k_par=k, m_par=16),
-                        widths=widths, metric="l2", requant=Requant(mode="raw"))
+                        widths=widths, metric="l1", requant=Requant(mode="raw"))
 
 
 #: Named presets.  ResNet20 presets: every 3x3 convolution of ResNet20 (C_in, C_out <= 64, so
 #: d = 9*C_in <= 576 -> C <= 64 subspaces of v=9) fits; ``c_par=4, k_par=k, m_par=16`` balances the
 #: encoder (1 cycle per group) against the lookups (ceil(m/16) <= 4 cycles per group) and gives one
-#: 18-kbit block RAM per table bank.
+#: 18-kbit block RAM per table bank.  L1 distance: no multiplier anywhere (L2 at this parallelism
+#: would need 4*k*9 = 288 or 576 multipliers, more than an ECP5-85F has).
 PRESETS = {
     "default": EngineConfig(v=4, k=16, c_max=8, m_max=8,
                             par=Parallelism(c_par=2, k_par=4, m_par=2),

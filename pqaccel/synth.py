@@ -26,7 +26,10 @@ __all__ = ["TARGETS", "PNR_TARGETS", "synthesize", "place_and_route", "classify"
 TARGETS = {
     "generic": "synth -flatten -top {top}",
     "ice40": "synth_ice40 -dsp -top {top}",
-    "ecp5": "synth_ecp5 -top {top}",
+    # Yosys 0.70's ABC9 step asserts on these designs (ABC_OPS_REINTEGRATE, rtlil.cc:3091), so
+    # ECP5 maps LUTs with the classic ABC flow instead, as synth_ecp5 -noabc9 used to.
+    "ecp5": "synth_ecp5 -top {top} -run begin:map_luts; techmap -map +/lattice/latches_map.v; "
+            "abc -lut 4:7 -dress; clean; synth_ecp5 -top {top} -run map_cells:",
     "xilinx": "synth_xilinx -family xc7 -noiopad -top {top}",
     "gowin": "synth_gowin -noiopads -top {top}",
     "cyclonev": "synth_intel_alm -family cyclonev -noiopad -top {top}",

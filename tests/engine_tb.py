@@ -6,8 +6,7 @@ from amaranth.sim import Simulator
 
 from pqaccel.config import LayerConfig
 from pqaccel.driver import make_job
-from pqaccel.export import build_manifest
-from pqaccel.rtl.top import PQEngine
+from pqaccel.export import build_manifest, make_engine
 
 
 async def stream_put(ctx, stream, payload):
@@ -26,7 +25,7 @@ async def stream_get(ctx, stream):
 
 def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
     """Run ``layers`` (LayerConfig list) back to back; return ``(jobs, outputs, stats)``."""
-    engine = PQEngine(cfg)
+    engine = make_engine(cfg)
     manifest = build_manifest(cfg, engine, "pq_engine")
     jobs = [make_job(manifest, layer, seed + i) for i, layer in enumerate(layers)]
     rng = np.random.default_rng(seed + 1000)
@@ -88,8 +87,8 @@ def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
         with sim.write_vcd(vcd):
             sim.run_until(1e-8 * 200000)
     else:
-        budget = sum(len(j.writes) + 4 * len(j.in_beats) * (cfg.k_steps + j.mt) + 200 for j in jobs)
-        sim.run_until(1e-8 * budget * (4 if (in_gap or out_stall) else 1))
+        budget = sum(j.cycle_budget for j in jobs)
+        sim.run_until(1e-8 * budget)
     return jobs, outputs, stats
 
 

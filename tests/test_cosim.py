@@ -14,6 +14,7 @@ import pytest
 
 from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Requant, Widths, METRICS, ROUNDINGS
 from pqaccel.export import generate
+from pqaccel.mac import MacConfig
 from pqaccel.sim.runner import simulator_available, run_cosim
 
 R = Requant
@@ -114,4 +115,28 @@ def test_cosim(sim, index, tmp_path):
     stalled, free = result["layers"]
     assert stalled["mismatches"] == 0, stalled["first_mismatches"]
     assert free["mismatches"] == 0, free["first_mismatches"]
+    assert free["cycles_per_row"] == free["ideal_cycles_per_row"]
+
+
+MAC_MATRIX = [
+    (MacConfig(d_max=20, m_max=7, d_par=3, m_par=2), (20, 7), (11, 5)),
+    (MacConfig(d_max=9, m_max=16, d_par=9, m_par=16, in_bits=8, w_bits=8), (9, 16), (5, 3)),
+    (MacConfig(d_max=12, m_max=4, d_par=4, m_par=1, in_bits=2, w_bits=16,
+               requant=R("shift", 4, "half_up", True), out_bits=8), (12, 4), (7, 2)),
+]
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+@pytest.mark.parametrize("index", range(len(MAC_MATRIX)))
+def test_cosim_mac(sim, index, tmp_path):
+    if not simulator_available(sim):
+        pytest.skip(f"{sim} is not installed")
+    cfg, (d1, m1), (d2, m2) = MAC_MATRIX[index]
+    files = generate(cfg, tmp_path / "rtl")
+    layers = [{"d": d1, "m": m1, "n": 10, "in_gap": 0.3, "out_stall": 0.4},
+              {"d": d2, "m": m2, "n": 16, "in_gap": 0.0, "out_stall": 0.0}]
+    result = run_cosim(files["verilog"], files["manifest"], sim=sim, layers=layers, seed=index,
+                       build_dir=tmp_path / "build")
+    stalled, free = result["layers"]
+    assert stalled["mismatches"] == 0 and free["mismatches"] == 0
     assert free["cycles_per_row"] == free["ideal_cycles_per_row"]

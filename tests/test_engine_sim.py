@@ -1,6 +1,7 @@
 import pytest
 
 from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Requant, Widths, preset
+from pqaccel.mac import MacConfig
 
 from engine_tb import run_engine, steady_cycles_per_row
 
@@ -55,3 +56,23 @@ def test_lookup_bound_ii():
     layer = LayerConfig(d=8, m=8, n=10)               # k_steps = 1, m_steps = 8
     jobs, outputs, stats = check(cfg, [layer])
     assert steady_cycles_per_row(jobs[0], stats["out_cycles"][0]) == cfg.ideal_cycles_per_row(layer)
+
+
+@pytest.mark.parametrize("cfg, layers", [
+    (MacConfig(d_max=20, m_max=7, d_par=3, m_par=2),
+     [LayerConfig(d=20, m=7, n=5), LayerConfig(d=4, m=1, n=4)]),
+    (MacConfig(d_max=9, m_max=4, d_par=9, m_par=4, in_bits=2, w_bits=16,
+               requant=Requant("shift", 3, "half_even", True), out_bits=6),
+     [LayerConfig(d=9, m=4, n=6)]),
+    (MacConfig(d_max=5, m_max=5, d_par=1, m_par=1, in_bits=16, w_bits=16),
+     [LayerConfig(d=5, m=3, n=4)]),
+])
+def test_mac_engine(cfg, layers):
+    jobs, outputs, stats = check(cfg, layers, seed=4, in_gap=0.2, out_stall=0.3)
+
+
+def test_mac_initiation_interval():
+    cfg = MacConfig(d_max=16, m_max=8, d_par=4, m_par=2)
+    layer = LayerConfig(d=16, m=8, n=8)
+    jobs, outputs, stats = check(cfg, [layer])
+    assert steady_cycles_per_row(jobs[0], stats["out_cycles"][0]) == cfg.ideal_cycles_per_row(layer) == 16

@@ -1,6 +1,6 @@
 """LUT accumulator: adder tree over subspace lanes, running sums over groups, requantization."""
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
@@ -28,6 +28,7 @@ class Accumulator(wiring.Component):
     def __init__(self, *, lanes, outs, entry_shape, acc_bits, steps, requant, out_bits):
         self.lanes, self.outs, self.acc_bits, self.steps = lanes, outs, acc_bits, steps
         self.requant, self.out_bits = requant, out_bits
+        self.entry_shape = Shape.cast(entry_shape)
         self.result_bits = fx.requant_bits(requant, acc_bits, out_bits)
         self.tree_stages = tree_levels(lanes)
         self.stages = self.latency(lanes)
@@ -63,17 +64,20 @@ class Accumulator(wiring.Component):
         acc_valid = Signal()
         acc_row_end = Signal()
         m.d.sync += [acc_valid.eq(valid & last), acc_row_end.eq(row_end)]
+        entry_bits = self.entry_shape.width
         for ml in range(self.outs):
             terms = [Mux(self.mask[cl], self.entries[cl][ml], 0) for cl in range(self.lanes)]
             level = 0
             while len(terms) > 1:
                 nxt = []
+                # a sum of 2**(level+1) entries needs entry_bits + level + 1 bits
+                level_shape = signed(min(self.acc_bits, entry_bits + level + 1))
                 for j in range(0, len(terms) - 1, 2):
-                    s = Signal(acc_shape, name=f"s{ml}_{level}_{j // 2}")
+                    s = Signal(level_shape, name=f"s{ml}_{level}_{j // 2}")
                     m.d.sync += s.eq(terms[j] + terms[j + 1])
                     nxt.append(s)
                 if len(terms) % 2:
-                    s = Signal(acc_shape, name=f"s{ml}_{level}_pass")
+                    s = Signal(level_shape, name=f"s{ml}_{level}_pass")
                     m.d.sync += s.eq(terms[-1])
                     nxt.append(s)
                 terms = nxt

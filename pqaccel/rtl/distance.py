@@ -30,6 +30,7 @@ class DistanceUnit(wiring.Component):
     def __init__(self, *, metric, v, in_bits, proto_bits):
         self.metric, self.v = metric, v
         self.dist_max = fx.dist_max(metric, v, in_bits, proto_bits)
+        self.diff_max = fx.diff_abs_max(in_bits, proto_bits)
         self.dist_bits = max(1, self.dist_max.bit_length())
         self.stages = self.latency(metric, v)
         super().__init__({
@@ -50,10 +51,11 @@ class DistanceUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        terms = []
+        terms = []              # (signal, largest value it can hold)
         for i in range(self.v):
             a = Signal(unsigned(max(len(self.x[i]), len(self.p[i])) + 1), name=f"abs{i}")
             m.d.sync += a.eq(abs(self.x[i] - self.p[i]))
+            top = self.diff_max
             if self.metric == "l2":
                 sq = Signal(unsigned(2 * len(a)), name=f"sq{i}")
                 if len(a) <= SQUARE_TABLE_MAX_BITS:
@@ -61,24 +63,23 @@ class DistanceUnit(wiring.Component):
                     m.d.sync += sq.eq(table[a])
                 else:
                     m.d.sync += sq.eq(a * a)
-                a = sq
-            terms.append(a)
+                a, top = sq, top * top
+            terms.append((a, top))
         level = 0
         while len(terms) > 1:
             nxt = []
             for j in range(0, len(terms) - 1, 2):
-                s = Signal(unsigned(self.dist_bits), name=f"t{level}_{j // 2}")
-                a, b = terms[j], terms[j + 1]
-                if self.metric == "chebyshev":
-                    m.d.sync += s.eq(Mux(a > b, a, b))
-                else:
-                    m.d.sync += s.eq(a + b)
-                nxt.append(s)
+                (a, ta), (b, tb) = terms[j], terms[j + 1]
+                top = max(ta, tb) if self.metric == "chebyshev" else ta + tb
+                s = Signal(unsigned(max(1, top.bit_length())), name=f"t{level}_{j // 2}")
+                m.d.sync += s.eq(Mux(a > b, a, b) if self.metric == "chebyshev" else a + b)
+                nxt.append((s, top))
             if len(terms) % 2:
-                s = Signal(unsigned(self.dist_bits), name=f"t{level}_pass")
-                m.d.sync += s.eq(terms[-1])
-                nxt.append(s)
+                a, top = terms[-1]
+                s = Signal(unsigned(max(1, top.bit_length())), name=f"t{level}_pass")
+                m.d.sync += s.eq(a)
+                nxt.append((s, top))
             terms = nxt
             level += 1
-        m.d.comb += self.dist.eq(terms[0])
+        m.d.comb += self.dist.eq(terms[0][0])
         return m

@@ -1,0 +1,134 @@
+"""PQ engine versus the MAC baseline on the same flow: resources, area, Fmax, cycles, perf/area."""
+
+import os
+import tempfile
+
+from amaranth.back import rtlil
+
+from . import area as area_model
+from . import synth
+from .config import EngineConfig, LayerConfig, Widths
+from .export import generate, make_engine
+from .mac import MacConfig
+from .rtl.harness import PnRHarness, BramLoop
+
+__all__ = ["RESNET20_CONV3X3", "synth_design", "pnr_design", "bram_reference", "measure_cycles",
+           "compare", "lowbit_study"]
+
+#: ResNet20 (CIFAR-10) 3x3 convolutions: (name, C_in, C_out, rows = H_out*W_out, how many).
+RESNET20_CONV3X3 = [
+    ("conv1", 3, 16, 32 * 32, 1),
+    ("stage1", 16, 16, 32 * 32, 6),
+    ("stage2.down", 16, 32, 16 * 16, 1),
+    ("stage2", 32, 32, 16 * 16, 5),
+    ("stage3.down", 32, 64, 8 * 8, 1),
+    ("stage3", 64, 64, 8 * 8, 5),
+]
+
+COLLISION_FREE = ["*.codebook", "*.luts", "*.weights", "*.mem"]
+
+
+def synth_design(cfg, target, *, harness=False, collision_fix=True, use_cache=True):
+    """Synthesize the engine for ``cfg`` (bare, or inside :class:`PnRHarness` for nextpnr)."""
+    core = make_engine(cfg)
+    design = PnRHarness(core) if harness else core
+    text = rtlil.convert(design, name="top", emit_src=False)
+    return synth.synthesize(text, "top", target, collision_free=COLLISION_FREE if collision_fix else (),
+                            netlist=harness, use_cache=use_cache)
+
+
+def pnr_design(cfg, target, *, freq_mhz=100.0, seed=1, use_cache=True):
+    s = synth_design(cfg, target, harness=True, use_cache=use_cache)
+    return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache), s
+
+
+def bram_reference(target, *, freq_mhz=100.0, seed=1, use_cache=True):
+    """Fmax of :class:`BramLoop` on the same device: the reference for a BRAM-based design."""
+    text = rtlil.convert(BramLoop(), name="top", emit_src=False)
+    s = synth.synthesize(text, "top", target, collision_free=["*"], netlist=True, use_cache=use_cache)
+    return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache)
+
+
+def resnet20_layers(v=9):
+    return [(name, LayerConfig(d=9 * cin, m=cout, n=rows), count)
+            for name, cin, cout, rows, count in RESNET20_CONV3X3]
+
+
+def measure_cycles(cfg, layers, *, sim="icarus", rows=12, seed=0):
+    """Measured steady-state cycles per row for each layer shape (free-running cosim)."""
+    from .sim.runner import run_cosim
+    with tempfile.TemporaryDirectory(prefix="pqaccel-cmp-") as tmp:
+        files = generate(cfg, os.path.join(tmp, "rtl"))
+        spec = [{"d": l.d, "m": l.m, "n": rows, "in_gap": 0.0, "out_stall": 0.0} for l in layers]
+        result = run_cosim(files["verilog"], files["manifest"], sim=sim, layers=spec, seed=seed,
+                           build_dir=os.path.join(tmp, "build"))
+    return result
+
+
+def _network(cfg, measured, layers):
+    """Total cycles for the network from measured cycles per row (plus first-row latency)."""
+    rows = []
+    total = total_ideal = 0
+    for (name, layer, count), res in zip(layers, measured["layers"]):
+        cpr = res["cycles_per_row"]
+        ideal = cfg.ideal_cycles_per_row(layer)
+        cycles = layer.n * cpr + res["latency_first_row"]
+        rows.append({"layer": name, "d": layer.d, "m": layer.m, "rows": layer.n, "count": count,
+                     "cycles_per_row": cpr, "ideal_cycles_per_row": ideal,
+                     "cycles": cycles, "ideal_cycles": layer.n * ideal,
+                     "mismatches": res["mismatches"]})
+        total += count * cycles
+        total_ideal += count * layer.n * ideal
+    return rows, total, total_ideal
+
+
+def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, sim="icarus", rows=12,
+            pnr=True, freq_mhz=100.0, seed=1, use_cache=True):
+    layers = resnet20_layers()
+    out = {"target": target, "designs": {}}
+    for kind, cfg in (("pq", pq_cfg), ("mac", mac_cfg)):
+        s = synth_design(cfg, target, use_cache=use_cache)
+        entry = {"config": cfg.to_dict(), "resources": s["resources"],
+                 "area": area_model.area(s["resources"], target)}
+        if pnr and target in synth.PNR_TARGETS:
+            p, _ = pnr_design(cfg, target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache)
+            entry["pnr"] = p
+            entry["fmax_mhz"] = p["fmax_mhz"]
+        measured = measure_cycles(cfg, [l for _, l, _ in layers], sim=sim, rows=rows)
+        entry["layers"], entry["cycles"], entry["ideal_cycles"] = _network(cfg, measured, layers)
+        if kind == "mac":
+            used = sum(c * l.n * cfg.ideal_cycles_per_row(l) * cfg.multiplier_utilization(l)
+                       for _, l, c in layers)
+            entry["multiplier_utilization"] = used / sum(c * l.n * cfg.ideal_cycles_per_row(l)
+                                                         for _, l, c in layers)
+        fmax = entry.get("fmax_mhz")
+        if fmax:
+            entry["inferences_per_s"] = fmax * 1e6 / entry["cycles"]
+            entry["perf_per_area"] = entry["inferences_per_s"] / entry["area"]
+        out["designs"][kind] = entry
+    pq, mac = out["designs"]["pq"], out["designs"]["mac"]
+    if pq.get("perf_per_area") and mac.get("perf_per_area"):
+        out["ratio"] = pq["perf_per_area"] / mac["perf_per_area"]
+        out["sensitivity"] = {}
+        for label, sb, sd in (("bram/2", 0.5, 1), ("bram*2", 2, 1), ("dsp/2", 1, 0.5), ("dsp*2", 1, 2)):
+            a_pq = area_model.area(pq["resources"], target, scale_bram=sb, scale_dsp=sd)
+            a_mac = area_model.area(mac["resources"], target, scale_bram=sb, scale_dsp=sd)
+            out["sensitivity"][label] = (pq["inferences_per_s"] / a_pq) / (mac["inferences_per_s"] / a_mac)
+    if pnr and target in synth.PNR_TARGETS:
+        ref = bram_reference(target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache)
+        out["bram_loop_fmax_mhz"] = ref["fmax_mhz"]
+    return out
+
+
+def lowbit_study(base: EngineConfig, target="ecp5", bits=range(2, 9), metrics=("l1", "l2"),
+                 use_cache=True):
+    """Resources of ``base`` with input/prototype/table widths ``b`` for each ``b`` and metric."""
+    rows = []
+    for metric in metrics:
+        for b in bits:
+            cfg = base.replace(metric=metric, widths=Widths(in_bits=b, proto_bits=b, lut_bits=b,
+                                                            out_bits=base.widths.out_bits))
+            s = synth_design(cfg, target, use_cache=use_cache)
+            rows.append({"metric": metric, "bits": b, "resources": s["resources"],
+                         "area": area_model.area(s["resources"], target), "dist_bits": cfg.dist_bits})
+    return rows
