@@ -215,9 +215,12 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
             result.update({"fits": True, "fmax_mhz": round(min(achieved), 2) if achieved else None,
                            "utilization": report.get("utilization", {}), "message": "ok"})
         else:
-            lines = [l for l in log.splitlines() if re.search(r"(?i)error|unable|too many|exceed", l)]
-            result.update({"fits": False, "fmax_mhz": None, "utilization": {},
-                           "message": (lines[-1] if lines else f"nextpnr exited with {rc}").strip()})
+            errors = [l[len("ERROR:"):].strip() for l in log.splitlines() if l.startswith("ERROR:")]
+            message = errors[0] if errors else f"nextpnr exited with {rc}"
+            bel = re.search(r"no BELs remaining to implement cell type '(\w+)'", message)
+            if bel:
+                message = f"{spec['name']} has too few {bel.group(1)} sites ({message})"
+            result.update({"fits": False, "fmax_mhz": None, "utilization": {}, "message": message})
         with open(os.path.join(tmp, "result.json"), "w") as f:
             json.dump(result, f, indent=2)
         if os.path.isdir(entry):

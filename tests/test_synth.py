@@ -1,0 +1,73 @@
+"""Synthesis and place-and-route on real tools (yowasp wheels), on small designs."""
+
+import pytest
+
+from pqaccel import area, synth
+from pqaccel.compare import synth_design, pnr_design, bram_reference
+from pqaccel.config import EngineConfig, Parallelism, Widths
+from pqaccel.mac import MacConfig
+
+SMALL = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 4, 2),
+                     widths=Widths(in_bits=4, proto_bits=4, lut_bits=4, out_bits=8))
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PQACCEL_CACHE", str(tmp_path / "cache"))
+
+
+def test_classify():
+    cells = {"SB_LUT4": 10, "SB_DFFE": 3, "SB_DFFSR": 2, "SB_CARRY": 4, "SB_RAM40_4K": 1,
+             "SB_MAC16": 2, "$scopeinfo": 9, "SB_GB": 1}
+    r = synth.classify("ice40", cells)
+    assert (r["lut"], r["ff"], r["carry"], r["bram"], r["dsp"], r["other"], r["cells"]) == \
+        (10, 5, 4, 1, 2, 1, 23)
+
+
+def test_wrong_target():
+    with pytest.raises(ValueError, match=r"^target must be one of 'generic', 'ice40', 'ecp5', "):
+        synth.synthesize("", "top", "virtex2")
+
+
+def test_ice40_maps_tables_to_bram_and_caches():
+    r = synth_design(SMALL, "ice40")
+    res = r["resources"]
+    # 4 table banks (c_par x m_par) of 2*2*2*4 = 32 entries: block RAM, not flip-flops
+    assert res["bram"] >= 4 and res["lut"] > 0 and res["ff"] > 0 and res["dsp"] == 0
+    assert not r["cached"]
+    again = synth_design(SMALL, "ice40")
+    assert again["cached"] and again["resources"] == res
+
+
+def test_collision_fix_removes_read_first_emulation():
+    fixed = synth_design(SMALL, "ice40")["resources"]
+    plain = synth_design(SMALL, "ice40", collision_fix=False)["resources"]
+    assert fixed["bram"] == plain["bram"]
+    assert fixed["ff"] < plain["ff"] and fixed["lut"] < plain["lut"]
+
+
+def test_generic_counts_cells():
+    r = synth_design(SMALL, "generic")
+    assert r["resources"]["cells"] > 100
+
+
+def test_pnr_fits_and_reports_fmax():
+    p, _ = pnr_design(SMALL, "ice40")
+    assert p["fits"] and p["fmax_mhz"] > 10
+    ref = bram_reference("ice40")
+    assert ref["fits"] and ref["fmax_mhz"] > p["fmax_mhz"] * 0.5
+
+
+def test_pnr_says_when_it_does_not_fit():
+    # 4 x 4 = 16 multipliers on a UP5K with 8 DSP blocks
+    mac = MacConfig(d_max=8, m_max=8, d_par=4, m_par=4, in_bits=8, w_bits=8)
+    assert synth_design(mac, "ice40")["resources"]["dsp"] == 16
+    p, _ = pnr_design(mac, "ice40")
+    assert not p["fits"] and p["fmax_mhz"] is None
+    assert p["message"].startswith("iCE40 UP5K SG48 has too few ICESTORM_DSP sites")
+
+
+def test_area_model():
+    res = {"lut": 100, "ff": 40, "carry": 10, "bram": 2, "dsp": 1, "lutram": 0, "mux": 5, "other": 0}
+    assert area.area(res, "ecp5") == 100 + 20 + 20 + 2 * 96 + 64
+    assert area.area(res, "ecp5", scale_bram=0.5) == 100 + 20 + 20 + 96 + 64
