@@ -8,7 +8,7 @@ from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
 from .top import WritePortSignature
 from .control import BankControl, addr_field, attach_output
-from .util import delay, field_bits
+from .util import const_function, delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
 
@@ -108,9 +108,9 @@ class MacEngine(wiring.Component):
         value = wr.data
         with m.If(wr_ok & (region == MAC_REGIONS["control"])):
             with m.If((reg == MAC_CONTROL_REGS["d"]) & (value >= 1) & (value <= cfg.d_max)):
-                m.d.sync += groups[shadow].eq((value + (cfg.d_par - 1)) // cfg.d_par)
+                m.d.sync += groups[shadow].eq(const_function(value, lambda d: -(-d // cfg.d_par), cfg.d_max))
             with m.If((reg == MAC_CONTROL_REGS["m"]) & (value >= 1) & (value <= cfg.m_max)):
-                m.d.sync += msteps[shadow].eq((value + (cfg.m_par - 1)) // cfg.m_par)
+                m.d.sync += msteps[shadow].eq(const_function(value, lambda v: -(-v // cfg.m_par), cfg.m_max))
             m.d.comb += banks.commit.eq(reg == MAC_CONTROL_REGS["commit"])
 
         g = Signal(max(1, field_bits(cfg.g_max)), name="g")

@@ -10,7 +10,7 @@ from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
 from .control import BankControl, addr_field, attach_output
-from .util import delay, field_bits
+from .util import const_function, delay, field_bits
 
 __all__ = ["PQEngine", "WritePortSignature"]
 
@@ -107,10 +107,12 @@ class PQEngine(wiring.Component):
         value = wr.data
         with m.If(wr_ok & (region == REGIONS["control"])):
             with m.If((reg == CONTROL_REGS["c"]) & (value >= 1) & (value <= cfg.c_max)):
-                m.d.sync += [groups[shadow].eq((value + (p.c_par - 1)) // p.c_par),
-                             rem[shadow].eq((value - 1) % p.c_par + 1)]
+                m.d.sync += [
+                    groups[shadow].eq(const_function(value, lambda c: -(-c // p.c_par), cfg.c_max)),
+                    rem[shadow].eq(const_function(value, lambda c: (c - 1) % p.c_par + 1, cfg.c_max)),
+                ]
             with m.If((reg == CONTROL_REGS["m"]) & (value >= 1) & (value <= cfg.m_max)):
-                m.d.sync += msteps[shadow].eq((value + (p.m_par - 1)) // p.m_par)
+                m.d.sync += msteps[shadow].eq(const_function(value, lambda v: -(-v // p.m_par), cfg.m_max))
             m.d.comb += banks.commit.eq(reg == CONTROL_REGS["commit"])
 
         # -- stage A: codebook read and encoder ------------------------------------------------
