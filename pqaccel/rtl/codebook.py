@@ -1,6 +1,6 @@
 """Codebook memory: per subspace lane, the prototypes of every subspace group, double-buffered."""
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring, data, memory
 from amaranth.lib.wiring import In, Out
 
@@ -14,8 +14,9 @@ class CodebookMemory(wiring.Component):
     prototypes ``step*k_par .. step*k_par + k_par - 1`` of subspace ``c = g*c_par + cl``.
 
     Read: ``rd_addr`` (word address, same for all lanes) -> ``rd_data`` :attr:`stages` = 2
-    cycles later (the memory's read, then a register after the block RAM).  Write: one prototype (``v`` elements) per cycle at lane ``wr_lane``,
-    word ``wr_addr``, slot ``wr_slot`` (the prototype's position in the word).
+    cycles later (the memory's read, then a register after the block RAM).  Write: one
+    prototype (``v`` elements) per cycle at lane ``wr_lane``, word ``wr_addr``, slot ``wr_slot``
+    (the prototype's position in the word); it reaches the memory two clock edges later.
     """
 
     stages = 2
@@ -40,6 +41,10 @@ class CodebookMemory(wiring.Component):
         m = Module()
         p = self.cfg.par
         word = data.ArrayLayout(self.vec, p.k_par)
+        # The write port is registered once here (enables decoded, address, data): the
+        # decode's fan-out to every memory stays off the table port's ready path.
+        w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
+        m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
         for lane in range(p.c_par):
             mem = memory.Memory(shape=unsigned(word.size), depth=self.depth, init=[])
             m.submodules[f"mem{lane}"] = mem
@@ -47,10 +52,10 @@ class CodebookMemory(wiring.Component):
             rd = mem.read_port()
             m.d.comb += [
                 rd.addr.eq(self.rd_addr),
-                wr.addr.eq(self.wr_addr),
-                wr.data.eq(self.wr_data.as_value().replicate(p.k_par)),
+                wr.addr.eq(w_addr),
+                wr.data.eq(w_data.as_value().replicate(p.k_par)),
             ]
             for slot in range(p.k_par):
-                m.d.comb += wr.en[slot].eq(self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot))
+                m.d.sync += wr.en[slot].eq(self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot))
             m.d.sync += self.rd_data[lane].eq(rd.data)
         return m

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring, fifo
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BankControl", "attach_output", "addr_field"]
+__all__ = ["BankControl", "attach_output", "addr_field", "accept_writes"]
 
 
 class BankControl(wiring.Component):
@@ -68,3 +68,25 @@ def attach_output(m, o, out_layout, acc, depth):
         o.valid.eq(ofifo.r_rdy), o.payload.eq(ofifo.r_data), ofifo.r_en.eq(o.ready),
     ]
     return o.valid & o.ready
+
+
+def accept_writes(m, wr, banks, amap, commit_code):
+    """Accept table-port writes and register them once before they are decoded.
+
+    ``wr.ready`` is ``banks.wr_ready``.  A commit (control register ``commit_code``) goes to
+    ``banks`` in the cycle it is accepted, so ``ready`` drops at once and no later write can
+    land in a bank that has become active; every other write is decoded one cycle later from the
+    returned registers (``valid``, ``addr``, ``data``), off the ``ready`` path.  Writes accepted
+    before a commit land before any row can read the committed bank (the swap waits a cycle
+    for ``pending`` and the memories register their write ports once more).
+    """
+    m.d.comb += wr.ready.eq(banks.wr_ready)
+    accepted = wr.en & wr.ready
+    region = wr.addr[amap.body_bits:]
+    m.d.comb += banks.commit.eq(accepted & (region == amap.regions["control"])
+                                & (addr_field(amap, wr.addr, "control", "reg") == commit_code))
+    valid = Signal(name="w_valid")
+    addr = Signal.like(wr.addr, name="w_addr")
+    data = Signal.like(wr.data, name="w_data")
+    m.d.sync += [valid.eq(accepted), addr.eq(wr.addr), data.eq(wr.data)]
+    return valid, addr, data

@@ -1,6 +1,6 @@
 """LUT banks: one per (subspace lane, output lane), addressed by the prototype index."""
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring, data, memory
 from amaranth.lib.wiring import In, Out
 
@@ -15,7 +15,8 @@ class LutBanks(wiring.Component):
 
     Read: ``rd_addr[cl]`` for every subspace lane -> ``rd_data[cl][ml]`` :attr:`stages` = 2
     cycles later (the block RAM's read, then a register: a block RAM's clock-to-output delay is
-    most of a cycle, so nothing else shares its cycle).  Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``.
+    most of a cycle, so nothing else shares its cycle).  Write: one entry per cycle at
+    ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the memory two clock edges later.
     """
 
     stages = 2
@@ -39,6 +40,9 @@ class LutBanks(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.cfg.par
+        # The write port is registered once here (see CodebookMemory).
+        w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
+        m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
         for cl in range(p.c_par):
             for ml in range(p.m_par):
                 mem = memory.Memory(shape=signed(self.cfg.widths.lut_bits), depth=self.depth, init=[])
@@ -47,9 +51,9 @@ class LutBanks(wiring.Component):
                 rd = mem.read_port()
                 m.d.comb += [
                     rd.addr.eq(self.rd_addr[cl]),
-                    wr.addr.eq(self.wr_addr),
-                    wr.data.eq(self.wr_data),
-                    wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml)),
+                    wr.addr.eq(w_addr),
+                    wr.data.eq(w_data),
                 ]
+                m.d.sync += wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml))
                 m.d.sync += self.rd_data[cl][ml].eq(rd.data)
         return m

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
 from .top import WritePortSignature
-from .control import BankControl, addr_field, attach_output
+from .control import BankControl, accept_writes, addr_field, attach_output
 from .util import const_function, delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -36,15 +36,18 @@ class WeightMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
+        # The write port is registered once here (see CodebookMemory).
+        w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
+        m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
         for ml in range(cfg.m_par):
             mem = memory.Memory(shape=unsigned(cfg.d_par * cfg.w_bits), depth=self.depth, init=[])
             m.submodules[f"mem{ml}"] = mem
             wr = mem.write_port(granularity=cfg.w_bits)
             rd = mem.read_port()
-            m.d.comb += [rd.addr.eq(self.rd_addr), wr.addr.eq(self.wr_addr),
-                         wr.data.eq(self.wr_data.replicate(cfg.d_par))]
+            m.d.comb += [rd.addr.eq(self.rd_addr), wr.addr.eq(w_addr),
+                         wr.data.eq(w_data.replicate(cfg.d_par))]
             for dl in range(cfg.d_par):
-                m.d.comb += wr.en[dl].eq(self.wr_en & (self.wr_ml == ml) & (self.wr_dl == dl))
+                m.d.sync += wr.en[dl].eq(self.wr_en & (self.wr_ml == ml) & (self.wr_dl == dl))
             m.d.sync += self.rd_data[ml].eq(rd.data)
         return m
 
@@ -90,28 +93,24 @@ class MacEngine(wiring.Component):
         shadow = ~active
         m.d.comb += self.active_bank.eq(active)
 
-        wr = self.wr
-        m.d.comb += wr.ready.eq(banks.wr_ready)
-        wr_ok = wr.en & wr.ready
-        region = wr.addr[amap.body_bits:]
+        w_valid, w_addr, w_data = accept_writes(m, self.wr, banks, amap, MAC_CONTROL_REGS["commit"])
+        region = w_addr[amap.body_bits:]
 
         def field(name):
-            return addr_field(amap, wr.addr, "weights", name)
+            return addr_field(amap, w_addr, "weights", name)
 
         m.d.comb += [
-            wm.wr_en.eq(wr_ok & (region == MAC_REGIONS["weights"])),
+            wm.wr_en.eq(w_valid & (region == MAC_REGIONS["weights"])),
             wm.wr_dl.eq(field("dl")), wm.wr_ml.eq(field("ml")),
             wm.wr_addr.eq((shadow * cfg.g_max + field("g")) * cfg.mt_max + field("t")),
-            wm.wr_data.eq(wr.data[:cfg.w_bits]),
+            wm.wr_data.eq(w_data[:cfg.w_bits]),
         ]
-        reg = wr.addr[:2]
-        value = wr.data
-        with m.If(wr_ok & (region == MAC_REGIONS["control"])):
-            with m.If((reg == MAC_CONTROL_REGS["d"]) & (value >= 1) & (value <= cfg.d_max)):
-                m.d.sync += groups[shadow].eq(const_function(value, lambda d: -(-d // cfg.d_par), cfg.d_max))
-            with m.If((reg == MAC_CONTROL_REGS["m"]) & (value >= 1) & (value <= cfg.m_max)):
-                m.d.sync += msteps[shadow].eq(const_function(value, lambda v: -(-v // cfg.m_par), cfg.m_max))
-            m.d.comb += banks.commit.eq(reg == MAC_CONTROL_REGS["commit"])
+        reg = addr_field(amap, w_addr, "control", "reg")
+        with m.If(w_valid & (region == MAC_REGIONS["control"])):
+            with m.If((reg == MAC_CONTROL_REGS["d"]) & (w_data >= 1) & (w_data <= cfg.d_max)):
+                m.d.sync += groups[shadow].eq(const_function(w_data, lambda d: -(-d // cfg.d_par), cfg.d_max))
+            with m.If((reg == MAC_CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
+                m.d.sync += msteps[shadow].eq(const_function(w_data, lambda v: -(-v // cfg.m_par), cfg.m_max))
 
         g = Signal(max(1, field_bits(cfg.g_max)), name="g")
         t = Signal(max(1, field_bits(cfg.mt_max)), name="t")

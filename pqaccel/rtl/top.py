@@ -9,7 +9,7 @@ from .codebook import CodebookMemory
 from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
-from .control import BankControl, addr_field, attach_output
+from .control import BankControl, accept_writes, addr_field, attach_output
 from .util import const_function, delay, field_bits
 
 __all__ = ["PQEngine", "WritePortSignature"]
@@ -81,39 +81,35 @@ class PQEngine(wiring.Component):
         m.d.comb += self.active_bank.eq(active)
 
         # -- table write port -------------------------------------------------------------------
-        wr = self.wr
-        m.d.comb += wr.ready.eq(banks.wr_ready)
-        wr_ok = wr.en & wr.ready
-        region = wr.addr[amap.body_bits:]
+        w_valid, w_addr, w_data = accept_writes(m, self.wr, banks, amap, CONTROL_REGS["commit"])
+        region = w_addr[amap.body_bits:]
 
         def field(reg, name):
-            return addr_field(amap, wr.addr, reg, name)
+            return addr_field(amap, w_addr, reg, name)
 
         m.d.comb += [
-            cb.wr_en.eq(wr_ok & (region == REGIONS["codebook"])),
+            cb.wr_en.eq(w_valid & (region == REGIONS["codebook"])),
             cb.wr_lane.eq(field("codebook", "cl")),
             cb.wr_slot.eq(field("codebook", "slot")),
             cb.wr_addr.eq((shadow * cfg.g_max + field("codebook", "g")) * cfg.k_steps
                           + field("codebook", "step")),
-            cb.wr_data.eq(wr.data[:cb.wr_data.shape().size]),
-            luts.wr_en.eq(wr_ok & (region == REGIONS["lut"])),
+            cb.wr_data.eq(w_data[:cb.wr_data.shape().size]),
+            luts.wr_en.eq(w_valid & (region == REGIONS["lut"])),
             luts.wr_cl.eq(field("lut", "cl")),
             luts.wr_ml.eq(field("lut", "ml")),
             luts.wr_addr.eq(((shadow * cfg.g_max + field("lut", "g")) * cfg.mt_max + field("lut", "t"))
                             * cfg.k + field("lut", "k")),
-            luts.wr_data.eq(wr.data[:cfg.widths.lut_bits]),
+            luts.wr_data.eq(w_data[:cfg.widths.lut_bits]),
         ]
         reg = field("control", "reg")
-        value = wr.data
-        with m.If(wr_ok & (region == REGIONS["control"])):
-            with m.If((reg == CONTROL_REGS["c"]) & (value >= 1) & (value <= cfg.c_max)):
+        with m.If(w_valid & (region == REGIONS["control"])):
+            with m.If((reg == CONTROL_REGS["c"]) & (w_data >= 1) & (w_data <= cfg.c_max)):
                 m.d.sync += [
-                    groups[shadow].eq(const_function(value, lambda c: -(-c // p.c_par), cfg.c_max)),
-                    rem[shadow].eq(const_function(value, lambda c: (c - 1) % p.c_par + 1, cfg.c_max)),
+                    groups[shadow].eq(const_function(w_data, lambda c: -(-c // p.c_par), cfg.c_max)),
+                    rem[shadow].eq(const_function(w_data, lambda c: (c - 1) % p.c_par + 1, cfg.c_max)),
                 ]
-            with m.If((reg == CONTROL_REGS["m"]) & (value >= 1) & (value <= cfg.m_max)):
-                m.d.sync += msteps[shadow].eq(const_function(value, lambda v: -(-v // p.m_par), cfg.m_max))
-            m.d.comb += banks.commit.eq(reg == CONTROL_REGS["commit"])
+            with m.If((reg == CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
+                m.d.sync += msteps[shadow].eq(const_function(w_data, lambda v: -(-v // p.m_par), cfg.m_max))
 
         # -- stage A: codebook read and encoder ------------------------------------------------
         step = Signal(max(1, field_bits(cfg.k_steps)), name="step")
