@@ -6,25 +6,29 @@ from amaranth.lib.wiring import In, Out
 
 from .util import field_bits
 
-__all__ = ["CodebookMemory"]
+__all__ = ["CodebookMemory", "LUTRAM_MAX_DEPTH"]
+
+#: Memories this shallow map to LUT-RAM on every family pqaccel targets.
+LUTRAM_MAX_DEPTH = 64
 
 
 class CodebookMemory(wiring.Component):
     """One memory per subspace lane ``cl``; word ``(bank*g_max + g)*k_steps + step`` holds
     prototypes ``step*k_par .. step*k_par + k_par - 1`` of subspace ``c = g*c_par + cl``.
 
-    Read: ``rd_addr`` (word address, same for all lanes) -> ``rd_data`` :attr:`stages` = 2
-    cycles later (the memory's read, then a register after the block RAM).  Write: one
+    Read: ``rd_addr`` (word address, same for all lanes) -> ``rd_data`` :attr:`stages` cycles
+    later: 2 when the memory is deep enough for block RAM (the read, then a register after the
+    block RAM), 1 when it has at most :data:`LUTRAM_MAX_DEPTH` words and maps to LUT-RAM, whose
+    read is fast (an extra register there would cost ``c_par*k_par*v*proto_bits`` flip-flops).  Write: one
     prototype (``v`` elements) per cycle at lane ``wr_lane``, word ``wr_addr``, slot ``wr_slot``
     (the prototype's position in the word); it reaches the memory two clock edges later.
     """
-
-    stages = 2
 
     def __init__(self, cfg):
         self.cfg = cfg
         p, w = cfg.par, cfg.widths
         self.depth = 2 * cfg.g_max * cfg.k_steps
+        self.stages = self.latency(cfg)
         self.addr_bits = max(1, field_bits(self.depth))
         self.vec = data.ArrayLayout(signed(w.proto_bits), cfg.v)
         super().__init__({
@@ -36,6 +40,10 @@ class CodebookMemory(wiring.Component):
             "wr_addr": In(self.addr_bits),
             "wr_data": In(self.vec),
         })
+
+    @staticmethod
+    def latency(cfg):
+        return 1 if 2 * cfg.g_max * cfg.k_steps <= LUTRAM_MAX_DEPTH else 2
 
     def elaborate(self, platform):
         m = Module()
@@ -57,5 +65,8 @@ class CodebookMemory(wiring.Component):
             ]
             for slot in range(p.k_par):
                 m.d.sync += wr.en[slot].eq(self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot))
-            m.d.sync += self.rd_data[lane].eq(rd.data)
+            if self.stages == 2:
+                m.d.sync += self.rd_data[lane].eq(rd.data)
+            else:
+                m.d.comb += self.rd_data[lane].eq(rd.data)
         return m

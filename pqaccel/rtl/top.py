@@ -48,7 +48,7 @@ class PQEngine(wiring.Component):
         self.in_layout = data.ArrayLayout(data.ArrayLayout(signed(w.in_bits), cfg.v), p.c_par)
         self.out_layout = data.StructLayout({
             "data": data.ArrayLayout(signed(cfg.result_bits), p.m_par), "last": 1})
-        self.encode_stages = CodebookMemory.stages + Encoder.latency(cfg)
+        self.encode_stages = CodebookMemory.latency(cfg) + Encoder.latency(cfg)
         self.lookup_stages = LutBanks.stages + Accumulator.latency(cfg.par.c_par)
         # Credit loops: issue -> FIFO write (pipeline depth), write -> readable (1 cycle, 2 for
         # the buffered FIFO), pop -> credit back (1): the FIFOs cover the round trip so that
