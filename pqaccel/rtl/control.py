@@ -42,8 +42,15 @@ class BankControl(wiring.Component):
             m.d.sync += self.pending.eq(1)
         with m.If(self.pending & self.row_start):
             m.d.sync += [self.active.eq(~self.active), self.pending.eq(0)]
+        # A row that begins is counted a cycle later, off the issue logic's critical path.  That
+        # is early enough: the row's bank is the active one, and the banks cannot swap in the
+        # cycle after a row begins unless that row has already issued everything, in which case
+        # the count is in place when the swap makes its bank the shadow.
+        begin = Signal()
+        begin_bank = Signal()
+        m.d.sync += [begin.eq(self.row_begin), begin_bank.eq(self.active)]
         for b in range(2):
-            m.d.sync += busy[b].eq(busy[b] + (self.row_begin & (self.active == b))
+            m.d.sync += busy[b].eq(busy[b] + (begin & (begin_bank == b))
                                    - (self.row_done & (self.done_bank == b)))
         return m
 

@@ -86,8 +86,10 @@ class MacEngine(wiring.Component):
             lanes=cfg.d_par, outs=cfg.m_par, entry_shape=signed(cfg.product_bits),
             acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant, out_bits=cfg.out_bits)
 
-        groups = Array(Signal(range(cfg.g_max + 1), init=cfg.g_max, name=f"groups{b}") for b in range(2))
-        msteps = Array(Signal(range(cfg.mt_max + 1), init=cfg.mt_max, name=f"msteps{b}") for b in range(2))
+        # last group and last output beat of a row (ceil(C/par) - 1 and ceil(M/m_par) - 1), per bank:
+        # stored minus one so that the issue logic compares for equality, with no subtraction
+        last_g = Array(Signal(range(cfg.g_max), init=cfg.g_max - 1, name=f"last_g{b}") for b in range(2))
+        last_mt = Array(Signal(range(cfg.mt_max), init=cfg.mt_max - 1, name=f"last_mt{b}") for b in range(2))
         m.submodules.banks = banks = BankControl()
         active, pending = banks.active, banks.pending
         shadow = ~active
@@ -108,17 +110,17 @@ class MacEngine(wiring.Component):
         reg = addr_field(amap, w_addr, "control", "reg")
         with m.If(w_valid & (region == MAC_REGIONS["control"])):
             with m.If((reg == MAC_CONTROL_REGS["d"]) & (w_data >= 1) & (w_data <= cfg.d_max)):
-                m.d.sync += groups[shadow].eq(const_function(w_data, lambda d: -(-d // cfg.d_par), cfg.d_max))
+                m.d.sync += last_g[shadow].eq(const_function(w_data, lambda d: max(0, -(-d // cfg.d_par) - 1), cfg.d_max))
             with m.If((reg == MAC_CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
-                m.d.sync += msteps[shadow].eq(const_function(w_data, lambda v: -(-v // cfg.m_par), cfg.m_max))
+                m.d.sync += last_mt[shadow].eq(const_function(w_data, lambda v: max(0, -(-v // cfg.m_par) - 1), cfg.m_max))
 
         g = Signal(max(1, field_bits(cfg.g_max)), name="g")
         t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
         row_bank = Signal()
         row_start = (g == 0) & (t == 0)
         bank = Mux(row_start, active, row_bank)
-        last_t = t == msteps[bank] - 1
-        last_group = g == groups[bank] - 1
+        last_t = t == last_mt[bank]
+        last_group = g == last_g[bank]
         out_res = Signal(range(self.out_depth + 1))
         issue = Signal()
         m.d.comb += [

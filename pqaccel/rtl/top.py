@@ -72,9 +72,11 @@ class PQEngine(wiring.Component):
 
         # -- layer shape, one copy per bank ---------------------------------------------------
         last_rem = cfg.c_max - (cfg.g_max - 1) * p.c_par
-        groups = Array(Signal(range(cfg.g_max + 1), init=cfg.g_max, name=f"groups{b}") for b in range(2))
+        # last group and last output beat of a row (ceil(C/par) - 1 and ceil(M/m_par) - 1), per bank:
+        # stored minus one so that the issue logic compares for equality, with no subtraction
+        last_g = Array(Signal(range(cfg.g_max), init=cfg.g_max - 1, name=f"last_g{b}") for b in range(2))
         rem = Array(Signal(range(p.c_par + 1), init=last_rem, name=f"rem{b}") for b in range(2))
-        msteps = Array(Signal(range(cfg.mt_max + 1), init=cfg.mt_max, name=f"msteps{b}") for b in range(2))
+        last_mt = Array(Signal(range(cfg.mt_max), init=cfg.mt_max - 1, name=f"last_mt{b}") for b in range(2))
         m.submodules.banks = banks = BankControl()
         active, pending = banks.active, banks.pending
         shadow = ~active
@@ -105,11 +107,11 @@ class PQEngine(wiring.Component):
         with m.If(w_valid & (region == REGIONS["control"])):
             with m.If((reg == CONTROL_REGS["c"]) & (w_data >= 1) & (w_data <= cfg.c_max)):
                 m.d.sync += [
-                    groups[shadow].eq(const_function(w_data, lambda c: -(-c // p.c_par), cfg.c_max)),
+                    last_g[shadow].eq(const_function(w_data, lambda c: max(0, -(-c // p.c_par) - 1), cfg.c_max)),
                     rem[shadow].eq(const_function(w_data, lambda c: (c - 1) % p.c_par + 1, cfg.c_max)),
                 ]
             with m.If((reg == CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
-                m.d.sync += msteps[shadow].eq(const_function(w_data, lambda v: -(-v // p.m_par), cfg.m_max))
+                m.d.sync += last_mt[shadow].eq(const_function(w_data, lambda v: max(0, -(-v // p.m_par) - 1), cfg.m_max))
 
         # -- stage A: codebook read and encoder ------------------------------------------------
         step = Signal(max(1, field_bits(cfg.k_steps)), name="step")
@@ -118,7 +120,7 @@ class PQEngine(wiring.Component):
         row_start = (step == 0) & (ga == 0)
         bank_a = Mux(row_start, active, row_bank)
         last_step = step == cfg.k_steps - 1
-        last_group_a = ga == groups[bank_a] - 1
+        last_group_a = ga == last_g[bank_a]
         code_res = Signal(range(self.code_depth + 1))
         issue_a = Signal()
         m.d.comb += [
@@ -167,7 +169,7 @@ class PQEngine(wiring.Component):
         # -- stage B: table lookups and accumulation -------------------------------------------
         head = data.View(code_layout, cfifo.r_data)
         t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
-        last_t = t == msteps[head.bank] - 1
+        last_t = t == last_mt[head.bank]
         out_res = Signal(range(self.out_depth + 1))
         issue_b = Signal()
         m.d.comb += [
@@ -181,7 +183,7 @@ class PQEngine(wiring.Component):
             m.d.sync += t.eq(Mux(last_t, 0, t + 1))
         row_done = Signal()
         done_bank = Signal()
-        mask = Cat((head.g != groups[head.bank] - 1) | (cl < rem[head.bank]) for cl in range(p.c_par))
+        mask = Cat((head.g != last_g[head.bank]) | (cl < rem[head.bank]) for cl in range(p.c_par))
         # The bank's last read of a row is done once its address has been sampled.
         m.d.sync += [row_done.eq(issue_b & head.last_group & last_t), done_bank.eq(head.bank)]
         m.d.comb += [banks.row_done.eq(row_done), banks.done_bank.eq(done_bank)]
