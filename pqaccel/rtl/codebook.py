@@ -17,9 +17,9 @@ class CodebookMemory(wiring.Component):
     prototypes ``step*k_par .. step*k_par + k_par - 1`` of subspace ``c = g*c_par + cl``.
 
     Read: ``rd_addr`` (word address, same for all lanes) -> ``rd_data`` :attr:`stages` cycles
-    later: 2 when the memory is deep enough for block RAM (the read, then a register after the
-    block RAM), 1 when it has at most :data:`LUTRAM_MAX_DEPTH` words and maps to LUT-RAM, whose
-    read is fast (an extra register there would cost ``c_par*k_par*v*proto_bits`` flip-flops).  Write: one
+    later: the address is registered (one copy per lane), then read, then the data registered.
+    A memory of at most :data:`LUTRAM_MAX_DEPTH` words is LUT-RAM with an asynchronous read
+    (2 stages); a deeper one is block RAM with its synchronous read (3 stages).  Write: one
     prototype (``v`` elements) per cycle at lane ``wr_lane``, word ``wr_addr``, slot ``wr_slot``
     (the prototype's position in the word); it reaches the memory two clock edges later.
     """
@@ -43,7 +43,7 @@ class CodebookMemory(wiring.Component):
 
     @staticmethod
     def latency(cfg):
-        return 1 if 2 * cfg.g_max * cfg.k_steps <= LUTRAM_MAX_DEPTH else 2
+        return 2 if 2 * cfg.g_max * cfg.k_steps <= LUTRAM_MAX_DEPTH else 3
 
     def elaborate(self, platform):
         m = Module()
@@ -57,16 +57,16 @@ class CodebookMemory(wiring.Component):
             mem = memory.Memory(shape=unsigned(word.size), depth=self.depth, init=[])
             m.submodules[f"mem{lane}"] = mem
             wr = mem.write_port(granularity=self.vec.size)
-            rd = mem.read_port()
+            # a copy of the read address per lane keeps its fan-out to the LUT-RAMs local
+            addr = Signal.like(self.rd_addr, name=f"rd_addr{lane}")
+            m.d.sync += addr.eq(self.rd_addr)
+            rd = mem.read_port(domain="comb" if self.stages == 2 else "sync")
             m.d.comb += [
-                rd.addr.eq(self.rd_addr),
+                rd.addr.eq(addr),
                 wr.addr.eq(w_addr),
                 wr.data.eq(w_data.as_value().replicate(p.k_par)),
             ]
             for slot in range(p.k_par):
                 m.d.sync += wr.en[slot].eq(self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot))
-            if self.stages == 2:
-                m.d.sync += self.rd_data[lane].eq(rd.data)
-            else:
-                m.d.comb += self.rd_data[lane].eq(rd.data)
+            m.d.sync += self.rd_data[lane].eq(rd.data)
         return m

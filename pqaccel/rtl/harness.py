@@ -8,15 +8,17 @@ __all__ = ["PnRHarness", "BramLoop"]
 
 
 class PnRHarness(wiring.Component):
-    """Wraps a component with hundreds of ports behind three pins so that it fits any package.
+    """Wraps a component with hundreds of ports behind a few pins so that it fits any package.
 
-    Every input port of the core is driven from a shift register fed by ``sin``; every output
+    Every input port of the core is driven from a shift register fed by ``sin`` (shifting when
+    ``shift``); every output
     bit goes into a registered XOR tree (one register per level of 4) whose root drives ``sout``.
     So all core logic stays live, and every core input comes from a register and every core
     output goes to one: nextpnr's Fmax is the core's register-to-register speed.
     """
 
     sin: In(1)
+    shift: In(1)
     sout: Out(1)
 
     def __init__(self, core):
@@ -31,7 +33,10 @@ class PnRHarness(wiring.Component):
             (ins if member.flow == In else outs).append(value.as_value() if hasattr(value, "as_value") else value)
         width = sum(len(v) for v in ins)
         sreg = Signal(width)
-        m.d.sync += sreg.eq(Cat(self.sin, sreg[:-1]))
+        # The enable keeps Yosys from merging the core's input pipeline registers into the shift
+        # register (a delayed copy of a free-running shift register bit is just its neighbour).
+        with m.If(self.shift):
+            m.d.sync += sreg.eq(Cat(self.sin, sreg[:-1]))
         offset = 0
         for v in ins:
             m.d.comb += v.eq(sreg[offset:offset + len(v)])

@@ -13,13 +13,14 @@ class LutBanks(wiring.Component):
     """Bank ``(cl, ml)`` holds ``T[c, k, m]`` for ``c = g*c_par + cl`` and ``m = t*m_par + ml`` at
     word ``((bank*g_max + g)*mt_max + t)*k + k``, ``lut_bits`` wide, double-buffered by ``bank``.
 
-    Read: ``rd_addr[cl]`` for every subspace lane -> ``rd_data[cl][ml]`` :attr:`stages` = 2
-    cycles later (the block RAM's read, then a register: a block RAM's clock-to-output delay is
-    most of a cycle, so nothing else shares its cycle).  Write: one entry per cycle at
+    Read: ``rd_addr[cl]`` for every subspace lane -> ``rd_data[cl][ml]`` :attr:`stages` = 3
+    cycles later: the address is registered (so its arithmetic is not in the block RAM's setup
+    path), read, and the data registered (a block RAM's clock-to-output delay is most of a
+    cycle, so nothing else shares its cycle).  Write: one entry per cycle at
     ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the memory two clock edges later.
     """
 
-    stages = 2
+    stages = 3
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -44,13 +45,15 @@ class LutBanks(wiring.Component):
         w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
         m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
         for cl in range(p.c_par):
+            addr = Signal.like(self.rd_addr[cl], name=f"rd_addr{cl}")
+            m.d.sync += addr.eq(self.rd_addr[cl])
             for ml in range(p.m_par):
                 mem = memory.Memory(shape=signed(self.cfg.widths.lut_bits), depth=self.depth, init=[])
                 m.submodules[f"bank{cl}_{ml}"] = mem
                 wr = mem.write_port()
                 rd = mem.read_port()
                 m.d.comb += [
-                    rd.addr.eq(self.rd_addr[cl]),
+                    rd.addr.eq(addr),
                     wr.addr.eq(w_addr),
                     wr.data.eq(w_data),
                 ]
