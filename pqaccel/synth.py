@@ -127,11 +127,13 @@ def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(repr(t) for t in TARGETS)}, got {target!r}")
-    fix = " ".join(f"{g}/t:$memrd_v2" for g in collision_free)
+    # synchronous read ports only (an asynchronous one has no collision behaviour to relax)
+    fixes = [f"setparam -set COLLISION_X_MASK 1 {g}/t:$memrd_v2 {g}/r:CLK_ENABLE=1 %i"
+             for g in collision_free]
     script = "; ".join(filter(None, [
         "read_rtlil design.il",
         f"hierarchy -top {top}",
-        f"setparam -set COLLISION_X_MASK 1 {fix}" if fix else "",
+        *fixes,
         TARGETS[target].format(top=top),
         "tee -q -o stat.json stat -json",
         "write_json netlist.json" if netlist else "",
