@@ -9,6 +9,7 @@ import pytest
 
 from pqaccel.config import preset, EngineConfig, Parallelism
 from pqaccel.export import generate
+from pqaccel.mac import MacConfig
 from pqaccel.sim.runner import setup_verilator
 
 # Style of the Yosys Verilog backend, not of the design: `!` on a multi-bit value, operand width
@@ -21,6 +22,7 @@ CONFIGS = {
     "default": preset("default"),
     "resnet20-v9k16": preset("resnet20-v9k16"),
     "k1-steps": EngineConfig(v=1, k=2, c_max=1, m_max=1, par=Parallelism(1, 2, 1)),
+    "mac-one-group": MacConfig(d_max=9, m_max=4, d_par=9, m_par=4),
 }
 
 

@@ -88,8 +88,10 @@ class MacEngine(wiring.Component):
 
         # last group and last output beat of a row (ceil(C/par) - 1 and ceil(M/m_par) - 1), per bank:
         # stored minus one so that the issue logic compares for equality, with no subtraction
-        last_g = Array(Signal(range(cfg.g_max), init=cfg.g_max - 1, name=f"last_g{b}") for b in range(2))
-        last_mt = Array(Signal(range(cfg.mt_max), init=cfg.mt_max - 1, name=f"last_mt{b}") for b in range(2))
+        last_g = Array(Signal(max(1, field_bits(cfg.g_max)), init=cfg.g_max - 1, name=f"last_g{b}")
+                       for b in range(2))
+        last_mt = Array(Signal(max(1, field_bits(cfg.mt_max)), init=cfg.mt_max - 1, name=f"last_mt{b}")
+                        for b in range(2))
         m.submodules.banks = banks = BankControl()
         active, pending = banks.active, banks.pending
         shadow = ~active
