@@ -147,6 +147,9 @@ def main(argv=None):
     except (CLIError, ValueError, TypeError) as e:
         print(f"pqaccel: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:            # an external tool (Yosys, nextpnr, a simulator) failed
+        print(f"pqaccel: tool failure: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ TARGETS = {
     # ECP5 maps LUTs with the classic ABC flow instead, as synth_ecp5 -noabc9 used to.
     "ecp5": "synth_ecp5 -top {top} -run begin:map_luts; techmap -map +/lattice/latches_map.v; "
             "abc -lut 4:7 -dress; clean; synth_ecp5 -top {top} -run map_cells:",
-    "xilinx": "synth_xilinx -family xc7 -noiopad -top {top}",
+    # flattening first avoids a Yosys 0.70 assertion (duplicate wire name, rtlil.cc:2872)
+    "xilinx": "flatten; synth_xilinx -family xc7 -noiopad -top {top}",
     "gowin": "synth_gowin -noiopads -top {top}",
     "cyclonev": "synth_intel_alm -family cyclonev -noiopad -top {top}",
     "nexus": "synth_nexus -noiopad -top {top}",
