@@ -209,6 +209,8 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
         t0 = time.perf_counter()
         rc, log = _run(cmd, tmp, "nextpnr.log")
         wall = time.perf_counter() - t0
+        if rc < 0:
+            raise RuntimeError(f"nextpnr was stopped by signal {-rc}; nothing was cached")
         result = {"target": target, "device": spec["name"], "freq_mhz": freq_mhz, "seed": seed,
                   "nextpnr_s": round(wall, 1)}
         if rc == 0 and os.path.exists(os.path.join(tmp, "report.json")):
