@@ -157,7 +157,7 @@ def cmd_pnr(args):
     cfg = engine if args.design == "pq" else mac
     p, s = pnr_design(cfg, args.target, freq_mhz=args.freq, seed=args.seed, use_cache=not args.no_cache)
     ref = bram_reference(args.target, freq_mhz=args.freq, seed=args.seed, use_cache=not args.no_cache)
-    print(f"nextpnr on {p['device']}, {args.design} engine inside the 3-pin I/O harness, "
+    print(f"nextpnr on {p['device']}, {args.design} engine inside the I/O harness, "
           f"clock constraint {args.freq} MHz, seed {args.seed}")
     if not p["fits"]:
         print(f"  does not fit: {p['message']}")
