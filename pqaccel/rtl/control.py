@@ -1,10 +1,17 @@
 """Control shared by the engines: double-buffered table banks and the output FIFO."""
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring, fifo
+from amaranth.lib import wiring, fifo, stream
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BankControl", "attach_output", "addr_field", "accept_writes"]
+__all__ = ["BankControl", "WritePortSignature", "attach_output", "addr_field", "accept_writes",
+           "engine_signature"]
+
+
+def WritePortSignature(addr_bits, data_bits):
+    """Table write port, as seen by the host: a write happens in a cycle with ``en`` and ``ready``."""
+    return wiring.Signature({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits),
+                             "ready": In(1)})
 
 
 class BankControl(wiring.Component):
@@ -97,3 +104,14 @@ def accept_writes(m, wr, banks, amap, commit_code):
     data = Signal.like(wr.data, name="w_data")
     m.d.sync += [valid.eq(accepted), addr.eq(wr.addr), data.eq(wr.data)]
     return valid, addr, data
+
+
+def engine_signature(in_layout, out_layout, amap):
+    """The members every engine has: input and output streams, the table write port (as seen
+    by the engine) and the active bank."""
+    return {
+        "i": In(stream.Signature(in_layout)),
+        "o": Out(stream.Signature(out_layout)),
+        "wr": In(WritePortSignature(amap.addr_bits, amap.data_bits)),
+        "active_bank": Out(1),
+    }

@@ -1,13 +1,12 @@
 """The conventional multiply-accumulate engine, the baseline the PQ engine is compared with."""
 
 from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring, data, stream, memory
+from amaranth.lib import wiring, data, memory
 from amaranth.lib.wiring import In, Out
 
 from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
-from .top import WritePortSignature
-from .control import BankControl, accept_writes, addr_field, attach_output
+from .control import BankControl, accept_writes, addr_field, attach_output, engine_signature
 from .util import const_function, delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -71,12 +70,7 @@ class MacEngine(wiring.Component):
             "data": data.ArrayLayout(signed(cfg.result_bits), cfg.m_par), "last": 1})
         self.lookup_stages = WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par)
         self.out_depth = self.lookup_stages + 4
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout)),
-            "o": Out(stream.Signature(self.out_layout)),
-            "wr": In(WritePortSignature(self.amap.addr_bits, self.amap.data_bits)),
-            "active_bank": Out(1),
-        })
+        super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 
     def elaborate(self, platform):
         m = Module()

@@ -1,7 +1,7 @@
 """The PQ engine: streams in, streams out, a table write port, double-buffered tables."""
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
-from amaranth.lib import wiring, data, stream, fifo
+from amaranth.lib import wiring, data, fifo
 from amaranth.lib.wiring import In, Out
 
 from ..addrmap import PQAddressMap, REGIONS, CONTROL_REGS
@@ -9,16 +9,11 @@ from .codebook import CodebookMemory
 from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
-from .control import BankControl, accept_writes, addr_field, attach_output
+from .control import (BankControl, WritePortSignature, accept_writes, addr_field, attach_output,
+                      engine_signature)
 from .util import const_function, delay, field_bits
 
 __all__ = ["PQEngine", "WritePortSignature"]
-
-
-def WritePortSignature(addr_bits, data_bits):
-    """Table write port, as seen by the host: a write happens in a cycle with ``en`` and ``ready``."""
-    return wiring.Signature({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits),
-                             "ready": In(1)})
 
 
 class PQEngine(wiring.Component):
@@ -55,12 +50,7 @@ class PQEngine(wiring.Component):
         # credits never throttle an unstalled stream.
         self.code_depth = self.encode_stages + 3
         self.out_depth = self.lookup_stages + 4
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout)),
-            "o": Out(stream.Signature(self.out_layout)),
-            "wr": In(WritePortSignature(self.amap.addr_bits, self.amap.data_bits)),
-            "active_bank": Out(1),
-        })
+        super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 
     def elaborate(self, platform):
         m = Module()
