@@ -1,11 +1,13 @@
 """Control shared by the engines: double-buffered table banks and the output FIFO."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import wiring, fifo, stream
 from amaranth.lib.wiring import In, Out
 
+from .util import const_function, field_bits
+
 __all__ = ["BankControl", "WritePortSignature", "attach_output", "addr_field", "accept_writes",
-           "engine_signature"]
+           "engine_signature", "last_index_registers", "last_index", "sequence_rows"]
 
 
 def WritePortSignature(addr_bits, data_bits):
@@ -115,3 +117,43 @@ def engine_signature(in_layout, out_layout, amap):
         "wr": In(WritePortSignature(amap.addr_bits, amap.data_bits)),
         "active_bank": Out(1),
     }
+
+
+def last_index_registers(name, n_max, par):
+    """A layer-shape register per bank: ``ceil(n / par) - 1`` for a run-time count ``n`` in
+    ``1..n_max`` (reset: ``n_max``).  Stored minus one so that issue logic compares for equality,
+    with no subtraction."""
+    count = -(-n_max // par)
+    return Array(Signal(max(1, field_bits(count)), init=count - 1, name=f"{name}{b}") for b in range(2))
+
+
+def last_index(value, n_max, par):
+    """``ceil(value / par) - 1`` for ``1 <= value <= n_max``, as a constant table (no divider)."""
+    return const_function(value, lambda n: max(0, -(-n // par) - 1), n_max)
+
+
+def sequence_rows(m, banks, valid, *, inner, outer, last_inner, last_outer, room, name="issue"):
+    """The issue logic of a row made of ``outer`` x ``inner`` steps, shared by the engines.
+
+    ``inner`` and ``outer`` are the caller's counter signals; ``last_inner`` (a constant or a
+    per-bank ``Array``) and ``last_outer`` (a per-bank ``Array``) their last values.  A row takes
+    the active bank when it starts and keeps it to its end; a pending commit holds back a new
+    row.  ``room(last_inner, last_outer)`` is the caller's credit condition.  Drives the row
+    inputs of ``banks`` and advances the counters; returns ``(issue, bank, last_inner,
+    last_outer, row_start)`` for this cycle.
+    """
+    row_bank = Signal(name="row_bank")
+    row_start = (inner == 0) & (outer == 0)
+    bank = Mux(row_start, banks.active, row_bank)
+    at_last_inner = inner == (last_inner if isinstance(last_inner, int) else last_inner[bank])
+    at_last_outer = outer == last_outer[bank]
+    issue = Signal(name=name)
+    m.d.comb += issue.eq(valid & ~(row_start & banks.pending) & room(at_last_inner, at_last_outer))
+    m.d.comb += [banks.row_start.eq(row_start), banks.row_begin.eq(issue & row_start)]
+    with m.If(issue):
+        m.d.sync += inner.eq(Mux(at_last_inner, 0, inner + 1))
+        with m.If(at_last_inner):
+            m.d.sync += outer.eq(Mux(at_last_outer, 0, outer + 1))
+        with m.If(row_start):
+            m.d.sync += row_bank.eq(banks.active)
+    return issue, bank, at_last_inner, at_last_outer, row_start

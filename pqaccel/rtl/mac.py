@@ -1,13 +1,14 @@
 """The conventional multiply-accumulate engine, the baseline the PQ engine is compared with."""
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring, data, memory
 from amaranth.lib.wiring import In, Out
 
 from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
-from .control import BankControl, accept_writes, addr_field, attach_output, engine_signature
-from .util import const_function, delay, field_bits
+from .control import (BankControl, accept_writes, addr_field, attach_output, engine_signature,
+                      last_index, last_index_registers, sequence_rows)
+from .util import delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
 
@@ -80,14 +81,10 @@ class MacEngine(wiring.Component):
             lanes=cfg.d_par, outs=cfg.m_par, entry_shape=signed(cfg.product_bits),
             acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant, out_bits=cfg.out_bits)
 
-        # last group and last output beat of a row (ceil(C/par) - 1 and ceil(M/m_par) - 1), per bank:
-        # stored minus one so that the issue logic compares for equality, with no subtraction
-        last_g = Array(Signal(max(1, field_bits(cfg.g_max)), init=cfg.g_max - 1, name=f"last_g{b}")
-                       for b in range(2))
-        last_mt = Array(Signal(max(1, field_bits(cfg.mt_max)), init=cfg.mt_max - 1, name=f"last_mt{b}")
-                        for b in range(2))
+        last_g = last_index_registers("last_g", cfg.d_max, cfg.d_par)
+        last_mt = last_index_registers("last_mt", cfg.m_max, cfg.m_par)
         m.submodules.banks = banks = BankControl()
-        active, pending = banks.active, banks.pending
+        active = banks.active
         shadow = ~active
         m.d.comb += self.active_bank.eq(active)
 
@@ -106,31 +103,20 @@ class MacEngine(wiring.Component):
         reg = addr_field(amap, w_addr, "control", "reg")
         with m.If(w_valid & (region == MAC_REGIONS["control"])):
             with m.If((reg == MAC_CONTROL_REGS["d"]) & (w_data >= 1) & (w_data <= cfg.d_max)):
-                m.d.sync += last_g[shadow].eq(const_function(w_data, lambda d: max(0, -(-d // cfg.d_par) - 1), cfg.d_max))
+                m.d.sync += last_g[shadow].eq(last_index(w_data, cfg.d_max, cfg.d_par))
             with m.If((reg == MAC_CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
-                m.d.sync += last_mt[shadow].eq(const_function(w_data, lambda v: max(0, -(-v // cfg.m_par) - 1), cfg.m_max))
+                m.d.sync += last_mt[shadow].eq(last_index(w_data, cfg.m_max, cfg.m_par))
 
         g = Signal(max(1, field_bits(cfg.g_max)), name="g")
         t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
-        row_bank = Signal()
-        row_start = (g == 0) & (t == 0)
-        bank = Mux(row_start, active, row_bank)
-        last_t = t == last_mt[bank]
-        last_group = g == last_g[bank]
         out_res = Signal(range(self.out_depth + 1))
-        issue = Signal()
+        issue, bank, last_t, last_group, _ = sequence_rows(
+            m, banks, self.i.valid, inner=t, outer=g, last_inner=last_mt, last_outer=last_g,
+            room=lambda _, last_group: ~last_group | (out_res < self.out_depth))
         m.d.comb += [
-            issue.eq(self.i.valid & ~(row_start & pending) & (~last_group | (out_res < self.out_depth))),
             self.i.ready.eq(issue & last_t),
             wm.rd_addr.eq((bank * cfg.g_max + g) * cfg.mt_max + t),
         ]
-        m.d.comb += [banks.row_start.eq(row_start), banks.row_begin.eq(issue & row_start)]
-        with m.If(issue):
-            m.d.sync += t.eq(Mux(last_t, 0, t + 1))
-            with m.If(last_t):
-                m.d.sync += g.eq(Mux(last_group, 0, g + 1))
-            with m.If(row_start):
-                m.d.sync += row_bank.eq(active)
         row_done = Signal()
         done_bank = Signal()
         m.d.sync += [row_done.eq(issue & last_group & last_t), done_bank.eq(bank)]

@@ -2,7 +2,6 @@
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring, data, fifo
-from amaranth.lib.wiring import In, Out
 
 from ..addrmap import PQAddressMap, REGIONS, CONTROL_REGS
 from .codebook import CodebookMemory
@@ -10,6 +9,7 @@ from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
 from .control import (BankControl, WritePortSignature, accept_writes, addr_field, attach_output,
+                      last_index, last_index_registers, sequence_rows,
                       engine_signature)
 from .util import const_function, delay, field_bits
 
@@ -62,15 +62,11 @@ class PQEngine(wiring.Component):
 
         # -- layer shape, one copy per bank ---------------------------------------------------
         last_rem = cfg.c_max - (cfg.g_max - 1) * p.c_par
-        # last group and last output beat of a row (ceil(C/par) - 1 and ceil(M/m_par) - 1), per bank:
-        # stored minus one so that the issue logic compares for equality, with no subtraction
-        last_g = Array(Signal(max(1, field_bits(cfg.g_max)), init=cfg.g_max - 1, name=f"last_g{b}")
-                       for b in range(2))
+        last_g = last_index_registers("last_g", cfg.c_max, p.c_par)
         rem = Array(Signal(range(p.c_par + 1), init=last_rem, name=f"rem{b}") for b in range(2))
-        last_mt = Array(Signal(max(1, field_bits(cfg.mt_max)), init=cfg.mt_max - 1, name=f"last_mt{b}")
-                        for b in range(2))
+        last_mt = last_index_registers("last_mt", cfg.m_max, p.m_par)
         m.submodules.banks = banks = BankControl()
-        active, pending = banks.active, banks.pending
+        active = banks.active
         shadow = ~active
         m.d.comb += self.active_bank.eq(active)
 
@@ -99,35 +95,23 @@ class PQEngine(wiring.Component):
         with m.If(w_valid & (region == REGIONS["control"])):
             with m.If((reg == CONTROL_REGS["c"]) & (w_data >= 1) & (w_data <= cfg.c_max)):
                 m.d.sync += [
-                    last_g[shadow].eq(const_function(w_data, lambda c: max(0, -(-c // p.c_par) - 1), cfg.c_max)),
+                    last_g[shadow].eq(last_index(w_data, cfg.c_max, p.c_par)),
                     rem[shadow].eq(const_function(w_data, lambda c: (c - 1) % p.c_par + 1, cfg.c_max)),
                 ]
             with m.If((reg == CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
-                m.d.sync += last_mt[shadow].eq(const_function(w_data, lambda v: max(0, -(-v // p.m_par) - 1), cfg.m_max))
+                m.d.sync += last_mt[shadow].eq(last_index(w_data, cfg.m_max, p.m_par))
 
         # -- stage A: codebook read and encoder ------------------------------------------------
         step = Signal(max(1, field_bits(cfg.k_steps)), name="step")
         ga = Signal(max(1, field_bits(cfg.g_max)), name="ga")
-        row_bank = Signal()
-        row_start = (step == 0) & (ga == 0)
-        bank_a = Mux(row_start, active, row_bank)
-        last_step = step == cfg.k_steps - 1
-        last_group_a = ga == last_g[bank_a]
         code_res = Signal(range(self.code_depth + 1))
-        issue_a = Signal()
+        issue_a, bank_a, last_step, last_group_a, row_start = sequence_rows(
+            m, banks, self.i.valid, inner=step, outer=ga, last_inner=cfg.k_steps - 1, last_outer=last_g,
+            room=lambda last_step, _: ~last_step | (code_res < self.code_depth), name="issue_a")
         m.d.comb += [
-            issue_a.eq(self.i.valid & ~(row_start & pending)
-                       & (~last_step | (code_res < self.code_depth))),
             self.i.ready.eq(issue_a & last_step),
             cb.rd_addr.eq((bank_a * cfg.g_max + ga) * cfg.k_steps + step),
         ]
-        m.d.comb += [banks.row_start.eq(row_start), banks.row_begin.eq(issue_a & row_start)]
-        with m.If(issue_a):
-            m.d.sync += step.eq(Mux(last_step, 0, step + 1))
-            with m.If(last_step):
-                m.d.sync += ga.eq(Mux(last_group_a, 0, ga + 1))
-            with m.If(row_start):
-                m.d.sync += row_bank.eq(active)
 
         code_layout = data.StructLayout({
             "codes": data.ArrayLayout(cfg.idx_bits, p.c_par),
