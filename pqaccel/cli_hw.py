@@ -211,7 +211,10 @@ def cmd_compare(args):
         print(f"  perf/area ratio PQ / MAC: {r['ratio']:.2f}  (sensitivity: " +
               ", ".join(f"{k} {v:.2f}" for k, v in r["sensitivity"].items()) + ")")
     if "bram_loop_fmax_mhz" in r:
-        print(f"  BRAM-loop reference Fmax: {r['bram_loop_fmax_mhz']:.2f} MHz")
+        ref = r["bram_loop_fmax_mhz"]
+        print(f"  BRAM-loop reference Fmax: {ref:.2f} MHz; Fmax / reference: " +
+              ", ".join(f"{k} {d['fmax_mhz'] / ref:.2f}" for k, d in (("PQ", pq), ("MAC", mc))
+                        if d.get("fmax_mhz")))
     mism = sum(l["mismatches"] for d in (pq, mc) for l in d["layers"])
     print(f"  cosim mismatches while measuring cycles: {mism}")
     if args.lowbit:

@@ -119,6 +119,12 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
     """PQ against MAC on ``layers`` (``[(name, LayerConfig, count)]``, default ResNet20's 3x3
     convolutions): resources, area, Fmax, measured cycles per layer, throughput, perf/area."""
     layers = resnet20_layers() if layers is None else layers
+    for name, layer, _ in layers:
+        for kind, cfg in (("PQ engine", pq_cfg), ("MAC engine", mac_cfg)):
+            try:
+                cfg.check_layer(layer)
+            except ValueError as e:
+                raise ValueError(f"layer {name} (d={layer.d}, m={layer.m}) does not fit the {kind}: {e}") from None
     out = {"target": target, "designs": {}}
     for kind, cfg in (("pq", pq_cfg), ("mac", mac_cfg)):
         s = synth_design(cfg, target, use_cache=use_cache)

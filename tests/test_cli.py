@@ -44,6 +44,8 @@ def test_config_show_json_and_set(capsys):
     (["config", "show", "--config", "/nonexistent.toml"], "cannot be read"),
     (["cosim", "--rows", "1"], "--rows must be at least 2"),
     (["cosim", "--in-gap", "1.5"], "--in-gap must be a probability in [0, 1), got 1.5"),
+    (["compare", "--preset", "default", "--csv", "/nonexistent/x"],
+     "layer conv1 (d=27, m=16) does not fit the PQ engine: m must be an integer from 1 to m_max=8"),
 ])
 def test_errors(args, message):
     rc, out, err = run(*args)
