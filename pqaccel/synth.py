@@ -206,7 +206,7 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
         shutil.copy(src, os.path.join(tmp, "netlist.json"))
         cmd = [_tool(spec["tool"]), *spec["device"], "--json", "netlist.json", *spec["out"],
                "--freq", str(freq_mhz), "--seed", str(seed), "--report", "report.json",
-               "--timing-allow-fail", "--quiet"]
+               "--timing-allow-fail"]  # full log: nextpnr.log in the cache entry
         t0 = time.perf_counter()
         rc, log = _run(cmd, tmp, "nextpnr.log")
         wall = time.perf_counter() - t0
