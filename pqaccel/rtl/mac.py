@@ -16,9 +16,11 @@ __all__ = ["MacEngine", "WeightMemory"]
 class WeightMemory(wiring.Component):
     """One block RAM per output lane ``ml``; word ``(bank*g_max + g)*mt_max + t`` holds the
     ``d_par`` weights ``W[g*d_par + dl, t*m_par + ml]``, written one weight at a time.
-    Read latency :attr:`stages` = 2 (the read, then a register after the block RAM)."""
+    Read latency :attr:`stages` = 3: the address is registered (one copy per memory, so that its
+    fan-out to the block RAMs stays local and off the issue logic's path), then read, then the
+    data registered after the block RAM."""
 
-    stages = 2
+    stages = 3
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -44,7 +46,9 @@ class WeightMemory(wiring.Component):
             m.submodules[f"mem{ml}"] = mem
             wr = mem.write_port(granularity=cfg.w_bits)
             rd = mem.read_port()
-            m.d.comb += [rd.addr.eq(self.rd_addr), wr.addr.eq(w_addr),
+            addr = Signal.like(self.rd_addr, name=f"rd_addr{ml}")
+            m.d.sync += addr.eq(self.rd_addr)
+            m.d.comb += [rd.addr.eq(addr), wr.addr.eq(w_addr),
                          wr.data.eq(w_data.replicate(cfg.d_par))]
             for dl in range(cfg.d_par):
                 m.d.sync += wr.en[dl].eq(self.wr_en & (self.wr_ml == ml) & (self.wr_dl == dl))
