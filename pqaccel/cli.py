@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import signal
 import sys
 import time
 
@@ -139,9 +140,15 @@ def build_parser():
     return p
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A terminated run unwinds like Ctrl-C: temporary folders are removed, tools are killed.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except (CLIError, ValueError, TypeError) as e:

@@ -3,8 +3,10 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -89,3 +91,21 @@ def test_generate_out_is_a_file(tmp_path):
     f.write_text("x")
     rc, _, err = run("generate", "--out", str(f))
     assert rc == 2 and "--out must be a directory" in err
+
+
+def test_terminated_synthesis_leaves_no_folder(tmp_path):
+    """SIGTERM during a Yosys run: exit 143, the tool is stopped, no half-written cache entry."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, PQACCEL_CACHE=str(cache))
+    proc = subprocess.Popen([sys.executable, "-m", "pqaccel", "synth", "--preset", "resnet20-v9k8",
+                             "--target", "ecp5", "--json", str(tmp_path / "s.json")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (cache.exists() and any(p.name.startswith(".pqaccel-") for p in cache.iterdir())):
+        assert proc.poll() is None and time.time() < deadline, "synthesis never started"
+        time.sleep(0.2)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert list(cache.iterdir()) == [] and not (tmp_path / "s.json").exists()
