@@ -155,7 +155,8 @@ def cmd_pnr(args):
     from .compare import pnr_design, bram_reference
     engine, mac = _design_cfg(args)
     cfg = engine if args.design == "pq" else mac
-    p, s = pnr_design(cfg, args.target, freq_mhz=args.freq, seed=args.seed, use_cache=not args.no_cache)
+    p, s = pnr_design(cfg, args.target, freq_mhz=args.freq, seed=args.seed, router=args.router,
+                      use_cache=not args.no_cache)
     ref = bram_reference(args.target, freq_mhz=args.freq, seed=args.seed, use_cache=not args.no_cache)
     print(f"nextpnr on {p['device']}, {args.design} engine inside the I/O harness, "
           f"clock constraint {args.freq} MHz, seed {args.seed}")
@@ -167,7 +168,7 @@ def cmd_pnr(args):
         for k in keep:
             u = util[k]
             print(f"  {k:<18}{u['used']:>8} / {u['available']:<8}({100 * u['used'] / u['available']:.1f} %)")
-        print(f"  Fmax {p['fmax_mhz']:.2f} MHz")
+        print(f"  Fmax {p['fmax_mhz']:.2f} MHz ({p.get('router', 'router1')}, nextpnr {p['nextpnr_s']} s)")
     print(f"  BRAM-loop reference on the same device: {ref['fmax_mhz']:.2f} MHz")
     if p["fits"] and ref["fmax_mhz"]:
         print(f"  ratio Fmax / reference: {p['fmax_mhz'] / ref['fmax_mhz']:.2f}")
@@ -183,7 +184,7 @@ def cmd_compare(args):
     engine, mac = _design_cfg(args)
     label = args.preset or (os.path.basename(args.config) if args.config else "default")
     r = compare(engine, mac, args.target, sim=args.sim, rows=args.rows, pnr=not args.no_pnr,
-                freq_mhz=args.freq, use_cache=not args.no_cache)
+                freq_mhz=args.freq, router=args.router, use_cache=not args.no_cache)
     pq, mc = r["designs"]["pq"], r["designs"]["mac"]
     print(f"PQ ({label}) vs MAC (d_par={mac.d_par}, m_par={mac.m_par}, {mac.in_bits}x{mac.w_bits}-bit) "
           f"on {args.target}, ResNet20 3x3 convolutions")
@@ -271,6 +272,8 @@ def add_cost_commands(sub, add_config_args):
     p.add_argument("--design", choices=("pq", "mac"), default="pq")
     p.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--router", choices=("router1", "router2"), default="router1",
+                   help="nextpnr router (default router1; router2 is often much faster on congested designs)")
     p.add_argument("--json", metavar="FILE")
     mac_args(p)
     p.set_defaults(func=cmd_pnr)
@@ -283,6 +286,8 @@ def add_cost_commands(sub, add_config_args):
                         "need ~100k table writes, minutes on Icarus)")
     c.add_argument("--rows", type=int, default=12, help="rows per layer shape in the cycle measurement")
     c.add_argument("--freq", type=float, default=100.0)
+    c.add_argument("--router", choices=("router1", "router2"), default="router1",
+                   help="nextpnr router (default router1; router2 is often much faster on congested designs)")
     c.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)")
     c.add_argument("--lowbit", action="store_true", help="add the low-bit study (widths 2..8, L1 and L2)")
     c.add_argument("--csv", metavar="BASE", help="write BASE.csv and BASE.json (default rtl_out/compare/...)")

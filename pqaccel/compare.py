@@ -40,9 +40,10 @@ def synth_design(cfg, target, *, harness=False, collision_fix=True, use_cache=Tr
                             netlist=harness, use_cache=use_cache)
 
 
-def pnr_design(cfg, target, *, freq_mhz=100.0, seed=1, use_cache=True):
+def pnr_design(cfg, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
     s = synth_design(cfg, target, harness=True, use_cache=use_cache)
-    return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache), s
+    return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, router=router,
+                                 use_cache=use_cache), s
 
 
 def bram_reference(target, *, freq_mhz=100.0, seed=1, use_cache=True):
@@ -115,7 +116,7 @@ def _network(cfg, measured, layers):
 
 
 def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=None, sim="verilator",
-            rows=12, pnr=True, freq_mhz=100.0, seed=1, use_cache=True):
+            rows=12, pnr=True, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
     """PQ against MAC on ``layers`` (``[(name, LayerConfig, count)]``, default ResNet20's 3x3
     convolutions): resources, area, Fmax, measured cycles per layer, throughput, perf/area."""
     layers = resnet20_layers() if layers is None else layers
@@ -131,7 +132,7 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
         entry = {"config": cfg.to_dict(), "resources": s["resources"],
                  "area": area_model.area(s["resources"], target)}
         if pnr and target in synth.PNR_TARGETS:
-            p, _ = pnr_design(cfg, target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache)
+            p, _ = pnr_design(cfg, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache)
             entry["pnr"] = p
             entry["fmax_mhz"] = p["fmax_mhz"]
         measured = measure_cycles(cfg, [l for _, l, _ in layers], sim=sim, rows=rows, use_cache=use_cache)

@@ -187,16 +187,23 @@ def netlist_path(result):
     return os.path.join(cache_dir(), f"synth-{result['target']}-{result['key']}", "netlist.json")
 
 
-def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=True):
+ROUTERS = ("router1", "router2")
+
+
+def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
     """Place and route a synthesized netlist (``synthesize(..., netlist=True)``) with nextpnr.
 
     Returns ``{"fits": bool, "fmax_mhz", "utilization", "device", "message"}``.
     """
     if target not in PNR_TARGETS:
         raise ValueError(f"target must be one of {', '.join(repr(t) for t in PNR_TARGETS)}, got {target!r}")
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(repr(r) for r in ROUTERS)}, got {router!r}")
     spec = PNR_TARGETS[target]
     src = netlist_path(synth_result)
-    key = hashlib.sha256(f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{tool_version(spec['tool'])}"
+    # router1 (nextpnr's default) keeps the key it always had, so earlier results stay valid
+    extra = "" if router == "router1" else f"|{router}"
+    key = hashlib.sha256(f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{tool_version(spec['tool'])}{extra}"
                          .encode()).hexdigest()[:24]
     entry = os.path.join(cache_dir(), f"pnr-{target}-{key}")
     cached = cached_result(entry, ["result.json"]) if use_cache else None
@@ -206,13 +213,13 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, use_cache=T
         shutil.copy(src, os.path.join(tmp, "netlist.json"))
         cmd = [_tool(spec["tool"]), *spec["device"], "--json", "netlist.json", *spec["out"],
                "--freq", str(freq_mhz), "--seed", str(seed), "--report", "report.json",
-               "--timing-allow-fail"]  # full log: nextpnr.log in the cache entry
+               "--router", router, "--timing-allow-fail"]  # full log: nextpnr.log in the cache entry
         t0 = time.perf_counter()
         rc, log = _run(cmd, tmp, "nextpnr.log")
         wall = time.perf_counter() - t0
         if rc < 0:
             raise RuntimeError(f"nextpnr was stopped by signal {-rc}; nothing was cached")
-        result = {"target": target, "device": spec["name"], "freq_mhz": freq_mhz, "seed": seed,
+        result = {"target": target, "device": spec["name"], "freq_mhz": freq_mhz, "seed": seed, "router": router,
                   "nextpnr_s": round(wall, 1)}
         if rc == 0 and os.path.exists(os.path.join(tmp, "report.json")):
             with open(os.path.join(tmp, "report.json")) as f:

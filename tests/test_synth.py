@@ -58,6 +58,16 @@ def test_pnr_fits_and_reports_fmax():
     assert ref["fits"] and ref["fmax_mhz"] > p["fmax_mhz"] * 0.5
 
 
+def test_pnr_router2_is_a_separate_result():
+    p1, s = pnr_design(SMALL, "ice40")
+    p2, _ = pnr_design(SMALL, "ice40", router="router2")
+    assert p1["router"] == "router1" and p2["router"] == "router2"
+    assert p2["fits"] and p2["fmax_mhz"] > 10 and not p2["cached"]
+    assert pnr_design(SMALL, "ice40", router="router2")[0]["cached"]
+    with pytest.raises(ValueError, match=r"^router must be one of 'router1', 'router2', got 'router3'$"):
+        synth.place_and_route(s, "ice40", router="router3")
+
+
 def test_pnr_says_when_it_does_not_fit():
     # 4 x 4 = 16 multipliers on a UP5K with 8 DSP blocks
     mac = MacConfig(d_max=8, m_max=8, d_par=4, m_par=4, in_bits=8, w_bits=8)
