@@ -157,7 +157,8 @@ def cmd_pnr(args):
     cfg = engine if args.design == "pq" else mac
     p, s = pnr_design(cfg, args.target, freq_mhz=args.freq, seed=args.seed, router=args.router,
                       use_cache=not args.no_cache)
-    ref = bram_reference(args.target, freq_mhz=args.freq, seed=args.seed, use_cache=not args.no_cache)
+    ref = bram_reference(args.target, freq_mhz=args.freq, seed=args.seed, router=args.router,
+                         use_cache=not args.no_cache)
     print(f"nextpnr on {p['device']}, {args.design} engine inside the I/O harness, "
           f"clock constraint {args.freq} MHz, seed {args.seed}")
     if not p["fits"]:
@@ -248,7 +249,11 @@ def cmd_compare(args):
 
 
 def add_cost_commands(sub, add_config_args):
-    from .synth import TARGETS, PNR_TARGETS
+    from .synth import TARGETS, PNR_TARGETS, ROUTERS
+
+    def router_arg(p):
+        p.add_argument("--router", choices=ROUTERS, default=ROUTERS[0],
+                       help="nextpnr router (default router1; router2 is often much faster on congested designs)")
 
     def mac_args(p):
         p.add_argument("--mac-d-par", type=int, default=9, help="MAC inputs per cycle (default 9)")
@@ -272,8 +277,7 @@ def add_cost_commands(sub, add_config_args):
     p.add_argument("--design", choices=("pq", "mac"), default="pq")
     p.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--router", choices=("router1", "router2"), default="router1",
-                   help="nextpnr router (default router1; router2 is often much faster on congested designs)")
+    router_arg(p)
     p.add_argument("--json", metavar="FILE")
     mac_args(p)
     p.set_defaults(func=cmd_pnr)
@@ -286,8 +290,7 @@ def add_cost_commands(sub, add_config_args):
                         "need ~100k table writes, minutes on Icarus)")
     c.add_argument("--rows", type=int, default=12, help="rows per layer shape in the cycle measurement")
     c.add_argument("--freq", type=float, default=100.0)
-    c.add_argument("--router", choices=("router1", "router2"), default="router1",
-                   help="nextpnr router (default router1; router2 is often much faster on congested designs)")
+    router_arg(c)
     c.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)")
     c.add_argument("--lowbit", action="store_true", help="add the low-bit study (widths 2..8, L1 and L2)")
     c.add_argument("--csv", metavar="BASE", help="write BASE.csv and BASE.json (default rtl_out/compare/...)")

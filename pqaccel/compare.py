@@ -46,11 +46,11 @@ def pnr_design(cfg, target, *, freq_mhz=100.0, seed=1, router="router1", use_cac
                                  use_cache=use_cache), s
 
 
-def bram_reference(target, *, freq_mhz=100.0, seed=1, use_cache=True):
+def bram_reference(target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
     """Fmax of :class:`BramLoop` on the same device: the reference for a BRAM-based design."""
     text = rtlil.convert(BramLoop(), name="top", emit_src=False)
     s = synth.synthesize(text, "top", target, collision_free=["*"], netlist=True, use_cache=use_cache)
-    return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache)
+    return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache)
 
 
 def resnet20_layers():
@@ -61,13 +61,14 @@ def resnet20_layers():
 
 def _measurement_key(verilog, spec, sim, seed):
     """Cache key of a cycle measurement: the emitted Verilog, the layer list, and the sources of
-    the testbench, the driver and the golden model (which decide what is measured and checked)."""
+    the testbench, the driver, the payload packing and the golden model (which decide what is
+    measured and checked)."""
     h = hashlib.sha256()
     with open(verilog, "rb") as f:
         h.update(f.read())
     here = os.path.dirname(os.path.abspath(__file__))
     from .sim import pq_tb
-    for src in (pq_tb.__file__, os.path.join(here, "driver.py"), os.path.join(here, "model.py")):
+    for src in (pq_tb.__file__, *(os.path.join(here, f) for f in ("driver.py", "manifest.py", "model.py"))):
         with open(src, "rb") as f:
             h.update(f.read())
     h.update(json.dumps([spec, sim, seed, synth.tool_version("cocotb"),
@@ -156,7 +157,7 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
             a_mac = area_model.area(mac["resources"], target, scale_bram=sb, scale_dsp=sd)
             out["sensitivity"][label] = (pq["inferences_per_s"] / a_pq) / (mac["inferences_per_s"] / a_mac)
     if pnr and target in synth.PNR_TARGETS:
-        ref = bram_reference(target, freq_mhz=freq_mhz, seed=seed, use_cache=use_cache)
+        ref = bram_reference(target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache)
         out["bram_loop_fmax_mhz"] = ref["fmax_mhz"]
     return out
 

@@ -22,7 +22,7 @@ import time
 
 from .fsutil import atomic_directory
 
-__all__ = ["TARGETS", "PNR_TARGETS", "synthesize", "place_and_route", "classify", "cache_dir",
+__all__ = ["TARGETS", "PNR_TARGETS", "ROUTERS", "synthesize", "place_and_route", "classify", "cache_dir",
            "cached_result", "store_result", "tool_version"]
 
 TARGETS = {

@@ -119,11 +119,10 @@ def engine_signature(in_layout, out_layout, amap):
     }
 
 
-def last_index_registers(name, n_max, par):
-    """A layer-shape register per bank: ``ceil(n / par) - 1`` for a run-time count ``n`` in
-    ``1..n_max`` (reset: ``n_max``).  Stored minus one so that issue logic compares for equality,
-    with no subtraction."""
-    count = -(-n_max // par)
+def last_index_registers(name, count):
+    """A layer-shape register per bank holding the last index of a run-time count of up to
+    ``count`` steps (reset: ``count - 1``; loaded with :func:`last_index`).  Stored minus one so
+    that issue logic compares for equality, with no subtraction."""
     return Array(Signal(max(1, field_bits(count)), init=count - 1, name=f"{name}{b}") for b in range(2))
 
 

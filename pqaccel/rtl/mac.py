@@ -85,8 +85,8 @@ class MacEngine(wiring.Component):
             lanes=cfg.d_par, outs=cfg.m_par, entry_shape=signed(cfg.product_bits),
             acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant, out_bits=cfg.out_bits)
 
-        last_g = last_index_registers("last_g", cfg.d_max, cfg.d_par)
-        last_mt = last_index_registers("last_mt", cfg.m_max, cfg.m_par)
+        last_g = last_index_registers("last_g", cfg.g_max)
+        last_mt = last_index_registers("last_mt", cfg.mt_max)
         m.submodules.banks = banks = BankControl()
         active = banks.active
         shadow = ~active

@@ -62,9 +62,9 @@ class PQEngine(wiring.Component):
 
         # -- layer shape, one copy per bank ---------------------------------------------------
         last_rem = cfg.c_max - (cfg.g_max - 1) * p.c_par
-        last_g = last_index_registers("last_g", cfg.c_max, p.c_par)
+        last_g = last_index_registers("last_g", cfg.g_max)
         rem = Array(Signal(range(p.c_par + 1), init=last_rem, name=f"rem{b}") for b in range(2))
-        last_mt = last_index_registers("last_mt", cfg.m_max, p.m_par)
+        last_mt = last_index_registers("last_mt", cfg.mt_max)
         m.submodules.banks = banks = BankControl()
         active = banks.active
         shadow = ~active
