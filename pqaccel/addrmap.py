@@ -60,7 +60,12 @@ class AddressMap:
             "fields": {r: [{"name": n, "offset": o, "width": w}
                            for n, (o, w) in self.slices(r).items()] for r in self.fields},
             "control_regs": self.control_regs,
+            "data_formats": self.data_formats(),
         }
+
+    def data_formats(self):
+        """``{region: how a data word is packed}``, for drivers that write the port themselves."""
+        return {}
 
 
 class PQAddressMap(AddressMap):
@@ -79,6 +84,19 @@ class PQAddressMap(AddressMap):
                     ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
             "control": [("reg", 2)],
         }, max(cfg.v * w.proto_bits, w.lut_bits, cfg.c_max.bit_length(), cfg.m_max.bit_length()))
+
+    def data_formats(self):
+        w = self.cfg.widths
+        return {
+            "codebook": {"elements": self.cfg.v, "element_bits": w.proto_bits, "signed": True,
+                         "packing": f"element i (0..{self.cfg.v - 1}) of the prototype at bits "
+                                    f"[i*{w.proto_bits} + {w.proto_bits - 1} : i*{w.proto_bits}], "
+                                    f"two's complement"},
+            "lut": {"elements": 1, "element_bits": w.lut_bits, "signed": True,
+                    "packing": f"the entry at bits [{w.lut_bits - 1}:0], two's complement"},
+            "control": {"packing": "c: subspaces C (1..c_max); m: outputs M (1..m_max); "
+                                   "commit: any value"},
+        }
 
     def table_writes(self, protos, lut, c=None, m=None, commit=True):
         """``[(addr, data)]`` that load ``protos`` (``C x k x v``) and ``lut`` (``C x k x M``) and

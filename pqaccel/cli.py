@@ -17,6 +17,32 @@ class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C (tools killed, temporary files removed), exit 143.
+
+    Not a :class:`SystemExit`, so that no library that catches ``SystemExit`` (the cocotb runner
+    does, for failed tests) can swallow it."""
+
+
+def int_arg(lo=None, hi=None):
+    """An argparse ``type`` for an integer in ``[lo, hi]``: a bad value is reported by argparse
+    with the option's name, the value and the valid range (exit 2)."""
+    def parse(text):
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            if hi is None:
+                what = "a non-negative integer" if lo == 0 else f"an integer >= {lo}"
+            else:
+                what = f"an integer from {lo} to {hi}"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
 def _parse_value(text):
     low = text.strip().lower()
     if low in ("true", "false"):
@@ -48,9 +74,9 @@ def add_config_args(p, layer=True):
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override an engine parameter, e.g. --set k=8 --set par.k_par=4 --set widths.lut_bits=5")
     if layer:
-        p.add_argument("--d", type=int, help="layer input features (default: v*c_max)")
-        p.add_argument("--m", type=int, help="layer output channels (default: m_max)")
-        p.add_argument("--n", type=int, help="layer rows")
+        p.add_argument("--d", type=int_arg(1), help="layer input features (default: v*c_max)")
+        p.add_argument("--m", type=int_arg(1), help="layer output channels (default: m_max)")
+        p.add_argument("--n", type=int_arg(1), help="layer rows")
 
 
 def resolve_config(args, n_default=64):
@@ -97,11 +123,11 @@ def cmd_config_show(args):
 def cmd_model(args):
     from . import model
     engine, layer = resolve_config(args, n_default=2048)
-    rng = np.random.default_rng(args.seed)
-    # A seeded random layer with structure: inputs are a mixture of clusters, weights Gaussian.
-    centers = rng.normal(size=(32, layer.d))
-    x = centers[rng.integers(0, 32, size=layer.n)] + 0.3 * rng.normal(size=(layer.n, layer.d))
-    w = rng.normal(size=(layer.d, layer.m)) / np.sqrt(layer.d)
+    if layer.n < 2 * engine.k:
+        raise CLIError(f"--n must be at least 2*k={2 * engine.k} (half the rows train k={engine.k} "
+                       f"prototypes per subspace, half are held out), got {layer.n}")
+    from .cli_hw import synthetic_layer
+    x, w = synthetic_layer(layer, args.seed)
     n_train = layer.n // 2
     t0 = time.perf_counter()
     tables = model.train(engine, x[:n_train], w, seed=args.seed)
@@ -132,7 +158,7 @@ def build_parser():
 
     pm = sub.add_parser("model", help="train PQ on a seeded random layer and print error statistics")
     add_config_args(pm)
-    pm.add_argument("--seed", type=int, default=0)
+    pm.add_argument("--seed", type=int_arg(0), default=0)
     pm.set_defaults(func=cmd_model)
 
     from . import cli_hw
@@ -141,7 +167,7 @@ def build_parser():
 
 
 def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
+    raise Terminated()
 
 
 def main(argv=None):
@@ -154,9 +180,19 @@ def main(argv=None):
     except (CLIError, ValueError, TypeError) as e:
         print(f"pqaccel: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:                 # a file the user named could not be read or written
+        where = f" {e.filename!r}" if e.filename else ""
+        print(f"pqaccel: error:{where} {e.strerror or e}", file=sys.stderr)
+        return 2
     except RuntimeError as e:            # an external tool (Yosys, nextpnr, a simulator) failed
         print(f"pqaccel: tool failure: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("pqaccel: interrupted (Ctrl-C); temporary files removed, nothing written", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("pqaccel: stopped by SIGTERM; temporary files removed, nothing written", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -1,27 +1,42 @@
 """Hardware commands of the CLI: ``generate`` and ``cosim``."""
 
+import io
 import json
 import os
 import tempfile
 
 import numpy as np
 
+from .fsutil import check_output_file, write_text_atomic
+
 __all__ = ["add_commands"]
 
 
+#: Rows per phase that ``cosim`` accepts: every beat and expected output is held in memory.
+COSIM_ROWS_MAX = 100_000
+
+
+def synthetic_layer(layer, seed):
+    """A seeded random layer with structure: ``(x, w)``, inputs a mixture of 32 clusters, weights
+    Gaussian.  Used by ``model`` and ``generate --train-seed``."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(32, layer.d))
+    x = centers[rng.integers(0, 32, size=layer.n)] + 0.3 * rng.normal(size=(layer.n, layer.d))
+    w = rng.normal(size=(layer.d, layer.m)) / np.sqrt(layer.d)
+    return x, w
+
+
 def cmd_generate(args):
-    from .cli import resolve_config
-    from .export import generate
+    from .cli import resolve_config, CLIError
+    from .export import check_output, generate
     engine, layer = resolve_config(args, n_default=2048)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError(f"--out must be a directory, got the file {args.out!r}")
+    check_output(args.out, args.name, tables=args.train_seed is not None)
     tables = None
     if args.train_seed is not None:
         from . import model
-        rng = np.random.default_rng(args.train_seed)
-        centers = rng.normal(size=(32, layer.d))
-        x = centers[rng.integers(0, 32, size=layer.n)] + 0.3 * rng.normal(size=(layer.n, layer.d))
-        w = rng.normal(size=(layer.d, layer.m)) / np.sqrt(layer.d)
+        if layer.n < engine.k:
+            raise CLIError(f"--n must be at least k={engine.k} to train k prototypes, got {layer.n}")
+        x, w = synthetic_layer(layer, args.train_seed)
         tables = model.train(engine, x, w, seed=args.train_seed)
     files = generate(engine, args.out, name=args.name, tables=tables)
     for kind, path in files.items():
@@ -35,18 +50,74 @@ def cmd_generate(args):
     return 0
 
 
+def _load_array(path, key, what):
+    """An integer array from a ``.npy`` file, or from ``.npz`` (the array ``key``, or its only one)."""
+    from .cli import CLIError
+    try:
+        with open(path, "rb"):
+            pass
+        loaded = np.load(path, allow_pickle=False)
+    except OSError as e:
+        raise CLIError(f"{what} {path!r} cannot be read: {e.strerror or e}") from None
+    except ValueError as e:
+        raise CLIError(f"{what} {path!r} is not a NumPy .npy/.npz file: {e}") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            names = list(loaded.files)
+            if key in names:
+                return loaded[key]
+            if len(names) == 1:
+                return loaded[names[0]]
+            raise CLIError(f"{what} {path!r} holds arrays {names}; name one {key!r} or keep only one")
+    if not isinstance(loaded, np.ndarray):
+        raise CLIError(f"{what} {path!r} is not a NumPy .npy/.npz file")
+    return loaded
+
+
+def cmd_tables(args):
+    """Table-port writes for the user's own integer codebooks and tables."""
+    from .cli import resolve_config, CLIError
+    from .addrmap import PQAddressMap
+    from .export import write_table_hex, TABLE_HEX_FORMAT
+    from .fsutil import check_output_file, write_text_atomic
+    from .model import check_tables
+    engine, _ = resolve_config(args)
+    check_output_file(args.out, "--out")
+    protos = _load_array(args.protos, "protos", "--protos")
+    lut = _load_array(args.lut, "lut", "--lut")
+    try:
+        c, m = check_tables(engine, protos, lut)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    amap = PQAddressMap(engine)
+    writes = amap.table_writes(protos, lut, commit=not args.no_commit)
+    with tempfile.TemporaryDirectory(prefix="pqaccel-tables-") as tmp:
+        path = os.path.join(tmp, "t.hex")
+        write_table_hex(path, amap, writes)
+        with open(path) as f:
+            write_text_atomic(args.out, f.read(), "--out")
+    print(f"tables   {args.out}  ({len(writes)} writes: C={c}, M={m}, {TABLE_HEX_FORMAT})")
+    return 0
+
+
 def cmd_cosim(args):
     from .cli import resolve_config
-    from .config import LayerConfig
     from .export import generate
-    from .sim.runner import run_cosim
+    from .fsutil import check_output_file
+    from .sim.runner import run_cosim, WAVE_FORMATS
     engine, layer = resolve_config(args)
     for name in ("in_gap", "out_stall"):
         value = getattr(args, name)
         if not 0.0 <= value < 1.0:
             raise ValueError(f"--{name.replace('_', '-')} must be a probability in [0, 1), got {value!r}")
-    if args.rows < 2:
-        raise ValueError(f"--rows must be at least 2 (cycles per row are measured between rows), got {args.rows!r}")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.waves:
+        ext = WAVE_FORMATS[args.sim]
+        if not args.waves.endswith(ext):
+            raise ValueError(f"--waves must end in {ext!r}: {args.sim} writes {ext[1:].upper()} "
+                             f"waveforms, got {args.waves!r}")
+        check_output_file(args.waves, "--waves")
     with tempfile.TemporaryDirectory(prefix="pqaccel-cosim-") as tmp:
         files = generate(engine, os.path.join(tmp, "rtl"), name=args.name)
         layers = [
@@ -54,7 +125,7 @@ def cmd_cosim(args):
             {"d": layer.d, "m": layer.m, "n": args.rows, "in_gap": 0.0, "out_stall": 0.0},
         ]
         result = run_cosim(files["verilog"], files["manifest"], sim=args.sim, layers=layers,
-                           seed=args.seed, build_dir=os.path.join(tmp, "build"))
+                           seed=args.seed, build_dir=os.path.join(tmp, "build"), waves=args.waves)
     total = 0
     print(f"cosim on {args.sim}: {args.preset or args.config or 'default'}, layer d={layer.d} m={layer.m}, "
           f"seed {args.seed}")
@@ -64,32 +135,60 @@ def cmd_cosim(args):
         print(f"  {name:<26} rows {res['n']:>5}  mismatches {res['mismatches']}  "
               f"cycles/row {cpr:.2f} (ideal {res['ideal_cycles_per_row']})  "
               f"first-row latency {res['latency_first_row']} cycles")
+        for bad in res["first_mismatches"]:
+            print(f"    mismatch: {describe_mismatch(bad)}")
     print(f"mismatches: {total}")
     print(f"wall time: build {result['build_s']:.1f} s, total {result['wall_s']:.1f} s")
+    if args.waves:
+        print(f"waves    {args.waves}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        from .fsutil import write_text_atomic
+        write_text_atomic(args.json, json.dumps(result, indent=2))
     return 1 if total else 0
 
 
+def describe_mismatch(bad):
+    """One line for a mismatch record of :meth:`pqaccel.driver.Job.check`."""
+    if bad["what"] == "count":
+        return f"{bad['got']} output beats, expected {bad['expected']}"
+    if bad["what"] == "last":
+        return f"row {bad['row']} beat {bad['beat']}: last={bad['got']}, expected {bad['expected']}"
+    return f"row {bad['row']} output {bad['output']}: got {bad['got']}, expected {bad['expected']}"
+
+
 def add_commands(sub, add_config_args):
+    from .cli import int_arg
     g = sub.add_parser("generate", help="write Verilog, manifest and (with --train-seed) table init files")
     add_config_args(g)
     g.add_argument("--name", default="pq_engine", help="Verilog top module name (default: pq_engine)")
-    g.add_argument("--out", required=True, help="output directory, e.g. rtl_out/default")
-    g.add_argument("--train-seed", type=int, default=None,
+    g.add_argument("--out", required=True,
+                   help="output folder, e.g. rtl_out/default (created if needed; other files in it are kept)")
+    g.add_argument("--train-seed", type=int_arg(0), default=None,
                    help="train PQ on a seeded random layer (--d/--m/--n) and write its tables")
     g.set_defaults(func=cmd_generate)
+
+    t = sub.add_parser("tables", help="table-port writes for your own integer codebooks and tables")
+    add_config_args(t, layer=False)
+    t.add_argument("--protos", required=True, metavar="FILE",
+                   help="codebooks, integer array C x k x v (.npy, or .npz with an array 'protos')")
+    t.add_argument("--lut", required=True, metavar="FILE",
+                   help="tables, integer array C x k x M (.npy, or .npz with an array 'lut')")
+    t.add_argument("--out", required=True, metavar="FILE", help="write file (one '<addr hex> <data hex>' per line)")
+    t.add_argument("--no-commit", action="store_true", help="leave out the final commit write")
+    t.set_defaults(func=cmd_tables)
 
     c = sub.add_parser("cosim", help="co-simulate the emitted Verilog against the golden model (cocotb)")
     add_config_args(c)
     c.add_argument("--sim", choices=("icarus", "verilator"), default="icarus")
-    c.add_argument("--rows", type=int, default=100, help="rows per phase (default 100)")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--rows", type=int_arg(2, COSIM_ROWS_MAX), default=100,
+                   help=f"rows per phase, 2..{COSIM_ROWS_MAX} (default 100)")
+    c.add_argument("--seed", type=int_arg(0), default=0)
     c.add_argument("--in-gap", type=float, default=0.3, help="probability of an input gap per beat")
     c.add_argument("--out-stall", type=float, default=0.3, help="probability of output backpressure")
     c.add_argument("--name", default="pq_engine")
     c.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    c.add_argument("--waves", metavar="FILE",
+                   help="write the waveform for GTKWave (.fst on icarus, .vcd on verilator)")
     c.set_defaults(func=cmd_cosim)
     add_cost_commands(sub, add_config_args)
 
@@ -104,12 +203,9 @@ def _design_cfg(args):
     return engine, mac
 
 
-def _write_json(path, obj):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+def _write_json(path, obj, what="--json"):
+    from .fsutil import write_text_atomic
+    write_text_atomic(path, json.dumps(obj, indent=2), what)
 
 
 RES_COLUMNS = ("lut", "ff", "carry", "mux", "bram", "lutram", "dsp", "other", "cells")
@@ -128,6 +224,8 @@ def cmd_synth(args):
     designs = {"pq": engine, "mac": mac}
     chosen = ["pq", "mac"] if args.design == "both" else [args.design]
     label = args.preset or (os.path.basename(args.config) if args.config else "default")
+    path = args.json or os.path.join("rtl_out", "synth", f"{label}-{args.design}-{args.target}.json")
+    check_output_file(path, "--json")
     out = {}
     rows = []
     for d in chosen:
@@ -145,7 +243,6 @@ def cmd_synth(args):
         r = out[d]
         took = "cached" if r["cached"] else f"yosys {r['yosys_s']} s"
         print(f"  {d}: {took}")
-    path = args.json or os.path.join("rtl_out", "synth", f"{label}-{args.design}-{args.target}.json")
     _write_json(path, out)
     print(f"json     {path}")
     return 0
@@ -155,6 +252,8 @@ def cmd_pnr(args):
     from .compare import pnr_design, bram_reference
     engine, mac = _design_cfg(args)
     cfg = engine if args.design == "pq" else mac
+    if args.json:
+        check_output_file(args.json, "--json")
     p, s = pnr_design(cfg, args.target, freq_mhz=args.freq, seed=args.seed, router=args.router,
                       use_cache=not args.no_cache)
     ref = bram_reference(args.target, freq_mhz=args.freq, seed=args.seed, router=args.router,
@@ -184,6 +283,9 @@ def cmd_compare(args):
     from . import area as area_model
     engine, mac = _design_cfg(args)
     label = args.preset or (os.path.basename(args.config) if args.config else "default")
+    base = args.csv or os.path.join("rtl_out", "compare", f"{label}-{args.target}")
+    check_output_file(base + ".json", "--csv")
+    check_output_file(base + ".csv", "--csv")
     r = compare(engine, mac, args.target, sim=args.sim, rows=args.rows, pnr=not args.no_pnr,
                 freq_mhz=args.freq, router=args.router, use_cache=not args.no_cache)
     pq, mc = r["designs"]["pq"], r["designs"]["mac"]
@@ -228,22 +330,22 @@ def cmd_compare(args):
             res = row["resources"]
             print(f"  {row['metric']:<8}{row['bits']:>5}{row['dist_bits']:>6}{res['lut']:>8}{res['ff']:>8}"
                   f"{res['carry']:>7}{res['bram']:>6}{res['dsp']:>5}{row['area']:>9.0f}")
-    base = args.csv or os.path.join("rtl_out", "compare", f"{label}-{args.target}")
-    _write_json(base + ".json", r)
-    with open(base + ".csv", "w", newline="") as f:
-        wcsv = csv.writer(f)
-        wcsv.writerow(["design", "layer", "d", "m", "rows", "count", "cycles_per_row", "ideal_cycles_per_row",
-                       "cycles"])
-        for d in ("pq", "mac"):
-            for l in r["designs"][d]["layers"]:
-                wcsv.writerow([d, l["layer"], l["d"], l["m"], l["rows"], l["count"], l["cycles_per_row"],
-                               l["ideal_cycles_per_row"], l["cycles"]])
-        wcsv.writerow([])
-        wcsv.writerow(["design", *RES_COLUMNS, "area", "fmax_mhz", "cycles", "inferences_per_s", "perf_per_area"])
-        for d in ("pq", "mac"):
-            e = r["designs"][d]
-            wcsv.writerow([d, *[e["resources"].get(c, 0) for c in RES_COLUMNS], e["area"], e.get("fmax_mhz"),
-                           e["cycles"], e.get("inferences_per_s"), e.get("perf_per_area")])
+    _write_json(base + ".json", r, "--csv")
+    f = io.StringIO()
+    wcsv = csv.writer(f)
+    wcsv.writerow(["design", "layer", "d", "m", "rows", "count", "cycles_per_row", "ideal_cycles_per_row",
+                   "cycles"])
+    for d in ("pq", "mac"):
+        for l in r["designs"][d]["layers"]:
+            wcsv.writerow([d, l["layer"], l["d"], l["m"], l["rows"], l["count"], l["cycles_per_row"],
+                           l["ideal_cycles_per_row"], l["cycles"]])
+    wcsv.writerow([])
+    wcsv.writerow(["design", *RES_COLUMNS, "area", "fmax_mhz", "cycles", "inferences_per_s", "perf_per_area"])
+    for d in ("pq", "mac"):
+        e = r["designs"][d]
+        wcsv.writerow([d, *[e["resources"].get(c, 0) for c in RES_COLUMNS], e["area"], e.get("fmax_mhz"),
+                       e["cycles"], e.get("inferences_per_s"), e.get("perf_per_area")])
+    write_text_atomic(base + ".csv", f.getvalue(), "--csv")
     print(f"csv      {base}.csv\njson     {base}.json")
     return 1 if mism else 0
 

@@ -290,17 +290,23 @@ def load_config_file(path):
             raise ValueError(f"config file {path!r} must end in .toml or .json")
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"config file {path!r} is not valid: {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"config file {path!r} must hold a table/object with 'engine' and "
+                         f"optionally 'layer', got {doc!r}")
     unknown = sorted(set(doc) - {"engine", "layer"})
     if unknown:
         raise ValueError(f"unknown section {unknown[0]!r} in {path!r}; valid: 'engine', 'layer'")
-    engine_doc = dict(doc.get("engine", {}))
+    engine_doc = doc.get("engine", {})
+    if not isinstance(engine_doc, dict):
+        raise ValueError(f"engine in {path!r} must be a table/object of engine parameters, got {engine_doc!r}")
+    engine_doc = dict(engine_doc)
     base = preset(engine_doc.pop("preset")) if "preset" in engine_doc else None
     engine = engine_from_dict(engine_doc, base)
     layer = None
     if "layer" in doc:
         ld = doc["layer"]
-        if not isinstance(ld, dict) or set(ld) - {"d", "m", "n"}:
-            raise ValueError(f"layer must be a table with keys 'd', 'm', 'n', got {ld!r}")
+        if not isinstance(ld, dict) or set(ld) - {"d", "m", "n"} or not {"d", "m"} <= set(ld):
+            raise ValueError(f"layer must be a table with keys 'd', 'm' and optionally 'n', got {ld!r}")
         layer = engine.check_layer(LayerConfig(**ld))
     return engine, layer
 

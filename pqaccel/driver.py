@@ -49,22 +49,25 @@ class Job:
         return len(self.writes) + 20 * len(self.in_beats) * (self.cfg.k_steps + self.mt) + 1000
 
     def check(self, beats):
-        """Compare output payloads (ints, in order) with the model; return the mismatch list."""
+        """Compare output payloads (ints, in order) with the model; return the mismatches, each a
+        dict ``{"what": "count"|"last"|"value", "row", "beat", "output", "got", "expected"}``."""
         desc = self.manifest["streams"]["o"]
         m_par = self.manifest["streams"]["o"]["fields"][0]["dims"][0]
         bad = []
         if len(beats) != self.out_beats:
-            bad.append(("count", len(beats), self.out_beats))
+            bad.append({"what": "count", "got": len(beats), "expected": self.out_beats})
         for idx, word in enumerate(beats[:self.out_beats]):
             row, t = divmod(idx, self.mt)
             got = unpack(desc, word)
             want_last = int(t == self.mt - 1)
             if got["last"] != want_last:
-                bad.append((row, t, "last", got["last"], want_last))
+                bad.append({"what": "last", "row": row, "beat": t, "got": int(got["last"]),
+                            "expected": want_last})
             for ml in range(m_par):
                 mi = t * m_par + ml
                 if mi < self.m and got["data"][ml] != self.expected[row, mi]:
-                    bad.append((row, mi, int(got["data"][ml]), int(self.expected[row, mi])))
+                    bad.append({"what": "value", "row": row, "beat": t, "output": mi,
+                                "got": int(got["data"][ml]), "expected": int(self.expected[row, mi])})
         return bad
 
 

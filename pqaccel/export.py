@@ -1,18 +1,20 @@
 """Elaborate an engine to Verilog and write it with its manifest."""
 
+import contextlib
 import json
 import os
 
-from amaranth.back import verilog
+from amaranth.back import rtlil
 
 from .config import EngineConfig
-from .fsutil import atomic_directory
+from .fsutil import check_no_clobber, check_output_dir, staged_files
 from .manifest import describe_layout
 from .rtl.top import PQEngine
 
-__all__ = ["build_manifest", "convert", "generate"]
+__all__ = ["build_manifest", "check_output", "convert", "generate", "to_verilog", "write_table_hex"]
 
 MANIFEST_VERSION = 1
+TABLE_HEX_FORMAT = "one write per line: <addr hex> <data hex>"
 
 
 def make_engine(cfg):
@@ -27,12 +29,30 @@ def make_engine(cfg):
     raise TypeError(f"cfg must be an EngineConfig or a MacConfig, got {cfg!r}")
 
 
-def convert(cfg, name="pq_engine"):
-    """``(verilog_text, engine)`` for ``cfg``; Verilog has no source paths (``emit_src=False``)."""
+def to_verilog(elaboratable, name):
+    """Verilog for ``elaboratable`` that every simulator evaluates the same from time zero.
+
+    Amaranth's own ``verilog.convert`` keeps combinational processes as ``always @*`` blocks that
+    rely on an initial-trigger register to run once at time zero; under ``iverilog -g2012`` (and
+    other SystemVerilog-mode simulators) that trigger never fires, so a block whose inputs never
+    change stays X.  Here the processes are lowered to multiplexers first (``proc`` without
+    ``-nomux``), so all combinational logic is written as continuous assignments, which every
+    simulator evaluates at time zero; registers stay ``always @(posedge clk)``.  No source paths
+    are emitted.
+    """
+    from amaranth._toolchain.yosys import find_yosys
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    text = rtlil.convert(elaboratable, name=name, emit_src=False)
+    yosys = find_yosys(lambda ver: ver >= (0, 40))
+    script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -norom", "memory_collect",
+                        "write_verilog"])
+    return yosys.run(["-q", "-"], script, ignore_warnings=True)
+
+
+def convert(cfg, name="pq_engine"):
+    """``(verilog_text, engine)`` for ``cfg`` (see :func:`to_verilog`)."""
     engine = make_engine(cfg)
-    text = verilog.convert(engine, name=name, emit_src=False)
-    return text, engine
+    return to_verilog(engine, name), engine
 
 
 def build_manifest(cfg: EngineConfig, engine: PQEngine, name):
@@ -76,30 +96,75 @@ def build_manifest(cfg: EngineConfig, engine: PQEngine, name):
     }
 
 
+def previous_outputs(out_dir, name):
+    """Names of the files that an earlier ``generate`` with this ``name`` wrote into ``out_dir``
+    (from its manifest's ``files``), or an empty set."""
+    path = os.path.join(out_dir, f"{name}.manifest.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return set()
+    files = doc.get("files") if isinstance(doc, dict) and "manifest_version" in doc else None
+    if not isinstance(files, dict):
+        return set()
+    return {v for v in files.values() if isinstance(v, str) and os.path.basename(v) == v}
+
+
+def output_names(name, tables=False):
+    """``{kind: file name}`` that :func:`generate` writes."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be a Verilog identifier (letters, digits, _), got {name!r}")
+    files = {"verilog": f"{name}.v", "manifest": f"{name}.manifest.json"}
+    if tables:
+        files["tables"] = f"{name}.tables.hex"
+    return files
+
+
+def check_output(out_dir, name, tables=False):
+    """Check, before any work, that :func:`generate` can write into ``out_dir`` without touching
+    a file it did not write; raise :class:`pqaccel.fsutil.OutputError` otherwise."""
+    check_output_dir(out_dir)
+    check_no_clobber(out_dir, output_names(name, tables).values(), previous_outputs(out_dir, name))
+
+
+def write_table_hex(path, amap, writes):
+    """One table-port write per line: ``<addr hex> <data hex>``, fixed width from ``amap``."""
+    a, d = (amap.addr_bits + 3) // 4, (amap.data_bits + 3) // 4
+    with open(path, "w") as f:
+        for addr, value in writes:
+            f.write(f"{addr:0{a}x} {value:0{d}x}\n")
+
+
 def generate(cfg: EngineConfig, out_dir, name="pq_engine", tables=None):
     """Write ``<name>.v`` and ``<name>.manifest.json`` (and table init files when ``tables`` is
-    a :class:`pqaccel.model.PQTables`) to ``out_dir``.  Everything is built in a temporary folder
-    first and moved into place only when complete.  Returns ``{kind: path}``."""
-    if not name.isidentifier():
-        raise ValueError(f"name must be a Verilog identifier (letters, digits, _), got {name!r}")
+    a :class:`pqaccel.model.PQTables`) into ``out_dir``.
+
+    The other contents of ``out_dir`` are left alone; a file of the same name is replaced only if
+    an earlier ``generate`` wrote it (it is listed in the manifest there), else
+    :class:`pqaccel.fsutil.OutputError` is raised before any work.  Files are built in a
+    temporary folder and moved into place only when all are complete; files of the earlier run
+    that this one does not write again are removed.  Returns ``{kind: path}``.
+    """
+    files = output_names(name, tables is not None)
+    previous = previous_outputs(out_dir, name)
+    check_output(out_dir, name, tables is not None)
     text, engine = convert(cfg, name)
     manifest = build_manifest(cfg, engine, name)
     out_dir = os.path.abspath(out_dir)
-    files = {"verilog": f"{name}.v", "manifest": f"{name}.manifest.json"}
-    with atomic_directory(out_dir) as tmp:
+    with staged_files(out_dir, files.values(), previous) as tmp:
         with open(os.path.join(tmp, files["verilog"]), "w") as f:
             f.write(text)
         if tables is not None:
-            writes = engine.amap.table_writes(tables.protos, tables.lut)
-            files["tables"] = f"{name}.tables.hex"
-            with open(os.path.join(tmp, files["tables"]), "w") as f:
-                a, d = (engine.amap.addr_bits + 3) // 4, (engine.amap.data_bits + 3) // 4
-                for addr, value in writes:
-                    f.write(f"{addr:0{a}x} {value:0{d}x}\n")
-            manifest["tables"] = {"file": files["tables"], "format": "one write per line: <addr hex> <data hex>",
+            write_table_hex(os.path.join(tmp, files["tables"]), engine.amap,
+                            engine.amap.table_writes(tables.protos, tables.lut))
+            manifest["tables"] = {"file": files["tables"], "format": TABLE_HEX_FORMAT,
                                   "x_scale": tables.x_scale, "lut_scale": tables.lut_scale,
                                   "out_scale": tables.out_scale}
         manifest["files"] = files
         with open(os.path.join(tmp, files["manifest"]), "w") as f:
             json.dump(manifest, f, indent=2)
+    for stale in previous - set(files.values()):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, stale))
     return {k: os.path.join(out_dir, v) for k, v in files.items()}

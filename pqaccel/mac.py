@@ -140,6 +140,12 @@ class MacAddressMap(AddressMap):
             "control": [("reg", 2)],
         }, max(cfg.w_bits, cfg.d_max.bit_length(), cfg.m_max.bit_length()))
 
+    def data_formats(self):
+        b = self.cfg.w_bits
+        return {"weights": {"elements": 1, "element_bits": b, "signed": True,
+                            "packing": f"the weight at bits [{b - 1}:0], two's complement"},
+                "control": {"packing": "d: inputs (1..d_max); m: outputs (1..m_max); commit: any value"}}
+
     def weight_writes(self, w, commit=True):
         cfg = self.cfg
         d, m = w.shape

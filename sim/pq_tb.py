@@ -128,7 +128,7 @@ async def pq_engine(dut):
         result["layers"].append({
             "d": job.layer.d, "m": job.layer.m, "n": job.layer.n,
             "in_gap": layers[j]["in_gap"], "out_stall": layers[j]["out_stall"],
-            "mismatches": len(bad), "first_mismatches": [list(map(str, b)) for b in bad[:5]],
+            "mismatches": len(bad), "first_mismatches": bad[:5],
             "cycles_per_row": cpr, "ideal_cycles_per_row": job.ideal_cycles_per_row,
             "latency_first_row": (out_cycles[j][job.mt - 1] - in_cycles[j][job.g - 1])
             if out_cycles[j] else None,

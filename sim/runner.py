@@ -6,9 +6,11 @@ import shutil
 import tempfile
 import time
 
-__all__ = ["SIMULATORS", "setup_verilator", "run_cosim", "simulator_available"]
+__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "simulator_available"]
 
 SIMULATORS = ("icarus", "verilator")
+#: The waveform format each simulator writes under cocotb.
+WAVE_FORMATS = {"icarus": ".fst", "verilator": ".vcd"}
 
 
 def setup_verilator():
@@ -55,11 +57,12 @@ def simulator_available(sim):
     return False
 
 
-def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None, verbose=False):
+def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None, verbose=False, waves=None):
     """Simulate ``verilog`` (with its ``manifest`` path) under cocotb; return the result dict.
 
     ``layers``: list of ``{"d", "m", "n", "in_gap", "out_stall"}``.  Adds ``wall_s`` (build and
-    run) and ``build_s`` to the result.
+    run) and ``build_s`` to the result.  ``waves``: a path that receives the waveform (format
+    :data:`WAVE_FORMATS`), also when the run has mismatches.
     """
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(repr(s) for s in SIMULATORS)}, got {sim!r}")
@@ -82,6 +85,8 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
         runner = get_runner(sim)
         build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL"] \
             if sim == "verilator" else []
+        if sim == "verilator" and waves:
+            build_args.append("--trace-structs")
         t0 = time.perf_counter()
         log_build = os.path.join(build_dir, "build.log")
         saved = os.environ.get("MAKEFLAGS")
@@ -89,7 +94,7 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
             os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, _verilator_make_overrides()]))
         try:
             runner.build(sources=[os.path.abspath(verilog)], hdl_toplevel=top, build_dir=build_dir,
-                         timescale=("1ns", "1ps"), build_args=build_args, always=True,
+                         timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=bool(waves),
                          log_file=None if verbose else log_build)
         except RuntimeError as e:
             tail = ""
@@ -107,11 +112,16 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
         try:
             runner.test(test_module=f"{__package__}.pq_tb", hdl_toplevel=top, build_dir=build_dir,
                         test_dir=build_dir, extra_env={"PQ_COSIM": cfg_path},
-                        results_xml=os.path.join(build_dir, "results.xml"),
+                        results_xml=os.path.join(build_dir, "results.xml"), waves=bool(waves),
                         log_file=None if verbose else os.path.join(build_dir, "test.log"))
         except SystemExit:
             pass            # the cocotb test failed: the result file (if any) says how
         t2 = time.perf_counter()
+        if waves:
+            produced = os.path.join(build_dir, f"{top}.fst" if sim == "icarus" else "dump.vcd")
+            if not os.path.exists(produced):
+                raise RuntimeError(f"{sim} wrote no waveform ({os.path.basename(produced)})")
+            shutil.copyfile(produced, waves)
         if not os.path.exists(result_path):
             log = os.path.join(build_dir, "test.log")
             tail = ""

@@ -44,7 +44,8 @@ def pipelined(dut, stages, inputs, apply, read):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("v, in_bits, proto_bits", [(1, 2, 2), (3, 5, 8), (4, 16, 16), (9, 8, 6)])
+@pytest.mark.parametrize("v, in_bits, proto_bits", [(1, 2, 2), (3, 5, 8), (4, 16, 16), (9, 8, 6), (9, 6, 6),
+                                                    (2, 7, 3)])
 def test_distance_unit(metric, v, in_bits, proto_bits):
     rng = np.random.default_rng(v * 100 + in_bits)
     dut = DistanceUnit(metric=metric, v=v, in_bits=in_bits, proto_bits=proto_bits)

@@ -8,6 +8,7 @@ where the measured cycles per row must equal the ideal bound.
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +53,11 @@ MATRIX = [
     (4, 8, 2, 9, (1, 8, 4), (8, 8, 8, 8), "l2", R("shift", 4, "half_up", True), (8, 9), (5, 7)),
     (1, 16, 5, 3, (2, 4, 2), (5, 5, 5, 5), "chebyshev", R("shift", 1, "floor", True), (5, 3), (4, 2)),
     (9, 4, 2, 16, (2, 4, 16), (8, 8, 8, 16), "l1", R("raw"), (18, 16), (12, 9)),
+    # shapes that exposed X under iverilog -g2012 when combinational blocks relied on an initial
+    # trigger: one output beat per row, c_par >= 2, several groups; and the ResNet20 preset
+    (1, 2, 4, 1, (2, 2, 1), (2, 2, 2, 2), "l1", R("raw"), (4, 1), (3, 1)),
+    (4, 64, 3, 5, (2, 1, 5), (5, 5, 5, 5), "chebyshev", R("raw"), (10, 5), (12, 5)),
+    (9, 8, 64, 64, (4, 8, 16), (8, 8, 8, 16), "l1", R("raw"), (144, 16), (27, 16)),
 ]
 
 
@@ -116,6 +122,27 @@ def test_cosim(sim, index, tmp_path):
     assert stalled["mismatches"] == 0, stalled["first_mismatches"]
     assert free["mismatches"] == 0, free["first_mismatches"]
     assert free["cycles_per_row"] == free["ideal_cycles_per_row"]
+
+
+@pytest.mark.parametrize("entry, layer, seed", [
+    (MATRIX[-3], (4, 1), 2), (MATRIX[-3], (4, 1), 5), (MATRIX[-2], (10, 5), 7), (MATRIX[-1], (144, 16), 11)])
+def test_no_x_on_icarus(entry, layer, seed, tmp_path):
+    """The reproductions of the X defect, with their seeds: every output is a number and right."""
+    cfg = engine(entry)
+    files = generate(cfg, tmp_path / "rtl")
+    rows = 60 if cfg.c_max == 64 else 4
+    layers = [{"d": layer[0], "m": layer[1], "n": rows, "in_gap": 0.3, "out_stall": 0.3},
+              {"d": layer[0], "m": layer[1], "n": rows, "in_gap": 0.0, "out_stall": 0.0}]
+    result = run_cosim(files["verilog"], files["manifest"], sim="icarus", layers=layers, seed=seed,
+                       build_dir=tmp_path / "build")
+    assert [l["mismatches"] for l in result["layers"]] == [0, 0]
+
+
+def test_no_combinational_always_blocks(tmp_path):
+    """Combinational logic is written as continuous assignments (evaluated at time zero by every
+    simulator), registers as clocked blocks: no `always @*` that needs an initial trigger."""
+    text = Path(generate(engine(MATRIX[-3]), tmp_path)["verilog"]).read_text()
+    assert "always @*" not in text and "always @(posedge clk)" in text
 
 
 MAC_MATRIX = [

@@ -14,8 +14,10 @@ from pqaccel.sim.runner import setup_verilator
 
 # Style of the Yosys Verilog backend, not of the design: `!` on a multi-bit value, operand width
 # adaptation, `initial` values of registers, `case` without `default` (the backend covers it by
-# assignment before the case), module/file name, and signals Yosys keeps for readability.
-STYLE_ONLY = {"WIDTHEXPAND", "WIDTHTRUNC", "PROCASSINIT", "CASEINCOMPLETE", "DECLFILENAME",
+# assignment before the case), `casez` patterns that overlap (the function the backend writes for
+# a one-hot-select `$pmux`: its selects are mutually exclusive comparisons), module/file name, and
+# signals Yosys keeps for readability.
+STYLE_ONLY = {"WIDTHEXPAND", "WIDTHTRUNC", "PROCASSINIT", "CASEINCOMPLETE", "CASEOVERLAP", "DECLFILENAME",
               "UNUSEDSIGNAL"}
 
 CONFIGS = {

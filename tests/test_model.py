@@ -156,3 +156,29 @@ def test_quantize_symmetric():
     assert s == pytest.approx(2.0 / 3) and q.tolist() == [-3, 1, 2]
     q, s = model.quantize_symmetric(np.zeros(3), 4)
     assert s == 1.0 and q.tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("x, exc, message", [
+    (np.full((2, 8), 0.7), TypeError, r"^x must be an array of integers, got dtype float64$"),
+    (np.ones((2, 8), dtype=bool), TypeError, r"^x must be an array of integers, got dtype bool$"),
+    (np.array([[np.nan] * 8]), TypeError, r"^x must be an array of integers, got dtype float64$"),
+    (np.zeros((2, 8)), TypeError, r"^x must be an array of integers, got dtype float64 \(whole-valued floats"),
+    (np.zeros(8, dtype=np.int64), ValueError, r"^x must be a 2-D array, got shape \(8,\)$"),
+    ([["a"] * 8], TypeError, r"^x must be an array of integers, got dtype <U1$"),
+])
+def test_forward_rejects_non_integer_inputs(x, exc, message):
+    cfg = EngineConfig(v=4, k=2, c_max=2, m_max=2)
+    protos = np.zeros((2, 2, 4), dtype=np.int64)
+    lut = np.zeros((2, 2, 2), dtype=np.int64)
+    with pytest.raises(exc, match=message):
+        model.forward(cfg, x, protos, lut)
+
+
+def test_forward_rejects_float_tables():
+    cfg = EngineConfig(v=4, k=2, c_max=2, m_max=2)
+    x = np.zeros((1, 8), dtype=np.int64)
+    with pytest.raises(TypeError, match=r"^lut must be an array of integers"):
+        model.forward(cfg, x, np.zeros((2, 2, 4), dtype=np.int64), np.full((2, 2, 2), 0.5))
+    # plain Python integer lists are integers
+    assert model.forward(cfg, x.tolist(), np.zeros((2, 2, 4), dtype=int).tolist(),
+                         np.ones((2, 2, 2), dtype=int).tolist()).tolist() == [[2, 2]]

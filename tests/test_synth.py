@@ -81,3 +81,14 @@ def test_area_model():
     res = {"lut": 100, "ff": 40, "carry": 10, "bram": 2, "dsp": 1, "lutram": 0, "mux": 5, "other": 0}
     assert area.area(res, "ecp5") == 100 + 20 + 20 + 2 * 96 + 64
     assert area.area(res, "ecp5", scale_bram=0.5) == 100 + 20 + 20 + 96 + 64
+
+
+@pytest.mark.parametrize("bits, multipliers", [(6, 0), (7, 9)])
+def test_l2_distance_needs_no_multiplier_up_to_6_bits(bits, multipliers):
+    """|x - p| of b-bit inputs fits b bits exactly, so 6-bit L2 squares by table (no DSP); from 7
+    bits on each of the v=9 elements takes one multiplier."""
+    from amaranth.back import rtlil
+    from pqaccel.rtl.distance import DistanceUnit
+    dut = DistanceUnit(metric="l2", v=9, in_bits=bits, proto_bits=bits)
+    r = synth.synthesize(rtlil.convert(dut, name="top", emit_src=False), "top", "ecp5")
+    assert r["resources"]["dsp"] == multipliers

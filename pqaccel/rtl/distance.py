@@ -53,7 +53,8 @@ class DistanceUnit(wiring.Component):
         m = Module()
         terms = []              # (signal, largest value it can hold)
         for i in range(self.v):
-            a = Signal(unsigned(max(len(self.x[i]), len(self.p[i])) + 1), name=f"abs{i}")
+            # |x - p| is at most diff_max: exact width, so that a 6-bit L2 squares by table
+            a = Signal(unsigned(max(1, self.diff_max.bit_length())), name=f"abs{i}")
             m.d.sync += a.eq(abs(self.x[i] - self.p[i]))
             top = self.diff_max
             if self.metric == "l2":
