@@ -9,7 +9,9 @@ first.  Regions:
 * ``lut`` (1): fields ``ml, cl, k, t, g``; entry ``T[c, k, m]`` with ``c = g*c_par + cl`` and
   ``m = t*m_par + ml``.  Data: ``lut_bits`` two's complement.
 * ``control`` (2): field ``reg``: ``0`` = subspaces ``C`` (1..c_max), ``1`` = outputs ``M``
-  (1..m_max), ``2`` = commit (make the loaded bank active at the next row boundary).
+  (1..m_max), ``2`` = commit (make the loaded bank active at the next row boundary), ``3`` =
+  requantization of the layer (only with ``requant.runtime``): shift in bits
+  ``[shift_bits-1:0]`` (0..requant.shift), ReLU in bit ``shift_bits``.
 
 Every write goes to the shadow bank.  The port's ``ready`` is low while a commit is pending or
 while rows that use the shadow bank are still in flight.
@@ -20,7 +22,7 @@ from .rtl.util import field_bits
 __all__ = ["AddressMap", "PQAddressMap", "REGIONS", "CONTROL_REGS", "REGION_BITS"]
 
 REGIONS = {"codebook": 0, "lut": 1, "control": 2}
-CONTROL_REGS = {"c": 0, "m": 1, "commit": 2}
+CONTROL_REGS = {"c": 0, "m": 1, "commit": 2, "requant": 3}
 REGION_BITS = 2
 
 
@@ -67,6 +69,23 @@ class AddressMap:
         """``{region: how a data word is packed}``, for drivers that write the port themselves."""
         return {}
 
+    @staticmethod
+    def requant_word(requant, shift=None, relu=False):
+        """Data of the ``requant`` control register for one layer."""
+        shift, relu = requant.check_layer_settings(shift, relu)
+        return shift | (int(relu) << requant.shift_bits)
+
+    @staticmethod
+    def requant_data_bits(requant):
+        return requant.shift_bits + 1 if requant.runtime else 1
+
+    @staticmethod
+    def requant_format(requant):
+        if not requant.runtime:
+            return "requant: not present (requant.runtime is false)"
+        b = requant.shift_bits
+        return f"requant: shift (0..{requant.shift}) in bits [{b - 1}:0], relu in bit {b}"
+
 
 class PQAddressMap(AddressMap):
     """The PQ engine's table port (see the module docstring)."""
@@ -83,7 +102,8 @@ class PQAddressMap(AddressMap):
             "lut": [("ml", field_bits(p.m_par)), ("cl", field_bits(p.c_par)), ("k", field_bits(cfg.k)),
                     ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
             "control": [("reg", 2)],
-        }, max(cfg.v * w.proto_bits, w.lut_bits, cfg.c_max.bit_length(), cfg.m_max.bit_length()))
+        }, max(cfg.v * w.proto_bits, w.lut_bits, cfg.c_max.bit_length(), cfg.m_max.bit_length(),
+               self.requant_data_bits(cfg.requant)))
 
     def data_formats(self):
         w = self.cfg.widths
@@ -95,18 +115,22 @@ class PQAddressMap(AddressMap):
             "lut": {"elements": 1, "element_bits": w.lut_bits, "signed": True,
                     "packing": f"the entry at bits [{w.lut_bits - 1}:0], two's complement"},
             "control": {"packing": "c: subspaces C (1..c_max); m: outputs M (1..m_max); "
-                                   "commit: any value"},
+                                   "commit: any value; " + self.requant_format(self.cfg.requant)},
         }
 
-    def table_writes(self, protos, lut, c=None, m=None, commit=True):
-        """``[(addr, data)]`` that load ``protos`` (``C x k x v``) and ``lut`` (``C x k x M``) and
-        the layer shape into the shadow bank, then (if ``commit``) make it active."""
+    def table_writes(self, protos, lut, c=None, m=None, commit=True, shift=None, relu=False):
+        """``[(addr, data)]`` that load ``protos`` (``C x k x v``) and ``lut`` (``C x k x M``), the
+        layer shape and (with ``requant.runtime``) the layer's ``shift`` and ``relu`` into the
+        shadow bank, then (if ``commit``) make it active."""
         cfg, p = self.cfg, self.cfg.par
         c = len(protos) if c is None else c
         m = len(lut[0][0]) if m is None else m
         pb, lb = cfg.widths.proto_bits, cfg.widths.lut_bits
         writes = [(self.address("control", reg=CONTROL_REGS["c"]), c),
                   (self.address("control", reg=CONTROL_REGS["m"]), m)]
+        word = self.requant_word(cfg.requant, shift, relu)
+        if cfg.requant.runtime:
+            writes.append((self.address("control", reg=CONTROL_REGS["requant"]), word))
         for ci in range(c):
             g, cl = divmod(ci, p.c_par)
             for k in range(cfg.k):

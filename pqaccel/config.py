@@ -6,6 +6,7 @@ is computed here from the exact integer ranges (see :mod:`pqaccel.fixedpoint`), 
 """
 
 import json
+import operator
 import tomllib
 from dataclasses import dataclass, field, fields, asdict, replace
 
@@ -77,11 +78,18 @@ class Requant:
     ``mode="raw"`` streams the exact accumulator.  ``mode="shift"`` divides by ``2**shift`` with the
     given ``rounding`` (``floor``, ``half_up`` = round half towards +inf, ``half_even``) and then either
     saturates (``saturate=True``) or wraps to ``out_bits``.
+
+    ``runtime=True`` (with ``mode="shift"``) makes the shift and a ReLU per-layer settings: the
+    control register ``requant`` of each table bank holds a shift from 0 to ``shift`` (reset:
+    ``shift``) and a ReLU bit (reset: off); ReLU sets negative requantized outputs to 0.  That
+    is what a network needs: every layer scales its outputs differently and only some are
+    followed by a ReLU.
     """
     mode: str = "raw"
     shift: int = 0
     rounding: str = "half_up"
     saturate: bool = True
+    runtime: bool = False
 
     def __post_init__(self):
         _check_choice("requant.mode", self.mode, REQUANT_MODES)
@@ -89,6 +97,37 @@ class Requant:
         _check_choice("requant.rounding", self.rounding, ROUNDINGS)
         if not isinstance(self.saturate, bool):
             raise TypeError(f"requant.saturate must be a boolean, got {self.saturate!r}")
+        if not isinstance(self.runtime, bool):
+            raise TypeError(f"requant.runtime must be a boolean, got {self.runtime!r}")
+        if self.runtime and self.mode != "shift":
+            raise ValueError(f"requant.runtime needs requant.mode='shift', got mode {self.mode!r}")
+
+    @property
+    def shift_bits(self):
+        """Width of the run-time shift field (``runtime``): holds 0..``shift``."""
+        return max(1, self.shift.bit_length())
+
+    def check_layer_settings(self, shift, relu):
+        """``(shift, relu)`` for one layer: ``shift=None`` means the configured one.  Raises unless
+        run-time settings are enabled or the values are the fixed ones."""
+        if shift is None:
+            shift = self.shift
+        try:
+            if isinstance(shift, bool):
+                raise TypeError
+            shift = operator.index(shift)
+        except TypeError:
+            raise TypeError(f"shift must be an integer, got {shift!r}") from None
+        if relu not in (False, True):
+            raise TypeError(f"relu must be a boolean, got {relu!r}")
+        relu = bool(relu)
+        if not self.runtime:
+            if shift != self.shift or relu:
+                raise ValueError(f"a per-layer shift or relu needs requant.runtime=true "
+                                 f"(this engine's shift is fixed at {self.shift}, no relu), got shift={shift}, relu={relu}")
+        elif not 0 <= shift <= self.shift:
+            raise ValueError(f"shift must be an integer from 0 to requant.shift={self.shift}, got {shift}")
+        return shift, relu
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ __all__ = ["Job", "MacJob", "make_job"]
 class Job:
     """One layer to run: table writes, input beats, and the expected output of every beat."""
 
-    def __init__(self, manifest, x, protos, lut):
+    def __init__(self, manifest, x, protos, lut, shift=None, relu=False):
         self.manifest = manifest
         self.cfg = cfg = engine_from_dict(manifest["engine"])
         if PQAddressMap(cfg).to_dict() != manifest["address_map"]:
@@ -30,8 +30,9 @@ class Job:
         self.g = cfg.groups(self.layer)
         self.mt = cfg.m_steps(self.layer)
         self.m = self.layer.m
-        self.expected = model.forward(cfg, x, protos, lut)
-        self.writes = PQAddressMap(cfg).table_writes(protos, lut)
+        self.shift, self.relu = shift, relu
+        self.expected = model.forward(cfg, x, protos, lut, shift, relu)
+        self.writes = PQAddressMap(cfg).table_writes(protos, lut, shift=shift, relu=relu)
         xin = manifest["streams"]["i"]
         padded = np.zeros((n, self.g * p.c_par * cfg.v), dtype=np.int64)
         padded[:, :d] = x
@@ -74,7 +75,7 @@ class Job:
 class MacJob(Job):
     """One layer for the MAC baseline: weight writes, input beats, expected ``x @ w``."""
 
-    def __init__(self, manifest, x, w):
+    def __init__(self, manifest, x, w, shift=None, relu=False):
         from .mac import MacAddressMap, mac_forward, mac_from_dict
         self.manifest = manifest
         self.cfg = cfg = mac_from_dict(manifest["engine"])
@@ -86,8 +87,9 @@ class MacJob(Job):
         self.g = cfg.groups(self.layer)
         self.mt = cfg.m_steps(self.layer)
         self.m = self.layer.m
-        self.expected = mac_forward(cfg, x, w)
-        self.writes = MacAddressMap(cfg).weight_writes(w)
+        self.shift, self.relu = shift, relu
+        self.expected = mac_forward(cfg, x, w, shift, relu)
+        self.writes = MacAddressMap(cfg).weight_writes(w, shift=shift, relu=relu)
         padded = np.zeros((n, self.g * cfg.d_par), dtype=np.int64)
         padded[:, :d] = x
         beats = padded.reshape(n, self.g, cfg.d_par)
@@ -100,9 +102,16 @@ class MacJob(Job):
         return len(self.writes) + 20 * len(self.in_beats) * self.mt + 1000
 
 
+def _random_requant(requant, rng):
+    """A layer's random run-time requantization (``requant.runtime``), else the fixed one."""
+    if not requant.runtime:
+        return {}
+    return {"shift": int(rng.integers(0, requant.shift + 1)), "relu": bool(rng.random() < 0.5)}
+
+
 def make_job(manifest, layer, seed):
     """A random job for the engine of ``manifest``: full-range random tables (or weights) and
-    inputs for ``layer``."""
+    inputs for ``layer`` (and, with ``requant.runtime``, a random shift and ReLU)."""
     rng = np.random.default_rng(seed)
     if manifest.get("kind") == "mac":
         from .mac import mac_from_dict
@@ -113,7 +122,7 @@ def make_job(manifest, layer, seed):
         w = rng.integers(wl, wh + 1, size=(layer.d, layer.m), dtype=np.int64)
         x[0, :] = xl
         w[:, 0] = wl                  # the largest product, in every position of row 0
-        return MacJob(manifest, x, w)
+        return MacJob(manifest, x, w, **_random_requant(cfg.requant, rng))
     cfg = engine_from_dict(manifest["engine"])
     protos, lut = model.random_tables(cfg, layer, rng)
     x = model.random_inputs(cfg, layer, rng)
@@ -126,4 +135,4 @@ def make_job(manifest, layer, seed):
         seg = x[r, ci * cfg.v:(ci + 1) * cfg.v]
         lo, hi = -(1 << (cfg.widths.in_bits - 1)), (1 << (cfg.widths.in_bits - 1)) - 1
         seg[:] = np.clip(protos[ci, int(rng.integers(0, cfg.k)), :seg.size], lo, hi)
-    return Job(manifest, x, protos, lut)
+    return Job(manifest, x, protos, lut, **_random_requant(cfg.requant, rng))

@@ -7,11 +7,11 @@ the tests check each against the other.
 """
 
 import numpy as np
-from amaranth.hdl import Mux
+from amaranth.hdl import Array, Const, Mux
 
 __all__ = [
     "signed_range", "signed_bits_for", "diff_abs_max", "dist_max",
-    "distance_np", "requantize_np", "requantize_hdl", "requant_bits",
+    "distance_np", "requantize_np", "requantize_hdl", "requantize_runtime_hdl", "requant_bits",
 ]
 
 
@@ -66,18 +66,25 @@ def requant_bits(requant, acc_bits, out_bits):
     return out_bits if requant.mode == "shift" else acc_bits
 
 
-def requantize_np(acc, requant, out_bits):
+def requantize_np(acc, requant, out_bits, shift=None, relu=False):
     """Requantize exact accumulator values (``int64`` array) as the hardware does.
 
     ``raw``: unchanged.  ``shift``: ``q = round(acc / 2**shift)`` with ``floor`` (arithmetic shift),
     ``half_up`` (``floor((acc + 2**(shift-1)) / 2**shift)``, ties towards +inf) or ``half_even``
     (ties to the even quotient); then saturate to ``[-2**(out_bits-1), 2**(out_bits-1)-1]`` or wrap
-    modulo ``2**out_bits`` into the same range.
+    modulo ``2**out_bits`` into the same range; then, with ``relu``, ``max(q, 0)``.  ``shift`` and
+    ``relu`` are a layer's run-time settings (``requant.runtime``); ``shift=None`` is
+    ``requant.shift``.
     """
     acc = np.asarray(acc, dtype=np.int64)
+    s, relu = requant.check_layer_settings(shift, relu)
     if requant.mode == "raw":
         return acc.copy()
-    s = requant.shift
+    q = _requantize_np(acc, requant, out_bits, s)
+    return np.maximum(q, 0) if relu else q
+
+
+def _requantize_np(acc, requant, out_bits, s):
     q = acc >> s
     if s > 0 and requant.rounding != "floor":
         rem = acc & ((1 << s) - 1)
@@ -114,3 +121,28 @@ def requantize_hdl(acc, requant, out_bits):
     if requant.saturate:
         return Mux(q > hi, hi, Mux(q < lo, lo, q))[:out_bits].as_signed()
     return q[:out_bits].as_signed()
+
+
+def requantize_runtime_hdl(acc, requant, out_bits, shift, relu):
+    """:func:`requantize_np` with a run-time ``shift`` (``0..requant.shift``) and ``relu`` (Amaranth
+    values): a barrel shift, the rounding bit and sticky bits selected by ``shift``, then the
+    same saturation or wrap, then ReLU.  Purely combinational."""
+    acc_bits = len(acc)
+    smax = requant.shift
+    q = acc >> shift
+    if smax > 0 and requant.rounding != "floor":
+        nz = shift != 0
+        half_bit = acc.as_unsigned().bit_select((shift - 1)[:len(shift)], 1)
+        if requant.rounding == "half_up":
+            up = nz & half_bit
+        else:
+            masks = Array(Const((1 << max(0, s - 1)) - 1, acc_bits) for s in range(smax + 1))
+            sticky = (acc.as_unsigned() & masks[shift]) != 0
+            up = nz & half_bit & (sticky | q[0])
+        q = q + up
+    lo, hi = signed_range(out_bits)
+    if requant.saturate:
+        out = Mux(q > hi, hi, Mux(q < lo, lo, q))[:out_bits].as_signed()
+    else:
+        out = q[:out_bits].as_signed()
+    return Mux(relu & out[-1], 0, out)

@@ -16,7 +16,7 @@ from .rtl.util import field_bits
 __all__ = ["MacConfig", "MacAddressMap", "mac_forward", "MAC_REGIONS"]
 
 MAC_REGIONS = {"weights": 0, "control": 2}
-MAC_CONTROL_REGS = {"d": 0, "m": 1, "commit": 2}
+MAC_CONTROL_REGS = {"d": 0, "m": 1, "commit": 2, "requant": 3}
 
 
 @dataclass(frozen=True)
@@ -112,17 +112,19 @@ def mac_from_dict(d):
     return MacConfig(**d)
 
 
-def mac_forward(cfg: MacConfig, x, w):
-    """Exact ``x @ w`` (``int64``), then the configured requantization."""
-    x = np.asarray(x, dtype=np.int64)
-    w = np.asarray(w, dtype=np.int64)
+def mac_forward(cfg: MacConfig, x, w, shift=None, relu=False):
+    """Exact ``x @ w`` (``int64``), then the configured requantization (with ``requant.runtime``,
+    the layer's ``shift`` and ``relu``)."""
+    from .model import as_int_array
+    x = as_int_array("x", x, 2)
+    w = as_int_array("w", w, 2)
     for name, a, bits in (("x", x, cfg.in_bits), ("w", w, cfg.w_bits)):
         lo, hi = fx.signed_range(bits)
         if a.size and (a.min() < lo or a.max() > hi):
             raise ValueError(f"{name} must hold {bits}-bit signed integers in [{lo}, {hi}], "
                              f"got values in [{a.min()}, {a.max()}]")
     cfg.check_layer(LayerConfig(d=x.shape[1], m=w.shape[1], n=max(1, x.shape[0])))
-    return fx.requantize_np(x @ w, cfg.requant, cfg.out_bits)
+    return fx.requantize_np(x @ w, cfg.requant, cfg.out_bits, shift, relu)
 
 
 class MacAddressMap(AddressMap):
@@ -138,20 +140,25 @@ class MacAddressMap(AddressMap):
             "weights": [("dl", field_bits(cfg.d_par)), ("ml", field_bits(cfg.m_par)),
                         ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
             "control": [("reg", 2)],
-        }, max(cfg.w_bits, cfg.d_max.bit_length(), cfg.m_max.bit_length()))
+        }, max(cfg.w_bits, cfg.d_max.bit_length(), cfg.m_max.bit_length(),
+               self.requant_data_bits(cfg.requant)))
 
     def data_formats(self):
         b = self.cfg.w_bits
         return {"weights": {"elements": 1, "element_bits": b, "signed": True,
                             "packing": f"the weight at bits [{b - 1}:0], two's complement"},
-                "control": {"packing": "d: inputs (1..d_max); m: outputs (1..m_max); commit: any value"}}
+                "control": {"packing": "d: inputs (1..d_max); m: outputs (1..m_max); commit: any value; "
+                                       + self.requant_format(self.cfg.requant)}}
 
-    def weight_writes(self, w, commit=True):
+    def weight_writes(self, w, commit=True, shift=None, relu=False):
         cfg = self.cfg
         d, m = w.shape
         wb = (1 << cfg.w_bits) - 1
         writes = [(self.address("control", reg=MAC_CONTROL_REGS["d"]), d),
                   (self.address("control", reg=MAC_CONTROL_REGS["m"]), m)]
+        word = self.requant_word(cfg.requant, shift, relu)
+        if cfg.requant.runtime:
+            writes.append((self.address("control", reg=MAC_CONTROL_REGS["requant"]), word))
         for di in range(d):
             g, dl = divmod(di, cfg.d_par)
             for mi in range(m):

@@ -97,16 +97,18 @@ def accumulate(cfg: EngineConfig, codes, lut):
     return lut[c[None, :], codes, :].sum(axis=1, dtype=np.int64)
 
 
-def requantize(cfg: EngineConfig, acc):
-    """Apply the engine's output requantization to exact accumulator values."""
-    return fx.requantize_np(acc, cfg.requant, cfg.widths.out_bits)
+def requantize(cfg: EngineConfig, acc, shift=None, relu=False):
+    """Apply the engine's output requantization to exact accumulator values (with
+    ``requant.runtime``, the layer's ``shift`` and ``relu``)."""
+    return fx.requantize_np(acc, cfg.requant, cfg.widths.out_bits, shift, relu)
 
 
-def forward(cfg: EngineConfig, x, protos, lut):
+def forward(cfg: EngineConfig, x, protos, lut, shift=None, relu=False):
     """The engine's output for input rows ``x`` (``n x d``), exact integers.
 
     ``protos``: ``C x K x v`` (``proto_bits`` each), ``lut``: ``C x K x m`` (``lut_bits`` each),
-    with ``C = ceil(d / v)``.  Raises :class:`ValueError` on shapes or values out of range.
+    with ``C = ceil(d / v)``; ``shift``/``relu``: the layer's requantization settings (only with
+    ``requant.runtime``).  Raises :class:`ValueError` on shapes or values out of range.
     """
     x = as_int_array("x", x, 2)
     protos = as_int_array("protos", protos, 3)
@@ -121,8 +123,9 @@ def forward(cfg: EngineConfig, x, protos, lut):
     _check_range("x", x, w.in_bits)
     _check_range("protos", protos, w.proto_bits)
     _check_range("lut", lut, w.lut_bits)
+    cfg.requant.check_layer_settings(shift, relu)
     codes = encode(cfg, split(cfg, x, c), protos)
-    return requantize(cfg, accumulate(cfg, codes, lut))
+    return requantize(cfg, accumulate(cfg, codes, lut), shift, relu)
 
 
 # -- float side -----------------------------------------------------------------------------------

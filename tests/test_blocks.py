@@ -215,3 +215,46 @@ def test_memories_write_then_read():
     want_lut = [[lut_words[a, 0].tolist(), lut_words[(a + 1) % luts.depth, 1].tolist()]
                 for a in range(luts.depth)]
     assert [[list(l) for l in w] for w in got_lut] == want_lut
+
+
+@pytest.mark.parametrize("rq", [Requant("shift", s, r, sat, runtime=True) for s in (0, 1, 4)
+                                for r in ROUNDINGS for sat in (True, False)])
+def test_requantize_runtime_hdl_exhaustive(rq):
+    """Every accumulator value, every run-time shift 0..rq.shift, ReLU on and off."""
+    acc_bits, out_bits = 8, 4
+    m = Module()
+    acc = Signal(signed(acc_bits))
+    shift = Signal(rq.shift_bits)
+    relu = Signal()
+    out = Signal(signed(out_bits))
+    m.d.comb += out.eq(fx.requantize_runtime_hdl(acc, rq, out_bits, shift, relu))
+    values = list(range(-128, 128))
+    got, want = [], []
+
+    async def bench(ctx):
+        for s in range(rq.shift + 1):
+            for r in (False, True):
+                ctx.set(shift, s)
+                ctx.set(relu, r)
+                for v in values:
+                    ctx.set(acc, v)
+                    got.append(ctx.get(out))
+                want.extend(fx.requantize_np(np.array(values), rq, out_bits, s, r).tolist())
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == want
+    assert min(want) < 0 and 0 in want        # the cases cover negative outputs and ReLU
+
+
+def test_requant_settings_need_runtime():
+    fixed = Requant("shift", 3)
+    with pytest.raises(ValueError, match=r"^a per-layer shift or relu needs requant.runtime=true "):
+        fx.requantize_np(np.array([5]), fixed, 8, relu=True)
+    rt = Requant("shift", 3, runtime=True)
+    with pytest.raises(ValueError, match=r"^shift must be an integer from 0 to requant.shift=3, got 4$"):
+        fx.requantize_np(np.array([5]), rt, 8, shift=4)
+    with pytest.raises(ValueError, match=r"^requant.runtime needs requant.mode='shift', got mode 'raw'$"):
+        Requant("raw", runtime=True)
+    # ReLU: negatives become 0 after the shift
+    assert fx.requantize_np(np.array([-9, 9]), rt, 8, shift=1, relu=True).tolist() == [0, 5]

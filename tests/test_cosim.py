@@ -58,6 +58,9 @@ MATRIX = [
     (1, 2, 4, 1, (2, 2, 1), (2, 2, 2, 2), "l1", R("raw"), (4, 1), (3, 1)),
     (4, 64, 3, 5, (2, 1, 5), (5, 5, 5, 5), "chebyshev", R("raw"), (10, 5), (12, 5)),
     (9, 8, 64, 64, (4, 8, 16), (8, 8, 8, 16), "l1", R("raw"), (144, 16), (27, 16)),
+    # run-time requantization: each layer its own shift and ReLU (random per layer)
+    (9, 16, 8, 16, (4, 16, 16), (8, 8, 8, 8), "l1", R("shift", 7, "half_up", True, True), (72, 16), (27, 10)),
+    (3, 4, 4, 5, (2, 2, 2), (6, 5, 6, 5), "l2", R("shift", 4, "half_even", False, True), (11, 5), (7, 3)),
 ]
 
 
@@ -125,7 +128,7 @@ def test_cosim(sim, index, tmp_path):
 
 
 @pytest.mark.parametrize("entry, layer, seed", [
-    (MATRIX[-3], (4, 1), 2), (MATRIX[-3], (4, 1), 5), (MATRIX[-2], (10, 5), 7), (MATRIX[-1], (144, 16), 11)])
+    (MATRIX[32], (4, 1), 2), (MATRIX[32], (4, 1), 5), (MATRIX[33], (10, 5), 7), (MATRIX[34], (144, 16), 11)])
 def test_no_x_on_icarus(entry, layer, seed, tmp_path):
     """The reproductions of the X defect, with their seeds: every output is a number and right."""
     cfg = engine(entry)
@@ -141,7 +144,7 @@ def test_no_x_on_icarus(entry, layer, seed, tmp_path):
 def test_no_combinational_always_blocks(tmp_path):
     """Combinational logic is written as continuous assignments (evaluated at time zero by every
     simulator), registers as clocked blocks: no `always @*` that needs an initial trigger."""
-    text = Path(generate(engine(MATRIX[-3]), tmp_path)["verilog"]).read_text()
+    text = Path(generate(engine(MATRIX[32]), tmp_path)["verilog"]).read_text()
     assert "always @*" not in text and "always @(posedge clk)" in text
 
 
@@ -150,6 +153,8 @@ MAC_MATRIX = [
     (MacConfig(d_max=9, m_max=16, d_par=9, m_par=16, in_bits=8, w_bits=8), (9, 16), (5, 3)),
     (MacConfig(d_max=12, m_max=4, d_par=4, m_par=1, in_bits=2, w_bits=16,
                requant=R("shift", 4, "half_up", True), out_bits=8), (12, 4), (7, 2)),
+    (MacConfig(d_max=18, m_max=6, d_par=9, m_par=3, in_bits=8, w_bits=8,
+               requant=R("shift", 10, "half_up", True, True), out_bits=8), (18, 6), (11, 4)),
 ]
 
 

@@ -76,3 +76,21 @@ def test_mac_initiation_interval():
     layer = LayerConfig(d=16, m=8, n=8)
     jobs, outputs, stats = check(cfg, [layer])
     assert steady_cycles_per_row(jobs[0], stats["out_cycles"][0]) == cfg.ideal_cycles_per_row(layer) == 16
+
+
+@pytest.mark.parametrize("cfg", [
+    EngineConfig(v=3, k=8, c_max=5, m_max=5, par=Parallelism(2, 4, 2), metric="l1",
+                 widths=Widths(8, 8, 8, 8), requant=Requant("shift", 6, "half_even", True, runtime=True)),
+    EngineConfig(v=2, k=4, c_max=4, m_max=3, par=Parallelism(4, 4, 3), metric="l2",
+                 widths=Widths(5, 5, 6, 4), requant=Requant("shift", 3, "half_up", False, runtime=True)),
+    MacConfig(d_max=9, m_max=4, d_par=3, m_par=2, in_bits=8, w_bits=8, out_bits=8,
+              requant=Requant("shift", 9, "half_up", True, runtime=True)),
+])
+def test_runtime_requant_per_layer(cfg):
+    """Each layer brings its own shift and ReLU (random per job) through the table port; layers
+    back to back, under backpressure, every output as the model says."""
+    layers = [LayerConfig(d=7, m=3, n=4), LayerConfig(d=6, m=2, n=5), LayerConfig(d=5, m=3, n=4),
+              LayerConfig(d=7, m=2, n=4)]
+    jobs, _, _ = check(cfg, layers, seed=21, in_gap=0.3, out_stall=0.4)
+    settings = {(j.shift, j.relu) for j in jobs}
+    assert len(settings) >= 3 and any(j.relu for j in jobs) and not all(j.relu for j in jobs)

@@ -18,7 +18,9 @@ class Accumulator(wiring.Component):
     Parameters: ``lanes``, ``outs``, ``entry_shape`` (signed), ``acc_bits`` (wide enough for the
     exact sum of everything one row adds), ``steps`` (output beats per row at most),
     ``requant`` and ``out_bits`` (:func:`pqaccel.fixedpoint.requantize_hdl`).
-    :meth:`for_engine` takes them from an :class:`pqaccel.config.EngineConfig`.
+    :meth:`for_engine` takes them from an :class:`pqaccel.config.EngineConfig`.  With
+    ``requant.runtime`` the inputs ``shift`` and ``relu`` set the requantization of each row (they
+    travel with the row's entries: :func:`pqaccel.fixedpoint.requantize_runtime_hdl`).
 
     ``out_valid``/``out_data``/``out_row_end`` follow an input with ``last`` by :attr:`stages`
     cycles.  Running sums are registers: beat ``t`` recurs at least one cycle later, so the
@@ -32,14 +34,17 @@ class Accumulator(wiring.Component):
         self.result_bits = fx.requant_bits(requant, acc_bits, out_bits)
         self.tree_stages = tree_levels(lanes)
         self.stages = self.latency(lanes)
-        super().__init__({
+        members = {
             "valid": In(1), "first": In(1), "last": In(1), "row_end": In(1),
             "t": In(max(1, field_bits(steps))),
             "mask": In(lanes),
             "entries": In(data.ArrayLayout(data.ArrayLayout(entry_shape, outs), lanes)),
             "out_valid": Out(1), "out_row_end": Out(1),
             "out_data": Out(data.ArrayLayout(signed(self.result_bits), outs)),
-        })
+        }
+        if requant.runtime:
+            members.update({"shift": In(requant.shift_bits), "relu": In(1)})
+        super().__init__(members)
 
     @classmethod
     def for_engine(cls, cfg):
@@ -60,6 +65,9 @@ class Accumulator(wiring.Component):
         last = delay(m, self.last, n, "last")
         row_end = delay(m, self.row_end, n, "row_end")
         t = delay(m, self.t, n, "t")
+        if self.requant.runtime:        # aligned with ``acc`` (one register after the tree)
+            shift = delay(m, self.shift, n + 1, "shift")
+            relu = delay(m, self.relu, n + 1, "relu")
 
         acc_valid = Signal()
         acc_row_end = Signal()
@@ -89,7 +97,10 @@ class Accumulator(wiring.Component):
             with m.If(valid):
                 m.d.sync += sums[t].eq(new)
             m.d.sync += acc.eq(new)
-            m.d.sync += self.out_data[ml].eq(
-                fx.requantize_hdl(acc, self.requant, self.out_bits))
+            if self.requant.runtime:
+                result = fx.requantize_runtime_hdl(acc, self.requant, self.out_bits, shift, relu)
+            else:
+                result = fx.requantize_hdl(acc, self.requant, self.out_bits)
+            m.d.sync += self.out_data[ml].eq(result)
         m.d.sync += [self.out_valid.eq(acc_valid), self.out_row_end.eq(acc_row_end)]
         return m

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .util import const_function, field_bits
 
 __all__ = ["BankControl", "WritePortSignature", "attach_output", "addr_field", "accept_writes",
-           "engine_signature", "last_index_registers", "last_index", "sequence_rows"]
+           "engine_signature", "last_index_registers", "last_index", "requant_registers", "sequence_rows"]
 
 
 def WritePortSignature(addr_bits, data_bits):
@@ -124,6 +124,24 @@ def last_index_registers(name, count):
     ``count`` steps (reset: ``count - 1``; loaded with :func:`last_index`).  Stored minus one so
     that issue logic compares for equality, with no subtraction."""
     return Array(Signal(max(1, field_bits(count)), init=count - 1, name=f"{name}{b}") for b in range(2))
+
+
+def requant_registers(m, requant, write, data):
+    """Per-bank run-time requantization (``requant.runtime``): a shift register (reset
+    ``requant.shift``) and a ReLU bit per bank, loaded from ``data`` when ``write`` is the bank
+    index's strobe.  Returns ``(shift, relu)`` Arrays indexed by bank, or ``(None, None)``.
+
+    ``write(b)`` is the condition under which bank ``b`` takes ``data``; a shift above
+    ``requant.shift`` is ignored (like an out-of-range shape)."""
+    if not requant.runtime:
+        return None, None
+    sb = requant.shift_bits
+    shift = Array(Signal(sb, init=requant.shift, name=f"rq_shift{b}") for b in range(2))
+    relu = Array(Signal(name=f"rq_relu{b}") for b in range(2))
+    for b in range(2):
+        with m.If(write(b) & (data[:sb] <= requant.shift)):
+            m.d.sync += [shift[b].eq(data[:sb]), relu[b].eq(data[sb])]
+    return shift, relu
 
 
 def last_index(value, n_max, par):

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
 from .control import (BankControl, accept_writes, addr_field, attach_output, engine_signature,
-                      last_index, last_index_registers, sequence_rows)
+                      last_index, last_index_registers, requant_registers, sequence_rows)
 from .util import delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -110,6 +110,8 @@ class MacEngine(wiring.Component):
                 m.d.sync += last_g[shadow].eq(last_index(w_data, cfg.d_max, cfg.d_par))
             with m.If((reg == MAC_CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
                 m.d.sync += last_mt[shadow].eq(last_index(w_data, cfg.m_max, cfg.m_par))
+        rq_write = w_valid & (region == MAC_REGIONS["control"]) & (reg == MAC_CONTROL_REGS["requant"])
+        rq_shift, rq_relu = requant_registers(m, cfg.requant, lambda b: rq_write & (shadow == b), w_data)
 
         g = Signal(max(1, field_bits(cfg.g_max)), name="g")
         t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
@@ -126,10 +128,13 @@ class MacEngine(wiring.Component):
         m.d.sync += [row_done.eq(issue & last_group & last_t), done_bank.eq(bank)]
         m.d.comb += [banks.row_done.eq(row_done), banks.done_bank.eq(done_bank)]
 
+        rq = {"shift": cfg.requant.shift_bits, "relu": 1} if cfg.requant.runtime else {}
         rec = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "row_end": 1,
-                                        "t": acc.t.shape(), "x": self.in_layout}))
+                                        "t": acc.t.shape(), "x": self.in_layout, **rq}))
         m.d.comb += [rec.valid.eq(issue), rec.first.eq(g == 0), rec.last.eq(last_group),
                      rec.row_end.eq(last_t), rec.t.eq(t), rec.x.eq(self.i.payload)]
+        if rq:          # the row's requantization travels with its products
+            m.d.comb += [rec.shift.eq(rq_shift[bank]), rec.relu.eq(rq_relu[bank])]
         rec_w = delay(m, rec, wm.stages, "rec_w")
         rec_p = delay(m, rec_w, 1, "rec_p")
         for dl in range(cfg.d_par):
@@ -141,6 +146,8 @@ class MacEngine(wiring.Component):
             acc.valid.eq(rec_p.valid), acc.first.eq(rec_p.first), acc.last.eq(rec_p.last),
             acc.row_end.eq(rec_p.row_end), acc.t.eq(rec_p.t), acc.mask.eq(-1),
         ]
+        if rq:
+            m.d.comb += [acc.shift.eq(rec_p.shift), acc.relu.eq(rec_p.relu)]
 
         out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth)
         m.d.sync += out_res.eq(out_res + (issue & last_group) - out_pop)

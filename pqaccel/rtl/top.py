@@ -9,7 +9,7 @@ from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
 from .control import (BankControl, WritePortSignature, accept_writes, addr_field, attach_output,
-                      last_index, last_index_registers, sequence_rows,
+                      last_index, last_index_registers, requant_registers, sequence_rows,
                       engine_signature)
 from .util import const_function, delay, field_bits
 
@@ -100,6 +100,8 @@ class PQEngine(wiring.Component):
                 ]
             with m.If((reg == CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
                 m.d.sync += last_mt[shadow].eq(last_index(w_data, cfg.m_max, p.m_par))
+        rq_write = w_valid & (region == REGIONS["control"]) & (reg == CONTROL_REGS["requant"])
+        rq_shift, rq_relu = requant_registers(m, cfg.requant, lambda b: rq_write & (shadow == b), w_data)
 
         # -- stage A: codebook read and encoder ------------------------------------------------
         step = Signal(max(1, field_bits(cfg.k_steps)), name="step")
@@ -163,19 +165,24 @@ class PQEngine(wiring.Component):
         # The bank's last read of a row is done once its address has been sampled.
         m.d.sync += [row_done.eq(issue_b & head.last_group & last_t), done_bank.eq(head.bank)]
         m.d.comb += [banks.row_done.eq(row_done), banks.done_bank.eq(done_bank)]
+        rq = {"shift": cfg.requant.shift_bits, "relu": 1} if cfg.requant.runtime else {}
         lookup_rec = Signal(data.StructLayout({
-            "valid": 1, "first": 1, "last": 1, "row_end": 1, "t": acc.t.shape(), "mask": p.c_par}))
+            "valid": 1, "first": 1, "last": 1, "row_end": 1, "t": acc.t.shape(), "mask": p.c_par, **rq}))
         m.d.comb += [
             lookup_rec.valid.eq(issue_b), lookup_rec.first.eq(head.g == 0),
             lookup_rec.last.eq(head.last_group), lookup_rec.row_end.eq(last_t),
             lookup_rec.t.eq(t), lookup_rec.mask.eq(mask),
         ]
+        if rq:          # the row's requantization travels with its lookups
+            m.d.comb += [lookup_rec.shift.eq(rq_shift[head.bank]), lookup_rec.relu.eq(rq_relu[head.bank])]
         rec_b = delay(m, lookup_rec, luts.stages, "rec_b")
         m.d.comb += [
             acc.valid.eq(rec_b.valid), acc.first.eq(rec_b.first), acc.last.eq(rec_b.last),
             acc.row_end.eq(rec_b.row_end), acc.t.eq(rec_b.t), acc.mask.eq(rec_b.mask),
             acc.entries.eq(luts.rd_data),
         ]
+        if rq:
+            m.d.comb += [acc.shift.eq(rec_b.shift), acc.relu.eq(rec_b.relu)]
 
         out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth)
 
