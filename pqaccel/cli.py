@@ -161,8 +161,9 @@ def build_parser():
     pm.add_argument("--seed", type=int_arg(0), default=0)
     pm.set_defaults(func=cmd_model)
 
-    from . import cli_hw
+    from . import cli_hw, cli_net
     cli_hw.add_commands(sub, add_config_args)
+    cli_net.add_commands(sub, add_config_args)
     return p
 
 
@@ -173,6 +174,8 @@ def _terminate(signum, frame):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .cli_net import apply_defaults
+    apply_defaults(args)
     # A terminated run unwinds like Ctrl-C: temporary folders are removed, tools are killed.
     signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -370,6 +370,12 @@ PRESETS = {
     "resnet20-v9k8": _resnet20(8),
     "resnet20-v9k16": _resnet20(16),
     "resnet20-v9k8-lowbit": _resnet20(8, lowbit=True),
+    # For whole networks (``pqaccel net``): 8-bit activations in and out, every layer its own shift
+    # (0..13: a 64-subspace sum of 8-bit entries is 14 bits) and ReLU.
+    "net-v9k16": EngineConfig(v=9, k=16, c_max=64, m_max=64, par=Parallelism(c_par=4, k_par=16, m_par=16),
+                              widths=Widths(8, 8, 8, 8), metric="l1",
+                              requant=Requant(mode="shift", shift=13, rounding="half_up", saturate=True,
+                                              runtime=True)),
 }
 
 def default_layer(engine, n=64):

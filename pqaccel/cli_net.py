@@ -1,0 +1,323 @@
+"""Network commands of the CLI: ``net convert``, ``net eval``, ``net sweep``."""
+
+import json
+import os
+import time
+
+import numpy as np
+
+__all__ = ["add_commands"]
+
+
+def _names(values):
+    out = []
+    for v in values or ():
+        out += [s for s in v.split(",") if s]
+    return out
+
+
+def _keep_names(net, keep):
+    """``--keep`` names, with ``first`` and ``last`` for the first and last conv/gemm."""
+    names = [op.name for op in net.matmul_ops()]
+    out = []
+    for k in keep:
+        out.append(names[0] if k == "first" else names[-1] if k == "last" else k)
+    unknown = [k for k in out if k not in names]
+    if unknown:
+        raise ValueError(f"--keep names unknown layer {unknown[0]!r}; layers: first, last, {', '.join(names)}")
+    return out
+
+
+def _load(args):
+    from .net.datasets import load_dataset
+    from .net.graph import load_onnx
+    net = load_onnx(args.onnx)
+    data = load_dataset(args.dataset)
+    if tuple(data.test_x.shape[1:]) != tuple(net.input_shape):
+        raise ValueError(f"--onnx {args.onnx!r} takes inputs of shape {tuple(net.input_shape)}, but dataset "
+                         f"{args.dataset!r} has images of shape {tuple(data.test_x.shape[1:])}")
+    return net, data
+
+
+def _layer_table(qn):
+    e = qn.engine
+    print(f"  {'layer':<12}{'mode':>5}{'d':>6}{'m':>5}{'C':>5}{'shift':>6}{'relu':>5}{'out scale':>12}")
+    for lq in qn.engine_layers():
+        c = -(-lq.d // e.v) if lq.mode == "pq" else "-"
+        print(f"  {lq.name:<12}{lq.mode:>5}{lq.d:>6}{lq.m:>5}{c:>5}{lq.shift:>6}{'yes' if lq.relu else '':>5}"
+              f"{lq.out_scale:>12.4g}")
+
+
+def cmd_convert(args):
+    from .cli import resolve_config
+    from .fsutil import check_output_dir, check_no_clobber
+    from .net import quant
+    from .net.bundle import BUNDLE_FILES, _previous, save_bundle
+    engine, _ = resolve_config(args)
+    quant.check_engine(engine)
+    check_output_dir(args.out)
+    check_no_clobber(args.out, BUNDLE_FILES, _previous(args.out))
+    net, data = _load(args)
+    keep = _keep_names(net, _names(args.keep))
+    quant.check_fit(net, engine, keep=keep)
+    t0 = time.perf_counter()
+    qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=args.seed)
+    wall = time.perf_counter() - t0
+    meta = {"onnx": os.path.abspath(args.onnx), "dataset": args.dataset, "keep": keep, "seed": args.seed,
+            "convert_s": round(wall, 2)}
+    files = save_bundle(qn, args.out, meta)
+    print(f"converted {args.onnx} for {args.preset or args.config or 'net-v9k16'} on {len(data.calib_x)} "
+          f"calibration images of {args.dataset} in {wall:.1f} s")
+    _layer_table(qn)
+    print(f"  table bits (codebooks + tables of the PQ layers): {quant.table_bits(qn)}")
+    for f in files:
+        print(f"bundle   {f}")
+    return 0
+
+
+def evaluate(qn, net, data, onnx_path=None, split="test", mac=None):
+    """Accuracies on ``split``: float (own executor and, with ``onnx_path``, onnxruntime), the
+    int8 MAC network (``mac``: its :class:`QuantNetwork`), PQ float, PQ integer; and per PQ layer
+    the relative RMS error of its output against the float network's."""
+    from .net import quant
+    from .net.graph import run_float
+    x, y = data.split(split)
+    out = {"images": len(x)}
+    env_f = run_float(net, x, keep=True)
+    out["float"] = quant.accuracy(env_f[net.output], y)
+    if onnx_path:
+        import onnxruntime as ort
+        sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        ref = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
+        out["float_onnxruntime"] = quant.accuracy(ref, y)
+        out["float_max_abs_diff"] = float(np.abs(ref - env_f[net.output]).max())
+    if mac is not None:
+        out["int8_mac"] = quant.accuracy(quant.run_int(mac, x), y)
+    out["pq_float"] = quant.accuracy(quant.run_pq_float(qn, x), y)
+    env_q = quant.run_int(qn, x, keep=True)
+    out["pq_int"] = quant.accuracy(env_q[net.output], y)
+    errs = {}
+    for op in net.matmul_ops():
+        lq = qn.layers[op.name]
+        f = env_f[op.output]
+        if lq.relu:
+            f = np.maximum(f, 0)
+        q = env_q[op.output] * lq.out_scale
+        errs[op.name] = float(np.sqrt(np.mean((q - f) ** 2)) / (np.sqrt(np.mean(f * f)) or 1.0))
+    out["layer_rel_rms_error"] = errs
+    return out
+
+
+def cmd_eval(args):
+    from .fsutil import check_output_file, write_text_atomic
+    from .net import quant
+    from .net.bundle import load_bundle
+    from .net.datasets import load_dataset
+    from .net.graph import load_onnx
+    if args.json:
+        check_output_file(args.json, "--json")
+    qn = load_bundle(args.bundle)
+    with open(os.path.join(args.bundle, "network.json")) as f:
+        meta = json.load(f).get("meta", {})
+    dataset = args.dataset or meta.get("dataset")
+    if dataset is None:
+        raise ValueError("--dataset is needed: the bundle does not name its dataset")
+    data = load_dataset(dataset)
+    onnx_path = args.onnx or meta.get("onnx")
+    if onnx_path and not os.path.exists(onnx_path):
+        onnx_path = None
+    mac = None
+    if onnx_path:
+        net = load_onnx(onnx_path)
+        mac = quant.convert(net, qn.engine, data.calib_x, mac_only=True)
+    t0 = time.perf_counter()
+    r = evaluate(qn, qn.net, data, onnx_path, mac=mac)
+    r["eval_s"] = round(time.perf_counter() - t0, 2)
+    print(f"{args.bundle}: {dataset} test split, {r['images']} images")
+    rows = [("float (own executor)", "float"), ("float (onnxruntime)", "float_onnxruntime"),
+            ("int8 MAC network", "int8_mac"), ("PQ float", "pq_float"), ("PQ integer (engine)", "pq_int")]
+    for label, key in rows:
+        if key in r:
+            print(f"  {label:<24}{100 * r[key]:7.2f} %")
+    if "float_max_abs_diff" in r:
+        print(f"  own executor vs onnxruntime: max |logit difference| {r['float_max_abs_diff']:.2e}")
+    print("  per-layer output error of the PQ network (relative RMS against the float network):")
+    for name, e in r["layer_rel_rms_error"].items():
+        print(f"    {name:<12}{qn.layers[name].mode:>5}{e:9.4f}")
+    print(f"  wall time {r['eval_s']:.1f} s")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(r, indent=2))
+    return 0
+
+
+def sweep_points(args):
+    ks = [int(k) for k in _names(args.k)]
+    vs = [int(v) for v in _names(args.v)]
+    bits = [int(b) for b in _names(args.bits)]
+    metrics = _names(args.metric)
+    return [(m, v, k, b) for m in metrics for v in vs for k in ks for b in bits]
+
+
+def sweep_engine(base, net, keep, metric, v, k, bits):
+    """The engine of one sweep point: ``c_max`` from the widest PQ layer, every width ``bits``
+    except the 8-bit activations (inputs and outputs), prototypes ``bits``, tables ``bits``."""
+    from .config import Parallelism, Widths
+    from .net.graph import conv_weight_matrix
+    from dataclasses import replace
+    ds = [conv_weight_matrix(op).shape for op in net.matmul_ops() if op.name not in keep]
+    c_max = max(-(-d // v) for d, _ in ds)
+    m_max = max(m for _, m in ds)
+    widths = Widths(base.widths.in_bits, bits, bits, base.widths.out_bits)
+    probe = base.replace(v=v, k=k, c_max=c_max, m_max=max(m_max, base.m_max), metric=metric,
+                         par=Parallelism(1, 1, 1), widths=widths, requant=replace(base.requant, shift=0))
+    return probe.replace(requant=replace(base.requant, shift=min(base.requant.shift, probe.acc_bits - 1)))
+
+
+def cmd_sweep(args):
+    import csv
+    import io
+    from .cli import resolve_config
+    from .fsutil import check_output_dir, check_no_clobber, staged_files
+    from .net import quant
+    engine, _ = resolve_config(args)
+    quant.check_engine(engine)
+    names = ("sweep.csv", "sweep.json", "sweep.png")
+    check_output_dir(args.out)
+    check_no_clobber(args.out, names, _previous_sweep(args.out))
+    net, data = _load(args)
+    keep = _keep_names(net, _names(args.keep))
+    points = sweep_points(args)
+    for metric, v, k, b in points:        # every point is checked before any work
+        from .config import METRICS
+        if metric not in METRICS:
+            raise ValueError(f"--metric must be among {', '.join(METRICS)}, got {metric!r}")
+        sweep_engine(engine, net, keep, metric, v, k, b)
+    mac = quant.convert(net, engine, data.calib_x, mac_only=True)
+    x, y = data.split("test")
+    from .net.graph import run_float
+    base = {"float": quant.accuracy(run_float(net, x), y), "int8_mac": quant.accuracy(quant.run_int(mac, x), y)}
+    rows = []
+    t0 = time.perf_counter()
+    from tqdm import tqdm
+    for metric, v, k, b in tqdm(points, desc="sweep", unit="point", disable=args.quiet):
+        e = sweep_engine(engine, net, keep, metric, v, k, b)
+        qn = quant.convert(net, e, data.calib_x, keep=keep, seed=args.seed)
+        rows.append({"metric": metric, "v": v, "k": k, "bits": b, "table_bits": quant.table_bits(qn),
+                     "pq_int": quant.accuracy(quant.run_int(qn, x), y)})
+    wall = time.perf_counter() - t0
+    result = {"onnx": args.onnx, "dataset": args.dataset, "keep": keep, "images": len(x), **base,
+              "points": rows, "wall_s": round(wall, 1)}
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["metric", "v", "k", "bits", "table_bits", "pq_int_accuracy"])
+    for r in rows:
+        w.writerow([r["metric"], r["v"], r["k"], r["bits"], r["table_bits"], r["pq_int"]])
+    with staged_files(args.out, names, _previous_sweep(args.out)) as tmp:
+        with open(os.path.join(tmp, "sweep.csv"), "w", newline="") as f:
+            f.write(buf.getvalue())
+        with open(os.path.join(tmp, "sweep.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        plot_sweep(result, os.path.join(tmp, "sweep.png"))
+    print(f"sweep of {len(rows)} points on {args.dataset} ({len(x)} test images) in {wall:.1f} s: "
+          f"float {100 * base['float']:.2f} %, int8 MAC {100 * base['int8_mac']:.2f} %")
+    print(f"  {'metric':<7}{'v':>3}{'k':>5}{'bits':>5}{'table bits':>12}{'PQ int %':>10}")
+    for r in rows:
+        print(f"  {r['metric']:<7}{r['v']:>3}{r['k']:>5}{r['bits']:>5}{r['table_bits']:>12}{100 * r['pq_int']:>10.2f}")
+    near = [r for r in rows if r["pq_int"] >= base["float"] - 0.01]
+    if near:
+        best = min(near, key=lambda r: r["table_bits"])
+        print(f"  smallest tables within 1.0 point of float: {best['metric']} v={best['v']} k={best['k']} "
+              f"bits={best['bits']} ({best['table_bits']} bits, {100 * best['pq_int']:.2f} %)")
+    else:
+        print("  no point is within 1.0 point of float")
+    for n in names:
+        print(f"{n.split('.')[1]:<9}{os.path.join(args.out, n)}")
+    return 0
+
+
+def _previous_sweep(out_dir):
+    try:
+        with open(os.path.join(out_dir, "sweep.json")) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return set()
+    return {"sweep.csv", "sweep.json", "sweep.png"} if isinstance(doc, dict) and "points" in doc else set()
+
+
+def plot_sweep(result, path):
+    """Accuracy against table bits, one line per (metric, v, k) over the widths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    groups = {}
+    for r in result["points"]:
+        groups.setdefault((r["metric"], r["v"], r["k"]), []).append(r)
+    for (metric, v, k), rs in sorted(groups.items()):
+        rs = sorted(rs, key=lambda r: r["table_bits"])
+        ax.plot([r["table_bits"] / 8192 for r in rs], [100 * r["pq_int"] for r in rs], marker="o",
+                label=f"{metric} v={v} K={k}")
+    ax.axhline(100 * result["float"], color="k", ls="--", lw=1, label="float")
+    ax.axhline(100 * result["int8_mac"], color="gray", ls=":", lw=1, label="int8 MAC")
+    ax.set_xscale("log")
+    ax.set_xlabel("codebook + table size (KiB)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"PQ integer accuracy, {result['dataset']} ({result['images']} test images)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_commands(sub, add_config_args):
+    from .net.datasets import DATASETS
+    from .cli import int_arg
+    n = sub.add_parser("net", help="networks: ONNX import, PQ conversion, accuracy")
+    nsub = n.add_subparsers(dest="net_command", required=True)
+
+    def common(p, preset=True):
+        p.add_argument("--onnx", required=True, metavar="FILE", help="trained CNN (ONNX)")
+        p.add_argument("--dataset", required=True, choices=DATASETS, help="calibration and test data")
+        if preset:
+            add_config_args(p, layer=False)
+        p.add_argument("--keep", action="append", metavar="LAYERS",
+                       help="conv/gemm layers kept conventional (int8 MAC), comma-separated; 'first' and "
+                            "'last' name the first and last")
+        p.add_argument("--seed", type=int_arg(0), default=0, help="k-means seed")
+
+    c = nsub.add_parser("convert", help="convert a trained CNN into a PQ network bundle")
+    common(c)
+    c.add_argument("--out", required=True, help="bundle folder (network.json, arrays.npz)")
+    c.set_defaults(func=cmd_convert)
+
+    e = nsub.add_parser("eval", help="accuracy of float, int8 MAC, PQ float and PQ integer networks")
+    e.add_argument("--bundle", required=True, help="folder written by 'net convert'")
+    e.add_argument("--dataset", choices=DATASETS, help="(default: the bundle's)")
+    e.add_argument("--onnx", metavar="FILE", help="the original network (default: the bundle's)")
+    e.add_argument("--json", metavar="FILE")
+    e.set_defaults(func=cmd_eval)
+
+    s = nsub.add_parser("sweep", help="PQ accuracy over K, v, bits and metric: CSV, JSON and a PNG plot")
+    common(s)
+    s.add_argument("--k", action="append", default=None, help="prototype counts (default 4,8,16,32,64)")
+    s.add_argument("--v", action="append", default=None, help="subvector lengths (default 3,9)")
+    s.add_argument("--bits", action="append", default=None,
+                   help="prototype and table widths (default 3,4,5,6,8)")
+    s.add_argument("--metric", action="append", default=None, help="distance metrics (default l1,l2)")
+    s.add_argument("--out", required=True, help="folder for sweep.csv, sweep.json, sweep.png")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_sweep)
+
+
+def apply_defaults(args):
+    """Fill the sweep grid and the network preset."""
+    if getattr(args, "command", None) != "net":
+        return
+    if args.net_command in ("convert", "sweep") and args.preset is None and args.config is None:
+        args.preset = "net-v9k16"
+    if args.net_command == "sweep":
+        args.k = args.k or ["4,8,16,32,64"]
+        args.v = args.v or ["3,9"]
+        args.bits = args.bits or ["3,4,5,6,8"]
+        args.metric = args.metric or ["l1,l2"]

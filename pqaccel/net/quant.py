@@ -1,0 +1,403 @@
+"""PQ conversion of an imported CNN and the integer network model (the golden network model).
+
+Every ``conv``/``gemm`` of a :class:`~pqaccel.net.graph.Network` becomes an engine layer
+``Y = im2col(X) @ W`` (see :func:`~pqaccel.net.graph.im2col`: with ``v = kh*kw`` one subvector is
+one input channel's patch).  A layer is either
+
+* ``pq``: prototypes by k-means on the layer's *integer* input rows of the calibration images,
+  produced by the already converted earlier layers (sequential calibration); tables are the
+  quantized prototypes times the weights, with the bias folded into subspace 0's table; the PQ
+  engine's golden model (:func:`pqaccel.model.forward`) computes it; or
+* ``mac``: kept conventional, int8 weights on the MAC engine's golden model
+  (:func:`pqaccel.mac.mac_forward`); the bias rides on extra input columns that hold the
+  constant ``qmax_in`` (see :func:`bias_columns`), so the layer runs on the MAC engine unchanged.
+
+Integer arithmetic, exactly as :func:`run_int` executes it (``q(b) = 2**(b-1) - 1``):
+
+* the input image: ``x_q = clip(rint(x / s_in), -q, q)`` at ``in_bits``;
+* an engine layer: accumulator ``acc`` (exact), then the engine's run-time requantization
+  (:func:`pqaccel.fixedpoint.requantize_np` with the layer's ``shift``: rounding, saturation to
+  ``out_bits``, and ReLU when the layer's ReLU is fused, i.e. the ONNX graph has a ``Relu`` as
+  the layer's only consumer).  Scales: with the calibrated output step ``s_y`` (the
+  ``percentile`` of the output magnitudes over ``q(out_bits)``) the layer takes the largest
+  ``shift <= requant.shift`` with ``s_y / 2**shift`` no finer than its tables (or weights) need,
+  the accumulator unit ``s_acc = max(max|T| / q(lut_bits), s_y / 2**shift)`` and the output
+  scale ``s_out = s_acc * 2**shift``;
+* ``add`` (residual): ``clip((a*Ma + b*Mb + 2**15) >> 16)`` with ``Ma = rint(s_a/s_o * 2**16)``;
+* ``relu``, ``maxpool``, ``flatten``: exact on integers, scale unchanged;
+* ``avgpool`` and ``gap``: ``floor((2*sum + n) / (2*n))`` (the mean rounded half up), scale
+  unchanged.
+
+The prediction is the argmax of the last layer's integers (lowest index on ties).
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from .. import model as pqmodel
+from ..config import EngineConfig, LayerConfig
+from .graph import Network, conv_weight_matrix, im2col, pool, rows_to_nchw
+
+__all__ = ["ADD_FRAC_BITS", "LayerQuant", "QuantNetwork", "convert", "run_int", "bias_columns",
+           "encode_chunked", "mac_config"]
+
+ADD_FRAC_BITS = 16
+#: k-means is fitted on at most this many calibration rows per layer (seeded subsample).
+FIT_ROWS = 8192
+#: Rows per chunk when distances are computed (bounds memory to about 100 MB).
+CHUNK = 2048
+
+
+def qmax(bits):
+    return (1 << (bits - 1)) - 1
+
+
+@dataclass
+class LayerQuant:
+    """One converted engine layer.  ``mode``: ``pq`` or ``mac``.  Scales: ``in_scale`` (input
+    integers), ``acc_scale`` (one unit of the accumulator), ``out_scale = acc_scale * 2**shift``.
+
+    ``pq``: ``protos`` (``C x k x v``), ``lut`` (``C x k x M``), integer; ``protos_f``/``lut_f``
+    the float codebooks and tables (for the float PQ reference).  ``mac``: ``w`` (``D' x M``
+    integer weights, the last ``bias_cols`` rows carrying the bias).
+    """
+    name: str
+    mode: str
+    d: int
+    m: int
+    relu: bool
+    shift: int
+    in_scale: float
+    acc_scale: float
+    out_scale: float
+    protos: np.ndarray = None
+    lut: np.ndarray = None
+    protos_f: np.ndarray = None
+    lut_f: np.ndarray = None
+    w: np.ndarray = None
+    bias_cols: int = 0
+
+
+@dataclass
+class QuantNetwork:
+    """A converted network: the graph, the engine configuration, per-layer :class:`LayerQuant`,
+    the input scale and, per host tensor, its scale."""
+    net: Network
+    engine: EngineConfig
+    layers: dict
+    in_scale: float
+    scales: dict = field(default_factory=dict)
+    add_mult: dict = field(default_factory=dict)
+
+    def engine_layers(self):
+        return [self.layers[op.name] for op in self.net.matmul_ops()]
+
+
+#: Largest run-time shift of the MAC engine that runs conventional layers (int8 x int8 sums of
+#: hundreds of products need about 16 bits of shift to reach 8-bit outputs).
+MAC_SHIFT_MAX = 20
+
+
+def mac_config(engine: EngineConfig, d_max, m_max):
+    """The int8 MAC engine that runs the conventional layers: the PQ engine's input and output
+    width, rounding and saturation, 8-bit weights, run-time shift up to :data:`MAC_SHIFT_MAX`."""
+    from ..config import Requant
+    from ..mac import MacConfig
+    rq = engine.requant
+    return MacConfig(d_max=d_max, m_max=m_max, d_par=1, m_par=1, in_bits=engine.widths.in_bits, w_bits=8,
+                     out_bits=engine.widths.out_bits,
+                     requant=Requant("shift", MAC_SHIFT_MAX, rq.rounding, rq.saturate, runtime=True))
+
+
+def bias_columns(b_units, w_bits):
+    """Weight rows that add ``b_units[m] * qmax_in`` to the accumulator through extra input
+    columns holding ``qmax_in``: as few rows as keep every weight within ``w_bits``."""
+    q = qmax(w_bits)
+    b_units = np.asarray(b_units, dtype=np.int64)
+    n = max(1, -(-int(np.abs(b_units).max(initial=0)) // q))
+    rows, rest = [], b_units.copy()
+    for _ in range(n):
+        r = np.clip(rest, -q, q)
+        rows.append(r)
+        rest = rest - r
+    return np.stack(rows)
+
+
+def check_engine(engine: EngineConfig):
+    """A network engine must requantize (``shift``, set per layer at run time) to the width it
+    takes in."""
+    if engine.requant.mode != "shift" or not engine.requant.runtime:
+        raise ValueError(f"a network needs requant.mode='shift' with requant.runtime=true (each layer "
+                         f"scales its outputs and has its own ReLU), got mode {engine.requant.mode!r}, "
+                         f"runtime {engine.requant.runtime!r}")
+    if engine.widths.out_bits != engine.widths.in_bits:
+        raise ValueError(f"widths.out_bits must equal widths.in_bits={engine.widths.in_bits} for a network "
+                         f"(outputs feed the next layer), got {engine.widths.out_bits}")
+
+
+def _rows(op, x):
+    """Engine input rows of ``op`` for input tensor ``x`` and the output geometry."""
+    if op.kind == "conv":
+        kh, kw = op.w.shape[2:]
+        rows, ho, wo = im2col(x, kh, kw, op.stride, op.pads)
+        return rows, (x.shape[0], ho, wo)
+    return x, None
+
+
+def _unrows(y, geom):
+    return y if geom is None else rows_to_nchw(y, *geom)
+
+
+def encode_chunked(engine, rows, protos):
+    """Nearest prototype of every subspace for integer ``rows`` (chunked :func:`pqaccel.model.encode`)."""
+    c = protos.shape[0]
+    codes = np.empty((len(rows), c), dtype=np.int64)
+    for i in range(0, len(rows), CHUNK):
+        xs = pqmodel.split(engine, rows[i:i + CHUNK], c)
+        codes[i:i + CHUNK] = pqmodel.encode(engine, xs, protos)
+    return codes
+
+
+def mac_rows(engine, lq, rows):
+    """The MAC engine's input rows of a conventional layer: ``rows`` and the bias columns."""
+    return np.concatenate([rows, np.full((len(rows), lq.bias_cols), qmax(engine.widths.in_bits), np.int64)],
+                          axis=1)
+
+
+def _engine_forward(engine, lq, rows):
+    """Integer engine output of layer ``lq`` for integer ``rows`` (the golden models), ReLU
+    included when fused."""
+    if lq.mode == "pq":
+        codes = encode_chunked(engine, rows, lq.protos)
+        acc = pqmodel.accumulate(engine, codes, lq.lut)
+        return pqmodel.requantize(engine, acc, lq.shift, lq.relu)
+    from ..mac import mac_forward
+    x = mac_rows(engine, lq, rows)
+    return mac_forward(mac_config(engine, x.shape[1], lq.m), x, lq.w, lq.shift, lq.relu)
+
+
+def _scale_and_shift(unit_min, s_y, shift_max):
+    """``(shift, acc_scale)``: the largest ``shift <= shift_max`` with ``s_y / 2**shift >=
+    unit_min`` (0 if none), and ``acc_scale = max(unit_min, s_y / 2**shift)``."""
+    shift = int(np.clip(np.floor(np.log2(s_y / unit_min)), 0, shift_max)) if unit_min > 0 else shift_max
+    return shift, max(unit_min, s_y / 2 ** shift)
+
+
+def _kmeans(engine, xs, seed):
+    from sklearn.cluster import KMeans
+    c = xs.shape[1]
+    protos = np.empty((c, engine.k, engine.v))
+    for ci in range(c):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # few distinct points (e.g. zero padding) is legitimate
+            km = KMeans(n_clusters=engine.k, init="k-means++", n_init=1, random_state=seed + ci)
+            km.fit(xs[:, ci, :])
+        protos[ci] = km.cluster_centers_
+    return protos
+
+
+def _out_range(y, relu, percentile):
+    a = np.maximum(y, 0) if relu else np.abs(y)
+    top = float(np.percentile(a, percentile)) if percentile < 100 else float(a.max(initial=0))
+    return top if top > 0 else 1.0
+
+
+def _convert_layer(engine, op, mode, x_q, in_scale, relu, seed, percentile):
+    rows, geom = _rows(op, x_q)
+    w = conv_weight_matrix(op)
+    d, m = w.shape
+    engine.check_layer(LayerConfig(d=d, m=m))
+    q_out = qmax(engine.widths.out_bits)
+    if mode == "pq":
+        c = -(-d // engine.v)
+        rng = np.random.default_rng(seed)
+        fit = rows if len(rows) <= FIT_ROWS else rows[rng.choice(len(rows), FIT_ROWS, replace=False)]
+        xs = pqmodel.split(engine, fit, c).astype(np.float64) * in_scale
+        if len(xs) < engine.k:
+            raise ValueError(f"layer {op.name!r}: {len(xs)} calibration rows are fewer than k={engine.k}")
+        protos_f = _kmeans(engine, xs, seed)
+        qp = qmax(engine.widths.proto_bits)
+        protos = np.clip(np.rint(protos_f / in_scale), -qp, qp).astype(np.int64)
+        wp = np.pad(w, ((0, c * engine.v - d), (0, 0))).reshape(c, engine.v, m)
+        lut_f = np.einsum("ckv,cvm->ckm", protos * in_scale, wp)
+        lut_f[0] += op.b                        # the bias, once per row: folded into subspace 0
+        codes = encode_chunked(engine, rows, protos)
+        y = lut_f[np.arange(c)[None, :], codes, :].sum(axis=1)
+        ql = qmax(engine.widths.lut_bits)
+        shift, acc_scale = _scale_and_shift(float(np.abs(lut_f).max()) / ql, _out_range(y, relu, percentile) / q_out,
+                                            engine.requant.shift)
+        lut = np.clip(np.rint(lut_f / acc_scale), -ql, ql).astype(np.int64)
+        lq = LayerQuant(op.name, "pq", d, m, relu, shift, in_scale, acc_scale, acc_scale * 2 ** shift,
+                        protos=protos, lut=lut, protos_f=protos_f, lut_f=lut_f)
+    else:
+        y = rows * in_scale @ w + op.b
+        qw = qmax(8)
+        shift, acc_scale = _scale_and_shift(in_scale * float(np.abs(w).max()) / qw,
+                                            _out_range(y, relu, percentile) / q_out, MAC_SHIFT_MAX)
+        w_q = np.clip(np.rint(w * in_scale / acc_scale), -qw, qw).astype(np.int64)
+        b_units = np.rint(op.b / (acc_scale * qmax(engine.widths.in_bits))).astype(np.int64)
+        bias = bias_columns(b_units, 8)
+        lq = LayerQuant(op.name, "mac", d, m, relu, shift, in_scale, acc_scale, acc_scale * 2 ** shift,
+                        w=np.concatenate([w_q, bias]), bias_cols=len(bias))
+    return lq, _unrows(_engine_forward(engine, lq, rows), geom)
+
+
+def fused_relus(net):
+    """``{matmul op name: relu op}`` for every Relu that is the only consumer of a conv/gemm."""
+    out = {}
+    for op in net.matmul_ops():
+        users = net.consumers(op.output)
+        if len(users) == 1 and users[0].kind == "relu":
+            out[op.name] = users[0]
+    return out
+
+
+def convert(net: Network, engine: EngineConfig, calib_x, *, keep=(), seed=0, percentile=99.99, mac_only=False):
+    """Convert ``net`` for ``engine`` with calibration images ``calib_x`` (float, ``N x input_shape``).
+
+    ``keep``: names of conv/gemm layers kept conventional (``mac``); ``mac_only`` keeps all (the
+    int8 MAC network).  Scales come from the ``percentile`` of the calibrated magnitudes.  Every
+    layer is checked against ``engine`` first.  Raises :class:`ValueError` naming a layer that
+    does not fit.
+    """
+    check_engine(engine)
+    names = [op.name for op in net.matmul_ops()]
+    unknown = sorted(set(keep) - set(names))
+    if unknown:
+        raise ValueError(f"keep names unknown layer {unknown[0]!r}; layers: {', '.join(names)}")
+    check_fit(net, engine, keep=names if mac_only else keep)
+    relus = fused_relus(net)
+    fused_ops = {r.name for r in relus.values()}
+    q_in = qmax(engine.widths.in_bits)
+    calib_x = np.asarray(calib_x, dtype=np.float64)
+    in_scale = float(np.abs(calib_x).max()) / q_in or 1.0
+    qn = QuantNetwork(net, engine, {}, in_scale)
+    env = {net.input: np.clip(np.rint(calib_x / in_scale), -q_in, q_in).astype(np.int64)}
+    scales = {net.input: in_scale}
+    for i, op in enumerate(net.ops):
+        a = env[op.inputs[0]]
+        if op.is_matmul:
+            mode = "mac" if (mac_only or op.name in keep) else "pq"
+            lq, y = _convert_layer(engine, op, mode, a, scales[op.inputs[0]], op.name in relus, seed + 1000 * i,
+                                   percentile)
+            qn.layers[op.name] = lq
+            s = lq.out_scale
+        elif op.kind == "relu" and op.name in fused_ops:
+            y, s = a, scales[op.inputs[0]]          # already applied by the engine layer
+        elif op.kind == "add":
+            b = env[op.inputs[1]]
+            sa, sb = scales[op.inputs[0]], scales[op.inputs[1]]
+            f = a * sa + b * sb
+            s = _out_range(f, False, percentile) / q_in
+            qn.add_mult[op.name] = (int(round(sa / s * 2 ** ADD_FRAC_BITS)), int(round(sb / s * 2 ** ADD_FRAC_BITS)))
+            y = _host_op(qn, op, env)
+        else:
+            y, s = _host_op(qn, op, env), scales[op.inputs[0]]
+        env[op.output] = y
+        scales[op.output] = s
+    qn.scales = scales
+    return qn
+
+
+def check_fit(net, engine, keep=()):
+    """Raise :class:`ValueError` for the first PQ layer that does not fit ``engine``."""
+    for op in net.matmul_ops():
+        if op.name in keep:
+            continue
+        d, m = conv_weight_matrix(op).shape
+        try:
+            engine.check_layer(LayerConfig(d=d, m=m))
+        except ValueError as e:
+            raise ValueError(f"layer {op.name!r} (d={d}, m={m}) does not fit the engine: {e}") from None
+
+
+def _host_op(qn, op, env):
+    a = env[op.inputs[0]]
+    q = qmax(qn.engine.widths.in_bits)
+    if op.kind == "relu":
+        return np.maximum(a, 0)
+    if op.kind == "add":
+        ma, mb = qn.add_mult[op.name]
+        b = env[op.inputs[1]]
+        return np.clip((a * ma + b * mb + (1 << (ADD_FRAC_BITS - 1))) >> ADD_FRAC_BITS, -q - 1, q)
+    if op.kind == "maxpool":
+        return pool(a, op, "max")[0]
+    if op.kind == "avgpool":
+        s, counts = pool(a, op, "sum")
+        return (2 * s + counts) // (2 * counts)
+    if op.kind == "gap":
+        n = a.shape[2] * a.shape[3]
+        return (2 * a.sum(axis=(2, 3), keepdims=True) + n) // (2 * n)
+    if op.kind == "flatten":
+        return a.reshape(a.shape[0], -1)
+    raise AssertionError(op.kind)
+
+
+def quantize_input(qn, x):
+    q = qmax(qn.engine.widths.in_bits)
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) / qn.in_scale), -q, q).astype(np.int64)
+
+
+def run_int(qn: QuantNetwork, x, engine_layer=None, keep=False):
+    """The integer network on float images ``x``: returns the last layer's integers (``keep``:
+    every tensor).  ``engine_layer(lq, rows)`` may replace the golden engine model of a layer (it
+    gets the integer input rows and returns the requantized outputs, fused ReLU included), which
+    is how a run on the RTL plugs in."""
+    env = {qn.net.input: quantize_input(qn, x)}
+    fused = {r.name for r in fused_relus(qn.net).values()}
+    for op in qn.net.ops:
+        if op.is_matmul:
+            lq = qn.layers[op.name]
+            rows, geom = _rows(op, env[op.inputs[0]])
+            out = (engine_layer or (lambda l, r: _engine_forward(qn.engine, l, r)))(lq, rows)
+            env[op.output] = _unrows(out, geom)
+        elif op.kind == "relu" and op.name in fused:
+            env[op.output] = env[op.inputs[0]]
+        else:
+            env[op.output] = _host_op(qn, op, env)
+    return env if keep else env[qn.net.output]
+
+
+def run_pq_float(qn: QuantNetwork, x):
+    """Float reference of the PQ network: float activations, float codebooks and tables for PQ
+    layers (nearest prototype in float), float weights for the kept layers."""
+    from .graph import run_float
+
+    def matmul(op, a):
+        lq = qn.layers[op.name]
+        rows, geom = _rows(op, a)
+        if lq.mode == "mac":
+            return _unrows(rows @ conv_weight_matrix(op) + op.b, geom)
+        c = lq.protos_f.shape[0]
+        xs = np.pad(rows, ((0, 0), (0, c * qn.engine.v - rows.shape[1]))).reshape(len(rows), c, qn.engine.v)
+        codes = np.empty((len(rows), c), dtype=np.int64)
+        for i in range(0, len(rows), CHUNK):
+            diff = np.abs(xs[i:i + CHUNK, :, None, :] - lq.protos_f[None])
+            dist = {"l1": lambda t: t.sum(-1), "l2": lambda t: (t * t).sum(-1),
+                    "chebyshev": lambda t: t.max(-1)}[qn.engine.metric](diff)
+            codes[i:i + CHUNK] = dist.argmin(axis=2)
+        # lut_f was built from the quantized prototypes; the float reference uses the float ones
+        w = conv_weight_matrix(op)
+        wp = np.pad(w, ((0, c * qn.engine.v - w.shape[0]), (0, 0))).reshape(c, qn.engine.v, -1)
+        t = np.einsum("ckv,cvm->ckm", lq.protos_f, wp)
+        t[0] += op.b
+        return _unrows(t[np.arange(c)[None, :], codes, :].sum(axis=1), geom)
+    return run_float(qn.net, x, matmul=matmul)
+
+
+def accuracy(logits, labels):
+    return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean())
+
+
+def table_bits(qn):
+    """Bits of every PQ table and codebook of the network (what the table port must load)."""
+    e = qn.engine
+    total = 0
+    for lq in qn.engine_layers():
+        if lq.mode == "pq":
+            total += lq.lut.size * e.widths.lut_bits + lq.protos.size * e.widths.proto_bits
+    return total
+
