@@ -6,7 +6,7 @@ It restates DESIGN.md directly so the vectorized golden model can be checked aga
 import math
 
 
-def naive_forward(cfg, x, protos, lut):
+def naive_forward(cfg, x, protos, lut, shift=None, relu=False):
     v, k = cfg.v, cfg.k
     n, d = len(x), len(x[0])
     c_count = math.ceil(d / v)
@@ -30,23 +30,27 @@ def naive_forward(cfg, x, protos, lut):
                     best, best_k = dist, kk
             for m in range(m_count):
                 y[m] += float(lut[c][best_k][m])
-        out.append([naive_requant(cfg, a) for a in y])
+        out.append([naive_requant(cfg, a, shift, relu) for a in y])
     return out
 
 
-def naive_requant(cfg, acc):
+def naive_requant(cfg, acc, shift=None, relu=False, out_bits=None):
     rq = cfg.requant
     if rq.mode == "raw":
         return int(acc)
-    q = acc / 2.0 ** rq.shift          # exact in float64 for these magnitudes
+    shift = rq.shift if shift is None else shift
+    out_bits = cfg.widths.out_bits if out_bits is None else out_bits
+    q = acc / 2.0 ** shift             # exact in float64 for these magnitudes
     if rq.rounding == "floor":
         q = math.floor(q)
     elif rq.rounding == "half_up":
         q = math.floor(q + 0.5)
     else:
         q = round(q)                   # Python rounds half to even
-    lo, hi = -2 ** (cfg.widths.out_bits - 1), 2 ** (cfg.widths.out_bits - 1) - 1
+    lo, hi = -2 ** (out_bits - 1), 2 ** (out_bits - 1) - 1
     if rq.saturate:
-        return int(min(hi, max(lo, q)))
-    span = 2 ** cfg.widths.out_bits
-    return int((q - lo) % span + lo)
+        q = int(min(hi, max(lo, q)))
+    else:
+        span = 2 ** out_bits
+        q = int((q - lo) % span + lo)
+    return max(q, 0) if relu else q
