@@ -344,7 +344,7 @@ def test_net_convert_and_eval(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--keep", "nope"], "--keep names unknown layer 'nope'; layers: first, last, stem,"),
     (["--preset", "default"], "a network needs requant.mode='shift' with requant.runtime=true"),
-    (["--set", "m_max=8", "--set", "par.m_par=8"], "layer 'stem' (d=9, m=16) does not fit the engine: m must be an integer from 1 to m_max=8"),
+    (["--set", "par.m_par=8", "--set", "m_max=8"], "layer 'stem' (d=9, m=16) does not fit the engine: m must be an integer from 1 to m_max=8"),
 ])
 def test_net_convert_errors(tmp_path, args, message):
     rc, _, err = run_cli("net", "convert", "--onnx", DIGITS, "--dataset", "digits", "--out", str(tmp_path / "b"), *args)
