@@ -150,6 +150,65 @@ def cmd_eval(args):
     return 0
 
 
+def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0, waves=None):
+    """Run the PQ layers of the bundle ``qn`` (folder ``bundle``) on the emitted engine for images
+    ``x`` under cocotb (:mod:`pqaccel.sim.net_tb`); return its result dict."""
+    import tempfile
+    from .export import generate
+    from .sim.runner import run_testbench
+    with tempfile.TemporaryDirectory(prefix="pqaccel-netrun-") as tmp:
+        files = generate(qn.engine, os.path.join(tmp, "rtl"))
+        images = os.path.join(tmp, "images.npy")
+        np.save(images, np.asarray(x, dtype=np.float64))
+        return run_testbench(files["verilog"], files["manifest"], "net_tb",
+                             {"bundle": os.path.abspath(bundle), "images": images, "in_gap": in_gap,
+                              "out_stall": out_stall, "seed": seed},
+                             sim=sim, build_dir=os.path.join(tmp, "build"), waves=waves)
+
+
+def cmd_run(args):
+    from .fsutil import check_output_file, write_text_atomic
+    from .net import quant
+    from .net.bundle import load_bundle
+    from .net.datasets import load_dataset
+    if args.json:
+        check_output_file(args.json, "--json")
+    qn = load_bundle(args.bundle)
+    with open(os.path.join(args.bundle, "network.json")) as f:
+        meta = json.load(f).get("meta", {})
+    dataset = args.dataset or meta.get("dataset")
+    if dataset is None:
+        raise ValueError("--dataset is needed: the bundle does not name its dataset")
+    data = load_dataset(dataset)
+    x, y = data.split("test")
+    if args.images > len(x):
+        raise ValueError(f"--images must be at most {len(x)} (the {dataset} test split), got {args.images}")
+    x, y = x[:args.images], y[:args.images]
+    r = run_rtl(qn, args.bundle, x, sim=args.sim, in_gap=args.in_gap, out_stall=args.out_stall, seed=args.seed)
+    print(f"{args.bundle} on the emitted engine ({args.sim}): {len(x)} {dataset} test images, "
+          f"PQ layers on the RTL, the rest on the host")
+    print(f"  {'layer':<12}{'d':>5}{'m':>4}{'rows':>7}{'writes':>8}{'load cyc':>10}{'compute':>9}{'(ideal)':>9}"
+          f"{'stall':>8}")
+    for l in r["layers"]:
+        print(f"  {l['layer']:<12}{l['d']:>5}{l['m']:>4}{l['rows'] or 0:>7}{l['writes']:>8}{l['load_cycles'] or 0:>10}"
+              f"{l['compute_cycles'] or 0:>9}{l['ideal_compute_cycles'] or 0:>9}{l['stall_cycles']:>8}")
+    if r["mismatch"]:
+        mm = r["mismatch"]
+        print(f"  MISMATCH: image {mm['image']}, layer {mm['layer']}, row {mm.get('row')}, output {mm.get('output')}: "
+              f"got {mm['got']}, expected {mm['expected']}")
+    else:
+        acc = float(np.mean(np.array(r["predictions"]) == y))
+        gold = float(np.mean(np.array(r["golden_predictions"]) == y))
+        print(f"  every layer's outputs equal the golden network model: {r['equal_to_golden']}; mismatches 0")
+        print(f"  accuracy: RTL {100 * acc:.2f} %, golden model {100 * gold:.2f} %")
+        r["accuracy"], r["golden_accuracy"] = acc, gold
+    print(f"  engine cycles for the batch: {r['cycles']} ({r['cycles'] / len(x):.1f} per image)")
+    print(f"  wall time: build {r['build_s']:.1f} s, total {r['wall_s']:.1f} s")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(r, indent=2))
+    return 1 if r["mismatch"] else 0
+
+
 def sweep_points(args):
     ks = [int(k) for k in _names(args.k)]
     vs = [int(v) for v in _names(args.v)]
@@ -297,6 +356,18 @@ def add_commands(sub, add_config_args):
     e.add_argument("--onnx", metavar="FILE", help="the original network (default: the bundle's)")
     e.add_argument("--json", metavar="FILE")
     e.set_defaults(func=cmd_eval)
+
+    r = nsub.add_parser("run", help="run a converted network on the emitted engine (cocotb), bit-exact check")
+    r.add_argument("--bundle", required=True, help="folder written by 'net convert'")
+    r.add_argument("--rtl", action="store_true", help="run the PQ layers on the RTL (the only mode for now)")
+    r.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
+    r.add_argument("--images", type=int_arg(1), default=20, help="test images (default 20)")
+    r.add_argument("--dataset", choices=DATASETS, help="(default: the bundle's)")
+    r.add_argument("--in-gap", type=float, default=0.0, help="probability of an input gap per beat")
+    r.add_argument("--out-stall", type=float, default=0.0, help="probability of output backpressure")
+    r.add_argument("--seed", type=int_arg(0), default=0)
+    r.add_argument("--json", metavar="FILE")
+    r.set_defaults(func=cmd_run)
 
     s = nsub.add_parser("sweep", help="PQ accuracy over K, v, bits and metric: CSV, JSON and a PNG plot")
     common(s)

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 
-__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "simulator_available"]
+__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "run_testbench", "simulator_available"]
 
 SIMULATORS = ("icarus", "verilator")
 #: The waveform format each simulator writes under cocotb.
@@ -64,6 +64,14 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
     run) and ``build_s`` to the result.  ``waves``: a path that receives the waveform (format
     :data:`WAVE_FORMATS`), also when the run has mismatches.
     """
+    return run_testbench(verilog, manifest, "pq_tb", {"seed": seed, "layers": layers}, sim=sim,
+                         build_dir=build_dir, verbose=verbose, waves=waves)
+
+
+def run_testbench(verilog, manifest, module, config, *, sim="icarus", build_dir=None, verbose=False, waves=None):
+    """Run the cocotb testbench ``pqaccel.sim.<module>`` on ``verilog``; it reads ``config`` (plus
+    ``manifest`` and ``result`` paths) from the JSON file named by ``PQ_COSIM`` and writes its
+    result there.  Returns the result dict with ``sim``, ``build_s`` and ``wall_s``."""
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(repr(s) for s in SIMULATORS)}, got {sim!r}")
     if not simulator_available(sim):
@@ -80,8 +88,7 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
         result_path = os.path.join(build_dir, "result.json")
         cfg_path = os.path.join(build_dir, "cosim.json")
         with open(cfg_path, "w") as f:
-            json.dump({"manifest": os.path.abspath(manifest), "seed": seed, "layers": layers,
-                       "result": result_path}, f)
+            json.dump({**config, "manifest": os.path.abspath(manifest), "result": result_path}, f)
         runner = get_runner(sim)
         build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL"] \
             if sim == "verilator" else []
@@ -110,7 +117,7 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
                     os.environ["MAKEFLAGS"] = saved
         t1 = time.perf_counter()
         try:
-            runner.test(test_module=f"{__package__}.pq_tb", hdl_toplevel=top, build_dir=build_dir,
+            runner.test(test_module=f"{__package__}.{module}", hdl_toplevel=top, build_dir=build_dir,
                         test_dir=build_dir, extra_env={"PQ_COSIM": cfg_path},
                         results_xml=os.path.join(build_dir, "results.xml"), waves=bool(waves),
                         log_file=None if verbose else os.path.join(build_dir, "test.log"))

@@ -1,0 +1,213 @@
+"""cocotb testbench: a converted network on the emitted PQ engine, checked bit for bit.
+
+Configuration (JSON file named by ``PQ_COSIM``): ``{"manifest", "bundle", "images": path of an
+``.npy`` with the float images, "in_gap", "out_stall", "seed", "result"}``.
+
+The network runs layer by layer over the whole batch of images: the host side (input
+quantization, im2col, residual adds, pooling, layers kept conventional) in NumPy with the
+integer network model, every PQ layer on the engine.  Each PQ layer's tables (and its shift and
+ReLU) are written through the table port while the layer before computes (double buffer) and
+committed once that layer's last input beat is accepted.  Every output beat is compared with the
+golden network model; the first mismatch stops the run and is reported with its image, layer, row
+and output.  The host glue takes no simulated time, so the cycles are the engine's: per layer the
+table-load cycles (first write to commit), the compute cycles (first input beat to last output
+beat) and the stall cycles (rows ready, tables not yet committed).
+"""
+
+import json
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from pqaccel.addrmap import PQAddressMap
+from pqaccel.config import engine_from_dict
+from pqaccel.driver import Job
+from pqaccel.manifest import unpack
+from pqaccel.net import quant
+from pqaccel.net.bundle import load_bundle
+
+
+class Host:
+    """The host side: runs the integer network up to the next PQ layer and hands over its rows."""
+
+    def __init__(self, qn, x):
+        self.qn = qn
+        self.env = {qn.net.input: quant.quantize_input(qn, x)}
+        self.pos = 0
+        self.fused = {r.name for r in quant.fused_relus(qn.net).values()}
+
+    def next_pq(self):
+        """Run host operations until a PQ layer; return ``(op, rows, geometry)`` or None at the end."""
+        qn = self.qn
+        while self.pos < len(qn.net.ops):
+            op = qn.net.ops[self.pos]
+            if op.is_matmul:
+                lq = qn.layers[op.name]
+                rows, geom = quant._rows(op, self.env[op.inputs[0]])
+                if lq.mode == "pq":
+                    return op, rows, geom
+                self.env[op.output] = quant._unrows(quant._engine_forward(qn.engine, lq, rows), geom)
+            elif op.kind == "relu" and op.name in self.fused:
+                self.env[op.output] = self.env[op.inputs[0]]
+            else:
+                self.env[op.output] = quant._host_op(qn, op, self.env)
+            self.pos += 1
+        return None
+
+    def done(self, op, out, geom):
+        self.env[op.output] = quant._unrows(out, geom)
+        self.pos += 1
+
+    @property
+    def output(self):
+        return self.env[self.qn.net.output]
+
+
+@cocotb.test()
+async def pq_network(dut):
+    with open(os.environ["PQ_COSIM"]) as f:
+        cfg = json.load(f)
+    with open(cfg["manifest"]) as f:
+        manifest = json.load(f)
+    qn = load_bundle(cfg["bundle"])
+    x = np.load(cfg["images"])
+    engine = engine_from_dict(manifest["engine"])
+    if engine != qn.engine:
+        raise ValueError("the bundle was converted for another engine than the manifest's")
+    pq_ops = [op for op in qn.net.matmul_ops() if qn.layers[op.name].mode == "pq"]
+    amap = PQAddressMap(engine)
+    writes = [amap.table_writes(qn.layers[op.name].protos, qn.layers[op.name].lut,
+                                shift=qn.layers[op.name].shift, relu=qn.layers[op.name].relu) for op in pq_ops]
+    host = Host(qn, x)
+    golden = quant.run_int(qn, x)
+    rng = np.random.default_rng(cfg.get("seed", 0))
+    in_gap, out_stall = cfg.get("in_gap", 0.0), cfg.get("out_stall", 0.0)
+    n_layers = len(pq_ops)
+
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.i__valid.value = 0
+    dut.o__ready.value = 0
+    dut.wr__en.value = 0
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+    jobs = [None] * n_layers
+    geoms = [None] * n_layers
+    stats = [{"layer": op.name, "writes": len(w), "first_write": None, "commit": None, "first_in": None,
+              "last_out": None, "stall_cycles": 0} for op, w in zip(pq_ops, writes)]
+
+    def prepare(j):
+        found = host.next_pq()
+        assert found is not None and found[0] is pq_ops[j]
+        op, rows, geom = found
+        lq = qn.layers[op.name]
+        jobs[j] = Job(manifest, rows, lq.protos, lq.lut, lq.shift, lq.relu)
+        geoms[j] = geom
+
+    if n_layers:
+        prepare(0)
+    wj = wi = fj = fi = cj = 0
+    committed = [False] * n_layers
+    fed = [False] * n_layers
+    outputs = [[] for _ in range(n_layers)]
+    gap = stall = 0
+    cycle = 0
+    mismatch = None
+    idle = 0
+    while cj < n_layers and mismatch is None:
+        cycle += 1
+        idle += 1
+        assert idle < 100_000, f"the engine made no progress for 100000 cycles (cycle {cycle})"
+        wr_item = None
+        if wj < n_layers:
+            is_commit = wi == len(writes[wj]) - 1
+            if not is_commit or wj == 0 or fed[wj - 1]:
+                wr_item = writes[wj][wi]
+        dut.wr__en.value = int(wr_item is not None)
+        if wr_item is not None:
+            dut.wr__addr.value, dut.wr__data.value = wr_item
+        beat = None
+        if fj < n_layers and jobs[fj] is not None:
+            if not committed[fj]:
+                stats[fj]["stall_cycles"] += 1
+            elif gap:
+                gap -= 1
+            else:
+                beat = jobs[fj].in_beats[fi]
+        dut.i__valid.value = int(beat is not None)
+        if beat is not None:
+            dut.i__payload.value = beat
+        if stall:
+            stall -= 1
+        dut.o__ready.value = int(stall == 0)
+        await ReadOnly()
+        wr_fire = wr_item is not None and dut.wr__ready.value == 1
+        in_fire = beat is not None and dut.i__ready.value == 1
+        out_fire = stall == 0 and dut.o__valid.value == 1
+        payload = dut.o__payload.value.to_unsigned() if out_fire else None
+        await FallingEdge(dut.clk)
+        if wr_fire or in_fire or out_fire:
+            idle = 0
+        if wr_fire:
+            if wi == 0:
+                stats[wj]["first_write"] = cycle
+            wi += 1
+            if wi == len(writes[wj]):
+                committed[wj] = True
+                stats[wj]["commit"] = cycle
+                wj, wi = wj + 1, 0
+        if in_fire:
+            if fi == 0:
+                stats[fj]["first_in"] = cycle
+            fi += 1
+            if fi == len(jobs[fj].in_beats):
+                fed[fj] = True
+                fj, fi = fj + 1, 0
+            elif rng.random() < in_gap:
+                gap = int(rng.integers(1, 4))
+        if out_fire:
+            outputs[cj].append(payload)
+            if len(outputs[cj]) == jobs[cj].out_beats:
+                stats[cj]["last_out"] = cycle
+                bad = jobs[cj].check(outputs[cj])
+                if bad:
+                    b = bad[0]
+                    per_image = geoms[cj][1] * geoms[cj][2] if geoms[cj] else 1
+                    mismatch = {"layer": pq_ops[cj].name, "image": b.get("row", 0) // per_image, **b}
+                    break
+                host.done(pq_ops[cj], jobs[cj].expected, geoms[cj])
+                cj += 1
+                if cj < n_layers:
+                    prepare(cj)
+            elif rng.random() < out_stall:
+                stall = int(rng.integers(1, 5))
+    if mismatch is None and cj == n_layers:
+        assert host.next_pq() is None
+        rtl_out = host.output
+    else:
+        rtl_out = None
+    layers = []
+    for j, (op, s) in enumerate(zip(pq_ops, stats)):
+        lq = qn.layers[op.name]
+        job = jobs[j]
+        entry = {"layer": op.name, "d": lq.d, "m": lq.m, "rows": int(job.layer.n) if job else None,
+                 "writes": s["writes"], "stall_cycles": s["stall_cycles"],
+                 "load_cycles": (s["commit"] - s["first_write"] + 1) if s["commit"] else None,
+                 "compute_cycles": (s["last_out"] - s["first_in"] + 1) if s["last_out"] else None,
+                 "ideal_compute_cycles": int(job.layer.n * job.ideal_cycles_per_row) if job else None}
+        layers.append(entry)
+    result = {"images": len(x), "cycles": cycle, "layers": layers, "mismatch": mismatch,
+              "mismatches": 0 if mismatch is None else 1,
+              "predictions": rtl_out.argmax(axis=1).tolist() if rtl_out is not None else None,
+              "golden_predictions": golden.argmax(axis=1).tolist(),
+              "equal_to_golden": bool(rtl_out is not None and np.array_equal(rtl_out, golden))}
+    with open(cfg["result"], "w") as f:
+        json.dump(result, f, indent=2)
+    assert mismatch is None, f"mismatch: {mismatch}"
+    assert result["equal_to_golden"]
