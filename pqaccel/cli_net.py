@@ -166,6 +166,17 @@ def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0
                              sim=sim, build_dir=os.path.join(tmp, "build"), waves=waves)
 
 
+def compare_model(qn, r):
+    """The analytical model for the rows of an RTL run ``r``; adds each measured layer's wait for
+    tables (``wait_cycles``: first input beat after the previous layer's last output)."""
+    from .net.perf import network_cycles
+    prev = 0
+    for l in r["layers"]:
+        l["wait_cycles"] = (l["first_in"] - prev - 1) if l["first_in"] else None
+        prev = l["last_out"] or prev
+    return network_cycles(qn, {l["layer"]: l["rows"] for l in r["layers"]})
+
+
 def cmd_run(args):
     from .fsutil import check_output_file, write_text_atomic
     from .net import quant
@@ -187,11 +198,16 @@ def cmd_run(args):
     r = run_rtl(qn, args.bundle, x, sim=args.sim, in_gap=args.in_gap, out_stall=args.out_stall, seed=args.seed)
     print(f"{args.bundle} on the emitted engine ({args.sim}): {len(x)} {dataset} test images, "
           f"PQ layers on the RTL, the rest on the host")
-    print(f"  {'layer':<12}{'d':>5}{'m':>4}{'rows':>7}{'writes':>8}{'load cyc':>10}{'compute':>9}{'(ideal)':>9}"
-          f"{'stall':>8}")
-    for l in r["layers"]:
-        print(f"  {l['layer']:<12}{l['d']:>5}{l['m']:>4}{l['rows'] or 0:>7}{l['writes']:>8}{l['load_cycles'] or 0:>10}"
-              f"{l['compute_cycles'] or 0:>9}{l['ideal_compute_cycles'] or 0:>9}{l['stall_cycles']:>8}")
+    model = compare_model(qn, r)
+    print(f"  {'layer':<12}{'d':>5}{'m':>4}{'rows':>7}{'writes':>8}{'compute':>9}{'(model)':>9}{'stall':>8}"
+          f"{'(model)':>9}{'end':>9}{'(model)':>9}")
+    for l, ml in zip(r["layers"], model["layers"]):
+        print(f"  {l['layer']:<12}{l['d']:>5}{l['m']:>4}{l['rows'] or 0:>7}{l['writes']:>8}"
+              f"{l['compute_cycles'] or 0:>9}{ml['compute']:>9}{l['wait_cycles'] or 0:>8}{ml['stall']:>9}"
+              f"{l['last_out'] or 0:>9}{ml['end']:>9}")
+    print(f"  analytical model (pqaccel.net.perf): {model['total']} cycles against {r['cycles']} measured "
+          f"({100 * (model['total'] - r['cycles']) / r['cycles']:+.2f} %)")
+    r["model"] = model
     if r["mismatch"]:
         mm = r["mismatch"]
         print(f"  MISMATCH: image {mm['image']}, layer {mm['layer']}, row {mm.get('row')}, output {mm.get('output')}: "

@@ -200,7 +200,9 @@ async def pq_network(dut):
                  "writes": s["writes"], "stall_cycles": s["stall_cycles"],
                  "load_cycles": (s["commit"] - s["first_write"] + 1) if s["commit"] else None,
                  "compute_cycles": (s["last_out"] - s["first_in"] + 1) if s["last_out"] else None,
-                 "ideal_compute_cycles": int(job.layer.n * job.ideal_cycles_per_row) if job else None}
+                 "ideal_compute_cycles": int(job.layer.n * job.ideal_cycles_per_row) if job else None,
+                 "first_write": s["first_write"], "commit": s["commit"], "first_in": s["first_in"],
+                 "last_out": s["last_out"]}
         layers.append(entry)
     result = {"images": len(x), "cycles": cycle, "layers": layers, "mismatch": mismatch,
               "mismatches": 0 if mismatch is None else 1,

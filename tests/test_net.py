@@ -382,3 +382,22 @@ def test_network_on_the_rtl(sim, tmp_path):
     for l in r["layers"]:
         assert l["compute_cycles"] >= l["ideal_compute_cycles"] > 0
         assert l["load_cycles"] >= l["writes"] > 0
+
+
+def test_analytical_model_matches_the_rtl(tmp_path):
+    """The cycle model (compute + loads, overlapped) against the cycles measured on the RTL for a
+    free-running batch: every layer's compute exactly, the total within 2 %."""
+    from pqaccel.cli_net import compare_model, run_rtl
+    from pqaccel.sim.runner import simulator_available
+    if not simulator_available("verilator"):
+        pytest.skip("verilator is not installed")
+    net = tiny_net()
+    rng = np.random.default_rng(9)
+    calib, x = rng.normal(size=(40, 1, 6, 6)), rng.normal(size=(4, 1, 6, 6))
+    qn = quant.convert(net, small_engine(), calib)
+    save_bundle(qn, tmp_path / "b")
+    r = run_rtl(qn, tmp_path / "b", x, sim="verilator")
+    model = compare_model(qn, r)
+    assert [l["compute"] for l in model["layers"]] == [l["compute_cycles"] for l in r["layers"]]
+    assert abs(model["total"] - r["cycles"]) <= 0.02 * r["cycles"]
+    assert [l["writes"] for l in model["layers"]] == [l["writes"] for l in r["layers"]]

@@ -1,0 +1,69 @@
+"""Analytical cycles of a whole network run on the PQ engine: compute plus table loads, overlapped.
+
+For a batch of ``B`` images the PQ layers run one after the other, each over the rows of all
+``B`` images (its tables are loaded once per batch).  Per PQ layer ``j``:
+
+* ``L_j``: table-port writes (shape, requantization, codebooks, table entries, commit) at one
+  write per cycle;
+* ``C_j = rows_j * ceil(C/c_par) * max(k/k_par, ceil(M/m_par)) + lambda_j``: the ideal initiation
+  interval plus the latency from the first input beat (accepted on the encoder's last of
+  ``k/k_par`` steps) to the last output beat: ``lambda_j = encode_stages + lookup_stages + 3 +
+  min(ceil(M/m_par), k/k_par) - k/k_par`` (3: the code FIFO and output FIFO hand-over).
+
+Tables of layer ``j`` are written while layer ``j-1`` computes, into the other bank; the commit
+waits until layer ``j-1``'s rows are all fed, and layer ``j`` starts when it is committed and
+layer ``j-1``'s outputs are complete (its rows are built from them):
+
+    load_start_j = commit_{j-1},  commit_j = max(load_start_j + L_j, fed_{j-1}),
+    start_j = max(commit_j, end_{j-1}),  end_j = start_j + C_j,  fed_j = end_j - lambda
+
+with ``commit_{-1} = 0``.  The stall of layer ``j`` is ``start_j - end_{j-1}`` (cycles the engine
+waits for tables).  Host operations take no cycles here.
+"""
+
+from ..config import LayerConfig
+
+__all__ = ["pipeline_latency", "layer_writes", "network_cycles"]
+
+
+def pipeline_latency(engine):
+    """``encode_stages + lookup_stages + 3``: the part of ``lambda_j`` common to every layer."""
+    from ..rtl.accumulator import Accumulator
+    from ..rtl.codebook import CodebookMemory
+    from ..rtl.encoder import Encoder
+    from ..rtl.lut import LutBanks
+    # the same sums as PQEngine.encode_stages and .lookup_stages
+    return (CodebookMemory.latency(engine) + Encoder.latency(engine) + LutBanks.stages
+            + Accumulator.latency(engine.par.c_par) + 3)
+
+
+def layer_writes(engine, lq):
+    """Table-port writes of one PQ layer (see :meth:`pqaccel.addrmap.PQAddressMap.table_writes`)."""
+    c = -(-lq.d // engine.v)
+    return 2 + int(engine.requant.runtime) + c * engine.k + c * engine.k * lq.m + 1
+
+
+def network_cycles(qn, rows_per_layer, latency=None):
+    """Per PQ layer ``{"layer", "rows", "writes", "load", "compute", "stall", "start", "end"}``
+    and the total, for the row counts ``rows_per_layer`` (``{name: rows of the batch}``)."""
+    e = qn.engine
+    base = pipeline_latency(e) if latency is None else latency
+    out = []
+    commit_prev = end_prev = fed_prev = 0
+    for lq in qn.engine_layers():
+        if lq.mode != "pq":
+            continue
+        rows = rows_per_layer[lq.name]
+        ideal = e.ideal_cycles_per_row(LayerConfig(d=lq.d, m=lq.m))
+        writes = layer_writes(e, lq)
+        layer = LayerConfig(d=lq.d, m=lq.m)
+        lam = base + min(e.m_steps(layer), e.k_steps) - e.k_steps
+        compute = rows * ideal + lam
+        load_start = commit_prev
+        commit = max(load_start + writes, fed_prev)
+        start = max(commit, end_prev)
+        end = start + compute
+        out.append({"layer": lq.name, "rows": rows, "writes": writes, "load": writes, "compute": compute,
+                    "stall": start - end_prev, "start": start, "end": end})
+        commit_prev, end_prev, fed_prev = commit, end, end - lam
+    return {"layers": out, "total": end_prev}
