@@ -61,10 +61,10 @@ def cmd_convert(args):
     keep = _keep_names(net, _names(args.keep))
     quant.check_fit(net, engine, keep=keep)
     t0 = time.perf_counter()
-    qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=args.seed)
+    qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=args.seed, mac_only=args.mac_only)
     wall = time.perf_counter() - t0
     meta = {"onnx": os.path.abspath(args.onnx), "dataset": args.dataset, "keep": keep, "seed": args.seed,
-            "convert_s": round(wall, 2)}
+            "mac_only": args.mac_only, "convert_s": round(wall, 2)}
     files = save_bundle(qn, args.out, meta)
     print(f"converted {args.onnx} for {args.preset or args.config or 'net-v9k16'} on {len(data.calib_x)} "
           f"calibration images of {args.dataset} in {wall:.1f} s")
@@ -150,14 +150,30 @@ def cmd_eval(args):
     return 0
 
 
+def rtl_engine(qn, mac_par=(9, 16)):
+    """The engine a bundle runs on: its PQ engine if it has PQ layers; for an int8 MAC bundle
+    (``net convert --mac-only``) a MAC engine with ``d_par x m_par`` multipliers that takes every
+    layer (bias columns included) with the model's widths and run-time requantization."""
+    from dataclasses import replace
+    from .net import quant
+    layers = qn.engine_layers()
+    if any(l.mode == "pq" for l in layers):
+        return qn.engine
+    d_max = max(l.w.shape[0] for l in layers)
+    m_max = max(l.m for l in layers)
+    return replace(quant.mac_config(qn.engine, d_max, m_max), d_par=min(mac_par[0], d_max),
+                   m_par=min(mac_par[1], m_max))
+
+
 def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0, waves=None):
-    """Run the PQ layers of the bundle ``qn`` (folder ``bundle``) on the emitted engine for images
-    ``x`` under cocotb (:mod:`pqaccel.sim.net_tb`); return its result dict."""
+    """Run the engine layers of the bundle ``qn`` (folder ``bundle``) on the emitted engine
+    (:func:`rtl_engine`) for images ``x`` under cocotb (:mod:`pqaccel.sim.net_tb`); return its
+    result dict."""
     import tempfile
     from .export import generate
     from .sim.runner import run_testbench
     with tempfile.TemporaryDirectory(prefix="pqaccel-netrun-") as tmp:
-        files = generate(qn.engine, os.path.join(tmp, "rtl"))
+        files = generate(rtl_engine(qn), os.path.join(tmp, "rtl"))
         images = os.path.join(tmp, "images.npy")
         np.save(images, np.asarray(x, dtype=np.float64))
         return run_testbench(files["verilog"], files["manifest"], "net_tb",
@@ -174,7 +190,7 @@ def compare_model(qn, r):
     for l in r["layers"]:
         l["wait_cycles"] = (l["first_in"] - prev - 1) if l["first_in"] else None
         prev = l["last_out"] or prev
-    return network_cycles(qn, {l["layer"]: l["rows"] for l in r["layers"]})
+    return network_cycles(qn, {l["layer"]: l["rows"] for l in r["layers"]}, rtl_engine(qn))
 
 
 def cmd_run(args):
@@ -196,8 +212,9 @@ def cmd_run(args):
         raise ValueError(f"--images must be at most {len(x)} (the {dataset} test split), got {args.images}")
     x, y = x[:args.images], y[:args.images]
     r = run_rtl(qn, args.bundle, x, sim=args.sim, in_gap=args.in_gap, out_stall=args.out_stall, seed=args.seed)
-    print(f"{args.bundle} on the emitted engine ({args.sim}): {len(x)} {dataset} test images, "
-          f"PQ layers on the RTL, the rest on the host")
+    kind = "PQ" if any(l.mode == "pq" for l in qn.engine_layers()) else "MAC"
+    print(f"{args.bundle} on the emitted {kind} engine ({args.sim}): {len(x)} {dataset} test images (one batch), "
+          f"{kind} layers on the RTL, the rest on the host")
     model = compare_model(qn, r)
     print(f"  {'layer':<12}{'d':>5}{'m':>4}{'rows':>7}{'writes':>8}{'compute':>9}{'(model)':>9}{'stall':>8}"
           f"{'(model)':>9}{'end':>9}{'(model)':>9}")
@@ -364,6 +381,8 @@ def add_commands(sub, add_config_args):
     c = nsub.add_parser("convert", help="convert a trained CNN into a PQ network bundle")
     common(c)
     c.add_argument("--out", required=True, help="bundle folder (network.json, arrays.npz)")
+    c.add_argument("--mac-only", action="store_true",
+                   help="keep every layer conventional: the int8 MAC network (runs on the MAC engine)")
     c.set_defaults(func=cmd_convert)
 
     e = nsub.add_parser("eval", help="accuracy of float, int8 MAC, PQ float and PQ integer networks")

@@ -4,8 +4,9 @@ Configuration (JSON file named by ``PQ_COSIM``): ``{"manifest", "bundle", "image
 ``.npy`` with the float images, "in_gap", "out_stall", "seed", "result"}``.
 
 The network runs layer by layer over the whole batch of images: the host side (input
-quantization, im2col, residual adds, pooling, layers kept conventional) in NumPy with the
-integer network model, every PQ layer on the engine.  Each PQ layer's tables (and its shift and
+quantization, im2col, residual adds, pooling, and the layers the engine does not run) in NumPy
+with the integer network model, every layer of the engine's kind on the engine: the ``pq``
+layers on a PQ engine, the ``mac`` layers (with their bias columns) on a MAC engine.  Each PQ layer's tables (and its shift and
 ReLU) are written through the table port while the layer before computes (double buffer) and
 committed once that layer's last input beat is accepted.  Every output beat is compared with the
 golden network model; the first mismatch stops the run and is reported with its image, layer, row
@@ -24,8 +25,7 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from pqaccel.addrmap import PQAddressMap
 from pqaccel.config import engine_from_dict
-from pqaccel.driver import Job
-from pqaccel.manifest import unpack
+from pqaccel.driver import Job, MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
 
@@ -33,21 +33,23 @@ from pqaccel.net.bundle import load_bundle
 class Host:
     """The host side: runs the integer network up to the next PQ layer and hands over its rows."""
 
-    def __init__(self, qn, x):
+    def __init__(self, qn, x, kind):
         self.qn = qn
+        self.kind = kind
         self.env = {qn.net.input: quant.quantize_input(qn, x)}
         self.pos = 0
         self.fused = {r.name for r in quant.fused_relus(qn.net).values()}
 
-    def next_pq(self):
-        """Run host operations until a PQ layer; return ``(op, rows, geometry)`` or None at the end."""
+    def next_layer(self):
+        """Run host operations until a layer of the engine's kind; return ``(op, rows, geometry)``
+        or None at the end."""
         qn = self.qn
         while self.pos < len(qn.net.ops):
             op = qn.net.ops[self.pos]
             if op.is_matmul:
                 lq = qn.layers[op.name]
                 rows, geom = quant._rows(op, self.env[op.inputs[0]])
-                if lq.mode == "pq":
+                if lq.mode == self.kind:
                     return op, rows, geom
                 self.env[op.output] = quant._unrows(quant._engine_forward(qn.engine, lq, rows), geom)
             elif op.kind == "relu" and op.name in self.fused:
@@ -74,14 +76,21 @@ async def pq_network(dut):
         manifest = json.load(f)
     qn = load_bundle(cfg["bundle"])
     x = np.load(cfg["images"])
-    engine = engine_from_dict(manifest["engine"])
-    if engine != qn.engine:
-        raise ValueError("the bundle was converted for another engine than the manifest's")
-    pq_ops = [op for op in qn.net.matmul_ops() if qn.layers[op.name].mode == "pq"]
-    amap = PQAddressMap(engine)
-    writes = [amap.table_writes(qn.layers[op.name].protos, qn.layers[op.name].lut,
-                                shift=qn.layers[op.name].shift, relu=qn.layers[op.name].relu) for op in pq_ops]
-    host = Host(qn, x)
+    kind = manifest.get("kind", "pq")
+    pq_ops = [op for op in qn.net.matmul_ops() if qn.layers[op.name].mode == kind]
+    if kind == "pq":
+        engine = engine_from_dict(manifest["engine"])
+        if engine != qn.engine:
+            raise ValueError("the bundle was converted for another engine than the manifest's")
+        amap = PQAddressMap(engine)
+        writes = [amap.table_writes(qn.layers[op.name].protos, qn.layers[op.name].lut,
+                                    shift=qn.layers[op.name].shift, relu=qn.layers[op.name].relu) for op in pq_ops]
+    else:
+        from pqaccel.mac import MacAddressMap, mac_from_dict
+        amap = MacAddressMap(mac_from_dict(manifest["engine"]))
+        writes = [amap.weight_writes(qn.layers[op.name].w, shift=qn.layers[op.name].shift,
+                                     relu=qn.layers[op.name].relu) for op in pq_ops]
+    host = Host(qn, x, kind)
     golden = quant.run_int(qn, x)
     rng = np.random.default_rng(cfg.get("seed", 0))
     in_gap, out_stall = cfg.get("in_gap", 0.0), cfg.get("out_stall", 0.0)
@@ -103,11 +112,14 @@ async def pq_network(dut):
               "last_out": None, "stall_cycles": 0} for op, w in zip(pq_ops, writes)]
 
     def prepare(j):
-        found = host.next_pq()
+        found = host.next_layer()
         assert found is not None and found[0] is pq_ops[j]
         op, rows, geom = found
         lq = qn.layers[op.name]
-        jobs[j] = Job(manifest, rows, lq.protos, lq.lut, lq.shift, lq.relu)
+        if kind == "pq":
+            jobs[j] = Job(manifest, rows, lq.protos, lq.lut, lq.shift, lq.relu)
+        else:
+            jobs[j] = MacJob(manifest, quant.mac_rows(qn.engine, lq, rows), lq.w, lq.shift, lq.relu)
         geoms[j] = geom
 
     if n_layers:
@@ -188,7 +200,7 @@ async def pq_network(dut):
             elif rng.random() < out_stall:
                 stall = int(rng.integers(1, 5))
     if mismatch is None and cj == n_layers:
-        assert host.next_pq() is None
+        assert host.next_layer() is None
         rtl_out = host.output
     else:
         rtl_out = None

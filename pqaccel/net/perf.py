@@ -38,26 +38,45 @@ def pipeline_latency(engine):
 
 
 def layer_writes(engine, lq):
-    """Table-port writes of one PQ layer (see :meth:`pqaccel.addrmap.PQAddressMap.table_writes`)."""
+    """Table-port writes of one layer (see :meth:`pqaccel.addrmap.PQAddressMap.table_writes` and
+    :meth:`pqaccel.mac.MacAddressMap.weight_writes`)."""
+    if lq.mode == "mac":
+        return 2 + int(engine.requant.runtime) + lq.w.shape[0] * lq.m + 1
     c = -(-lq.d // engine.v)
     return 2 + int(engine.requant.runtime) + c * engine.k + c * engine.k * lq.m + 1
 
 
-def network_cycles(qn, rows_per_layer, latency=None):
-    """Per PQ layer ``{"layer", "rows", "writes", "load", "compute", "stall", "start", "end"}``
-    and the total, for the row counts ``rows_per_layer`` (``{name: rows of the batch}``)."""
-    e = qn.engine
-    base = pipeline_latency(e) if latency is None else latency
+def _mac_latency(cfg):
+    """MAC engine: weight read, multiply, accumulator and the output FIFO hand-over."""
+    from ..rtl.accumulator import Accumulator
+    from ..rtl.mac import WeightMemory
+    return WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par) + 2
+
+
+def network_cycles(qn, rows_per_layer, engine=None):
+    """Per engine layer ``{"layer", "rows", "writes", "load", "compute", "stall", "start", "end"}``
+    and the total, for the row counts ``rows_per_layer`` (``{name: rows of the batch}``) on
+    ``engine`` (default: the bundle's PQ engine; a :class:`pqaccel.mac.MacConfig` models the
+    int8 MAC network on the MAC engine)."""
+    from ..config import EngineConfig
+    e = qn.engine if engine is None else engine
+    kind = "pq" if isinstance(e, EngineConfig) else "mac"
+    base = pipeline_latency(e) if kind == "pq" else _mac_latency(e)
     out = []
     commit_prev = end_prev = fed_prev = 0
     for lq in qn.engine_layers():
-        if lq.mode != "pq":
+        if lq.mode != kind:
             continue
         rows = rows_per_layer[lq.name]
-        ideal = e.ideal_cycles_per_row(LayerConfig(d=lq.d, m=lq.m))
-        writes = layer_writes(e, lq)
-        layer = LayerConfig(d=lq.d, m=lq.m)
-        lam = base + min(e.m_steps(layer), e.k_steps) - e.k_steps
+        if kind == "pq":
+            layer = LayerConfig(d=lq.d, m=lq.m)
+            ideal = e.ideal_cycles_per_row(layer)
+            lam = base + min(e.m_steps(layer), e.k_steps) - e.k_steps
+        else:
+            layer = LayerConfig(d=lq.w.shape[0], m=lq.m)
+            ideal = e.ideal_cycles_per_row(layer)
+            lam = base + e.m_steps(layer) - 1
+        writes = layer_writes(qn.engine if kind == "pq" else e, lq)
         compute = rows * ideal + lam
         load_start = commit_prev
         commit = max(load_start + writes, fed_prev)
