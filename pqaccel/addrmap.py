@@ -17,7 +17,7 @@ Every write goes to the shadow bank.  The port's ``ready`` is low while a commit
 while rows that use the shadow bank are still in flight.
 """
 
-from .rtl.util import field_bits
+from .fixedpoint import field_bits
 
 __all__ = ["AddressMap", "PQAddressMap", "REGIONS", "CONTROL_REGS", "REGION_BITS"]
 

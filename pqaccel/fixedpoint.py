@@ -7,12 +7,22 @@ the tests check each against the other.
 """
 
 import numpy as np
-from amaranth.hdl import Array, Const, Mux
 
 __all__ = [
+    "field_bits", "tree_levels",
     "signed_range", "signed_bits_for", "diff_abs_max", "dist_max",
     "distance_np", "requantize_np", "requantize_hdl", "requantize_runtime_hdl", "requant_bits",
 ]
+
+
+def field_bits(n):
+    """Bits of an index ranging over ``n`` values (0 for ``n == 1``)."""
+    return (n - 1).bit_length()
+
+
+def tree_levels(n):
+    """Levels of a binary reduction tree over ``n`` leaves."""
+    return (n - 1).bit_length()
 
 
 def signed_range(bits):
@@ -104,6 +114,7 @@ def requantize_hdl(acc, requant, out_bits):
 
     Purely combinational; the caller registers the result.
     """
+    from amaranth.hdl import Mux
     if requant.mode == "raw":
         return acc
     s = requant.shift
@@ -127,6 +138,7 @@ def requantize_runtime_hdl(acc, requant, out_bits, shift, relu):
     """:func:`requantize_np` with a run-time ``shift`` (``0..requant.shift``) and ``relu`` (Amaranth
     values): a barrel shift, the rounding bit and sticky bits selected by ``shift``, then the
     same saturation or wrap, then ReLU.  Purely combinational."""
+    from amaranth.hdl import Array, Const, Mux
     acc_bits = len(acc)
     smax = requant.shift
     q = acc >> shift

@@ -11,7 +11,7 @@ import numpy as np
 from . import fixedpoint as fx
 from .addrmap import AddressMap, CONTROL_REGS, REGION_BITS
 from .config import EngineConfig, LayerConfig, Requant, _check_int, BITS_MIN, BITS_MAX
-from .rtl.util import field_bits
+from .fixedpoint import field_bits
 
 __all__ = ["MacConfig", "MacAddressMap", "mac_forward", "MAC_REGIONS"]
 

@@ -123,3 +123,14 @@ def test_bad_files(tmp_path, name, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ValueError, match="cannot be read"):
         cf.load_config_file(tmp_path / "nope.toml")
+
+
+def test_pure_python_layers_import_no_hdl():
+    """A user who only wants the configuration, the golden models or an address map does not
+    pay for Amaranth."""
+    import subprocess
+    import sys
+    code = ("import sys, pqaccel.config, pqaccel.model, pqaccel.addrmap, pqaccel.mac, pqaccel.fixedpoint; "
+            "print(sorted(m for m in sys.modules if m.startswith('amaranth')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -2,17 +2,9 @@
 
 from amaranth.hdl import Array, Const, Signal, unsigned
 
+from ..fixedpoint import field_bits, tree_levels
+
 __all__ = ["delay", "field_bits", "tree_levels", "const_function"]
-
-
-def field_bits(n):
-    """Bits of an index ranging over ``n`` values (0 for ``n == 1``)."""
-    return (n - 1).bit_length()
-
-
-def tree_levels(n):
-    """Levels of a binary reduction tree over ``n`` leaves."""
-    return (n - 1).bit_length()
 
 
 def delay(m, value, cycles, name="dly"):
