@@ -13,6 +13,10 @@ first.  Regions:
   requantization of the layer (only with ``requant.runtime``): shift in bits
   ``[shift_bits-1:0]`` (0..requant.shift), ReLU in bit ``shift_bits``.
 
+* ``lut_row`` (3, only with ``wide_port``): fields ``k, t, g``; one write fills every bank:
+  entry ``T[g*c_par + cl, k, t*m_par + ml]`` at bits ``[(cl*m_par + ml)*lut_bits +: lut_bits]``
+  (entries past ``C`` or ``M`` are ignored).
+
 Every write goes to the shadow bank.  The port's ``ready`` is low while a commit is pending or
 while rows that use the shadow bank are still in flight.
 """
@@ -21,7 +25,7 @@ from .fixedpoint import field_bits
 
 __all__ = ["AddressMap", "PQAddressMap", "REGIONS", "CONTROL_REGS", "REGION_BITS"]
 
-REGIONS = {"codebook": 0, "lut": 1, "control": 2}
+REGIONS = {"codebook": 0, "lut": 1, "control": 2, "lut_row": 3}
 CONTROL_REGS = {"c": 0, "m": 1, "commit": 2, "requant": 3}
 REGION_BITS = 2
 
@@ -96,14 +100,20 @@ class PQAddressMap(AddressMap):
     def __init__(self, cfg):
         self.cfg = cfg
         p, w = cfg.par, cfg.widths
-        super().__init__({
+        fields = {
             "codebook": [("cl", field_bits(p.c_par)), ("slot", field_bits(p.k_par)),
                          ("step", field_bits(cfg.k_steps)), ("g", field_bits(cfg.g_max))],
             "lut": [("ml", field_bits(p.m_par)), ("cl", field_bits(p.c_par)), ("k", field_bits(cfg.k)),
                     ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
             "control": [("reg", 2)],
-        }, max(cfg.v * w.proto_bits, w.lut_bits, cfg.c_max.bit_length(), cfg.m_max.bit_length(),
-               self.requant_data_bits(cfg.requant)))
+        }
+        data_bits = max(cfg.v * w.proto_bits, w.lut_bits, cfg.c_max.bit_length(), cfg.m_max.bit_length(),
+                        self.requant_data_bits(cfg.requant))
+        self.regions = {r: c for r, c in REGIONS.items() if r != "lut_row" or cfg.wide_port}
+        if cfg.wide_port:
+            fields["lut_row"] = [("k", field_bits(cfg.k)), ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))]
+            data_bits = max(data_bits, p.c_par * p.m_par * w.lut_bits)
+        super().__init__(fields, data_bits)
 
     def data_formats(self):
         w = self.cfg.widths
@@ -114,6 +124,10 @@ class PQAddressMap(AddressMap):
                                     f"two's complement"},
             "lut": {"elements": 1, "element_bits": w.lut_bits, "signed": True,
                     "packing": f"the entry at bits [{w.lut_bits - 1}:0], two's complement"},
+            **({"lut_row": {"elements": self.cfg.par.c_par * self.cfg.par.m_par, "element_bits": w.lut_bits,
+                            "signed": True,
+                            "packing": f"entry of bank (cl, ml) at bits [(cl*{self.cfg.par.m_par} + ml)*{w.lut_bits} "
+                                       f"+: {w.lut_bits}], two's complement"}} if self.cfg.wide_port else {}),
             "control": {"packing": "c: subspaces C (1..c_max); m: outputs M (1..m_max); "
                                    "commit: any value; " + self.requant_format(self.cfg.requant)},
         }
@@ -139,13 +153,25 @@ class PQAddressMap(AddressMap):
                 for i in range(cfg.v):
                     word |= (int(protos[ci][k][i]) & ((1 << pb) - 1)) << (i * pb)
                 writes.append((self.address("codebook", cl=cl, slot=slot, step=step, g=g), word))
-        for ci in range(c):
-            g, cl = divmod(ci, p.c_par)
-            for k in range(cfg.k):
-                for mi in range(m):
-                    t, ml = divmod(mi, p.m_par)
-                    writes.append((self.address("lut", ml=ml, cl=cl, k=k, t=t, g=g),
-                                   int(lut[ci][k][mi]) & ((1 << lb) - 1)))
+        if cfg.wide_port:
+            for g in range(-(-c // p.c_par)):
+                for t in range(-(-m // p.m_par)):
+                    for k in range(cfg.k):
+                        word = 0
+                        for cl in range(p.c_par):
+                            for ml in range(p.m_par):
+                                ci, mi = g * p.c_par + cl, t * p.m_par + ml
+                                if ci < c and mi < m:
+                                    word |= (int(lut[ci][k][mi]) & ((1 << lb) - 1)) << ((cl * p.m_par + ml) * lb)
+                        writes.append((self.address("lut_row", k=k, t=t, g=g), word))
+        else:
+            for ci in range(c):
+                g, cl = divmod(ci, p.c_par)
+                for k in range(cfg.k):
+                    for mi in range(m):
+                        t, ml = divmod(mi, p.m_par)
+                        writes.append((self.address("lut", ml=ml, cl=cl, k=k, t=t, g=g),
+                                       int(lut[ci][k][mi]) & ((1 << lb) - 1)))
         if commit:
             writes.append((self.address("control", reg=CONTROL_REGS["commit"]), 1))
         return writes

@@ -162,7 +162,7 @@ def rtl_engine(qn, mac_par=(9, 16)):
     d_max = max(l.w.shape[0] for l in layers)
     m_max = max(l.m for l in layers)
     return replace(quant.mac_config(qn.engine, d_max, m_max), d_par=min(mac_par[0], d_max),
-                   m_par=min(mac_par[1], m_max))
+                   m_par=min(mac_par[1], m_max), wide_port=qn.engine.wide_port)
 
 
 def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0, waves=None):

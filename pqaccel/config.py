@@ -163,8 +163,11 @@ class EngineConfig:
     widths: Widths = field(default_factory=Widths)
     metric: str = "l1"
     requant: Requant = field(default_factory=Requant)
+    wide_port: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.wide_port, bool):
+            raise TypeError(f"wide_port must be a boolean, got {self.wide_port!r}")
         _check_int("v", self.v, 1, V_MAX)
         _check_int("k", self.k, 2, K_MAX)
         _check_int("c_max", self.c_max, 1, C_MAX_MAX)

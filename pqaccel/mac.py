@@ -15,7 +15,7 @@ from .fixedpoint import field_bits
 
 __all__ = ["MacConfig", "MacAddressMap", "mac_forward", "MAC_REGIONS"]
 
-MAC_REGIONS = {"weights": 0, "control": 2}
+MAC_REGIONS = {"weights": 0, "weight_row": 1, "control": 2}
 MAC_CONTROL_REGS = {"d": 0, "m": 1, "commit": 2, "requant": 3}
 
 
@@ -23,7 +23,8 @@ MAC_CONTROL_REGS = {"d": 0, "m": 1, "commit": 2, "requant": 3}
 class MacConfig:
     """``d_par`` input elements times ``m_par`` outputs per cycle (``d_par*m_par`` multipliers),
     ``in_bits`` inputs, ``w_bits`` weights, layers up to ``d_max`` x ``m_max``; one row takes
-    ``ceil(d/d_par) * ceil(m/m_par)`` cycles."""
+    ``ceil(d/d_par) * ceil(m/m_par)`` cycles.  ``wide_port``: the table port also takes all
+    ``d_par * m_par`` weights of one memory row per write (region ``weight_row``)."""
     d_max: int = 576
     m_max: int = 64
     d_par: int = 9
@@ -32,8 +33,11 @@ class MacConfig:
     w_bits: int = 8
     out_bits: int = 16
     requant: Requant = field(default_factory=Requant)
+    wide_port: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.wide_port, bool):
+            raise TypeError(f"wide_port must be a boolean, got {self.wide_port!r}")
         _check_int("d_max", self.d_max, 1, 1 << 16)
         _check_int("m_max", self.m_max, 1, 4096)
         _check_int("d_par", self.d_par, 1, self.d_max, f"an integer from 1 to d_max={self.d_max}")
@@ -48,7 +52,7 @@ class MacConfig:
         """The MAC counterpart of a PQ engine: same largest layer, input width, output format."""
         return cls(d_max=cfg.v * cfg.c_max, m_max=cfg.m_max, d_par=min(d_par, cfg.v * cfg.c_max),
                    m_par=min(m_par, cfg.m_max), in_bits=cfg.widths.in_bits, w_bits=w_bits,
-                   out_bits=cfg.widths.out_bits, requant=cfg.requant)
+                   out_bits=cfg.widths.out_bits, requant=cfg.requant, wide_port=cfg.wide_port)
 
     @property
     def product_range(self):
@@ -136,17 +140,26 @@ class MacAddressMap(AddressMap):
 
     def __init__(self, cfg: MacConfig):
         self.cfg = cfg
-        super().__init__({
+        fields = {
             "weights": [("dl", field_bits(cfg.d_par)), ("ml", field_bits(cfg.m_par)),
                         ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
             "control": [("reg", 2)],
-        }, max(cfg.w_bits, cfg.d_max.bit_length(), cfg.m_max.bit_length(),
-               self.requant_data_bits(cfg.requant)))
+        }
+        data_bits = max(cfg.w_bits, cfg.d_max.bit_length(), cfg.m_max.bit_length(),
+                        self.requant_data_bits(cfg.requant))
+        self.regions = {r: c for r, c in MAC_REGIONS.items() if r != "weight_row" or cfg.wide_port}
+        if cfg.wide_port:
+            fields["weight_row"] = [("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))]
+            data_bits = max(data_bits, cfg.d_par * cfg.m_par * cfg.w_bits)
+        super().__init__(fields, data_bits)
 
     def data_formats(self):
         b = self.cfg.w_bits
         return {"weights": {"elements": 1, "element_bits": b, "signed": True,
                             "packing": f"the weight at bits [{b - 1}:0], two's complement"},
+                **({"weight_row": {"elements": self.cfg.d_par * self.cfg.m_par, "element_bits": b, "signed": True,
+                                   "packing": f"weight (dl, ml) at bits [(ml*{self.cfg.d_par} + dl)*{b} +: {b}]"}}
+                   if self.cfg.wide_port else {}),
                 "control": {"packing": "d: inputs (1..d_max); m: outputs (1..m_max); commit: any value; "
                                        + self.requant_format(self.cfg.requant)}}
 
@@ -159,11 +172,22 @@ class MacAddressMap(AddressMap):
         word = self.requant_word(cfg.requant, shift, relu)
         if cfg.requant.runtime:
             writes.append((self.address("control", reg=MAC_CONTROL_REGS["requant"]), word))
-        for di in range(d):
-            g, dl = divmod(di, cfg.d_par)
-            for mi in range(m):
-                t, ml = divmod(mi, cfg.m_par)
-                writes.append((self.address("weights", dl=dl, ml=ml, t=t, g=g), int(w[di, mi]) & wb))
+        if cfg.wide_port:
+            for g in range(-(-d // cfg.d_par)):
+                for t in range(-(-m // cfg.m_par)):
+                    word = 0
+                    for ml in range(cfg.m_par):
+                        for dl in range(cfg.d_par):
+                            di, mi = g * cfg.d_par + dl, t * cfg.m_par + ml
+                            if di < d and mi < m:
+                                word |= (int(w[di, mi]) & wb) << ((ml * cfg.d_par + dl) * cfg.w_bits)
+                    writes.append((self.address("weight_row", t=t, g=g), word))
+        else:
+            for di in range(d):
+                g, dl = divmod(di, cfg.d_par)
+                for mi in range(m):
+                    t, ml = divmod(mi, cfg.m_par)
+                    writes.append((self.address("weights", dl=dl, ml=ml, t=t, g=g), int(w[di, mi]) & wb))
         if commit:
             writes.append((self.address("control", reg=MAC_CONTROL_REGS["commit"]), 1))
         return writes

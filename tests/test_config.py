@@ -85,7 +85,7 @@ def test_presets():
      "preset must be one of 'default', 'resnet20-v9k8', 'resnet20-v9k16', 'resnet20-v9k8-lowbit', 'net-v9k16', "
      "got 'resnet50'"),
     (lambda: cf.engine_from_dict({"vv": 3}), ValueError,
-     "unknown engine parameter 'vv'; valid: c_max, k, m_max, metric, par, requant, v, widths"),
+     "unknown engine parameter 'vv'; valid: c_max, k, m_max, metric, par, requant, v, wide_port, widths"),
     (lambda: cf.engine_from_dict({"widths": {"in": 3}}), ValueError,
      "unknown widths parameter 'in'; valid: in_bits, lut_bits, out_bits, proto_bits"),
 ])

@@ -94,3 +94,31 @@ def test_runtime_requant_per_layer(cfg):
     jobs, _, _ = check(cfg, layers, seed=21, in_gap=0.3, out_stall=0.4)
     settings = {(j.shift, j.relu) for j in jobs}
     assert len(settings) >= 3 and any(j.relu for j in jobs) and not all(j.relu for j in jobs)
+
+
+@pytest.mark.parametrize("cfg", [
+    EngineConfig(v=3, k=4, c_max=5, m_max=5, par=Parallelism(2, 4, 2), metric="l1", widths=Widths(8, 8, 6, 8),
+                 requant=Requant("shift", 4, "half_up", True, runtime=True), wide_port=True),
+    EngineConfig(v=2, k=8, c_max=4, m_max=3, par=Parallelism(4, 2, 3), metric="l2", widths=Widths(5, 5, 4, 12),
+                 wide_port=True),
+])
+def test_wide_table_port(cfg):
+    """One write fills a row of every bank: layers whose C and M are not multiples of c_par and
+    m_par, back to back (the next layer's rows load while the current computes), as the model says."""
+    from pqaccel.addrmap import PQAddressMap
+    layers = [LayerConfig(d=7, m=3, n=5), LayerConfig(d=6, m=2, n=4), LayerConfig(d=5, m=3, n=4)]
+    jobs, _, _ = check(cfg, layers, seed=31, in_gap=0.3, out_stall=0.4)
+    row_code = PQAddressMap(cfg).regions["lut_row"]
+    body = PQAddressMap(cfg).body_bits
+    for job, layer in zip(jobs, layers):
+        rows = [a for a, _ in job.writes if a >> body == row_code]
+        assert len(rows) == cfg.groups(layer) * cfg.m_steps(layer) * cfg.k
+
+
+def test_mac_wide_port():
+    cfg = MacConfig(d_max=10, m_max=5, d_par=3, m_par=2, in_bits=6, w_bits=7, out_bits=9,
+                    requant=Requant("shift", 6, "half_even", True, runtime=True), wide_port=True)
+    layers = [LayerConfig(d=10, m=5, n=4), LayerConfig(d=4, m=3, n=5), LayerConfig(d=7, m=1, n=3)]
+    jobs, _, _ = check(cfg, layers, seed=5, in_gap=0.3, out_stall=0.3)
+    for job, layer in zip(jobs, layers):
+        assert len(job.writes) == 4 + cfg.groups(layer) * cfg.m_steps(layer)

@@ -141,10 +141,10 @@ def test_rejected_models(model, message):
 
 # -- the integer network model --------------------------------------------------------------------
 
-def small_engine(k=8, v=9, bits=8, metric="l1"):
-    return EngineConfig(v=v, k=k, c_max=8, m_max=8, par=Parallelism(1, 1, 1), metric=metric,
+def small_engine(k=8, v=9, bits=8, metric="l1", wide=False, par=(1, 1, 1)):
+    return EngineConfig(v=v, k=k, c_max=8, m_max=8, par=Parallelism(*par), metric=metric,
                         widths=Widths(8, bits, bits, 8),
-                        requant=Requant("shift", 10, "half_up", True, runtime=True))
+                        requant=Requant("shift", 10, "half_up", True, runtime=True), wide_port=wide)
 
 
 def tiny_net():
@@ -384,9 +384,11 @@ def test_network_on_the_rtl(sim, tmp_path):
         assert l["load_cycles"] >= l["writes"] > 0
 
 
-def test_analytical_model_matches_the_rtl(tmp_path):
+@pytest.mark.parametrize("wide", [False, True])
+def test_analytical_model_matches_the_rtl(tmp_path, wide):
     """The cycle model (compute + loads, overlapped) against the cycles measured on the RTL for a
-    free-running batch: every layer's compute exactly, the total within 2 %."""
+    free-running batch, with the narrow and the wide table port: every layer's compute exactly,
+    the writes exactly, the total within 2 %."""
     from pqaccel.cli_net import compare_model, run_rtl
     from pqaccel.sim.runner import simulator_available
     if not simulator_available("verilator"):
@@ -394,7 +396,7 @@ def test_analytical_model_matches_the_rtl(tmp_path):
     net = tiny_net()
     rng = np.random.default_rng(9)
     calib, x = rng.normal(size=(40, 1, 6, 6)), rng.normal(size=(4, 1, 6, 6))
-    qn = quant.convert(net, small_engine(), calib)
+    qn = quant.convert(net, small_engine(wide=wide, par=(2, 4, 2)), calib)
     save_bundle(qn, tmp_path / "b")
     r = run_rtl(qn, tmp_path / "b", x, sim="verilator")
     model = compare_model(qn, r)
@@ -414,8 +416,8 @@ def test_int8_mac_network_on_the_mac_engine(tmp_path):
     net = tiny_net()
     rng = np.random.default_rng(10)
     calib, x = rng.normal(size=(40, 1, 6, 6)), rng.normal(size=(3, 1, 6, 6))
-    qn = quant.convert(net, small_engine(), calib, mac_only=True)
-    assert isinstance(rtl_engine(qn), MacConfig)
+    qn = quant.convert(net, small_engine(wide=True), calib, mac_only=True)
+    assert isinstance(rtl_engine(qn), MacConfig) and rtl_engine(qn).wide_port
     save_bundle(qn, tmp_path / "b")
     r = run_rtl(qn, tmp_path / "b", x, sim="verilator", in_gap=0.2, out_stall=0.2, seed=3)
     assert r["mismatch"] is None and r["equal_to_golden"]

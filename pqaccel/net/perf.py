@@ -4,7 +4,8 @@ For a batch of ``B`` images the PQ layers run one after the other, each over the
 ``B`` images (its tables are loaded once per batch).  Per PQ layer ``j``:
 
 * ``L_j``: table-port writes (shape, requantization, codebooks, table entries, commit) at one
-  write per cycle;
+  write per cycle; with ``wide_port`` a write carries a row of every bank (``c_par * m_par``
+  entries, or ``d_par * m_par`` weights on the MAC engine);
 * ``C_j = rows_j * ceil(C/c_par) * max(k/k_par, ceil(M/m_par)) + lambda_j``: the ideal initiation
   interval plus the latency from the first input beat (accepted on the encoder's last of
   ``k/k_par`` steps) to the last output beat: ``lambda_j = encode_stages + lookup_stages + 3 +
@@ -41,9 +42,13 @@ def layer_writes(engine, lq):
     """Table-port writes of one layer (see :meth:`pqaccel.addrmap.PQAddressMap.table_writes` and
     :meth:`pqaccel.mac.MacAddressMap.weight_writes`)."""
     if lq.mode == "mac":
-        return 2 + int(engine.requant.runtime) + lq.w.shape[0] * lq.m + 1
+        d = lq.w.shape[0]
+        weights = (-(-d // engine.d_par) * -(-lq.m // engine.m_par)) if engine.wide_port else d * lq.m
+        return 2 + int(engine.requant.runtime) + weights + 1
     c = -(-lq.d // engine.v)
-    return 2 + int(engine.requant.runtime) + c * engine.k + c * engine.k * lq.m + 1
+    p = engine.par
+    entries = (-(-c // p.c_par) * -(-lq.m // p.m_par) * engine.k) if engine.wide_port else c * engine.k * lq.m
+    return 2 + int(engine.requant.runtime) + c * engine.k + entries + 1
 
 
 def _mac_latency(cfg):

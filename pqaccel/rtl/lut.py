@@ -17,7 +17,8 @@ class LutBanks(wiring.Component):
     cycles later: the address is registered (so its arithmetic is not in the block RAM's setup
     path), read, and the data registered (a block RAM's clock-to-output delay is most of a
     cycle, so nothing else shares its cycle).  Write: one entry per cycle at
-    ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the memory two clock edges later.
+    ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the memory two clock edges later.  With
+    ``cfg.wide_port``, ``wr_all`` writes ``wr_row[cl][ml]`` into every bank at ``wr_addr`` instead.
     """
 
     stages = 3
@@ -36,6 +37,8 @@ class LutBanks(wiring.Component):
             "wr_ml": In(max(1, field_bits(p.m_par))),
             "wr_addr": In(self.addr_bits),
             "wr_data": In(entry),
+            **({"wr_all": In(1), "wr_row": In(data.ArrayLayout(data.ArrayLayout(entry, p.m_par), p.c_par))}
+               if cfg.wide_port else {}),
         })
 
     def elaborate(self, platform):
@@ -44,6 +47,10 @@ class LutBanks(wiring.Component):
         # The write port is registered once here (see CodebookMemory).
         w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
         m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
+        wide = self.cfg.wide_port
+        if wide:
+            w_all, w_row = Signal(), Signal.like(self.wr_row)
+            m.d.sync += [w_all.eq(self.wr_all), w_row.eq(self.wr_row)]
         for cl in range(p.c_par):
             addr = Signal.like(self.rd_addr[cl], name=f"rd_addr{cl}")
             m.d.sync += addr.eq(self.rd_addr[cl])
@@ -55,8 +62,13 @@ class LutBanks(wiring.Component):
                 m.d.comb += [
                     rd.addr.eq(addr),
                     wr.addr.eq(w_addr),
-                    wr.data.eq(w_data),
+                    wr.data.eq(w_row[cl][ml] if wide else w_data),
                 ]
-                m.d.sync += wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml))
+                if wide:
+                    with m.If(~w_all):
+                        m.d.comb += wr.data.eq(w_data)
+                    m.d.sync += wr.en.eq(self.wr_en & (self.wr_all | ((self.wr_cl == cl) & (self.wr_ml == ml))))
+                else:
+                    m.d.sync += wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml))
                 m.d.sync += self.rd_data[cl][ml].eq(rd.data)
         return m

@@ -18,7 +18,8 @@ class WeightMemory(wiring.Component):
     ``d_par`` weights ``W[g*d_par + dl, t*m_par + ml]``, written one weight at a time.
     Read latency :attr:`stages` = 3: the address is registered (one copy per memory, so that its
     fan-out to the block RAMs stays local and off the issue logic's path), then read, then the
-    data registered after the block RAM."""
+    data registered after the block RAM.  With ``cfg.wide_port``, ``wr_all`` writes the whole
+    word ``wr_row[ml]`` of every memory at ``wr_addr``."""
 
     stages = 3
 
@@ -33,6 +34,7 @@ class WeightMemory(wiring.Component):
             "wr_en": In(1), "wr_dl": In(max(1, field_bits(cfg.d_par))),
             "wr_ml": In(max(1, field_bits(cfg.m_par))), "wr_addr": In(self.addr_bits),
             "wr_data": In(signed(cfg.w_bits)),
+            **({"wr_all": In(1), "wr_row": In(data.ArrayLayout(wvec, cfg.m_par))} if cfg.wide_port else {}),
         })
 
     def elaborate(self, platform):
@@ -41,6 +43,10 @@ class WeightMemory(wiring.Component):
         # The write port is registered once here (see CodebookMemory).
         w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
         m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
+        wide = cfg.wide_port
+        if wide:
+            w_all, w_row = Signal(), Signal.like(self.wr_row)
+            m.d.sync += [w_all.eq(self.wr_all), w_row.eq(self.wr_row)]
         for ml in range(cfg.m_par):
             mem = memory.Memory(shape=unsigned(cfg.d_par * cfg.w_bits), depth=self.depth, init=[])
             m.submodules[f"mem{ml}"] = mem
@@ -50,8 +56,12 @@ class WeightMemory(wiring.Component):
             m.d.sync += addr.eq(self.rd_addr)
             m.d.comb += [rd.addr.eq(addr), wr.addr.eq(w_addr),
                          wr.data.eq(w_data.replicate(cfg.d_par))]
+            if wide:
+                with m.If(w_all):
+                    m.d.comb += wr.data.eq(w_row[ml].as_value())
             for dl in range(cfg.d_par):
-                m.d.sync += wr.en[dl].eq(self.wr_en & (self.wr_ml == ml) & (self.wr_dl == dl))
+                one = (self.wr_ml == ml) & (self.wr_dl == dl)
+                m.d.sync += wr.en[dl].eq(self.wr_en & ((self.wr_all | one) if wide else one))
             m.d.sync += self.rd_data[ml].eq(rd.data)
         return m
 
@@ -104,6 +114,14 @@ class MacEngine(wiring.Component):
             wm.wr_addr.eq((shadow * cfg.g_max + field("g")) * cfg.mt_max + field("t")),
             wm.wr_data.eq(w_data[:cfg.w_bits]),
         ]
+        if cfg.wide_port:
+            with m.If(w_valid & (region == MAC_REGIONS["weight_row"])):
+                m.d.comb += [
+                    wm.wr_en.eq(1), wm.wr_all.eq(1),
+                    wm.wr_addr.eq((shadow * cfg.g_max + addr_field(amap, w_addr, "weight_row", "g")) * cfg.mt_max
+                                  + addr_field(amap, w_addr, "weight_row", "t")),
+                ]
+            m.d.comb += wm.wr_row.eq(w_data[:cfg.d_par * cfg.m_par * cfg.w_bits])
         reg = addr_field(amap, w_addr, "control", "reg")
         with m.If(w_valid & (region == MAC_REGIONS["control"])):
             with m.If((reg == MAC_CONTROL_REGS["d"]) & (w_data >= 1) & (w_data <= cfg.d_max)):

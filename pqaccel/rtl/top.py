@@ -91,6 +91,15 @@ class PQEngine(wiring.Component):
                             * cfg.k + field("lut", "k")),
             luts.wr_data.eq(w_data[:cfg.widths.lut_bits]),
         ]
+        if cfg.wide_port:
+            row = w_valid & (region == REGIONS["lut_row"])
+            with m.If(row):
+                m.d.comb += [
+                    luts.wr_en.eq(1), luts.wr_all.eq(1),
+                    luts.wr_addr.eq(((shadow * cfg.g_max + field("lut_row", "g")) * cfg.mt_max
+                                     + field("lut_row", "t")) * cfg.k + field("lut_row", "k")),
+                ]
+            m.d.comb += luts.wr_row.eq(w_data[:p.c_par * p.m_par * cfg.widths.lut_bits])
         reg = field("control", "reg")
         with m.If(w_valid & (region == REGIONS["control"])):
             with m.If((reg == CONTROL_REGS["c"]) & (w_data >= 1) & (w_data <= cfg.c_max)):
