@@ -242,6 +242,27 @@ def cmd_run(args):
     return 1 if r["mismatch"] else 0
 
 
+def cmd_resnet20(args):
+    import tempfile
+    from .fsutil import check_output_file
+    from .net.zoo import resnet20_onnx
+    check_output_file(args.out, "--out")
+    data = resnet20_onnx(seed=args.seed).SerializeToString()
+    folder = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".pqaccel-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, args.out)
+    except BaseException:
+        os.remove(tmp)
+        raise
+    print(f"onnx     {args.out}  (ResNet20, CIFAR-10 shapes, random weights, seed {args.seed}; "
+          f"calibrate with --dataset cifar-shapes)")
+    return 0
+
+
 def sweep_points(args):
     ks = [int(k) for k in _names(args.k)]
     vs = [int(v) for v in _names(args.v)]
@@ -403,6 +424,11 @@ def add_commands(sub, add_config_args):
     r.add_argument("--seed", type=int_arg(0), default=0)
     r.add_argument("--json", metavar="FILE")
     r.set_defaults(func=cmd_run)
+
+    z = nsub.add_parser("resnet20", help="write ResNet20 for CIFAR-10 shapes (seeded random weights) as ONNX")
+    z.add_argument("--out", required=True, metavar="FILE")
+    z.add_argument("--seed", type=int_arg(0), default=0)
+    z.set_defaults(func=cmd_resnet20)
 
     s = nsub.add_parser("sweep", help="PQ accuracy over K, v, bits and metric: CSV, JSON and a PNG plot")
     common(s)

@@ -380,6 +380,12 @@ PRESETS = {
                               requant=Requant(mode="shift", shift=13, rounding="half_up", saturate=True,
                                               runtime=True)),
 }
+#: ResNet20 for whole-network runs: the v9k8 engine with 8-bit outputs, per-layer shift and ReLU,
+#: and the wide table port (a row of all 64 banks, 512 bits, per write).
+PRESETS["resnet20-v9k8-net"] = PRESETS["resnet20-v9k8"].replace(
+    widths=Widths(8, 8, 8, 8), requant=Requant(mode="shift", shift=13, rounding="half_up", saturate=True, runtime=True),
+    wide_port=True)
+
 
 def default_layer(engine, n=64):
     """The largest layer the engine takes, with ``n`` rows."""

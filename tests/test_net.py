@@ -426,3 +426,19 @@ def test_int8_mac_network_on_the_mac_engine(tmp_path):
     model = compare_model(qn, free)
     assert [l["compute"] for l in model["layers"]] == [l["compute_cycles"] for l in free["layers"]]
     assert abs(model["total"] - free["cycles"]) <= 0.02 * free["cycles"]
+
+
+def test_resnet20_cifar_shapes():
+    """ResNet20 with seeded random weights: imports faithfully (against onnxruntime), has its 19
+    convolutions, 2 projections and the classifier, and every layer fits the ResNet20 net preset."""
+    from pqaccel.net.datasets import load_dataset
+    from pqaccel.net.zoo import resnet20_onnx
+    model = resnet20_onnx(seed=0)
+    net = load_onnx(model)
+    assert len(net.matmul_ops()) == 22 and net.input_shape == (3, 32, 32)
+    x = load_dataset("cifar-shapes").test_x[:4]
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {"input": x.astype(np.float32)})[0]
+    assert np.abs(run_float(net, x) - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
+    quant.check_fit(net, preset("resnet20-v9k8-net"))
+    assert resnet20_onnx(seed=0).SerializeToString() == model.SerializeToString()

