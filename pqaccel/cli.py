@@ -6,7 +6,6 @@ import signal
 import sys
 import time
 
-import numpy as np
 
 from . import config as cf
 

@@ -108,12 +108,11 @@ def evaluate(qn, net, data, onnx_path=None, split="test", mac=None):
     return out
 
 
-def cmd_eval(args):
-    from .fsutil import check_output_file, write_text_atomic
-    from .net import quant
+def _load_bundle(args):
+    """``(bundle, its meta, dataset name, dataset)`` for ``eval``/``run``; ``--json`` checked first."""
+    from .fsutil import check_output_file
     from .net.bundle import load_bundle
     from .net.datasets import load_dataset
-    from .net.graph import load_onnx
     if args.json:
         check_output_file(args.json, "--json")
     qn = load_bundle(args.bundle)
@@ -122,7 +121,14 @@ def cmd_eval(args):
     dataset = args.dataset or meta.get("dataset")
     if dataset is None:
         raise ValueError("--dataset is needed: the bundle does not name its dataset")
-    data = load_dataset(dataset)
+    return qn, meta, dataset, load_dataset(dataset)
+
+
+def cmd_eval(args):
+    from .fsutil import write_text_atomic
+    from .net import quant
+    from .net.graph import load_onnx
+    qn, meta, dataset, data = _load_bundle(args)
     onnx_path = args.onnx or meta.get("onnx")
     if onnx_path and not os.path.exists(onnx_path):
         onnx_path = None
@@ -194,19 +200,8 @@ def compare_model(qn, r):
 
 
 def cmd_run(args):
-    from .fsutil import check_output_file, write_text_atomic
-    from .net import quant
-    from .net.bundle import load_bundle
-    from .net.datasets import load_dataset
-    if args.json:
-        check_output_file(args.json, "--json")
-    qn = load_bundle(args.bundle)
-    with open(os.path.join(args.bundle, "network.json")) as f:
-        meta = json.load(f).get("meta", {})
-    dataset = args.dataset or meta.get("dataset")
-    if dataset is None:
-        raise ValueError("--dataset is needed: the bundle does not name its dataset")
-    data = load_dataset(dataset)
+    from .fsutil import write_text_atomic
+    qn, meta, dataset, data = _load_bundle(args)
     x, y = data.split("test")
     if args.images > len(x):
         raise ValueError(f"--images must be at most {len(x)} (the {dataset} test split), got {args.images}")

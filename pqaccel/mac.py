@@ -140,7 +140,7 @@ class MacAddressMap(AddressMap):
 
     def __init__(self, cfg: MacConfig):
         self.cfg = cfg
-        fields = {
+        layout = {
             "weights": [("dl", field_bits(cfg.d_par)), ("ml", field_bits(cfg.m_par)),
                         ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
             "control": [("reg", 2)],
@@ -149,9 +149,9 @@ class MacAddressMap(AddressMap):
                         self.requant_data_bits(cfg.requant))
         self.regions = {r: c for r, c in MAC_REGIONS.items() if r != "weight_row" or cfg.wide_port}
         if cfg.wide_port:
-            fields["weight_row"] = [("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))]
+            layout["weight_row"] = [("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))]
             data_bits = max(data_bits, cfg.d_par * cfg.m_par * cfg.w_bits)
-        super().__init__(fields, data_bits)
+        super().__init__(layout, data_bits)
 
     def data_formats(self):
         b = self.cfg.w_bits

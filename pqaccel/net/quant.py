@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import fixedpoint as fx
 from .. import model as pqmodel
 from ..config import EngineConfig, LayerConfig
 from .graph import Network, conv_weight_matrix, im2col, pool, rows_to_nchw
