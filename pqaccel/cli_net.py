@@ -267,15 +267,16 @@ def sweep_points(args):
 
 
 def sweep_engine(base, net, keep, metric, v, k, bits):
-    """The engine of one sweep point: ``c_max`` from the widest PQ layer, every width ``bits``
-    except the 8-bit activations (inputs and outputs), prototypes ``bits``, tables ``bits``."""
+    """The engine of one sweep point: ``c_max`` from the widest PQ layer and every width (inputs,
+    prototypes, tables, outputs) ``bits``: prototypes share the inputs' integer grid, so
+    prototypes narrower than the activations would lose their range."""
     from .config import Parallelism, Widths
     from .net.graph import conv_weight_matrix
     from dataclasses import replace
     ds = [conv_weight_matrix(op).shape for op in net.matmul_ops() if op.name not in keep]
     c_max = max(-(-d // v) for d, _ in ds)
     m_max = max(m for _, m in ds)
-    widths = Widths(base.widths.in_bits, bits, bits, base.widths.out_bits)
+    widths = Widths(bits, bits, bits, bits)
     probe = base.replace(v=v, k=k, c_max=c_max, m_max=max(m_max, base.m_max), metric=metric,
                          par=Parallelism(1, 1, 1), widths=widths, requant=replace(base.requant, shift=0))
     return probe.replace(requant=replace(base.requant, shift=min(base.requant.shift, probe.acc_bits - 1)))

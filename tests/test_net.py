@@ -442,3 +442,13 @@ def test_resnet20_cifar_shapes():
     assert np.abs(run_float(net, x) - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
     quant.check_fit(net, preset("resnet20-v9k8-net"))
     assert resnet20_onnx(seed=0).SerializeToString() == model.SerializeToString()
+
+
+def test_sweep_engine_widths():
+    """A sweep point sets every width, so prototypes keep the activations' range; c_max follows
+    the widest PQ layer."""
+    from pqaccel.cli_net import sweep_engine
+    net = load_onnx(DIGITS)
+    e = sweep_engine(preset("net-v9k16"), net, ["stem", "fc"], "l2", 3, 32, 5)
+    assert e.widths == Widths(5, 5, 5, 5) and (e.v, e.k, e.metric) == (3, 32, "l2")
+    assert e.c_max == 576 // 3 and e.requant.runtime and e.requant.shift < e.acc_bits
