@@ -20,14 +20,14 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from pqaccel.addrmap import PQAddressMap
 from pqaccel.config import engine_from_dict
 from pqaccel.driver import Job, MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
+
+from .tbutil import clock_cycle, next_write, reset
 
 
 class Host:
@@ -96,15 +96,7 @@ async def pq_network(dut):
     in_gap, out_stall = cfg.get("in_gap", 0.0), cfg.get("out_stall", 0.0)
     n_layers = len(pq_ops)
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    dut.wr__en.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await reset(dut)
 
     jobs = [None] * n_layers
     geoms = [None] * n_layers
@@ -136,14 +128,7 @@ async def pq_network(dut):
         cycle += 1
         idle += 1
         assert idle < 100_000, f"the engine made no progress for 100000 cycles (cycle {cycle})"
-        wr_item = None
-        if wj < n_layers:
-            is_commit = wi == len(writes[wj]) - 1
-            if not is_commit or wj == 0 or fed[wj - 1]:
-                wr_item = writes[wj][wi]
-        dut.wr__en.value = int(wr_item is not None)
-        if wr_item is not None:
-            dut.wr__addr.value, dut.wr__data.value = wr_item
+        wr_item = next_write(writes, wj, wi, fed)
         beat = None
         if fj < n_layers and jobs[fj] is not None:
             if not committed[fj]:
@@ -152,18 +137,10 @@ async def pq_network(dut):
                 gap -= 1
             else:
                 beat = jobs[fj].in_beats[fi]
-        dut.i__valid.value = int(beat is not None)
-        if beat is not None:
-            dut.i__payload.value = beat
         if stall:
             stall -= 1
-        dut.o__ready.value = int(stall == 0)
-        await ReadOnly()
-        wr_fire = wr_item is not None and dut.wr__ready.value == 1
-        in_fire = beat is not None and dut.i__ready.value == 1
-        out_fire = stall == 0 and dut.o__valid.value == 1
-        payload = dut.o__payload.value.to_unsigned() if out_fire else None
-        await FallingEdge(dut.clk)
+        wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, stall == 0)
+        out_fire = payload is not None
         if wr_fire or in_fire or out_fire:
             idle = 0
         if wr_fire:

@@ -17,11 +17,11 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from pqaccel.config import LayerConfig
 from pqaccel.driver import make_job
+
+from .tbutil import clock_cycle, next_write, reset
 
 
 def port(dut, name):
@@ -43,15 +43,7 @@ async def pq_engine(dut):
             for j, l in enumerate(layers)]
     rng = np.random.default_rng(cfg["seed"] + 1000)
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    dut.wr__en.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await reset(dut)
 
     wj, wi = 0, 0                 # writer: job, write index
     fj, fi = 0, 0                 # feeder: job, beat index
@@ -64,38 +56,21 @@ async def pq_engine(dut):
     gap = stall = 0
     cycle = 0
     limit = sum(j.cycle_budget for j in jobs) + 10000
+    writes = [j.writes for j in jobs]
     while cj < len(jobs):
         cycle += 1
         assert cycle < limit, "timeout: the engine stopped making progress"
-        # -- drive (falling edge) ---------------------------------------------------------------
-        wr_item = None
-        if wj < len(jobs):
-            job = jobs[wj]
-            is_commit = wi == len(job.writes) - 1
-            if not is_commit or wj == 0 or fed[wj - 1]:
-                wr_item = job.writes[wi]
-        dut.wr__en.value = int(wr_item is not None)
-        if wr_item is not None:
-            dut.wr__addr.value, dut.wr__data.value = wr_item
+        wr_item = next_write(writes, wj, wi, fed)
         beat = None
         if fj < len(jobs) and committed[fj]:
             if gap:
                 gap -= 1
             else:
                 beat = jobs[fj].in_beats[fi]
-        dut.i__valid.value = int(beat is not None)
-        if beat is not None:
-            dut.i__payload.value = beat
         if stall:
             stall -= 1
-        dut.o__ready.value = int(stall == 0)
-        await ReadOnly()
-        # -- sample (before the next rising edge) ----------------------------------------------
-        wr_fire = wr_item is not None and dut.wr__ready.value == 1
-        in_fire = beat is not None and dut.i__ready.value == 1
-        out_fire = stall == 0 and dut.o__valid.value == 1
-        payload = dut.o__payload.value.to_unsigned() if out_fire else None
-        await FallingEdge(dut.clk)
+        wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, stall == 0)
+        out_fire = payload is not None
         if wr_fire:
             wi += 1
             if wi == len(jobs[wj].writes):

@@ -155,12 +155,19 @@ MAC_MATRIX = [
                requant=R("shift", 4, "half_up", True), out_bits=8), (12, 4), (7, 2)),
     (MacConfig(d_max=18, m_max=6, d_par=9, m_par=3, in_bits=8, w_bits=8,
                requant=R("shift", 10, "half_up", True, True), out_bits=8), (18, 6), (11, 4)),
+    # the wide table port (a row of every bank per write), both engines
+    (MacConfig(d_max=20, m_max=7, d_par=3, m_par=2, requant=R("shift", 5, "half_even", True, True), out_bits=8,
+               wide_port=True), (20, 7), (8, 3)),
+    (EngineConfig(v=9, k=8, c_max=8, m_max=20, par=Parallelism(2, 4, 8), widths=Widths(8, 8, 8, 8),
+                  requant=R("shift", 6, "half_up", True, True), wide_port=True), (70, 20), (27, 5)),
 ]
 
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
 @pytest.mark.parametrize("index", range(len(MAC_MATRIX)))
-def test_cosim_mac(sim, index, tmp_path):
+def test_cosim_engine(sim, index, tmp_path):
+    """The MAC baseline, and both engines with the wide table port, with random gaps and
+    backpressure, then free-running at the ideal cycles per row."""
     if not simulator_available(sim):
         pytest.skip(f"{sim} is not installed")
     cfg, (d1, m1), (d2, m2) = MAC_MATRIX[index]
@@ -168,31 +175,6 @@ def test_cosim_mac(sim, index, tmp_path):
     layers = [{"d": d1, "m": m1, "n": 10, "in_gap": 0.3, "out_stall": 0.4},
               {"d": d2, "m": m2, "n": 16, "in_gap": 0.0, "out_stall": 0.0}]
     result = run_cosim(files["verilog"], files["manifest"], sim=sim, layers=layers, seed=index,
-                       build_dir=tmp_path / "build")
-    stalled, free = result["layers"]
-    assert stalled["mismatches"] == 0 and free["mismatches"] == 0
-    assert free["cycles_per_row"] == free["ideal_cycles_per_row"]
-
-
-WIDE = [
-    (EngineConfig(v=9, k=8, c_max=8, m_max=20, par=Parallelism(2, 4, 8), widths=Widths(8, 8, 8, 8),
-                  requant=R("shift", 6, "half_up", True, True), wide_port=True), (70, 20), (27, 5)),
-    (MacConfig(d_max=20, m_max=7, d_par=3, m_par=2, requant=R("shift", 5, "half_even", True, True), out_bits=8,
-               wide_port=True), (20, 7), (8, 3)),
-]
-
-
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("index", range(len(WIDE)))
-def test_cosim_wide_port(sim, index, tmp_path):
-    """The wide table port (a row of every bank per write) with random gaps and backpressure."""
-    if not simulator_available(sim):
-        pytest.skip(f"{sim} is not installed")
-    cfg, (d1, m1), (d2, m2) = WIDE[index]
-    files = generate(cfg, tmp_path / "rtl")
-    layers = [{"d": d1, "m": m1, "n": 10, "in_gap": 0.3, "out_stall": 0.4},
-              {"d": d2, "m": m2, "n": 12, "in_gap": 0.0, "out_stall": 0.0}]
-    result = run_cosim(files["verilog"], files["manifest"], sim=sim, layers=layers, seed=index + 40,
                        build_dir=tmp_path / "build")
     stalled, free = result["layers"]
     assert stalled["mismatches"] == 0 and free["mismatches"] == 0, stalled["first_mismatches"]
