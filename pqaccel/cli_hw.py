@@ -287,7 +287,8 @@ def cmd_compare(args):
     check_output_file(base + ".json", "--csv")
     check_output_file(base + ".csv", "--csv")
     r = compare(engine, mac, args.target, sim=args.sim, rows=args.rows, pnr=not args.no_pnr,
-                freq_mhz=args.freq, router=args.router, use_cache=not args.no_cache)
+                freq_mhz=args.freq, router=args.router, use_cache=not args.no_cache,
+                network=not args.no_network, load_bits=args.load_bits)
     pq, mc = r["designs"]["pq"], r["designs"]["mac"]
     print(f"PQ ({label}) vs MAC (d_par={mac.d_par}, m_par={mac.m_par}, {mac.in_bits}x{mac.w_bits}-bit) "
           f"on {args.target}, ResNet20 3x3 convolutions")
@@ -305,6 +306,9 @@ def cmd_compare(args):
         print(f"  {'inferences / s':<26}{pq['inferences_per_s']:>14.1f}{mc['inferences_per_s']:>14.1f}")
         print(f"  {'perf/area (inf/s/LUT4eq)':<26}{pq['perf_per_area']:>14.5f}{mc['perf_per_area']:>14.5f}")
     print(f"  MAC multiplier utilization over the network: {100 * mc['multiplier_utilization']:.1f} %")
+    if r.get("network"):
+        _network_report(r["network"], pq, mc)
+    print(f"  per-row detail: ResNet20's 3x3 convolutions, steady state, measured on the emitted Verilog")
     print(f"  {'layer':<13}{'d':>5}{'m':>4}{'rows':>6}{'x':>3}"
           f"{'PQ cyc/row':>12}{'(ideal)':>8}{'MAC cyc/row':>13}{'(ideal)':>8}")
     for a, b in zip(pq["layers"], mc["layers"]):
@@ -350,7 +354,38 @@ def cmd_compare(args):
     return 1 if mism else 0
 
 
+def _network_report(net, pq, mc):
+    """The whole-inference section of ``compare``: cycles with loads, perf/area per batch size,
+    and batch-1 cycles against the load bandwidth."""
+    if "skipped" in net:
+        print(f"  whole network: {net['skipped']}")
+        return
+    print(f"  whole {net['network']} inference, every layer on the engine, tables/weights loaded over "
+          f"{net['load_bits']} bits/cycle (port words: PQ {net['pq_word_bits']}, MAC {net['mac_word_bits']} "
+          f"bits), overlapped with compute (analytical model, pqaccel.net.perf; checked on the RTL by "
+          f"'pqaccel net run')")
+    print(f"  {'batch':>7}{'design':>8}{'cycles/image':>14}{'compute':>11}{'load':>10}{'stall':>9}"
+          f"{'inf/s':>10}{'perf/area':>11}")
+    for b, per in net["batches"].items():
+        for kind in ("pq", "mac"):
+            f = per[kind]
+            ips = f"{f['inferences_per_s']:.1f}" if "inferences_per_s" in f else "-"
+            ppa = f"{f['perf_per_area']:.5f}" if "perf_per_area" in f else "-"
+            print(f"  {b:>7}{kind:>8}{f['cycles_per_image']:>14.1f}{f['compute']:>11}{f['load']:>10}"
+                  f"{f['stall']:>9}{ips:>10}{ppa:>11}")
+        line = f"  batch {b}: perf/area PQ / MAC at equal clock {per['ratio_equal_clock']:.2f}"
+        if "ratio" in per:
+            line += (f", at each design's Fmax {per['ratio']:.2f} (sensitivity: " +
+                     ", ".join(f"{k} {v:.2f}" for k, v in per["sensitivity"].items()) + ")")
+        print(line)
+    print("  batch-1 cycles per image against the load bandwidth (bits/cycle):")
+    print(f"  {'bits/cycle':>12}" + "".join(f"{bw:>10}" for bw in net["scan"]))
+    for kind in ("pq", "mac"):
+        print(f"  {kind:>12}" + "".join(f"{per[kind]:>10}" for per in net["scan"].values()))
+
+
 def add_cost_commands(sub, add_config_args):
+    from .cli import int_arg
     from .synth import TARGETS, PNR_TARGETS, ROUTERS
 
     def router_arg(p):
@@ -395,6 +430,11 @@ def add_cost_commands(sub, add_config_args):
     router_arg(c)
     c.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)")
     c.add_argument("--lowbit", action="store_true", help="add the low-bit study (widths 2..8, L1 and L2)")
+    c.add_argument("--load-bits", type=int_arg(1), default=512, metavar="B",
+                   help="table/weight load bandwidth in bits per cycle for the whole-network figures "
+                        "(the same for both engines; default 512)")
+    c.add_argument("--no-network", action="store_true",
+                   help="skip the whole-network (ResNet20 with table loads) figures")
     c.add_argument("--csv", metavar="BASE", help="write BASE.csv and BASE.json (default rtl_out/compare/...)")
     mac_args(c)
     c.set_defaults(func=cmd_compare)

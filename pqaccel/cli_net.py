@@ -171,10 +171,10 @@ def rtl_engine(qn, mac_par=(9, 16)):
                    m_par=min(mac_par[1], m_max), wide_port=qn.engine.wide_port)
 
 
-def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0, waves=None):
+def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0, waves=None, load_bits=None):
     """Run the engine layers of the bundle ``qn`` (folder ``bundle``) on the emitted engine
-    (:func:`rtl_engine`) for images ``x`` under cocotb (:mod:`pqaccel.sim.net_tb`); return its
-    result dict."""
+    (:func:`rtl_engine`) for images ``x`` under cocotb (:mod:`pqaccel.sim.net_tb`), table loads
+    limited to ``load_bits`` bits per cycle (None: one write per cycle); return its result dict."""
     import tempfile
     from .export import generate
     from .sim.runner import run_testbench
@@ -184,7 +184,7 @@ def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0
         np.save(images, np.asarray(x, dtype=np.float64))
         return run_testbench(files["verilog"], files["manifest"], "net_tb",
                              {"bundle": os.path.abspath(bundle), "images": images, "in_gap": in_gap,
-                              "out_stall": out_stall, "seed": seed},
+                              "out_stall": out_stall, "seed": seed, "load_bits": load_bits},
                              sim=sim, build_dir=os.path.join(tmp, "build"), waves=waves)
 
 
@@ -196,7 +196,8 @@ def compare_model(qn, r):
     for l in r["layers"]:
         l["wait_cycles"] = (l["first_in"] - prev - 1) if l["first_in"] else None
         prev = l["last_out"] or prev
-    return network_cycles(qn, {l["layer"]: l["rows"] for l in r["layers"]}, rtl_engine(qn))
+    return network_cycles(qn, {l["layer"]: l["rows"] for l in r["layers"]}, rtl_engine(qn),
+                          load_bits=r.get("load_bits"))
 
 
 def cmd_run(args):
@@ -206,10 +207,13 @@ def cmd_run(args):
     if args.images > len(x):
         raise ValueError(f"--images must be at most {len(x)} (the {dataset} test split), got {args.images}")
     x, y = x[:args.images], y[:args.images]
-    r = run_rtl(qn, args.bundle, x, sim=args.sim, in_gap=args.in_gap, out_stall=args.out_stall, seed=args.seed)
+    r = run_rtl(qn, args.bundle, x, sim=args.sim, in_gap=args.in_gap, out_stall=args.out_stall, seed=args.seed,
+                load_bits=args.load_bits)
     kind = "PQ" if any(l.mode == "pq" for l in qn.engine_layers()) else "MAC"
     print(f"{args.bundle} on the emitted {kind} engine ({args.sim}): {len(x)} {dataset} test images (one batch), "
           f"{kind} layers on the RTL, the rest on the host")
+    link = f"{args.load_bits} bits/cycle" if args.load_bits else "one write per cycle"
+    print(f"  table port: {r['word_bits']}-bit writes, load link {link}")
     model = compare_model(qn, r)
     print(f"  {'layer':<12}{'d':>5}{'m':>4}{'rows':>7}{'writes':>8}{'compute':>9}{'(model)':>9}{'stall':>8}"
           f"{'(model)':>9}{'end':>9}{'(model)':>9}")
@@ -418,6 +422,8 @@ def add_commands(sub, add_config_args):
     r.add_argument("--in-gap", type=float, default=0.0, help="probability of an input gap per beat")
     r.add_argument("--out-stall", type=float, default=0.0, help="probability of output backpressure")
     r.add_argument("--seed", type=int_arg(0), default=0)
+    r.add_argument("--load-bits", type=int_arg(1), default=None, metavar="B",
+                   help="table-load bandwidth in bits per cycle (default: one port write per cycle)")
     r.add_argument("--json", metavar="FILE")
     r.set_defaults(func=cmd_run)
 

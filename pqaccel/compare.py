@@ -16,7 +16,7 @@ from .mac import MacConfig
 from .rtl.harness import PnRHarness, BramLoop
 
 __all__ = ["RESNET20_CONV3X3", "synth_design", "pnr_design", "bram_reference", "measure_cycles",
-           "compare", "lowbit_study"]
+           "network_engine", "network_cycles", "compare", "lowbit_study"]
 
 #: ResNet20 (CIFAR-10) 3x3 convolutions: (name, C_in, C_out, rows = H_out*W_out, how many).
 RESNET20_CONV3X3 = [
@@ -116,10 +116,86 @@ def _network(cfg, measured, layers):
     return rows, total, total_ideal
 
 
+#: Area-model variations the perf/area ratio is also given for.
+SENSITIVITY = {"bram/2": {"scale_bram": 0.5}, "bram*2": {"scale_bram": 2},
+               "dsp/2": {"scale_dsp": 0.5}, "dsp*2": {"scale_dsp": 2}}
+
+#: Batch sizes of the network-level figures.
+NETWORK_BATCHES = (1, 32)
+#: Default table-load bandwidth (bits per engine cycle) of the network-level figures: one
+#: 512-bit bus beat per cycle, the same for both engines.
+LOAD_BITS = 512
+#: Bandwidths of the load-bandwidth scan (bits per cycle).
+LOAD_SCAN = (8, 32, 128, 512, 2048)
+
+
+def network_engine(cfg: EngineConfig):
+    """The engine a network runs on: ``cfg`` with a run-time shift/ReLU and outputs as wide as
+    its inputs (the same datapath; cycles differ only by the one ``requant`` register write per
+    layer)."""
+    rq, w = cfg.requant, cfg.widths
+    if rq.mode == "shift" and rq.runtime and w.out_bits == w.in_bits:
+        return cfg
+    from dataclasses import replace
+    return cfg.replace(requant=replace(rq, mode="shift", runtime=True, shift=max(rq.shift, 1)),
+                       widths=replace(w, out_bits=w.in_bits))
+
+
+def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_BATCHES, load_bits=LOAD_BITS,
+                   scan=LOAD_SCAN, seed=0):
+    """Cycles of a whole ResNet20 inference (CIFAR-10 shapes, :func:`pqaccel.net.zoo.resnet20_onnx`:
+    19 convolutions, 2 projections and the classifier, every one on the engine) on both engines,
+    tables/weights loaded over ``load_bits`` bits per cycle and overlapped with compute
+    (:func:`pqaccel.net.perf.network_cycles`, checked against the RTL by ``pqaccel net run``),
+    per image at each batch size, and at batch 1 for each bandwidth of ``scan``.  None when a layer
+    does not fit the PQ engine."""
+    from dataclasses import replace
+    from .cli_net import rtl_engine
+    from .net import perf, quant
+    from .net.datasets import load_dataset
+    from .net.graph import load_onnx, run_float
+    from .net.zoo import resnet20_onnx
+    net = load_onnx(resnet20_onnx(seed=seed))
+    engine = network_engine(pq_cfg)
+    try:
+        quant.check_fit(net, engine)
+    except ValueError as e:
+        return {"skipped": f"ResNet20 does not fit the PQ engine: {e}"}
+    calib = load_dataset("cifar-shapes").calib_x[:8]
+    qns = {"pq": quant.convert(net, engine, calib, seed=seed),
+           "mac": quant.convert(net, engine, calib, seed=seed, mac_only=True)}
+    mac_net = rtl_engine(qns["mac"], mac_par=(mac_cfg.d_par, mac_cfg.m_par))
+    mac_net = replace(mac_net, w_bits=mac_cfg.w_bits, wide_port=mac_cfg.wide_port)
+    engines = {"pq": engine, "mac": mac_net}
+    tensors = run_float(net, calib[:1], keep=True)
+    rows = {op.name: (tensors[op.output].shape[2] * tensors[op.output].shape[3] if op.kind == "conv" else 1)
+            for op in net.matmul_ops()}
+    out = {"network": "resnet20 (CIFAR-10 shapes)", "load_bits": load_bits, "batches": {}, "scan": {}}
+    for kind in ("pq", "mac"):
+        word = perf.word_bits(engines[kind])
+        out[f"{kind}_word_bits"] = word
+        for b in batches:
+            m = perf.network_cycles(qns[kind], {k: v * b for k, v in rows.items()}, engines[kind],
+                                    load_bits=load_bits)
+            ls = m["layers"]
+            out["batches"].setdefault(str(b), {})[kind] = {
+                "cycles": m["total"], "cycles_per_image": m["total"] / b,
+                "compute": sum(l["compute"] for l in ls), "load": sum(l["load"] for l in ls),
+                "stall": sum(l["stall"] for l in ls), "writes": sum(l["writes"] for l in ls),
+                "layers": ls}
+        for bw in scan:
+            m = perf.network_cycles(qns[kind], rows, engines[kind], load_bits=bw)
+            out["scan"].setdefault(str(bw), {})[kind] = m["total"]
+    return out
+
+
 def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=None, sim="verilator",
-            rows=12, pnr=True, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
+            rows=12, pnr=True, freq_mhz=100.0, seed=1, router="router1", use_cache=True, network=True,
+            load_bits=LOAD_BITS):
     """PQ against MAC on ``layers`` (``[(name, LayerConfig, count)]``, default ResNet20's 3x3
-    convolutions): resources, area, Fmax, measured cycles per layer, throughput, perf/area."""
+    convolutions): resources, area, Fmax, measured cycles per layer, throughput, perf/area; with
+    ``network`` also whole ResNet20 inferences with table loads (:func:`network_cycles`) and
+    their perf/area at each batch size."""
     layers = resnet20_layers() if layers is None else layers
     for name, layer, _ in layers:
         for kind, cfg in (("PQ engine", pq_cfg), ("MAC engine", mac_cfg)):
@@ -152,10 +228,28 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
     if pq.get("perf_per_area") and mac.get("perf_per_area"):
         out["ratio"] = pq["perf_per_area"] / mac["perf_per_area"]
         out["sensitivity"] = {}
-        for label, sb, sd in (("bram/2", 0.5, 1), ("bram*2", 2, 1), ("dsp/2", 1, 0.5), ("dsp*2", 1, 2)):
-            a_pq = area_model.area(pq["resources"], target, scale_bram=sb, scale_dsp=sd)
-            a_mac = area_model.area(mac["resources"], target, scale_bram=sb, scale_dsp=sd)
+        for label, sc in SENSITIVITY.items():
+            a_pq = area_model.area(pq["resources"], target, **sc)
+            a_mac = area_model.area(mac["resources"], target, **sc)
             out["sensitivity"][label] = (pq["inferences_per_s"] / a_pq) / (mac["inferences_per_s"] / a_mac)
+    if network:
+        net = network_cycles(pq_cfg, mac_cfg, load_bits=load_bits)
+        out["network"] = net
+        for b, per in net.get("batches", {}).items():
+            for kind, fig in per.items():
+                d = out["designs"][kind]
+                if d.get("fmax_mhz"):
+                    fig["inferences_per_s"] = d["fmax_mhz"] * 1e6 / fig["cycles_per_image"]
+                    fig["perf_per_area"] = fig["inferences_per_s"] / d["area"]
+            if per["pq"].get("perf_per_area") and per["mac"].get("perf_per_area"):
+                per["ratio"] = per["pq"]["perf_per_area"] / per["mac"]["perf_per_area"]
+                per["sensitivity"] = {
+                    label: ((per["pq"]["inferences_per_s"] / area_model.area(pq["resources"], target, **sc))
+                            / (per["mac"]["inferences_per_s"] / area_model.area(mac["resources"], target, **sc)))
+                    for label, sc in SENSITIVITY.items()}
+            # at equal clock: the ratio of cycles x area, independent of Fmax
+            per["ratio_equal_clock"] = ((per["mac"]["cycles_per_image"] * mac["area"])
+                                        / (per["pq"]["cycles_per_image"] * pq["area"]))
     if pnr and target in synth.PNR_TARGETS:
         ref = bram_reference(target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache)
         out["bram_loop_fmax_mhz"] = ref["fmax_mhz"]

@@ -1,7 +1,7 @@
 """cocotb testbench: a converted network on the emitted PQ engine, checked bit for bit.
 
 Configuration (JSON file named by ``PQ_COSIM``): ``{"manifest", "bundle", "images": path of an
-``.npy`` with the float images, "in_gap", "out_stall", "seed", "result"}``.
+``.npy`` with the float images, "in_gap", "out_stall", "seed", "load_bits", "result"}``.
 
 The network runs layer by layer over the whole batch of images: the host side (input
 quantization, im2col, residual adds, pooling, and the layers the engine does not run) in NumPy
@@ -13,6 +13,12 @@ golden network model; the first mismatch stops the run and is reported with its 
 and output.  The host glue takes no simulated time, so the cycles are the engine's: per layer the
 table-load cycles (first write to commit), the compute cycles (first input beat to last output
 beat) and the stall cycles (rows ready, tables not yet committed).
+
+``load_bits`` (optional) limits the table port to the bandwidth of an external link of that many
+bits per cycle: the link earns ``load_bits`` credit bits per cycle (a buffer of one data word plus
+one cycle's bits holds them) and a write, which carries a whole data word of the port, is
+offered only when the credit covers it.  So both engines can be compared at the same bits/cycle
+whatever their port widths.
 """
 
 import json
@@ -95,6 +101,9 @@ async def pq_network(dut):
     rng = np.random.default_rng(cfg.get("seed", 0))
     in_gap, out_stall = cfg.get("in_gap", 0.0), cfg.get("out_stall", 0.0)
     n_layers = len(pq_ops)
+    load_bits = cfg.get("load_bits")
+    word = amap.data_bits
+    credit, credit_cap = 0, word + (load_bits or 0)
 
     await reset(dut)
 
@@ -129,6 +138,10 @@ async def pq_network(dut):
         idle += 1
         assert idle < 100_000, f"the engine made no progress for 100000 cycles (cycle {cycle})"
         wr_item = next_write(writes, wj, wi, fed)
+        if load_bits:
+            credit = min(credit + load_bits, credit_cap)
+            if credit < word:
+                wr_item = None
         beat = None
         if fj < n_layers and jobs[fj] is not None:
             if not committed[fj]:
@@ -144,6 +157,8 @@ async def pq_network(dut):
         if wr_fire or in_fire or out_fire:
             idle = 0
         if wr_fire:
+            if load_bits:
+                credit -= word
             if wi == 0:
                 stats[wj]["first_write"] = cycle
             wi += 1
@@ -193,7 +208,7 @@ async def pq_network(dut):
                  "first_write": s["first_write"], "commit": s["commit"], "first_in": s["first_in"],
                  "last_out": s["last_out"]}
         layers.append(entry)
-    result = {"images": len(x), "cycles": cycle, "layers": layers, "mismatch": mismatch,
+    result = {"images": len(x), "cycles": cycle, "load_bits": load_bits, "word_bits": word, "layers": layers, "mismatch": mismatch,
               "mismatches": 0 if mismatch is None else 1,
               "predictions": rtl_out.argmax(axis=1).tolist() if rtl_out is not None else None,
               "golden_predictions": golden.argmax(axis=1).tolist(),

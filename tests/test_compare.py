@@ -43,6 +43,32 @@ def test_compare_small_on_ice40():
     assert mac["multiplier_utilization"] == pytest.approx(useful / slots)
     assert set(r["sensitivity"]) == {"bram/2", "bram*2", "dsp/2", "dsp*2"}
     assert r["bram_loop_fmax_mhz"] > 10
+    assert "does not fit the PQ engine" in r["network"]["skipped"]     # ResNet20 on a 4x4 engine
+
+
+@pytest.mark.parametrize("name", ["resnet20-v9k8-net", "resnet20-v9k8"])
+def test_network_level_cycles(name):
+    """Whole ResNet20 inferences on both engines: compute as the per-layer ideal, loads from the
+    port words and the shared bandwidth, batches amortizing loads, bandwidth scan monotone."""
+    from pqaccel.compare import network_cycles
+    from pqaccel.config import preset
+    e = preset(name)
+    mac = MacConfig.for_engine(e)
+    r = network_cycles(e, mac, load_bits=256, scan=(16, 256, 4096))
+    assert r["pq_word_bits"] == (e.par.c_par * e.par.m_par * e.widths.lut_bits if e.wide_port else 72)
+    for kind in ("pq", "mac"):
+        b1, b32 = r["batches"]["1"][kind], r["batches"]["32"][kind]
+        assert len(b1["layers"]) == 22                     # 19 conv + 2 projections + classifier
+        word = r[f"{kind}_word_bits"]
+        for l in b1["layers"]:
+            assert l["load"] == (l["writes"] if word <= 256 else -(-l["writes"] * word // 256))
+        # 32 images: the same loads, 32x the rows; never worse per image than one
+        assert b32["load"] == b1["load"] and b32["cycles_per_image"] <= b1["cycles_per_image"]
+        assert b32["cycles"] >= 32 * sum(l["compute"] for l in b1["layers"]) - 32 * 22 * 40
+        scan = [r["scan"][str(bw)][kind] for bw in (16, 256, 4096)]
+        assert scan[0] >= scan[1] >= scan[2] >= b1["compute"]
+    # the PQ engine does the same network in fewer cycles than the MAC engine of the same preset
+    assert r["batches"]["32"]["pq"]["cycles"] < r["batches"]["32"]["mac"]["cycles"]
 
 
 def test_cycle_measurement_is_cached():

@@ -384,10 +384,11 @@ def test_network_on_the_rtl(sim, tmp_path):
         assert l["load_cycles"] >= l["writes"] > 0
 
 
-@pytest.mark.parametrize("wide", [False, True])
-def test_analytical_model_matches_the_rtl(tmp_path, wide):
+@pytest.mark.parametrize("wide,link", [(False, None), (True, None), (True, 5)])
+def test_analytical_model_matches_the_rtl(tmp_path, wide, link):
     """The cycle model (compute + loads, overlapped) against the cycles measured on the RTL for a
-    free-running batch, with the narrow and the wide table port: every layer's compute exactly,
+    free-running batch, with the narrow and the wide table port, and with the wide port behind a
+    link of a fifth of its word per cycle (loads then dominate): every layer's compute exactly,
     the writes exactly, the total within 2 %."""
     from pqaccel.cli_net import compare_model, run_rtl
     from pqaccel.sim.runner import simulator_available
@@ -398,11 +399,24 @@ def test_analytical_model_matches_the_rtl(tmp_path, wide):
     calib, x = rng.normal(size=(40, 1, 6, 6)), rng.normal(size=(4, 1, 6, 6))
     qn = quant.convert(net, small_engine(wide=wide, par=(2, 4, 2)), calib)
     save_bundle(qn, tmp_path / "b")
-    r = run_rtl(qn, tmp_path / "b", x, sim="verilator")
+    load_bits = None
+    if link:
+        from pqaccel.net.perf import word_bits
+        load_bits = max(1, word_bits(qn.engine) // link)
+    r = run_rtl(qn, tmp_path / "b", x, sim="verilator", load_bits=load_bits)
+    assert r["mismatch"] is None and r["equal_to_golden"]
     model = compare_model(qn, r)
     assert [l["compute"] for l in model["layers"]] == [l["compute_cycles"] for l in r["layers"]]
     assert abs(model["total"] - r["cycles"]) <= 0.02 * r["cycles"]
     assert [l["writes"] for l in model["layers"]] == [l["writes"] for l in r["layers"]]
+    slack = 2 * (link or 1)  # the link's buffer may hold up to a word when a load starts
+    for l, ml in zip(r["layers"], model["layers"]):
+        assert l["load_cycles"] >= ml["load"] - slack
+    if link:
+        # the link, not the port, sets the load time: every layer's loads take >= link x writes
+        assert all(ml["load"] >= link * ml["writes"] for ml in model["layers"])
+        unlimited = run_rtl(qn, tmp_path / "b", x, sim="verilator")
+        assert r["cycles"] > unlimited["cycles"]
 
 
 def test_int8_mac_network_on_the_mac_engine(tmp_path):

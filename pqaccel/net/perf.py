@@ -3,9 +3,13 @@
 For a batch of ``B`` images the PQ layers run one after the other, each over the rows of all
 ``B`` images (its tables are loaded once per batch).  Per PQ layer ``j``:
 
-* ``L_j``: table-port writes (shape, requantization, codebooks, table entries, commit) at one
-  write per cycle; with ``wide_port`` a write carries a row of every bank (``c_par * m_par``
-  entries, or ``d_par * m_par`` weights on the MAC engine);
+* ``L_j``: the cycles of its table-port writes (shape, requantization, codebooks, table entries,
+  commit): one write per cycle, or, for a load bandwidth of ``B`` bits per cycle below the port's
+  data width ``W``, ``ceil(writes * W / B)`` (every write carries a full data word; the link is
+  modelled as a credit of ``B`` bits per cycle, buffered up to one word plus ``B``, that a
+  write spends); with
+  ``wide_port`` a write carries a row of every bank (``c_par * m_par`` entries, or
+  ``d_par * m_par`` weights on the MAC engine);
 * ``C_j = rows_j * ceil(C/c_par) * max(k/k_par, ceil(M/m_par)) + lambda_j``: the ideal initiation
   interval plus the latency from the first input beat (accepted on the encoder's last of
   ``k/k_par`` steps) to the last output beat: ``lambda_j = encode_stages + lookup_stages + 3 +
@@ -24,7 +28,7 @@ waits for tables).  Host operations take no cycles here.
 
 from ..config import LayerConfig
 
-__all__ = ["pipeline_latency", "layer_writes", "network_cycles"]
+__all__ = ["pipeline_latency", "layer_writes", "load_cycles", "word_bits", "network_cycles"]
 
 
 def pipeline_latency(engine):
@@ -51,6 +55,24 @@ def layer_writes(engine, lq):
     return 2 + int(engine.requant.runtime) + c * engine.k + entries + 1
 
 
+def word_bits(engine):
+    """Data width of the engine's table port (bits one write carries)."""
+    from ..config import EngineConfig
+    if isinstance(engine, EngineConfig):
+        from ..addrmap import PQAddressMap
+        return PQAddressMap(engine).data_bits
+    from ..mac import MacAddressMap
+    return MacAddressMap(engine).data_bits
+
+
+def load_cycles(writes, word, load_bits=None):
+    """Cycles of ``writes`` table-port writes of ``word`` bits each over a link of ``load_bits``
+    bits per cycle (None: one write per cycle)."""
+    if load_bits is None or load_bits >= word:
+        return writes
+    return -(-writes * word // load_bits)
+
+
 def _mac_latency(cfg):
     """MAC engine: weight read, multiply, accumulator and the output FIFO hand-over."""
     from ..rtl.accumulator import Accumulator
@@ -58,15 +80,17 @@ def _mac_latency(cfg):
     return WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par) + 2
 
 
-def network_cycles(qn, rows_per_layer, engine=None):
+def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):
     """Per engine layer ``{"layer", "rows", "writes", "load", "compute", "stall", "start", "end"}``
     and the total, for the row counts ``rows_per_layer`` (``{name: rows of the batch}``) on
     ``engine`` (default: the bundle's PQ engine; a :class:`pqaccel.mac.MacConfig` models the
-    int8 MAC network on the MAC engine)."""
+    int8 MAC network on the MAC engine), with table loads over ``load_bits`` bits per cycle
+    (None: one write per cycle)."""
     from ..config import EngineConfig
     e = qn.engine if engine is None else engine
     kind = "pq" if isinstance(e, EngineConfig) else "mac"
     base = pipeline_latency(e) if kind == "pq" else _mac_latency(e)
+    word = word_bits(e)
     out = []
     commit_prev = end_prev = fed_prev = 0
     for lq in qn.engine_layers():
@@ -82,12 +106,13 @@ def network_cycles(qn, rows_per_layer, engine=None):
             ideal = e.ideal_cycles_per_row(layer)
             lam = base + e.m_steps(layer) - 1
         writes = layer_writes(qn.engine if kind == "pq" else e, lq)
+        load = load_cycles(writes, word, load_bits)
         compute = rows * ideal + lam
         load_start = commit_prev
-        commit = max(load_start + writes, fed_prev)
+        commit = max(load_start + load, fed_prev)
         start = max(commit, end_prev)
         end = start + compute
-        out.append({"layer": lq.name, "rows": rows, "writes": writes, "load": writes, "compute": compute,
+        out.append({"layer": lq.name, "rows": rows, "writes": writes, "load": load, "compute": compute,
                     "stall": start - end_prev, "start": start, "end": end})
         commit_prev, end_prev, fed_prev = commit, end, end - lam
-    return {"layers": out, "total": end_prev}
+    return {"layers": out, "total": end_prev, "word_bits": word, "load_bits": load_bits}
