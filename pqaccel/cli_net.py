@@ -61,10 +61,11 @@ def cmd_convert(args):
     keep = _keep_names(net, _names(args.keep))
     quant.check_fit(net, engine, keep=keep)
     t0 = time.perf_counter()
-    qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=args.seed, mac_only=args.mac_only)
+    qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=args.seed, mac_only=args.mac_only,
+                       refit=args.refit)
     wall = time.perf_counter() - t0
     meta = {"onnx": os.path.abspath(args.onnx), "dataset": args.dataset, "keep": keep, "seed": args.seed,
-            "mac_only": args.mac_only, "convert_s": round(wall, 2)}
+            "mac_only": args.mac_only, "refit": args.refit, "convert_s": round(wall, 2)}
     files = save_bundle(qn, args.out, meta)
     print(f"converted {args.onnx} for {args.preset or args.config or 'net-v9k16'} on {len(data.calib_x)} "
           f"calibration images of {args.dataset} in {wall:.1f} s")
@@ -314,17 +315,17 @@ def cmd_sweep(args):
     from tqdm import tqdm
     for metric, v, k, b in tqdm(points, desc="sweep", unit="point", disable=args.quiet):
         e = sweep_engine(engine, net, keep, metric, v, k, b)
-        qn = quant.convert(net, e, data.calib_x, keep=keep, seed=args.seed)
-        rows.append({"metric": metric, "v": v, "k": k, "bits": b, "table_bits": quant.table_bits(qn),
+        qn = quant.convert(net, e, data.calib_x, keep=keep, seed=args.seed, refit=args.refit)
+        rows.append({"metric": metric, "v": v, "k": k, "bits": b, "refit": args.refit, "table_bits": quant.table_bits(qn),
                      "pq_int": quant.accuracy(quant.run_int(qn, x), y)})
     wall = time.perf_counter() - t0
     result = {"onnx": args.onnx, "dataset": args.dataset, "keep": keep, "images": len(x), **base,
               "points": rows, "wall_s": round(wall, 1)}
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["metric", "v", "k", "bits", "table_bits", "pq_int_accuracy"])
+    w.writerow(["metric", "v", "k", "bits", "refit", "table_bits", "pq_int_accuracy"])
     for r in rows:
-        w.writerow([r["metric"], r["v"], r["k"], r["bits"], r["table_bits"], r["pq_int"]])
+        w.writerow([r["metric"], r["v"], r["k"], r["bits"], int(r["refit"]), r["table_bits"], r["pq_int"]])
     with staged_files(args.out, names, _previous_sweep(args.out)) as tmp:
         with open(os.path.join(tmp, "sweep.csv"), "w", newline="") as f:
             f.write(buf.getvalue())
@@ -398,6 +399,9 @@ def add_commands(sub, add_config_args):
                        help="conv/gemm layers kept conventional (int8 MAC), comma-separated; 'first' and "
                             "'last' name the first and last")
         p.add_argument("--seed", type=int_arg(0), default=0, help="k-means seed")
+        p.add_argument("--refit", action="store_true",
+                       help="fit each PQ layer's tables by least squares to the float network's outputs "
+                            "on the calibration images (after k-means)")
 
     c = nsub.add_parser("convert", help="convert a trained CNN into a PQ network bundle")
     common(c)

@@ -7,7 +7,10 @@ one input channel's patch).  A layer is either
 * ``pq``: prototypes by k-means on the layer's *integer* input rows of the calibration images,
   produced by the already converted earlier layers (sequential calibration); tables are the
   quantized prototypes times the weights, with the bias folded into subspace 0's table; the PQ
-  engine's golden model (:func:`pqaccel.model.forward`) computes it; or
+  engine's golden model (:func:`pqaccel.model.forward`) computes it.  With ``refit`` the float
+  tables are then fitted by least squares (:func:`refit_tables`) so that the sum of the looked-up
+  entries reproduces the *float network's* output of that layer on the calibration images (the
+  teacher), which also absorbs the error of the earlier PQ layers; or
 * ``mac``: kept conventional, int8 weights on the MAC engine's golden model
   (:func:`pqaccel.mac.mac_forward`); the bias rides on extra input columns that hold the
   constant ``qmax_in`` (see :func:`bias_columns`), so the layer runs on the MAC engine unchanged.
@@ -38,16 +41,21 @@ import numpy as np
 
 from .. import model as pqmodel
 from ..config import EngineConfig, LayerConfig
-from .graph import Network, conv_weight_matrix, im2col, pool, rows_to_nchw
+from .graph import Network, conv_weight_matrix, im2col, pool, rows_to_nchw, run_float
 
 __all__ = ["ADD_FRAC_BITS", "LayerQuant", "QuantNetwork", "convert", "run_int", "bias_columns",
-           "encode_chunked", "mac_config"]
+           "encode_chunked", "mac_config", "refit_tables"]
 
 ADD_FRAC_BITS = 16
 #: k-means is fitted on at most this many calibration rows per layer (seeded subsample).
 FIT_ROWS = 8192
 #: Rows per chunk when distances are computed (bounds memory to about 100 MB).
 CHUNK = 2048
+#: Table refit: calibration rows used (seeded subsample), sweeps of block coordinate descent,
+#: and the ridge weight pulling an entry towards its prototype-times-weights value (in rows).
+REFIT_ROWS = 32768
+REFIT_SWEEPS = 4
+REFIT_RIDGE = 4.0
 
 
 def qmax(bits):
@@ -198,13 +206,38 @@ def _kmeans(engine, xs, seed):
     return protos
 
 
+def refit_tables(codes, target, lut0, ridge=REFIT_RIDGE, sweeps=REFIT_SWEEPS):
+    """Least-squares tables: ``argmin_T sum_rows |sum_c T[c, codes[row, c]] - target[row]|^2 +
+    ridge * |T - lut0|^2`` (``codes``: ``N x C``, ``target``: ``N x M``, ``lut0``: ``C x k x M``).
+
+    Block coordinate descent over the subspaces, starting from ``lut0``: the rows with code
+    ``j`` in subspace ``c`` share one entry, so each block has the closed form ``T[c, j] =
+    (sum of the residual over those rows + ridge * lut0[c, j]) / (count + ridge)``; every update
+    lowers the objective (MADDNESS/LUT-NN-style table learning without retraining)."""
+    n, c = codes.shape
+    k = lut0.shape[1]
+    lut = lut0.astype(np.float64).copy()
+    pred = lut[np.arange(c)[None, :], codes, :].sum(axis=1)
+    resid = target - pred
+    for _ in range(sweeps):
+        for ci in range(c):
+            own = lut[ci][codes[:, ci]]
+            r = resid + own                        # residual without subspace ci
+            sums = np.zeros((k, lut.shape[2]))
+            np.add.at(sums, codes[:, ci], r)
+            counts = np.bincount(codes[:, ci], minlength=k)[:, None]
+            lut[ci] = (sums + ridge * lut0[ci]) / (counts + ridge)
+            resid = r - lut[ci][codes[:, ci]]
+    return lut
+
+
 def _out_range(y, relu, percentile):
     a = np.maximum(y, 0) if relu else np.abs(y)
     top = float(np.percentile(a, percentile)) if percentile < 100 else float(a.max(initial=0))
     return top if top > 0 else 1.0
 
 
-def _convert_layer(engine, op, mode, x_q, in_scale, relu, seed, percentile):
+def _convert_layer(engine, op, mode, x_q, in_scale, relu, seed, percentile, teacher=None):
     rows, geom = _rows(op, x_q)
     w = conv_weight_matrix(op)
     d, m = w.shape
@@ -224,6 +257,11 @@ def _convert_layer(engine, op, mode, x_q, in_scale, relu, seed, percentile):
         lut_f = np.einsum("ckv,cvm->ckm", protos * in_scale, wp)
         lut_f[0] += op.b                        # the bias, once per row: folded into subspace 0
         codes = encode_chunked(engine, rows, protos)
+        if teacher is not None:
+            t_rows = teacher.transpose(0, 2, 3, 1).reshape(-1, m) if op.kind == "conv" else teacher
+            pick = (np.arange(len(rows)) if len(rows) <= REFIT_ROWS
+                    else rng.choice(len(rows), REFIT_ROWS, replace=False))
+            lut_f = refit_tables(codes[pick], t_rows[pick], lut_f)
         y = lut_f[np.arange(c)[None, :], codes, :].sum(axis=1)
         ql = qmax(engine.widths.lut_bits)
         shift, acc_scale = _scale_and_shift(float(np.abs(lut_f).max()) / ql, _out_range(y, relu, percentile) / q_out,
@@ -254,13 +292,15 @@ def fused_relus(net):
     return out
 
 
-def convert(net: Network, engine: EngineConfig, calib_x, *, keep=(), seed=0, percentile=99.99, mac_only=False):
+def convert(net: Network, engine: EngineConfig, calib_x, *, keep=(), seed=0, percentile=99.99, mac_only=False,
+            refit=False):
     """Convert ``net`` for ``engine`` with calibration images ``calib_x`` (float, ``N x input_shape``).
 
     ``keep``: names of conv/gemm layers kept conventional (``mac``); ``mac_only`` keeps all (the
     int8 MAC network).  Scales come from the ``percentile`` of the calibrated magnitudes.  Every
     layer is checked against ``engine`` first.  Raises :class:`ValueError` naming a layer that
-    does not fit.
+    does not fit.  ``refit``: fit each PQ layer's float tables to the float network's output of
+    that layer (:func:`refit_tables`) before they are quantized.
     """
     check_engine(engine)
     names = [op.name for op in net.matmul_ops()]
@@ -274,6 +314,7 @@ def convert(net: Network, engine: EngineConfig, calib_x, *, keep=(), seed=0, per
     calib_x = np.asarray(calib_x, dtype=np.float64)
     in_scale = float(np.abs(calib_x).max()) / q_in or 1.0
     qn = QuantNetwork(net, engine, {}, in_scale)
+    teacher = run_float(net, calib_x, keep=True) if refit and not mac_only else None
     env = {net.input: np.clip(np.rint(calib_x / in_scale), -q_in, q_in).astype(np.int64)}
     scales = {net.input: in_scale}
     for i, op in enumerate(net.ops):
@@ -281,7 +322,7 @@ def convert(net: Network, engine: EngineConfig, calib_x, *, keep=(), seed=0, per
         if op.is_matmul:
             mode = "mac" if (mac_only or op.name in keep) else "pq"
             lq, y = _convert_layer(engine, op, mode, a, scales[op.inputs[0]], op.name in relus, seed + 1000 * i,
-                                   percentile)
+                                   percentile, None if teacher is None else teacher[op.output])
             qn.layers[op.name] = lq
             s = lq.out_scale
         elif op.kind == "relu" and op.name in fused_ops:
