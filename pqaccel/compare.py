@@ -150,7 +150,7 @@ def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_
     per image at each batch size, and at batch 1 for each bandwidth of ``scan``.  None when a layer
     does not fit the PQ engine."""
     from dataclasses import replace
-    from .cli_net import rtl_engine
+    from .net.rtlrun import rtl_engine
     from .net import perf, quant
     from .net.datasets import load_dataset
     from .net.graph import load_onnx, run_float

@@ -24,7 +24,7 @@ from .config import EngineConfig, LayerConfig
 
 __all__ = [
     "as_int_array", "check_tables", "split", "distances", "encode", "accumulate", "requantize", "forward",
-    "PQTables", "train", "quantize_symmetric", "random_tables", "random_inputs", "evaluate",
+    "PQTables", "train", "quantize_symmetric", "random_tables", "random_inputs", "evaluate", "synthetic_layer",
 ]
 
 
@@ -250,3 +250,13 @@ def random_inputs(cfg: EngineConfig, layer: LayerConfig, rng):
     """Uniformly random integer input rows (``n x d``) over the full input range."""
     lo, hi = fx.signed_range(cfg.widths.in_bits)
     return rng.integers(lo, hi + 1, size=(layer.n, layer.d), dtype=np.int64)
+
+
+def synthetic_layer(layer, seed):
+    """A seeded random layer with structure: ``(x, w)``, inputs a mixture of 32 clusters, weights
+    Gaussian.  Used by ``model`` and ``generate --train-seed``."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(32, layer.d))
+    x = centers[rng.integers(0, 32, size=layer.n)] + 0.3 * rng.normal(size=(layer.n, layer.d))
+    w = rng.normal(size=(layer.d, layer.m)) / np.sqrt(layer.d)
+    return x, w

@@ -179,3 +179,12 @@ def test_cosim_engine(sim, index, tmp_path):
     stalled, free = result["layers"]
     assert stalled["mismatches"] == 0 and free["mismatches"] == 0, stalled["first_mismatches"]
     assert free["cycles_per_row"] == free["ideal_cycles_per_row"]
+
+
+def test_sim_example_script():
+    """The standalone example in sim/ generates, co-simulates and reports 0 mismatches."""
+    import runpy
+    if not simulator_available("icarus"):
+        pytest.skip("icarus is not installed")
+    path = os.path.join(os.path.dirname(__file__), "..", "sim", "example.py")
+    assert runpy.run_path(path)["main"]("icarus") == 0

@@ -410,7 +410,7 @@ def test_network_on_the_rtl(sim, tmp_path):
     """A tiny residual network with every host operation: its PQ layers run on the emitted engine
     with the next layer's tables loading during compute, under random gaps and backpressure; every
     layer's outputs and the predictions equal the golden network model, and cycles are counted."""
-    from pqaccel.cli_net import run_rtl
+    from pqaccel.net.rtlrun import run_rtl
     from pqaccel.sim.runner import simulator_available
     if not simulator_available(sim):
         pytest.skip(f"{sim} is not installed")
@@ -434,7 +434,7 @@ def test_analytical_model_matches_the_rtl(tmp_path, wide, link):
     free-running batch, with the narrow and the wide table port, and with the wide port behind a
     link of a fifth of its word per cycle (loads then dominate): every layer's compute exactly,
     the writes exactly, the total within 2 %."""
-    from pqaccel.cli_net import compare_model, run_rtl
+    from pqaccel.net.rtlrun import compare_model, run_rtl
     from pqaccel.sim.runner import simulator_available
     if not simulator_available("verilator"):
         pytest.skip("verilator is not installed")
@@ -466,7 +466,7 @@ def test_analytical_model_matches_the_rtl(tmp_path, wide, link):
 def test_int8_mac_network_on_the_mac_engine(tmp_path):
     """The int8 MAC network (every layer conventional, biases on extra input columns) on the
     emitted MAC engine: bit-exact, and its cycles as the analytical model says."""
-    from pqaccel.cli_net import compare_model, rtl_engine, run_rtl
+    from pqaccel.net.rtlrun import compare_model, rtl_engine, run_rtl
     from pqaccel.mac import MacConfig
     from pqaccel.sim.runner import simulator_available
     if not simulator_available("verilator"):
@@ -505,7 +505,7 @@ def test_resnet20_cifar_shapes():
 def test_sweep_engine_widths():
     """A sweep point sets every width, so prototypes keep the activations' range; c_max follows
     the widest PQ layer."""
-    from pqaccel.cli_net import sweep_engine
+    from pqaccel.cli.net import sweep_engine
     net = load_onnx(DIGITS)
     e = sweep_engine(preset("net-v9k16"), net, ["stem", "fc"], "l2", 3, 32, 5)
     assert e.widths == Widths(5, 5, 5, 5) and (e.v, e.k, e.metric) == (3, 32, "l2")

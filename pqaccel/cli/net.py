@@ -1,4 +1,4 @@
-"""Network commands of the CLI: ``net convert``, ``net eval``, ``net sweep``."""
+"""Network commands: ``net convert``, ``net eval``, ``net run``, ``net resnet20``, ``net sweep``."""
 
 import json
 import os
@@ -6,7 +6,9 @@ import time
 
 import numpy as np
 
-__all__ = ["add_commands"]
+from .common import add_config_args, int_arg, resolve_config
+
+__all__ = ["add_commands", "apply_defaults"]
 
 
 def _names(values):
@@ -29,8 +31,8 @@ def _keep_names(net, keep):
 
 
 def _load(args):
-    from .net.datasets import load_dataset
-    from .net.graph import load_onnx
+    from ..net.datasets import load_dataset
+    from ..net.graph import load_onnx
     net = load_onnx(args.onnx)
     data = load_dataset(args.dataset)
     if tuple(data.test_x.shape[1:]) != tuple(net.input_shape):
@@ -49,10 +51,9 @@ def _layer_table(qn):
 
 
 def cmd_convert(args):
-    from .cli import resolve_config
-    from .fsutil import check_output_dir, check_no_clobber
-    from .net import quant
-    from .net.bundle import BUNDLE_FILES, _previous, save_bundle
+    from ..fsutil import check_output_dir, check_no_clobber
+    from ..net import quant
+    from ..net.bundle import BUNDLE_FILES, _previous, save_bundle
     engine, _ = resolve_config(args)
     quant.check_engine(engine)
     check_output_dir(args.out)
@@ -80,8 +81,8 @@ def evaluate(qn, net, data, onnx_path=None, split="test", mac=None):
     """Accuracies on ``split``: float (own executor and, with ``onnx_path``, onnxruntime), the
     int8 MAC network (``mac``: its :class:`QuantNetwork`), PQ float, PQ integer; and per PQ layer
     the relative RMS error of its output against the float network's."""
-    from .net import quant
-    from .net.graph import run_float
+    from ..net import quant
+    from ..net.graph import run_float
     x, y = data.split(split)
     out = {"images": len(x)}
     env_f = run_float(net, x, keep=True)
@@ -111,9 +112,9 @@ def evaluate(qn, net, data, onnx_path=None, split="test", mac=None):
 
 def _load_bundle(args):
     """``(bundle, its meta, dataset name, dataset)`` for ``eval``/``run``; ``--json`` checked first."""
-    from .fsutil import check_output_file
-    from .net.bundle import load_bundle
-    from .net.datasets import load_dataset
+    from ..fsutil import check_output_file
+    from ..net.bundle import load_bundle
+    from ..net.datasets import load_dataset
     if args.json:
         check_output_file(args.json, "--json")
     qn = load_bundle(args.bundle)
@@ -126,9 +127,9 @@ def _load_bundle(args):
 
 
 def cmd_eval(args):
-    from .fsutil import write_text_atomic
-    from .net import quant
-    from .net.graph import load_onnx
+    from ..fsutil import write_text_atomic
+    from ..net import quant
+    from ..net.graph import load_onnx
     qn, meta, dataset, data = _load_bundle(args)
     onnx_path = args.onnx or meta.get("onnx")
     if onnx_path and not os.path.exists(onnx_path):
@@ -157,52 +158,9 @@ def cmd_eval(args):
     return 0
 
 
-def rtl_engine(qn, mac_par=(9, 16)):
-    """The engine a bundle runs on: its PQ engine if it has PQ layers; for an int8 MAC bundle
-    (``net convert --mac-only``) a MAC engine with ``d_par x m_par`` multipliers that takes every
-    layer (bias columns included) with the model's widths and run-time requantization."""
-    from dataclasses import replace
-    from .net import quant
-    layers = qn.engine_layers()
-    if any(l.mode == "pq" for l in layers):
-        return qn.engine
-    d_max = max(l.w.shape[0] for l in layers)
-    m_max = max(l.m for l in layers)
-    return replace(quant.mac_config(qn.engine, d_max, m_max), d_par=min(mac_par[0], d_max),
-                   m_par=min(mac_par[1], m_max), wide_port=qn.engine.wide_port)
-
-
-def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0, waves=None, load_bits=None):
-    """Run the engine layers of the bundle ``qn`` (folder ``bundle``) on the emitted engine
-    (:func:`rtl_engine`) for images ``x`` under cocotb (:mod:`pqaccel.sim.net_tb`), table loads
-    limited to ``load_bits`` bits per cycle (None: one write per cycle); return its result dict."""
-    import tempfile
-    from .export import generate
-    from .sim.runner import run_testbench
-    with tempfile.TemporaryDirectory(prefix="pqaccel-netrun-") as tmp:
-        files = generate(rtl_engine(qn), os.path.join(tmp, "rtl"))
-        images = os.path.join(tmp, "images.npy")
-        np.save(images, np.asarray(x, dtype=np.float64))
-        return run_testbench(files["verilog"], files["manifest"], "net_tb",
-                             {"bundle": os.path.abspath(bundle), "images": images, "in_gap": in_gap,
-                              "out_stall": out_stall, "seed": seed, "load_bits": load_bits},
-                             sim=sim, build_dir=os.path.join(tmp, "build"), waves=waves)
-
-
-def compare_model(qn, r):
-    """The analytical model for the rows of an RTL run ``r``; adds each measured layer's wait for
-    tables (``wait_cycles``: first input beat after the previous layer's last output)."""
-    from .net.perf import network_cycles
-    prev = 0
-    for l in r["layers"]:
-        l["wait_cycles"] = (l["first_in"] - prev - 1) if l["first_in"] else None
-        prev = l["last_out"] or prev
-    return network_cycles(qn, {l["layer"]: l["rows"] for l in r["layers"]}, rtl_engine(qn),
-                          load_bits=r.get("load_bits"))
-
-
 def cmd_run(args):
-    from .fsutil import write_text_atomic
+    from ..net.rtlrun import compare_model, run_rtl
+    from ..fsutil import write_text_atomic
     qn, meta, dataset, data = _load_bundle(args)
     x, y = data.split("test")
     if args.images > len(x):
@@ -244,8 +202,8 @@ def cmd_run(args):
 
 def cmd_resnet20(args):
     import tempfile
-    from .fsutil import check_output_file
-    from .net.zoo import resnet20_onnx
+    from ..fsutil import check_output_file
+    from ..net.zoo import resnet20_onnx
     check_output_file(args.out, "--out")
     data = resnet20_onnx(seed=args.seed).SerializeToString()
     folder = os.path.dirname(os.path.abspath(args.out))
@@ -275,8 +233,8 @@ def sweep_engine(base, net, keep, metric, v, k, bits):
     """The engine of one sweep point: ``c_max`` from the widest PQ layer and every width (inputs,
     prototypes, tables, outputs) ``bits``: prototypes share the inputs' integer grid, so
     prototypes narrower than the activations would lose their range."""
-    from .config import Parallelism, Widths
-    from .net.graph import conv_weight_matrix
+    from ..config import Parallelism, Widths
+    from ..net.graph import conv_weight_matrix
     from dataclasses import replace
     ds = [conv_weight_matrix(op).shape for op in net.matmul_ops() if op.name not in keep]
     c_max = max(-(-d // v) for d, _ in ds)
@@ -290,9 +248,8 @@ def sweep_engine(base, net, keep, metric, v, k, bits):
 def cmd_sweep(args):
     import csv
     import io
-    from .cli import resolve_config
-    from .fsutil import check_output_dir, check_no_clobber, staged_files
-    from .net import quant
+    from ..fsutil import check_output_dir, check_no_clobber, staged_files
+    from ..net import quant
     engine, _ = resolve_config(args)
     quant.check_engine(engine)
     names = ("sweep.csv", "sweep.json", "sweep.png")
@@ -302,13 +259,13 @@ def cmd_sweep(args):
     keep = _keep_names(net, _names(args.keep))
     points = sweep_points(args)
     for metric, v, k, b in points:        # every point is checked before any work
-        from .config import METRICS
+        from ..config import METRICS
         if metric not in METRICS:
             raise ValueError(f"--metric must be among {', '.join(METRICS)}, got {metric!r}")
         sweep_engine(engine, net, keep, metric, v, k, b)
     mac = quant.convert(net, engine, data.calib_x, mac_only=True)
     x, y = data.split("test")
-    from .net.graph import run_float
+    from ..net.graph import run_float
     base = {"float": quant.accuracy(run_float(net, x), y), "int8_mac": quant.accuracy(quant.run_int(mac, x), y)}
     rows = []
     t0 = time.perf_counter()
@@ -384,9 +341,8 @@ def plot_sweep(result, path):
     plt.close(fig)
 
 
-def add_commands(sub, add_config_args):
-    from .net.datasets import DATASETS
-    from .cli import int_arg
+def add_commands(sub):
+    from ..net.datasets import DATASETS
     n = sub.add_parser("net", help="networks: ONNX import, PQ conversion, accuracy")
     nsub = n.add_subparsers(dest="net_command", required=True)
 

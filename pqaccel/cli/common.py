@@ -1,0 +1,104 @@
+"""What every command shares: configuration arguments, integer options with ranges, the
+errors the command line reports as one line."""
+
+import argparse
+import json
+import os
+
+from .. import config as cf
+
+__all__ = ["CLIError", "Terminated", "int_arg", "add_config_args", "resolve_config", "config_label",
+           "write_json"]
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C (tools killed, temporary files removed), exit 143.
+
+    Not a :class:`SystemExit`, so that no library that catches ``SystemExit`` (the cocotb runner
+    does, for failed tests) can swallow it."""
+
+
+def int_arg(lo=None, hi=None):
+    """An argparse ``type`` for an integer in ``[lo, hi]``: a bad value is reported by argparse
+    with the option's name, the value and the valid range (exit 2)."""
+    def parse(text):
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            if hi is None:
+                what = "a non-negative integer" if lo == 0 else f"an integer >= {lo}"
+            else:
+                what = f"an integer from {lo} to {hi}"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _parse_value(text):
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(text, 0)
+    except ValueError:
+        return text
+
+
+def _apply_sets(engine, sets):
+    for item in sets or ():
+        if "=" not in item:
+            raise CLIError(f"--set takes KEY=VALUE (e.g. par.c_par=4), got {item!r}")
+        key, value = item.split("=", 1)
+        value = _parse_value(value)
+        if "." in key:
+            section, name = key.split(".", 1)
+            engine = cf.engine_from_dict({section: {name: value}}, engine)
+        else:
+            engine = cf.engine_from_dict({key: value}, engine)
+    return engine
+
+
+def add_config_args(p, layer=True):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--preset", default=None, help=f"named preset: {', '.join(cf.PRESETS)} (default: default)")
+    g.add_argument("--config", metavar="FILE", help="TOML or JSON file with [engine] and optional [layer]")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override an engine parameter, e.g. --set k=8 --set par.k_par=4 --set widths.lut_bits=5")
+    if layer:
+        p.add_argument("--d", type=int_arg(1), help="layer input features (default: v*c_max)")
+        p.add_argument("--m", type=int_arg(1), help="layer output channels (default: m_max)")
+        p.add_argument("--n", type=int_arg(1), help="layer rows")
+
+
+def resolve_config(args, n_default=64):
+    """``(engine, layer)`` from ``--preset/--config/--set`` and ``--d/--m/--n``."""
+    layer = None
+    if args.config:
+        engine, layer = cf.load_config_file(args.config)
+    else:
+        engine = cf.preset(args.preset or "default")
+    engine = _apply_sets(engine, args.set)
+    if hasattr(args, "d"):
+        base = layer or cf.default_layer(engine, n_default)
+        layer = cf.LayerConfig(d=args.d if args.d is not None else base.d,
+                               m=args.m if args.m is not None else base.m,
+                               n=args.n if args.n is not None else base.n)
+        engine.check_layer(layer)
+    return engine, layer
+
+
+def config_label(args):
+    """The name of the configuration for reports and default output paths."""
+    return args.preset or (os.path.basename(args.config) if args.config else "default")
+
+
+def write_json(path, obj, what="--json"):
+    from ..fsutil import write_text_atomic
+    write_text_atomic(path, json.dumps(obj, indent=2), what)
