@@ -132,6 +132,10 @@ class PQAddressMap(AddressMap):
                                    "commit: any value; " + self.requant_format(self.cfg.requant)},
         }
 
+    def layer_writes(self, lq):
+        """The writes of a converted network layer (:class:`pqaccel.net.quant.LayerQuant`)."""
+        return self.table_writes(lq.protos, lq.lut, shift=lq.shift, relu=lq.relu)
+
     def table_writes(self, protos, lut, c=None, m=None, commit=True, shift=None, relu=False):
         """``[(addr, data)]`` that load ``protos`` (``C x k x v``) and ``lut`` (``C x k x M``), the
         layer shape and (with ``requant.runtime``) the layer's ``shift`` and ``relu`` into the

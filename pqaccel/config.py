@@ -15,7 +15,8 @@ from . import fixedpoint as fx
 __all__ = [
     "METRICS", "ROUNDINGS", "REQUANT_MODES",
     "Widths", "Parallelism", "Requant", "EngineConfig", "LayerConfig",
-    "PRESETS", "preset", "load_config_file", "engine_from_dict",
+    "PRESETS", "preset", "load_config_file", "engine_from_dict", "EngineBase", "ENGINE_KINDS",
+    "engine_from_manifest",
 ]
 
 METRICS = ("l1", "l2", "chebyshev")
@@ -143,8 +144,91 @@ class LayerConfig:
         _check_int("n", self.n, 1, 1 << 40, "a positive integer")
 
 
+class EngineBase:
+    """What every engine configuration is and provides: the protocol the generator, the driver,
+    the cycle model and the reports use instead of asking which engine they hold.
+
+    A subclass (a frozen dataclass: :class:`EngineConfig`, :class:`pqaccel.mac.MacConfig`) sets
+    ``kind`` (its name in manifests; subclasses register themselves in :data:`ENGINE_KINDS`) and
+    ``ideal_formula``, and defines the hooks ``d_max``, ``m_max``, ``group_size`` (input
+    elements per input beat), ``out_lanes`` (outputs per output beat), ``acc_bits``,
+    ``steps_per_group(layer)``, ``d_limit_message()``, ``from_dict``, ``address_map()``,
+    ``memories()``, ``rtl()`` (the Amaranth component, imported lazily) and ``forward()`` (its
+    golden model).  Shared here: layer checks, groups, output steps, ideal cycles, the
+    requantization check and (de)serialization.
+    """
+
+    kind = None
+    ideal_formula = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            ENGINE_KINDS[cls.kind] = cls
+
+    # -- shared -----------------------------------------------------------------------------------
+    def _check_requant(self):
+        rq = self.requant
+        if not isinstance(rq, Requant):
+            raise TypeError(f"requant must be a Requant, got {rq!r}")
+        if rq.mode == "shift" and rq.shift >= self.acc_bits:
+            raise ValueError(f"requant.shift must be an integer from 0 to {self.acc_bits - 1} "
+                             f"(accumulator width {self.acc_bits} bits), got {rq.shift!r}")
+
+    @property
+    def g_max(self):
+        """Largest number of input beats (groups) per row."""
+        return -(-self.d_max // self.group_size)
+
+    @property
+    def mt_max(self):
+        """Largest number of output beats per row (``ceil(m_max / out_lanes)``)."""
+        return -(-self.m_max // self.out_lanes)
+
+    def check_layer(self, layer):
+        """Raise :class:`ValueError` if ``layer`` does not fit this engine; return it otherwise."""
+        if not isinstance(layer, LayerConfig):
+            raise TypeError(f"layer must be a LayerConfig, got {layer!r}")
+        if layer.d > self.d_max:
+            raise ValueError(f"{self.d_limit_message()}, got {layer.d!r}")
+        if layer.m > self.m_max:
+            raise ValueError(f"m must be an integer from 1 to m_max={self.m_max}, got {layer.m!r}")
+        return layer
+
+    def groups(self, layer):
+        """Input beats per row."""
+        return -(-self.check_layer(layer).d // self.group_size)
+
+    def m_steps(self, layer):
+        """Output beats per row, ``ceil(m / out_lanes)``."""
+        return -(-self.check_layer(layer).m // self.out_lanes)
+
+    def ideal_cycles_per_row(self, layer):
+        """Cycles per row with no stalls: ``groups * steps_per_group`` (:attr:`ideal_formula`)."""
+        return self.groups(layer) * self.steps_per_group(layer)
+
+    def to_dict(self):
+        return asdict(self)
+
+    def replace(self, **changes):
+        return replace(self, **changes)
+
+
+#: Engine configuration classes by manifest ``kind`` (filled by :class:`EngineBase` subclasses).
+ENGINE_KINDS = {}
+
+
+def engine_from_manifest(manifest):
+    """The engine configuration a manifest was generated for, validated."""
+    from . import mac  # noqa: F401  (registers the MAC engine's kind)
+    kind = manifest.get("kind", "pq")
+    if kind not in ENGINE_KINDS:
+        raise ValueError(f"manifest kind must be one of {', '.join(sorted(ENGINE_KINDS))}, got {kind!r}")
+    return ENGINE_KINDS[kind].from_dict(manifest["engine"])
+
+
 @dataclass(frozen=True)
-class EngineConfig:
+class EngineConfig(EngineBase):
     """Everything fixed in hardware.
 
     ``v``: subvector length; ``k``: prototypes per subspace; ``c_max``, ``m_max``: the largest
@@ -165,6 +249,9 @@ class EngineConfig:
     requant: Requant = field(default_factory=Requant)
     wide_port: bool = False
 
+    kind = "pq"
+    ideal_formula = "ceil(C/c_par) * max(k/k_par, ceil(M/m_par))"
+
     def __post_init__(self):
         if not isinstance(self.wide_port, bool):
             raise TypeError(f"wide_port must be a boolean, got {self.wide_port!r}")
@@ -184,10 +271,7 @@ class EngineConfig:
             raise ValueError(f"k_par must divide k={self.k} (one of {divisors}), got {p.k_par!r}")
         if p.m_par > self.m_max:
             raise ValueError(f"m_par must be an integer from 1 to m_max={self.m_max}, got {p.m_par!r}")
-        rq = self.requant
-        if rq.mode == "shift" and rq.shift >= self.acc_bits:
-            raise ValueError(f"requant.shift must be an integer from 0 to {self.acc_bits - 1} "
-                             f"(accumulator width {self.acc_bits} bits), got {rq.shift!r}")
+        self._check_requant()
 
     # -- derived widths ---------------------------------------------------------------------------
     @property
@@ -230,57 +314,66 @@ class EngineConfig:
         """Cycles the encoder spends per subspace group (``k / k_par``)."""
         return self.k // self.par.k_par
 
+    # -- engine protocol (EngineBase) ------------------------------------------------------------
     @property
-    def g_max(self):
-        """Largest number of subspace groups (``ceil(c_max / c_par)``)."""
-        return -(-self.c_max // self.par.c_par)
+    def d_max(self):
+        """Largest layer input width: ``v * c_max``."""
+        return self.v * self.c_max
 
     @property
-    def mt_max(self):
-        """Largest number of output beats per row (``ceil(m_max / m_par)``)."""
-        return -(-self.m_max // self.par.m_par)
+    def group_size(self):
+        """Input elements per input beat: ``c_par`` subvectors of ``v``."""
+        return self.v * self.par.c_par
 
-    # -- layer-dependent quantities ---------------------------------------------------------------
-    def check_layer(self, layer):
-        """Raise :class:`ValueError` if ``layer`` does not fit this engine; return it otherwise."""
-        if not isinstance(layer, LayerConfig):
-            raise TypeError(f"layer must be a LayerConfig, got {layer!r}")
-        if layer.d > self.v * self.c_max:
-            raise ValueError(f"d must be at most v*c_max={self.v * self.c_max} "
-                             f"(C = ceil(d/v) <= c_max={self.c_max}), got {layer.d!r}")
-        if layer.m > self.m_max:
-            raise ValueError(f"m must be an integer from 1 to m_max={self.m_max}, got {layer.m!r}")
-        return layer
+    @property
+    def out_lanes(self):
+        return self.par.m_par
+
+    def d_limit_message(self):
+        return f"d must be at most v*c_max={self.d_max} (C = ceil(d/v) <= c_max={self.c_max})"
+
+    def steps_per_group(self, layer):
+        """``max(k/k_par, ceil(M/m_par))``: the encoder's steps or the output beats."""
+        return max(self.k_steps, self.m_steps(layer))
 
     def subspaces(self, layer):
         """``C = ceil(d / v)``."""
         return -(-self.check_layer(layer).d // self.v)
 
-    def groups(self, layer):
-        """Subspace groups per row, ``ceil(C / c_par)``."""
-        return -(-self.subspaces(layer) // self.par.c_par)
+    @classmethod
+    def from_dict(cls, d, base=None):
+        return engine_from_dict(d, base)
 
-    def m_steps(self, layer):
-        """Output beats per row, ``ceil(m / m_par)``."""
-        return -(-self.check_layer(layer).m // self.par.m_par)
+    def address_map(self):
+        from .addrmap import PQAddressMap
+        return PQAddressMap(self)
 
-    def ideal_cycles_per_row(self, layer):
-        """``ceil(C/c_par) * max(ceil(k/k_par), ceil(m/m_par))`` (DESIGN.md)."""
-        return self.groups(layer) * max(self.k_steps, self.m_steps(layer))
+    def memories(self):
+        """The engine's memories: count, depth (words, both banks) and width (bits)."""
+        p = self.par
+        return {
+            "codebook": {"count": p.c_par, "depth": 2 * self.g_max * self.k_steps,
+                         "width": p.k_par * self.v * self.widths.proto_bits},
+            "lut": {"count": p.c_par * p.m_par, "depth": 2 * self.g_max * self.mt_max * self.k,
+                    "width": self.widths.lut_bits},
+        }
+
+    def rtl(self):
+        from .rtl.top import PQEngine
+        return PQEngine(self)
+
+    def forward(self, x, protos, lut, shift=None, relu=False):
+        """The golden model (:func:`pqaccel.model.forward`)."""
+        from . import model
+        return model.forward(self, x, protos, lut, shift, relu)
 
     # -- (de)serialization ------------------------------------------------------------------------
-    def to_dict(self):
-        return asdict(self)
-
     def derived(self):
         return {
             "idx_bits": self.idx_bits, "dist_max": self.dist_max, "dist_bits": self.dist_bits,
             "acc_bits": self.acc_bits, "result_bits": self.result_bits, "k_steps": self.k_steps,
             "g_max": self.g_max, "mt_max": self.mt_max,
         }
-
-    def replace(self, **changes):
-        return replace(self, **changes)
 
 
 _SECTIONS = {"par": Parallelism, "widths": Widths, "requant": Requant}

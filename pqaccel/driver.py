@@ -7,11 +7,18 @@ manifest (see :mod:`pqaccel.manifest`), so nothing here knows a bit position.
 import numpy as np
 
 from . import model
-from .addrmap import PQAddressMap
-from .config import engine_from_dict, LayerConfig
+from .config import LayerConfig, engine_from_manifest
 from .manifest import pack, unpack
 
-__all__ = ["Job", "MacJob", "make_job"]
+__all__ = ["Job", "MacJob", "make_job", "JOBS"]
+
+
+def _engine(manifest):
+    """The manifest's engine configuration, checked against the manifest's address map."""
+    cfg = engine_from_manifest(manifest)
+    if cfg.address_map().to_dict() != manifest["address_map"]:
+        raise ValueError("manifest address map does not match its engine parameters")
+    return cfg
 
 
 class Job:
@@ -19,9 +26,7 @@ class Job:
 
     def __init__(self, manifest, x, protos, lut, shift=None, relu=False):
         self.manifest = manifest
-        self.cfg = cfg = engine_from_dict(manifest["engine"])
-        if PQAddressMap(cfg).to_dict() != manifest["address_map"]:
-            raise ValueError("manifest address map does not match its engine parameters")
+        self.cfg = cfg = _engine(manifest)
         p = cfg.par
         self.x, self.protos, self.lut = x, protos, lut
         n, d = x.shape
@@ -31,8 +36,8 @@ class Job:
         self.mt = cfg.m_steps(self.layer)
         self.m = self.layer.m
         self.shift, self.relu = shift, relu
-        self.expected = model.forward(cfg, x, protos, lut, shift, relu)
-        self.writes = PQAddressMap(cfg).table_writes(protos, lut, shift=shift, relu=relu)
+        self.expected = cfg.forward(x, protos, lut, shift, relu)
+        self.writes = cfg.address_map().table_writes(protos, lut, shift=shift, relu=relu)
         xin = manifest["streams"]["i"]
         padded = np.zeros((n, self.g * p.c_par * cfg.v), dtype=np.int64)
         padded[:, :d] = x
@@ -48,6 +53,24 @@ class Job:
     def cycle_budget(self):
         """Generous bound on the cycles the job may take, for time-outs."""
         return len(self.writes) + 20 * len(self.in_beats) * (self.cfg.k_steps + self.mt) + 1000
+
+    @classmethod
+    def random(cls, manifest, layer, rng):
+        """Full-range random tables and inputs for ``layer``, with ties and near-ties made common
+        (and, with ``requant.runtime``, a random shift and ReLU)."""
+        cfg = engine_from_manifest(manifest)
+        protos, lut = model.random_tables(cfg, layer, rng)
+        x = model.random_inputs(cfg, layer, rng)
+        # Make ties and near-ties common: copy some prototypes onto inputs and duplicate prototypes.
+        if cfg.k > 1:
+            protos[:, 1::2] = protos[:, 0:-1:2]
+        c = cfg.subspaces(layer)
+        for r in range(0, layer.n, 3):
+            ci = int(rng.integers(0, c))
+            seg = x[r, ci * cfg.v:(ci + 1) * cfg.v]
+            lo, hi = -(1 << (cfg.widths.in_bits - 1)), (1 << (cfg.widths.in_bits - 1)) - 1
+            seg[:] = np.clip(protos[ci, int(rng.integers(0, cfg.k)), :seg.size], lo, hi)
+        return cls(manifest, x, protos, lut, **_random_requant(cfg.requant, rng))
 
     def check(self, beats):
         """Compare output payloads (ints, in order) with the model; return the mismatches, each a
@@ -76,11 +99,8 @@ class MacJob(Job):
     """One layer for the MAC baseline: weight writes, input beats, expected ``x @ w``."""
 
     def __init__(self, manifest, x, w, shift=None, relu=False):
-        from .mac import MacAddressMap, mac_forward, mac_from_dict
         self.manifest = manifest
-        self.cfg = cfg = mac_from_dict(manifest["engine"])
-        if MacAddressMap(cfg).to_dict() != manifest["address_map"]:
-            raise ValueError("manifest address map does not match its engine parameters")
+        self.cfg = cfg = _engine(manifest)
         self.x, self.w = x, w
         n, d = x.shape
         self.layer = LayerConfig(d=d, m=w.shape[1], n=n)
@@ -88,8 +108,8 @@ class MacJob(Job):
         self.mt = cfg.m_steps(self.layer)
         self.m = self.layer.m
         self.shift, self.relu = shift, relu
-        self.expected = mac_forward(cfg, x, w, shift, relu)
-        self.writes = MacAddressMap(cfg).weight_writes(w, shift=shift, relu=relu)
+        self.expected = cfg.forward(x, w, shift, relu)
+        self.writes = cfg.address_map().weight_writes(w, shift=shift, relu=relu)
         padded = np.zeros((n, self.g * cfg.d_par), dtype=np.int64)
         padded[:, :d] = x
         beats = padded.reshape(n, self.g, cfg.d_par)
@@ -101,6 +121,19 @@ class MacJob(Job):
     def cycle_budget(self):
         return len(self.writes) + 20 * len(self.in_beats) * self.mt + 1000
 
+    @classmethod
+    def random(cls, manifest, layer, rng):
+        """Full-range random weights and inputs, the largest product in every position of row 0."""
+        cfg = engine_from_manifest(manifest)
+        xl, xh = -(1 << (cfg.in_bits - 1)), (1 << (cfg.in_bits - 1)) - 1
+        wl, wh = -(1 << (cfg.w_bits - 1)), (1 << (cfg.w_bits - 1)) - 1
+        x = rng.integers(xl, xh + 1, size=(layer.n, layer.d), dtype=np.int64)
+        w = rng.integers(wl, wh + 1, size=(layer.d, layer.m), dtype=np.int64)
+        x[0, :] = xl
+        w[:, 0] = wl
+        return cls(manifest, x, w, **_random_requant(cfg.requant, rng))
+
+
 
 def _random_requant(requant, rng):
     """A layer's random run-time requantization (``requant.runtime``), else the fixed one."""
@@ -110,29 +143,12 @@ def _random_requant(requant, rng):
 
 
 def make_job(manifest, layer, seed):
-    """A random job for the engine of ``manifest``: full-range random tables (or weights) and
-    inputs for ``layer`` (and, with ``requant.runtime``, a random shift and ReLU)."""
-    rng = np.random.default_rng(seed)
-    if manifest.get("kind") == "mac":
-        from .mac import mac_from_dict
-        cfg = mac_from_dict(manifest["engine"])
-        xl, xh = -(1 << (cfg.in_bits - 1)), (1 << (cfg.in_bits - 1)) - 1
-        wl, wh = -(1 << (cfg.w_bits - 1)), (1 << (cfg.w_bits - 1)) - 1
-        x = rng.integers(xl, xh + 1, size=(layer.n, layer.d), dtype=np.int64)
-        w = rng.integers(wl, wh + 1, size=(layer.d, layer.m), dtype=np.int64)
-        x[0, :] = xl
-        w[:, 0] = wl                  # the largest product, in every position of row 0
-        return MacJob(manifest, x, w, **_random_requant(cfg.requant, rng))
-    cfg = engine_from_dict(manifest["engine"])
-    protos, lut = model.random_tables(cfg, layer, rng)
-    x = model.random_inputs(cfg, layer, rng)
-    # Make ties and near-ties common: copy some prototypes onto inputs and duplicate prototypes.
-    if cfg.k > 1:
-        protos[:, 1::2] = protos[:, 0:-1:2]
-    c = cfg.subspaces(layer)
-    for r in range(0, layer.n, 3):
-        ci = int(rng.integers(0, c))
-        seg = x[r, ci * cfg.v:(ci + 1) * cfg.v]
-        lo, hi = -(1 << (cfg.widths.in_bits - 1)), (1 << (cfg.widths.in_bits - 1)) - 1
-        seg[:] = np.clip(protos[ci, int(rng.integers(0, cfg.k)), :seg.size], lo, hi)
-    return Job(manifest, x, protos, lut, **_random_requant(cfg.requant, rng))
+    """A random job for the engine of ``manifest`` (see each job class's ``random``)."""
+    kind = manifest.get("kind", "pq")
+    if kind not in JOBS:
+        raise ValueError(f"manifest kind must be one of {', '.join(sorted(JOBS))}, got {kind!r}")
+    return JOBS[kind].random(manifest, layer, np.random.default_rng(seed))
+
+
+#: The job class of each engine kind.
+JOBS = {"pq": Job, "mac": MacJob}

@@ -6,10 +6,9 @@ import os
 
 from amaranth.back import rtlil
 
-from .config import EngineConfig
+from .config import EngineBase
 from .fsutil import check_no_clobber, check_output_dir, staged_files
 from .manifest import describe_layout
-from .rtl.top import PQEngine
 
 __all__ = ["build_manifest", "check_output", "convert", "generate", "to_verilog", "write_table_hex"]
 
@@ -18,15 +17,10 @@ TABLE_HEX_FORMAT = "one write per line: <addr hex> <data hex>"
 
 
 def make_engine(cfg):
-    """The hardware for ``cfg``: a :class:`PQEngine` or, for a :class:`MacConfig`, a
-    :class:`MacEngine`."""
-    from .mac import MacConfig
-    from .rtl.mac import MacEngine
-    if isinstance(cfg, MacConfig):
-        return MacEngine(cfg)
-    if isinstance(cfg, EngineConfig):
-        return PQEngine(cfg)
-    raise TypeError(f"cfg must be an EngineConfig or a MacConfig, got {cfg!r}")
+    """The hardware for ``cfg`` (any :class:`pqaccel.config.EngineBase`: ``cfg.rtl()``)."""
+    if not isinstance(cfg, EngineBase):
+        raise TypeError(f"cfg must be an engine configuration (EngineConfig, MacConfig), got {cfg!r}")
+    return cfg.rtl()
 
 
 def to_verilog(elaboratable, name):
@@ -55,7 +49,9 @@ def convert(cfg, name="pq_engine"):
     return to_verilog(engine, name), engine
 
 
-def build_manifest(cfg: EngineConfig, engine: PQEngine, name):
+def build_manifest(cfg: EngineBase, engine, name):
+    """The manifest of ``engine`` (the component ``cfg.rtl()`` built) under top module ``name``:
+    ports, stream layouts, address map, latencies and memories, as the engine states them."""
     from amaranth.hdl import Shape
     ports = []
     for path, member in engine.signature.members.flatten():
@@ -65,34 +61,18 @@ def build_manifest(cfg: EngineConfig, engine: PQEngine, name):
         width = shape.size if hasattr(shape, "size") else Shape.cast(shape).width
         ports.append({"name": "__".join(str(p) for p in path), "dir": member.flow.value.lower(), "width": width})
     ports = [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}] + ports
-    kind = "pq" if isinstance(cfg, EngineConfig) else "mac"
-    if kind == "pq":
-        latency = {"encode_stages": engine.encode_stages, "lookup_stages": engine.lookup_stages,
-                   "code_fifo_depth": engine.code_depth, "out_fifo_depth": engine.out_depth}
-        ideal = "ceil(C/c_par) * max(k/k_par, ceil(M/m_par))"
-        memories = {
-            "codebook": {"count": cfg.par.c_par, "depth": 2 * cfg.g_max * cfg.k_steps,
-                         "width": cfg.par.k_par * cfg.v * cfg.widths.proto_bits},
-            "lut": {"count": cfg.par.c_par * cfg.par.m_par, "depth": 2 * cfg.g_max * cfg.mt_max * cfg.k,
-                    "width": cfg.widths.lut_bits},
-        }
-    else:
-        latency = {"lookup_stages": engine.lookup_stages, "out_fifo_depth": engine.out_depth}
-        ideal = "ceil(D/d_par) * ceil(M/m_par)"
-        memories = {"weights": {"count": cfg.m_par, "depth": 2 * cfg.g_max * cfg.mt_max,
-                                "width": cfg.d_par * cfg.w_bits}}
     return {
         "manifest_version": MANIFEST_VERSION,
-        "kind": kind,
+        "kind": cfg.kind,
         "top": name,
         "engine": cfg.to_dict(),
         "derived": cfg.derived(),
         "ports": ports,
         "streams": {"i": describe_layout(engine.in_layout), "o": describe_layout(engine.out_layout)},
         "address_map": engine.amap.to_dict(),
-        "latency": latency,
-        "ideal_cycles_per_row": ideal,
-        "memories": memories,
+        "latency": engine.latency_info(),
+        "ideal_cycles_per_row": cfg.ideal_formula,
+        "memories": cfg.memories(),
     }
 
 
@@ -136,7 +116,7 @@ def write_table_hex(path, amap, writes):
             f.write(f"{addr:0{a}x} {value:0{d}x}\n")
 
 
-def generate(cfg: EngineConfig, out_dir, name="pq_engine", tables=None):
+def generate(cfg: EngineBase, out_dir, name="pq_engine", tables=None):
     """Write ``<name>.v`` and ``<name>.manifest.json`` (and table init files when ``tables`` is
     a :class:`pqaccel.model.PQTables`) into ``out_dir``.
 

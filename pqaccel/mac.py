@@ -4,13 +4,11 @@ Configuration, golden model (exact ``x @ w`` then the same requantization as the
 table-port address map.  The hardware is :class:`pqaccel.rtl.mac.MacEngine`.
 """
 
-from dataclasses import dataclass, field, asdict, fields
-
-import numpy as np
+from dataclasses import dataclass, field, fields, replace
 
 from . import fixedpoint as fx
-from .addrmap import AddressMap, CONTROL_REGS, REGION_BITS
-from .config import EngineConfig, LayerConfig, Requant, _check_int, BITS_MIN, BITS_MAX
+from .addrmap import AddressMap
+from .config import EngineBase, EngineConfig, LayerConfig, Requant, _check_int, BITS_MIN, BITS_MAX
 from .fixedpoint import field_bits
 
 __all__ = ["MacConfig", "MacAddressMap", "mac_forward", "MAC_REGIONS"]
@@ -20,7 +18,7 @@ MAC_CONTROL_REGS = {"d": 0, "m": 1, "commit": 2, "requant": 3}
 
 
 @dataclass(frozen=True)
-class MacConfig:
+class MacConfig(EngineBase):
     """``d_par`` input elements times ``m_par`` outputs per cycle (``d_par*m_par`` multipliers),
     ``in_bits`` inputs, ``w_bits`` weights, layers up to ``d_max`` x ``m_max``; one row takes
     ``ceil(d/d_par) * ceil(m/m_par)`` cycles.  ``wide_port``: the table port also takes all
@@ -35,6 +33,9 @@ class MacConfig:
     requant: Requant = field(default_factory=Requant)
     wide_port: bool = False
 
+    kind = "mac"
+    ideal_formula = "ceil(D/d_par) * ceil(M/m_par)"
+
     def __post_init__(self):
         if not isinstance(self.wide_port, bool):
             raise TypeError(f"wide_port must be a boolean, got {self.wide_port!r}")
@@ -44,8 +45,7 @@ class MacConfig:
         _check_int("m_par", self.m_par, 1, self.m_max, f"an integer from 1 to m_max={self.m_max}")
         for name in ("in_bits", "w_bits", "out_bits"):
             _check_int(name, getattr(self, name), BITS_MIN, BITS_MAX)
-        if not isinstance(self.requant, Requant):
-            raise TypeError(f"requant must be a Requant, got {self.requant!r}")
+        self._check_requant()
 
     @classmethod
     def for_engine(cls, cfg: EngineConfig, *, d_par=9, m_par=16, w_bits=8):
@@ -74,36 +74,61 @@ class MacConfig:
     def result_bits(self):
         return fx.requant_bits(self.requant, self.acc_bits, self.out_bits)
 
+    # -- engine protocol (EngineBase) ------------------------------------------------------------
     @property
-    def g_max(self):
-        return -(-self.d_max // self.d_par)
+    def group_size(self):
+        return self.d_par
 
     @property
-    def mt_max(self):
-        return -(-self.m_max // self.m_par)
+    def out_lanes(self):
+        return self.m_par
 
-    def check_layer(self, layer):
-        if layer.d > self.d_max:
-            raise ValueError(f"d must be an integer from 1 to d_max={self.d_max}, got {layer.d!r}")
-        if layer.m > self.m_max:
-            raise ValueError(f"m must be an integer from 1 to m_max={self.m_max}, got {layer.m!r}")
-        return layer
+    def d_limit_message(self):
+        return f"d must be an integer from 1 to d_max={self.d_max}"
 
-    def groups(self, layer):
-        return -(-self.check_layer(layer).d // self.d_par)
+    def steps_per_group(self, layer):
+        """One cycle per output beat: ``ceil(M/m_par)``."""
+        return self.m_steps(layer)
 
-    def m_steps(self, layer):
-        return -(-self.check_layer(layer).m // self.m_par)
+    @classmethod
+    def from_dict(cls, d, base=None):
+        """A :class:`MacConfig` from a nested dict (as in a manifest), every value validated."""
+        if not isinstance(d, dict):
+            raise TypeError(f"MAC engine configuration must be a table/object, got {d!r}")
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise ValueError(f"unknown MAC engine parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
+        base = base or cls()
+        changes = dict(d)
+        if "requant" in changes:
+            rq = changes["requant"]
+            if not isinstance(rq, dict):
+                raise TypeError(f"requant must be a table/object, got {rq!r}")
+            rq_valid = {f.name for f in fields(Requant)}
+            bad = sorted(set(rq) - rq_valid)
+            if bad:
+                raise ValueError(f"unknown requant parameter {bad[0]!r}; valid: {', '.join(sorted(rq_valid))}")
+            changes["requant"] = replace(base.requant, **rq)
+        return replace(base, **changes)
 
-    def ideal_cycles_per_row(self, layer):
-        return self.groups(layer) * self.m_steps(layer)
+    def address_map(self):
+        return MacAddressMap(self)
+
+    def memories(self):
+        return {"weights": {"count": self.m_par, "depth": 2 * self.g_max * self.mt_max,
+                            "width": self.d_par * self.w_bits}}
+
+    def rtl(self):
+        from .rtl.mac import MacEngine
+        return MacEngine(self)
+
+    def forward(self, x, w, shift=None, relu=False):
+        return mac_forward(self, x, w, shift, relu)
 
     def multiplier_utilization(self, layer):
         """Useful multiplies over issued multiplier slots for ``layer``."""
         return (layer.d * layer.m) / (self.ideal_cycles_per_row(layer) * self.d_par * self.m_par)
-
-    def to_dict(self):
-        return asdict(self)
 
     def derived(self):
         return {"product_bits": self.product_bits, "acc_bits": self.acc_bits,
@@ -111,9 +136,8 @@ class MacConfig:
 
 
 def mac_from_dict(d):
-    d = dict(d)
-    d["requant"] = Requant(**d["requant"])
-    return MacConfig(**d)
+    """:meth:`MacConfig.from_dict`."""
+    return MacConfig.from_dict(d)
 
 
 def mac_forward(cfg: MacConfig, x, w, shift=None, relu=False):
@@ -162,6 +186,10 @@ class MacAddressMap(AddressMap):
                    if self.cfg.wide_port else {}),
                 "control": {"packing": "d: inputs (1..d_max); m: outputs (1..m_max); commit: any value; "
                                        + self.requant_format(self.cfg.requant)}}
+
+    def layer_writes(self, lq):
+        """The writes of a converted network layer kept conventional (its weights with the bias rows)."""
+        return self.weight_writes(lq.w, shift=lq.shift, relu=lq.relu)
 
     def weight_writes(self, w, commit=True, shift=None, relu=False):
         cfg = self.cfg

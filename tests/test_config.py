@@ -82,7 +82,7 @@ def test_presets():
     (lambda: EngineConfig(m_max=8).check_layer(LayerConfig(d=4, m=9)), ValueError,
      "m must be an integer from 1 to m_max=8, got 9"),
     (lambda: cf.preset("resnet50"), ValueError,
-     "preset must be one of 'default', 'resnet20-v9k8', 'resnet20-v9k16', 'resnet20-v9k8-lowbit', 'net-v9k16', 'resnet20-v9k8-net', "
+     "preset must be one of 'default', 'resnet20-v9k8', 'resnet20-v9k16', 'resnet20-v9k8-lowbit', 'net-v9k16', 'resnet20-v9k8-net', 'resnet20-v9k8-net-lut6', 'net-v3k32', 'net-v3k32-lut6', "
      "got 'resnet50'"),
     (lambda: cf.engine_from_dict({"vv": 3}), ValueError,
      "unknown engine parameter 'vv'; valid: c_max, k, m_max, metric, par, requant, v, wide_port, widths"),
@@ -134,3 +134,33 @@ def test_pure_python_layers_import_no_hdl():
             "print(sorted(m for m in sys.modules if m.startswith('amaranth')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_engine_protocol_shared_by_both_engines():
+    """PQ and MAC configurations answer the same questions through one protocol: registered
+    kinds, groups and output steps from group size and output lanes, the same layer checks,
+    manifests round-trip through ``engine_from_manifest``, and the MAC side validates like the
+    PQ side (a shift beyond the accumulator, unknown keys)."""
+    from pqaccel.config import ENGINE_KINDS, EngineBase, engine_from_manifest, preset
+    from pqaccel.mac import MacConfig
+    pq = preset("resnet20-v9k8")
+    mac = MacConfig.for_engine(pq)
+    assert ENGINE_KINDS["pq"] is EngineConfig and ENGINE_KINDS["mac"] is MacConfig
+    layer = LayerConfig(d=144, m=40)
+    for cfg in (pq, mac):
+        assert isinstance(cfg, EngineBase)
+        assert cfg.groups(layer) == -(-144 // cfg.group_size)
+        assert cfg.m_steps(layer) == -(-40 // cfg.out_lanes)
+        assert cfg.ideal_cycles_per_row(layer) == cfg.groups(layer) * cfg.steps_per_group(layer)
+        assert engine_from_manifest({"kind": cfg.kind, "engine": cfg.to_dict()}) == cfg
+        with pytest.raises(ValueError, match=r"^m must be an integer from 1 to m_max=64, got 65$"):
+            cfg.check_layer(LayerConfig(d=9, m=65))
+    assert pq.ideal_cycles_per_row(layer) == 4 * max(1, 3)       # C=16 in groups of 4; k/k_par=1, 3 beats
+    assert mac.ideal_cycles_per_row(layer) == 16 * 3               # 144/9 beats, 3 output beats each
+    with pytest.raises(ValueError, match=r"^requant.shift must be an integer from 0 to 24 \(accumulator "
+                                         r"width 25 bits\), got 30$"):
+        MacConfig(requant=Requant("shift", 30))
+    with pytest.raises(ValueError, match="^unknown MAC engine parameter 'c_max'"):
+        MacConfig.from_dict({"c_max": 3})
+    with pytest.raises(ValueError, match="^manifest kind must be one of mac, pq, got 'fft'$"):
+        engine_from_manifest({"kind": "fft", "engine": {}})

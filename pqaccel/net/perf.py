@@ -57,12 +57,7 @@ def layer_writes(engine, lq):
 
 def word_bits(engine):
     """Data width of the engine's table port (bits one write carries)."""
-    from ..config import EngineConfig
-    if isinstance(engine, EngineConfig):
-        from ..addrmap import PQAddressMap
-        return PQAddressMap(engine).data_bits
-    from ..mac import MacAddressMap
-    return MacAddressMap(engine).data_bits
+    return engine.address_map().data_bits
 
 
 def load_cycles(writes, word, load_bits=None):
@@ -86,9 +81,8 @@ def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):
     ``engine`` (default: the bundle's PQ engine; a :class:`pqaccel.mac.MacConfig` models the
     int8 MAC network on the MAC engine), with table loads over ``load_bits`` bits per cycle
     (None: one write per cycle)."""
-    from ..config import EngineConfig
     e = qn.engine if engine is None else engine
-    kind = "pq" if isinstance(e, EngineConfig) else "mac"
+    kind = e.kind
     base = pipeline_latency(e) if kind == "pq" else _mac_latency(e)
     word = word_bits(e)
     out = []

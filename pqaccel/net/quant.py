@@ -114,9 +114,11 @@ def mac_config(engine: EngineConfig, d_max, m_max):
     from ..config import Requant
     from ..mac import MacConfig
     rq = engine.requant
-    return MacConfig(d_max=d_max, m_max=m_max, d_par=1, m_par=1, in_bits=engine.widths.in_bits, w_bits=8,
-                     out_bits=engine.widths.out_bits,
-                     requant=Requant("shift", MAC_SHIFT_MAX, rq.rounding, rq.saturate, runtime=True))
+    probe = MacConfig(d_max=d_max, m_max=m_max, d_par=1, m_par=1, in_bits=engine.widths.in_bits, w_bits=8,
+                      out_bits=engine.widths.out_bits, requant=Requant("shift", 0, rq.rounding, rq.saturate,
+                                                                       runtime=True))
+    return probe.replace(requant=Requant("shift", min(MAC_SHIFT_MAX, probe.acc_bits - 1), rq.rounding,
+                                         rq.saturate, runtime=True))
 
 
 def bias_columns(b_units, w_bits):
@@ -273,7 +275,8 @@ def _convert_layer(engine, op, mode, x_q, in_scale, relu, seed, percentile, teac
         y = rows * in_scale @ w + op.b
         qw = qmax(8)
         shift, acc_scale = _scale_and_shift(in_scale * float(np.abs(w).max()) / qw,
-                                            _out_range(y, relu, percentile) / q_out, MAC_SHIFT_MAX)
+                                            _out_range(y, relu, percentile) / q_out,
+                                            mac_config(engine, d, m).requant.shift)
         w_q = np.clip(np.rint(w * in_scale / acc_scale), -qw, qw).astype(np.int64)
         b_units = np.rint(op.b / (acc_scale * qmax(engine.widths.in_bits))).astype(np.int64)
         bias = bias_columns(b_units, 8)

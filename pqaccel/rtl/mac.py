@@ -87,6 +87,10 @@ class MacEngine(wiring.Component):
         self.out_depth = self.lookup_stages + 4
         super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 
+    def latency_info(self):
+        """Pipeline depth and FIFO size, for the manifest."""
+        return {"lookup_stages": self.lookup_stages, "out_fifo_depth": self.out_depth}
+
     def elaborate(self, platform):
         m = Module()
         cfg, amap = self.cfg, self.amap

@@ -52,6 +52,11 @@ class PQEngine(wiring.Component):
         self.out_depth = self.lookup_stages + 4
         super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 
+    def latency_info(self):
+        """Pipeline depths and FIFO sizes, for the manifest."""
+        return {"encode_stages": self.encode_stages, "lookup_stages": self.lookup_stages,
+                "code_fifo_depth": self.code_depth, "out_fifo_depth": self.out_depth}
+
     def elaborate(self, platform):
         m = Module()
         cfg, p, amap = self.cfg, self.cfg.par, self.amap

@@ -27,8 +27,7 @@ import os
 import cocotb
 import numpy as np
 
-from pqaccel.addrmap import PQAddressMap
-from pqaccel.config import engine_from_dict
+from pqaccel.config import engine_from_manifest
 from pqaccel.driver import Job, MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
@@ -84,18 +83,11 @@ async def pq_network(dut):
     x = np.load(cfg["images"])
     kind = manifest.get("kind", "pq")
     pq_ops = [op for op in qn.net.matmul_ops() if qn.layers[op.name].mode == kind]
-    if kind == "pq":
-        engine = engine_from_dict(manifest["engine"])
-        if engine != qn.engine:
-            raise ValueError("the bundle was converted for another engine than the manifest's")
-        amap = PQAddressMap(engine)
-        writes = [amap.table_writes(qn.layers[op.name].protos, qn.layers[op.name].lut,
-                                    shift=qn.layers[op.name].shift, relu=qn.layers[op.name].relu) for op in pq_ops]
-    else:
-        from pqaccel.mac import MacAddressMap, mac_from_dict
-        amap = MacAddressMap(mac_from_dict(manifest["engine"]))
-        writes = [amap.weight_writes(qn.layers[op.name].w, shift=qn.layers[op.name].shift,
-                                     relu=qn.layers[op.name].relu) for op in pq_ops]
+    engine = engine_from_manifest(manifest)
+    if kind == "pq" and engine != qn.engine:
+        raise ValueError("the bundle was converted for another engine than the manifest's")
+    amap = engine.address_map()
+    writes = [amap.layer_writes(qn.layers[op.name]) for op in pq_ops]
     host = Host(qn, x, kind)
     golden = quant.run_int(qn, x)
     rng = np.random.default_rng(cfg.get("seed", 0))
