@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
 from .control import (BankControl, accept_writes, addr_field, attach_output, engine_signature,
-                      last_index, last_index_registers, requant_registers, sequence_rows)
+                      in_range, last_index, last_index_registers, requant_registers, sequence_rows)
 from .util import delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -128,9 +128,9 @@ class MacEngine(wiring.Component):
             m.d.comb += wm.wr_row.eq(w_data[:cfg.d_par * cfg.m_par * cfg.w_bits])
         reg = addr_field(amap, w_addr, "control", "reg")
         with m.If(w_valid & (region == MAC_REGIONS["control"])):
-            with m.If((reg == MAC_CONTROL_REGS["d"]) & (w_data >= 1) & (w_data <= cfg.d_max)):
+            with m.If((reg == MAC_CONTROL_REGS["d"]) & in_range(w_data, 1, cfg.d_max)):
                 m.d.sync += last_g[shadow].eq(last_index(w_data, cfg.d_max, cfg.d_par))
-            with m.If((reg == MAC_CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
+            with m.If((reg == MAC_CONTROL_REGS["m"]) & in_range(w_data, 1, cfg.m_max)):
                 m.d.sync += last_mt[shadow].eq(last_index(w_data, cfg.m_max, cfg.m_par))
         rq_write = w_valid & (region == MAC_REGIONS["control"]) & (reg == MAC_CONTROL_REGS["requant"])
         rq_shift, rq_relu = requant_registers(m, cfg.requant, lambda b: rq_write & (shadow == b), w_data)

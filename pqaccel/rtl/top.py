@@ -9,7 +9,7 @@ from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
 from .control import (BankControl, WritePortSignature, accept_writes, addr_field, attach_output,
-                      last_index, last_index_registers, requant_registers, sequence_rows,
+                      in_range, last_index, last_index_registers, requant_registers, sequence_rows,
                       engine_signature)
 from .util import const_function, delay, field_bits
 
@@ -107,12 +107,12 @@ class PQEngine(wiring.Component):
             m.d.comb += luts.wr_row.eq(w_data[:p.c_par * p.m_par * cfg.widths.lut_bits])
         reg = field("control", "reg")
         with m.If(w_valid & (region == REGIONS["control"])):
-            with m.If((reg == CONTROL_REGS["c"]) & (w_data >= 1) & (w_data <= cfg.c_max)):
+            with m.If((reg == CONTROL_REGS["c"]) & in_range(w_data, 1, cfg.c_max)):
                 m.d.sync += [
                     last_g[shadow].eq(last_index(w_data, cfg.c_max, p.c_par)),
                     rem[shadow].eq(const_function(w_data, lambda c: (c - 1) % p.c_par + 1, cfg.c_max)),
                 ]
-            with m.If((reg == CONTROL_REGS["m"]) & (w_data >= 1) & (w_data <= cfg.m_max)):
+            with m.If((reg == CONTROL_REGS["m"]) & in_range(w_data, 1, cfg.m_max)):
                 m.d.sync += last_mt[shadow].eq(last_index(w_data, cfg.m_max, p.m_par))
         rq_write = w_valid & (region == REGIONS["control"]) & (reg == CONTROL_REGS["requant"])
         rq_shift, rq_relu = requant_registers(m, cfg.requant, lambda b: rq_write & (shadow == b), w_data)
