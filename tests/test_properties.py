@@ -99,7 +99,7 @@ def test_golden_model_equals_naive_reference(data):
 def test_engine_in_amaranth_simulator_equals_model(data):
     """Two layers back to back (the second's tables load while the first computes); the first
     under random gaps and backpressure, the second free-running at the ideal rate."""
-    from engine_tb import run_engine, steady_cycles_per_row
+    from engine_tb import run_engine
     cfg = data.draw(engines(max_c=6, max_m=6, max_k=8))
     l1 = data.draw(layers(cfg, max_n=4))
     l2 = data.draw(layers(cfg, max_n=6))

@@ -97,8 +97,9 @@ def _load_array(path, key, what):
         loaded = np.load(path, allow_pickle=False)
     except OSError as e:
         raise CLIError(f"{what} {path!r} cannot be read: {e.strerror or e}") from None
-    except ValueError as e:
-        raise CLIError(f"{what} {path!r} is not a NumPy .npy/.npz file: {e}") from None
+    except ValueError:
+        raise CLIError(f"{what} {path!r} is not a NumPy .npy/.npz file of integers (write one with "
+                       f"numpy.save or numpy.savez)") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             names = list(loaded.files)

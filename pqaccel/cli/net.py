@@ -221,10 +221,20 @@ def cmd_resnet20(args):
     return 0
 
 
+def _int_list(option, values):
+    out = []
+    for text in _names(values):
+        try:
+            out.append(int(text))
+        except ValueError:
+            raise ValueError(f"{option} takes comma-separated integers, got {text!r}") from None
+    return out
+
+
 def sweep_points(args):
-    ks = [int(k) for k in _names(args.k)]
-    vs = [int(v) for v in _names(args.v)]
-    bits = [int(b) for b in _names(args.bits)]
+    ks = _int_list("--k", args.k)
+    vs = _int_list("--v", args.v)
+    bits = _int_list("--bits", args.bits)
     metrics = _names(args.metric)
     return [(m, v, k, b) for m in metrics for v in vs for k in ks for b in bits]
 
