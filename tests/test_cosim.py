@@ -188,3 +188,20 @@ def test_sim_example_script():
         pytest.skip("icarus is not installed")
     path = os.path.join(os.path.dirname(__file__), "..", "sim", "example.py")
     assert runpy.run_path(path)["main"]("icarus") == 0
+
+
+@pytest.mark.parametrize("preset_name, wide", [("default", False), ("default", True)])
+def test_soak_with_reloads_and_resets(preset_name, wide, tmp_path):
+    """A short soak on Verilator: table reloads every job, gaps, backpressure and resets at
+    random times; 0 mismatches, nothing out of a reset, every row once
+    (``benchmarks/bench_soak.py`` runs 20,000 rows)."""
+    from pqaccel.config import preset
+    from pqaccel.sim.runner import run_soak
+    if not simulator_available("verilator"):
+        pytest.skip("verilator is not installed")
+    cfg = preset(preset_name).replace(wide_port=wide)
+    files = generate(cfg, tmp_path / "rtl")
+    r = run_soak(files["verilog"], files["manifest"], rows=1500, rows_per_job=(20, 80), reset_prob=0.5,
+                 seed=3, build_dir=tmp_path / "build")
+    assert r["mismatches"] == 0 and r["leaks"] == 0
+    assert r["rows_checked"] >= 1500 and r["resets"] >= 3 and r["reloads"] > r["jobs"]

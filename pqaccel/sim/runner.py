@@ -6,7 +6,8 @@ import shutil
 import tempfile
 import time
 
-__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "run_testbench", "simulator_available"]
+__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "run_soak", "run_testbench",
+           "simulator_available"]
 
 SIMULATORS = ("icarus", "verilator")
 #: The waveform format each simulator writes under cocotb.
@@ -66,6 +67,15 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
     """
     return run_testbench(verilog, manifest, "pq_tb", {"seed": seed, "layers": layers}, sim=sim,
                          build_dir=build_dir, verbose=verbose, waves=waves)
+
+
+def run_soak(verilog, manifest, *, sim="verilator", rows=20000, rows_per_job=(100, 400), in_gap=0.2,
+             out_stall=0.2, reset_prob=0.3, seed=0, build_dir=None):
+    """The soak testbench (:mod:`pqaccel.sim.soak_tb`): ``rows`` rows over many jobs with table
+    reloads, gaps, backpressure and random resets; returns its statistics."""
+    return run_testbench(verilog, manifest, "soak_tb",
+                         {"seed": seed, "rows": rows, "rows_per_job": list(rows_per_job), "in_gap": in_gap,
+                          "out_stall": out_stall, "reset_prob": reset_prob}, sim=sim, build_dir=build_dir)
 
 
 def run_testbench(verilog, manifest, module, config, *, sim="icarus", build_dir=None, verbose=False, waves=None):
