@@ -153,7 +153,8 @@ class EngineBase:
     ``ideal_formula``, and defines the hooks ``d_max``, ``m_max``, ``group_size`` (input
     elements per input beat), ``out_lanes`` (outputs per output beat), ``acc_bits``,
     ``steps_per_group(layer)``, ``d_limit_message()``, ``from_dict``, ``address_map()``,
-    ``memories()``, ``rtl()`` (the Amaranth component, imported lazily) and ``forward()`` (its
+    ``memories()``, ``rtl(checks=False)`` (the Amaranth component, imported lazily; ``checks``
+    adds the simulation-only assertions) and ``forward()`` (its
     golden model).  Shared here: layer checks, groups, output steps, ideal cycles, the
     requantization check and (de)serialization.
     """
@@ -358,9 +359,9 @@ class EngineConfig(EngineBase):
                     "width": self.widths.lut_bits},
         }
 
-    def rtl(self):
+    def rtl(self, checks=False):
         from .rtl.top import PQEngine
-        return PQEngine(self)
+        return PQEngine(self, checks=checks)
 
     def forward(self, x, protos, lut, shift=None, relu=False):
         """The golden model (:func:`pqaccel.model.forward`)."""

@@ -16,11 +16,15 @@ MANIFEST_VERSION = 1
 TABLE_HEX_FORMAT = "one write per line: <addr hex> <data hex>"
 
 
-def make_engine(cfg):
-    """The hardware for ``cfg`` (any :class:`pqaccel.config.EngineBase`: ``cfg.rtl()``)."""
+def make_engine(cfg, checks=False):
+    """The hardware for ``cfg`` (any :class:`pqaccel.config.EngineBase`: ``cfg.rtl()``).
+
+    ``checks`` adds the engine's assertions (FIFOs never written when full, credit and busy
+    counters never wrap, commits never overlap): every Amaranth-simulator test turns them on;
+    the emitted Verilog and synthesis leave them out."""
     if not isinstance(cfg, EngineBase):
         raise TypeError(f"cfg must be an engine configuration (EngineConfig, MacConfig), got {cfg!r}")
-    return cfg.rtl()
+    return cfg.rtl(checks=checks)
 
 
 def to_verilog(elaboratable, name):

@@ -119,9 +119,9 @@ class MacConfig(EngineBase):
         return {"weights": {"count": self.m_par, "depth": 2 * self.g_max * self.mt_max,
                             "width": self.d_par * self.w_bits}}
 
-    def rtl(self):
+    def rtl(self, checks=False):
         from .rtl.mac import MacEngine
-        return MacEngine(self)
+        return MacEngine(self, checks=checks)
 
     def forward(self, x, w, shift=None, relu=False):
         return mac_forward(self, x, w, shift, relu)

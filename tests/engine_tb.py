@@ -25,7 +25,7 @@ async def stream_get(ctx, stream):
 
 def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
     """Run ``layers`` (LayerConfig list) back to back; return ``(jobs, outputs, stats)``."""
-    engine = make_engine(cfg)
+    engine = make_engine(cfg, checks=True)      # the simulation-only assertions are on
     manifest = build_manifest(cfg, engine, "pq_engine")
     jobs = [make_job(manifest, layer, seed + i) for i, layer in enumerate(layers)]
     rng = np.random.default_rng(seed + 1000)

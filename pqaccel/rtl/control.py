@@ -1,6 +1,6 @@
 """Control shared by the engines: double-buffered table banks and the output FIFO."""
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Assert, Module, Mux, Signal
 from amaranth.lib import wiring, fifo, stream
 from amaranth.lib.wiring import In, Out
 
@@ -8,7 +8,7 @@ from .util import const_function, field_bits
 
 __all__ = ["BankControl", "WritePortSignature", "attach_output", "addr_field", "accept_writes",
            "engine_signature", "last_index_registers", "last_index", "requant_registers", "sequence_rows",
-           "in_range"]
+           "in_range", "check_fifo", "check_credits", "busy_bits_for"]
 
 
 def WritePortSignature(addr_bits, data_bits):
@@ -28,7 +28,9 @@ class BankControl(wiring.Component):
 
     A pending commit swaps the banks at the next ``row_start``; the issuing stage holds back new
     rows meanwhile (``pending & row_start``), so every row reads one bank from start to end.
-    ``busy_bits`` must hold the most rows that can be in flight.
+    ``busy_bits`` must hold the most rows that can be in flight (the engine derives it from its
+    pipeline); with ``checks`` the simulator asserts that the counts never wrap and that no
+    commit arrives while one is pending.
     """
 
     commit: In(1)
@@ -40,8 +42,9 @@ class BankControl(wiring.Component):
     pending: Out(1)
     wr_ready: Out(1)
 
-    def __init__(self, busy_bits=8):
+    def __init__(self, busy_bits, checks=False):
         self.busy_bits = busy_bits
+        self.checks = checks
         super().__init__()
 
     def elaborate(self, platform):
@@ -60,8 +63,15 @@ class BankControl(wiring.Component):
         begin_bank = Signal()
         m.d.sync += [begin.eq(self.row_begin), begin_bank.eq(self.active)]
         for b in range(2):
-            m.d.sync += busy[b].eq(busy[b] + (begin & (begin_bank == b))
-                                   - (self.row_done & (self.done_bank == b)))
+            inc = begin & (begin_bank == b)
+            dec = self.row_done & (self.done_bank == b)
+            m.d.sync += busy[b].eq(busy[b] + inc - dec)
+            if self.checks:
+                top = (1 << self.busy_bits) - 1
+                m.d.sync += [Assert(~(inc & ~dec & (busy[b] == top)), f"busy count of bank {b} wraps"),
+                             Assert(~(dec & ~inc & (busy[b] == 0)), f"bank {b}: a row ends that never began")]
+        if self.checks:
+            m.d.sync += Assert(~(self.commit & self.pending), "commit while a commit is pending")
         return m
 
 
@@ -71,7 +81,19 @@ def addr_field(amap, addr, region, name):
     return addr[off:off + width] if width else 0
 
 
-def attach_output(m, o, out_layout, acc, depth):
+def check_fifo(m, name, fifo_, checks):
+    """Simulation-only: ``fifo_`` is never written when full (the credits guarantee it)."""
+    if checks:
+        m.d.comb += Assert(~fifo_.w_en | fifo_.w_rdy, f"{name}: write while full")
+
+
+def check_credits(m, name, count, depth, checks):
+    """Simulation-only: a credit counter stays within ``0..depth`` (never wraps)."""
+    if checks:
+        m.d.comb += Assert(count <= depth, f"{name} credits exceed the FIFO depth {depth}")
+
+
+def attach_output(m, o, out_layout, acc, depth, checks=False):
     """Output FIFO between an accumulator and the output stream ``o``; returns the pop strobe.
 
     The FIFO is sized by the caller's credit scheme (work is issued only while the FIFO has room
@@ -84,6 +106,7 @@ def attach_output(m, o, out_layout, acc, depth):
         ofifo.w_data.eq(w_out), ofifo.w_en.eq(acc.out_valid),
         o.valid.eq(ofifo.r_rdy), o.payload.eq(ofifo.r_data), ofifo.r_en.eq(o.ready),
     ]
+    check_fifo(m, "output FIFO", ofifo, checks)
     return o.valid & o.ready
 
 
@@ -143,6 +166,11 @@ def requant_registers(m, requant, write, data):
         with m.If(write(b) & (data[:sb] <= requant.shift)):
             m.d.sync += [shift[b].eq(data[:sb]), relu[b].eq(data[sb])]
     return shift, relu
+
+
+def busy_bits_for(rows_in_flight):
+    """Width of a :class:`BankControl` busy counter for at most ``rows_in_flight`` rows."""
+    return max(1, field_bits(rows_in_flight + 1))
 
 
 def in_range(value, lo, hi):

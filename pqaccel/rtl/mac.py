@@ -6,8 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
-from .control import (BankControl, accept_writes, addr_field, attach_output, engine_signature,
-                      in_range, last_index, last_index_registers, requant_registers, sequence_rows)
+from .control import (BankControl, accept_writes, addr_field, attach_output, busy_bits_for, check_credits,
+                      engine_signature, in_range, last_index, last_index_registers, requant_registers, sequence_rows)
 from .util import delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -77,8 +77,9 @@ class MacEngine(wiring.Component):
     requantized as configured.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, checks=False):
         self.cfg = cfg
+        self.checks = checks
         self.amap = MacAddressMap(cfg)
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
         self.out_layout = data.StructLayout({
@@ -101,7 +102,9 @@ class MacEngine(wiring.Component):
 
         last_g = last_index_registers("last_g", cfg.g_max)
         last_mt = last_index_registers("last_mt", cfg.mt_max)
-        m.submodules.banks = banks = BankControl()
+        # Rows in flight (first issue to last weight read): the issuing row, and the one whose
+        # start is counted a cycle late.
+        m.submodules.banks = banks = BankControl(busy_bits_for(2), checks=self.checks)
         active = banks.active
         shadow = ~active
         m.d.comb += self.active_bank.eq(active)
@@ -171,6 +174,7 @@ class MacEngine(wiring.Component):
         if rq:
             m.d.comb += [acc.shift.eq(rec_p.shift), acc.relu.eq(rec_p.relu)]
 
-        out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth)
+        out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth, self.checks)
         m.d.sync += out_res.eq(out_res + (issue & last_group) - out_pop)
+        check_credits(m, "output FIFO", out_res, self.out_depth, self.checks)
         return m

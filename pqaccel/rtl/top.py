@@ -9,7 +9,7 @@ from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
 from .control import (BankControl, WritePortSignature, accept_writes, addr_field, attach_output,
-                      in_range, last_index, last_index_registers, requant_registers, sequence_rows,
+                      busy_bits_for, check_credits, check_fifo, in_range, last_index, last_index_registers, requant_registers, sequence_rows,
                       engine_signature)
 from .util import const_function, delay, field_bits
 
@@ -36,8 +36,9 @@ class PQEngine(wiring.Component):
     is one: ``max(k_steps, ceil(M/m_par))`` cycles per subspace group.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, checks=False):
         self.cfg = cfg
+        self.checks = checks
         p, w = cfg.par, cfg.widths
         self.amap = PQAddressMap(cfg)
         self.in_layout = data.ArrayLayout(data.ArrayLayout(signed(w.in_bits), cfg.v), p.c_par)
@@ -70,7 +71,10 @@ class PQEngine(wiring.Component):
         last_g = last_index_registers("last_g", cfg.g_max)
         rem = Array(Signal(range(p.c_par + 1), init=last_rem, name=f"rem{b}") for b in range(2))
         last_mt = last_index_registers("last_mt", cfg.mt_max)
-        m.submodules.banks = banks = BankControl()
+        # Rows in flight (first issue to last table read): the encoder pipeline, the code FIFO and
+        # the lookup issue hold at least one group of a row each.
+        m.submodules.banks = banks = BankControl(busy_bits_for(self.encode_stages + self.code_depth + 3),
+                                                 checks=self.checks)
         active = banks.active
         shadow = ~active
         m.d.comb += self.active_bank.eq(active)
@@ -157,6 +161,7 @@ class PQEngine(wiring.Component):
             w_code.last_group.eq(tag_enc.last_group), w_code.bank.eq(tag_enc.bank),
             cfifo.w_data.eq(w_code), cfifo.w_en.eq(enc.out_valid),
         ]
+        check_fifo(m, "code FIFO", cfifo, self.checks)
 
         # -- stage B: table lookups and accumulation -------------------------------------------
         head = data.View(code_layout, cfifo.r_data)
@@ -198,11 +203,13 @@ class PQEngine(wiring.Component):
         if rq:
             m.d.comb += [acc.shift.eq(rec_b.shift), acc.relu.eq(rec_b.relu)]
 
-        out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth)
+        out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth, self.checks)
 
         # -- credits ---------------------------------------------------------------------------
         m.d.sync += [
             code_res.eq(code_res + (issue_a & last_step) - cfifo.r_en),
             out_res.eq(out_res + (issue_b & head.last_group) - out_pop),
         ]
+        check_credits(m, "code FIFO", code_res, self.code_depth, self.checks)
+        check_credits(m, "output FIFO", out_res, self.out_depth, self.checks)
         return m
