@@ -138,9 +138,11 @@ def test_simulation_assertions_fire(monkeypatch, break_what, message):
     else:
         real = top.attach_output
         monkeypatch.setattr(top, "attach_output", lambda m, o, lay, acc, depth, checks: real(m, o, lay, acc, 2, checks))
+    import gc
     with pytest.raises(AssertionError, match=message):
         run_engine(preset("default"), [LayerConfig(d=32, m=8, n=12), LayerConfig(d=8, m=2, n=12)],
                    out_stall=0.5, seed=1)
+    gc.collect()          # the interrupted testbench coroutines are finalized here, not in the next test
 
 
 def test_checks_are_absent_from_the_emitted_verilog(tmp_path):
