@@ -13,6 +13,13 @@ from .manifest import describe_layout
 __all__ = ["build_manifest", "check_output", "convert", "generate", "to_verilog", "write_table_hex"]
 
 MANIFEST_VERSION = 1
+#: Verilator warnings that come from the style of Yosys's Verilog backend, not from the design
+#: (see tests/test_lint.py): `!` on a multi-bit value, operand width adaptation, `initial` values
+#: of registers, `case` without `default`, overlapping `casez` patterns of one-hot `$pmux`
+#: functions, module/file name, signals kept for readability.
+VERILATOR_STYLE_WARNINGS = ("WIDTHEXPAND", "WIDTHTRUNC", "PROCASSINIT", "CASEINCOMPLETE", "CASEOVERLAP",
+                            "DECLFILENAME", "UNUSEDSIGNAL")
+CORE_VERSION = "0.1.0"
 TABLE_HEX_FORMAT = "one write per line: <addr hex> <data hex>"
 
 
@@ -80,6 +87,49 @@ def build_manifest(cfg: EngineBase, engine, name):
     }
 
 
+def fusesoc_core(cfg, name, files):
+    """A FuseSoC CAPI2 core for the generated files: VLNV ``pqaccel:engine:<name>``, filesets
+    ``rtl`` (the Verilog) and ``data`` (manifest, table file), targets ``default`` (synthesis
+    users pull this), ``lint`` (Verilator, ``-Wall`` minus the backend's style warnings) and
+    ``sim`` (Icarus Verilog elaboration of the engine)."""
+    data = [files["manifest"]] + ([files["tables"]] if "tables" in files else [])
+    waivers = "".join(f"\n          - -Wno-{w}" for w in VERILATOR_STYLE_WARNINGS)
+    return f"""CAPI=2:
+# Written by pqaccel generate ({cfg.kind} engine); regenerate instead of editing.
+name: pqaccel:engine:{name}:{CORE_VERSION}
+description: pqaccel {cfg.kind} engine '{name}' (streams i/o and the table port wr; see {files["manifest"]})
+
+filesets:
+  rtl:
+    files:
+      - {files["verilog"]}
+    file_type: verilogSource
+  data:
+    files:
+""" + "".join(f"      - {d}: {{file_type: user, copyto: {d}}}\n" for d in data) + f"""
+targets:
+  default:
+    filesets: [rtl, data]
+    toplevel: {name}
+  lint:
+    default_tool: verilator
+    filesets: [rtl]
+    toplevel: {name}
+    tools:
+      verilator:
+        mode: lint-only
+        verilator_options:
+          - -Wall{waivers}
+  sim:
+    default_tool: icarus
+    filesets: [rtl, data]
+    toplevel: {name}
+    tools:
+      icarus:
+        iverilog_options: [-g2012]
+"""
+
+
 def previous_outputs(out_dir, name):
     """Names of the files that an earlier ``generate`` with this ``name`` wrote into ``out_dir``
     (from its manifest's ``files``), or an empty set."""
@@ -99,7 +149,7 @@ def output_names(name, tables=False):
     """``{kind: file name}`` that :func:`generate` writes."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Verilog identifier (letters, digits, _), got {name!r}")
-    files = {"verilog": f"{name}.v", "manifest": f"{name}.manifest.json"}
+    files = {"verilog": f"{name}.v", "manifest": f"{name}.manifest.json", "core": f"{name}.core"}
     if tables:
         files["tables"] = f"{name}.tables.hex"
     return files
@@ -148,6 +198,8 @@ def generate(cfg: EngineBase, out_dir, name="pq_engine", tables=None):
         manifest["files"] = files
         with open(os.path.join(tmp, files["manifest"]), "w") as f:
             json.dump(manifest, f, indent=2)
+        with open(os.path.join(tmp, files["core"]), "w") as f:
+            f.write(fusesoc_core(cfg, name, files))
     for stale in previous - set(files.values()):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(out_dir, stale))
