@@ -1,6 +1,6 @@
 """Control shared by the engines: double-buffered table banks and the output FIFO."""
 
-from amaranth.hdl import Array, Assert, Module, Mux, Signal
+from amaranth.hdl import Array, Assert, Const, Module, Mux, Signal
 from amaranth.lib import wiring, fifo, stream
 from amaranth.lib.wiring import In, Out
 
@@ -181,9 +181,13 @@ def in_range(value, lo, hi):
     ``resnet20-v9k8-net`` before this)."""
     nb = max(1, hi.bit_length())
     low = value[:nb]
-    cond = (low >= lo) & (low <= hi)
+    cond = Const(1)
+    if lo > 0:                      # (comparisons that are always true are left out)
+        cond &= low >= lo
+    if hi < (1 << nb) - 1:
+        cond &= low <= hi
     if len(value) > nb:
-        cond = cond & (value[nb:] == 0)
+        cond &= value[nb:] == 0
     return cond
 
 
