@@ -12,8 +12,8 @@ For a batch of ``B`` images the PQ layers run one after the other, each over the
   ``d_par * m_par`` weights on the MAC engine);
 * ``C_j = rows_j * ceil(C/c_par) * max(k/k_par, ceil(M/m_par)) + lambda_j``: the ideal initiation
   interval plus the latency from the first input beat (accepted on the encoder's last of
-  ``k/k_par`` steps) to the last output beat: ``lambda_j = encode_stages + lookup_stages + 3 +
-  min(ceil(M/m_par), k/k_par) - k/k_par`` (3: the code FIFO and output FIFO hand-over).
+  ``k/k_par`` steps) to the last output beat: ``lambda_j = encode_stages + lookup_stages + 4 +
+  min(ceil(M/m_par), k/k_par) - k/k_par`` (4: the hand-over through the two buffered FIFOs).
 
 Tables of layer ``j`` are written while layer ``j-1`` computes, into the other bank; the commit
 waits until layer ``j-1``'s rows are all fed, and layer ``j`` starts when it is committed and
@@ -32,14 +32,14 @@ __all__ = ["pipeline_latency", "layer_writes", "load_cycles", "word_bits", "netw
 
 
 def pipeline_latency(engine):
-    """``encode_stages + lookup_stages + 3``: the part of ``lambda_j`` common to every layer."""
+    """``encode_stages + lookup_stages + 4``: the part of ``lambda_j`` common to every layer."""
     from ..rtl.accumulator import Accumulator
     from ..rtl.codebook import CodebookMemory
     from ..rtl.encoder import Encoder
     from ..rtl.lut import LutBanks
     # the same sums as PQEngine.encode_stages and .lookup_stages
     return (CodebookMemory.latency(engine) + Encoder.latency(engine) + LutBanks.stages
-            + Accumulator.latency(engine.par.c_par) + 3)
+            + Accumulator.latency(engine.par.c_par) + 4)
 
 
 def layer_writes(engine, lq):

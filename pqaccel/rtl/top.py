@@ -46,10 +46,12 @@ class PQEngine(wiring.Component):
             "data": data.ArrayLayout(signed(cfg.result_bits), p.m_par), "last": 1})
         self.encode_stages = CodebookMemory.latency(cfg) + Encoder.latency(cfg)
         self.lookup_stages = LutBanks.stages + Accumulator.latency(cfg.par.c_par)
-        # Credit loops: issue -> FIFO write (pipeline depth), write -> readable (1 cycle, 2 for
-        # the buffered FIFO), pop -> credit back (1): the FIFOs cover the round trip so that
-        # credits never throttle an unstalled stream.
-        self.code_depth = self.encode_stages + 3
+        # Credit loops: issue -> FIFO write (pipeline depth), write -> readable (2 cycles: both
+        # FIFOs are buffered, their heads are registers), pop -> credit back (1): the FIFOs cover
+        # the round trip so that credits never throttle an unstalled stream.  The code FIFO's
+        # head being a register keeps the lookup issue logic (head -> row counters -> pop) a
+        # register-to-register path instead of a loop through the FIFO's read multiplexer.
+        self.code_depth = self.encode_stages + 4
         self.out_depth = self.lookup_stages + 4
         super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 
@@ -154,7 +156,7 @@ class PQEngine(wiring.Component):
         m.d.comb += [tag.g.eq(rec.g), tag.last_group.eq(rec.last_group), tag.bank.eq(rec.bank)]
         tag_enc = delay(m, tag, enc.stages, "tag_enc")
 
-        m.submodules.code_fifo = cfifo = fifo.SyncFIFO(width=code_layout.size, depth=self.code_depth)
+        m.submodules.code_fifo = cfifo = fifo.SyncFIFOBuffered(width=code_layout.size, depth=self.code_depth)
         w_code = Signal(code_layout)
         m.d.comb += [
             w_code.codes.eq(enc.codes), w_code.g.eq(tag_enc.g),
