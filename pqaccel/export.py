@@ -54,24 +54,50 @@ def to_verilog(elaboratable, name):
     return yosys.run(["-q", "-"], script, ignore_warnings=True)
 
 
-def convert(cfg, name="pq_engine"):
-    """``(verilog_text, engine)`` for ``cfg`` (see :func:`to_verilog`)."""
-    engine = make_engine(cfg)
-    return to_verilog(engine, name), engine
+#: Bus wrappers ``generate`` can put around an engine (``wrapper=``).
+WRAPPERS = ("axi",)
 
 
-def build_manifest(cfg: EngineBase, engine, name):
-    """The manifest of ``engine`` (the component ``cfg.rtl()`` built) under top module ``name``:
-    ports, stream layouts, address map, latencies and memories, as the engine states them."""
+def convert(cfg, name="pq_engine", wrapper=None):
+    """``(verilog_text, engine, top)`` for ``cfg`` (see :func:`to_verilog`); ``top`` is the
+    engine itself or, with ``wrapper="axi"``, a :class:`pqaccel.rtl.axi.AxiWrapper` around it."""
+    if wrapper is None:
+        engine = make_engine(cfg)
+        return to_verilog(engine, name), engine, engine
+    if wrapper not in WRAPPERS:
+        raise ValueError(f"wrapper must be one of {', '.join(WRAPPERS)}, got {wrapper!r}")
+    from .rtl.axi import AxiWrapper
+    top = AxiWrapper(cfg)
+    return to_verilog(top, name), top.engine, top
+
+
+def component_ports(component):
+    """``[{"name", "dir", "width"}]`` of a component's top-level ports (``clk``, ``rst`` first)."""
     from amaranth.hdl import Shape
     ports = []
-    for path, member in engine.signature.members.flatten():
+    for path, member in component.signature.members.flatten():
         if not member.is_port:
             continue
         shape = member.shape
         width = shape.size if hasattr(shape, "size") else Shape.cast(shape).width
         ports.append({"name": "__".join(str(p) for p in path), "dir": member.flow.value.lower(), "width": width})
-    ports = [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}] + ports
+    return [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}] + ports
+
+
+def wrapper_manifest(top):
+    """The manifest's ``wrapper`` section for an :class:`pqaccel.rtl.axi.AxiWrapper`."""
+    from .rtl.axi import AXI_ID, AXIL_ADDR_BITS, AXIL_REGS
+    return {"kind": "axi", "axi_id": AXI_ID, "axil_addr_bits": AXIL_ADDR_BITS, "axil_data_bits": 32,
+            "axil_regs": AXIL_REGS, "data_words": top.data_words,
+            "s_axis": {"tdata_bits": len(top.s_axis_tdata), "payload_bits": top.in_bits},
+            "m_axis": {"tdata_bits": len(top.m_axis_tdata), "payload_bits": top.out_data_bits},
+            "ports": component_ports(top)}
+
+
+def build_manifest(cfg: EngineBase, engine, name):
+    """The manifest of ``engine`` (the component ``cfg.rtl()`` built) under top module ``name``:
+    ports, stream layouts, address map, latencies and memories, as the engine states them."""
+    ports = component_ports(engine)
     return {
         "manifest_version": MANIFEST_VERSION,
         "kind": cfg.kind,
@@ -170,9 +196,11 @@ def write_table_hex(path, amap, writes):
             f.write(f"{addr:0{a}x} {value:0{d}x}\n")
 
 
-def generate(cfg: EngineBase, out_dir, name="pq_engine", tables=None):
+def generate(cfg: EngineBase, out_dir, name="pq_engine", tables=None, wrapper=None):
     """Write ``<name>.v`` and ``<name>.manifest.json`` (and table init files when ``tables`` is
-    a :class:`pqaccel.model.PQTables`) into ``out_dir``.
+    a :class:`pqaccel.model.PQTables`) into ``out_dir``; with ``wrapper="axi"`` the emitted top
+    is the engine behind AXI4-Stream and AXI4-Lite (:mod:`pqaccel.rtl.axi`, described in the
+    manifest's ``wrapper`` section).
 
     The other contents of ``out_dir`` are left alone; a file of the same name is replaced only if
     an earlier ``generate`` wrote it (it is listed in the manifest there), else
@@ -183,8 +211,13 @@ def generate(cfg: EngineBase, out_dir, name="pq_engine", tables=None):
     files = output_names(name, tables is not None)
     previous = previous_outputs(out_dir, name)
     check_output(out_dir, name, tables is not None)
-    text, engine = convert(cfg, name)
+    text, engine, top = convert(cfg, name, wrapper)
     manifest = build_manifest(cfg, engine, name)
+    if wrapper is not None:
+        # the emitted top is the wrapper: its ports are the module's; the engine's are inside
+        manifest["engine_ports"] = manifest["ports"]
+        manifest["wrapper"] = wrapper_manifest(top)
+        manifest["ports"] = manifest["wrapper"]["ports"]
     out_dir = os.path.abspath(out_dir)
     with staged_files(out_dir, files.values(), previous) as tmp:
         with open(os.path.join(tmp, files["verilog"]), "w") as f:

@@ -77,7 +77,7 @@ def cmd_generate(args):
             raise CLIError(f"--n must be at least k={engine.k} to train k prototypes, got {layer.n}")
         x, w = synthetic_layer(layer, args.train_seed)
         tables = model.train(engine, x, w, seed=args.train_seed)
-    files = generate(engine, args.out, name=args.name, tables=tables)
+    files = generate(engine, args.out, name=args.name, tables=tables, wrapper=args.wrapper)
     for kind, path in files.items():
         print(f"{kind:<9}{path}")
     with open(files["manifest"]) as f:
@@ -211,6 +211,9 @@ def add_commands(sub):
     g.add_argument("--name", default="pq_engine", help="Verilog top module name (default: pq_engine)")
     g.add_argument("--out", required=True,
                    help="output folder, e.g. rtl_out/default (created if needed; other files in it are kept)")
+    g.add_argument("--wrapper", choices=("axi",), default=None,
+                   help="emit the engine behind a bus wrapper: axi = AXI4-Stream rows/results and AXI4-Lite "
+                        "tables/control (see the manifest's 'wrapper' section)")
     g.add_argument("--train-seed", type=int_arg(0), default=None,
                    help="train PQ on a seeded random layer (--d/--m/--n) and write its tables")
     g.set_defaults(func=cmd_generate)

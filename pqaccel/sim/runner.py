@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 
-__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "run_soak", "run_testbench",
+__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "run_axi", "run_soak", "run_testbench",
            "simulator_available"]
 
 SIMULATORS = ("icarus", "verilator")
@@ -67,6 +67,12 @@ def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None
     """
     return run_testbench(verilog, manifest, "pq_tb", {"seed": seed, "layers": layers}, sim=sim,
                          build_dir=build_dir, verbose=verbose, waves=waves)
+
+
+def run_axi(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None):
+    """The AXI wrapper's testbench (:mod:`pqaccel.sim.axi_tb`, cocotbext-axi bus models) on a
+    ``generate --wrapper axi`` output; ``layers`` as for :func:`run_cosim`."""
+    return run_testbench(verilog, manifest, "axi_tb", {"seed": seed, "layers": layers}, sim=sim, build_dir=build_dir)
 
 
 def run_soak(verilog, manifest, *, sim="verilator", rows=20000, rows_per_job=(100, 400), in_gap=0.2,
