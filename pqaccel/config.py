@@ -221,7 +221,8 @@ ENGINE_KINDS = {}
 
 def engine_from_manifest(manifest):
     """The engine configuration a manifest was generated for, validated."""
-    from . import mac  # noqa: F401  (registers the MAC engine's kind)
+    import importlib
+    importlib.import_module(".mac", __package__)          # registers the MAC engine's kind
     kind = manifest.get("kind", "pq")
     if kind not in ENGINE_KINDS:
         raise ValueError(f"manifest kind must be one of {', '.join(sorted(ENGINE_KINDS))}, got {kind!r}")
@@ -378,27 +379,32 @@ class EngineConfig(EngineBase):
 
 
 _SECTIONS = {"par": Parallelism, "widths": Widths, "requant": Requant}
-_ENGINE_KEYS = {f.name for f in fields(EngineConfig)}
 
 
 def engine_from_dict(d, base=None):
     """Build an :class:`EngineConfig` from a nested dict (as in TOML/JSON), over ``base``."""
+    return config_from_dict(EngineConfig, d, base or EngineConfig(), "engine", _SECTIONS)
+
+
+def config_from_dict(cls, d, base, what, sections):
+    """``base`` with the values of the nested dict ``d``: unknown keys (top level or in one of
+    the ``sections``, ``{key: dataclass}``) and non-table sections are refused by name; the
+    dataclasses validate every value."""
     if not isinstance(d, dict):
-        raise TypeError(f"engine configuration must be a table/object, got {d!r}")
-    base = base or EngineConfig()
-    unknown = sorted(set(d) - _ENGINE_KEYS)
+        raise TypeError(f"{what} configuration must be a table/object, got {d!r}")
+    valid = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - valid)
     if unknown:
-        raise ValueError(f"unknown engine parameter {unknown[0]!r}; valid: {', '.join(sorted(_ENGINE_KEYS))}")
+        raise ValueError(f"unknown {what} parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
     changes = {}
     for key, value in d.items():
-        if key in _SECTIONS:
-            cls = _SECTIONS[key]
+        if key in sections:
             if not isinstance(value, dict):
                 raise TypeError(f"{key} must be a table/object, got {value!r}")
-            valid = {f.name for f in fields(cls)}
-            bad = sorted(set(value) - valid)
+            section_valid = {f.name for f in fields(sections[key])}
+            bad = sorted(set(value) - section_valid)
             if bad:
-                raise ValueError(f"unknown {key} parameter {bad[0]!r}; valid: {', '.join(sorted(valid))}")
+                raise ValueError(f"unknown {key} parameter {bad[0]!r}; valid: {', '.join(sorted(section_valid))}")
             changes[key] = replace(getattr(base, key), **value)
         else:
             changes[key] = value

@@ -4,11 +4,11 @@ Configuration, golden model (exact ``x @ w`` then the same requantization as the
 table-port address map.  The hardware is :class:`pqaccel.rtl.mac.MacEngine`.
 """
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
 from . import fixedpoint as fx
 from .addrmap import AddressMap
-from .config import EngineBase, EngineConfig, LayerConfig, Requant, _check_int, BITS_MIN, BITS_MAX
+from .config import EngineBase, EngineConfig, LayerConfig, Requant, _check_int, config_from_dict, BITS_MIN, BITS_MAX
 from .fixedpoint import field_bits
 
 __all__ = ["MacConfig", "MacAddressMap", "mac_forward", "MAC_REGIONS"]
@@ -93,24 +93,7 @@ class MacConfig(EngineBase):
     @classmethod
     def from_dict(cls, d, base=None):
         """A :class:`MacConfig` from a nested dict (as in a manifest), every value validated."""
-        if not isinstance(d, dict):
-            raise TypeError(f"MAC engine configuration must be a table/object, got {d!r}")
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - valid)
-        if unknown:
-            raise ValueError(f"unknown MAC engine parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
-        base = base or cls()
-        changes = dict(d)
-        if "requant" in changes:
-            rq = changes["requant"]
-            if not isinstance(rq, dict):
-                raise TypeError(f"requant must be a table/object, got {rq!r}")
-            rq_valid = {f.name for f in fields(Requant)}
-            bad = sorted(set(rq) - rq_valid)
-            if bad:
-                raise ValueError(f"unknown requant parameter {bad[0]!r}; valid: {', '.join(sorted(rq_valid))}")
-            changes["requant"] = replace(base.requant, **rq)
-        return replace(base, **changes)
+        return config_from_dict(cls, d, base or cls(), "MAC engine", {"requant": Requant})
 
     def address_map(self):
         return MacAddressMap(self)
