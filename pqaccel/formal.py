@@ -3,12 +3,15 @@
 Each proof wraps a block in a harness that keeps a copy of its inputs delayed by the block's
 latency and states the block's specification as ``Assert`` statements on the outputs against
 those delayed inputs.  Yosys then proves the assertions for every input sequence from reset up
-to a depth (``sat -prove-asserts -set-init-zero -seq D``).
+to a depth (``sat -prove-asserts -seq D``, reset in the first cycle, every input free after
+it, further resets included).
 
 For a feed-forward pipeline of latency ``L`` (no state that outlives ``L`` cycles), a proof of
-depth ``L + 1`` covers every reachable state: from cycle ``L`` on, the state is a function of
+depth ``L + 1`` after the reset cycle covers every reachable state: from cycle ``L`` on, the state is a function of
 the last ``L`` inputs alone, which the solver chooses freely.  So these bounded proofs are
-complete for the blocks proved here (the argmin tree and the distance unit).
+complete for the blocks proved here (the argmin tree and the distance unit).  Whole engines
+(:class:`EngineSpec`) have state that lives longer (tables, shape registers, FIFOs): their proofs
+are bounded, with the depth stated.
 """
 
 import os
@@ -41,7 +44,7 @@ class ArgminSpec(_Spec):
 
     def __init__(self, *, n, dist_bits):
         super().__init__(ArgminTree(n=n, dist_bits=dist_bits))
-        self.depth = self.block.stages + 1
+        self.depth = self.block.stages + 2      # the reset cycle, then L + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -63,7 +66,7 @@ class DistanceSpec(_Spec):
     def __init__(self, *, metric, v, in_bits, proto_bits):
         super().__init__(DistanceUnit(metric=metric, v=v, in_bits=in_bits, proto_bits=proto_bits))
         self.metric = metric
-        self.depth = self.block.stages + 1
+        self.depth = self.block.stages + 2      # the reset cycle, then L + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -95,9 +98,12 @@ def prove(spec, depth=None):
     text = rtlil.convert(spec, name="spec", emit_src=False)
     script = "; ".join([
         "read_rtlil spec.il", "hierarchy -top spec", "proc", "flatten", "memory -nomap", "memory_map",
-        "chformal -lower",
-        "async2sync", "opt_clean",
-        f"sat -prove-asserts -set-init-zero -seq {depth} -verify -show-inputs -timeout 600",
+        "async2sync", "chformal -lower", "opt_clean",
+        # reset in the first cycle, then every input free (including further resets); a block
+        # without state is proven as a combinational circuit
+        "sat -prove-asserts -verify -show-inputs -timeout 600" if getattr(spec.block, "stages", None) == 0 else
+        f"sat -prove-asserts -set-init-zero -set-at 1 rst 1 -prove-skip 1 -seq {depth} -verify -show-inputs "
+        f"-timeout 600",
     ])
     with tempfile.TemporaryDirectory(prefix="pqaccel-formal-") as tmp:
         with open(os.path.join(tmp, "spec.il"), "w") as f:
@@ -110,3 +116,33 @@ def prove(spec, depth=None):
             log = f.read()
     proven = proc.returncode == 0 and "SAT proof finished - no model found: SUCCESS!" in log
     return {"proven": proven, "depth": depth, "seconds": round(seconds, 2), "log": log}
+
+
+class EngineSpec(_Spec):
+    """A whole engine with its own checks (:func:`pqaccel.export.make_engine` ``checks=True``:
+    FIFOs never written when full, credit and busy counters never wrap, no commit while one is
+    pending) and the output stream's handshake rules: once ``o.valid`` is high it stays high,
+    with the same payload, until ``o.ready`` takes the beat.  Every input (rows, table writes,
+    backpressure, reset) is free."""
+
+    def __init__(self, cfg, depth=20):
+        self.cfg = cfg
+        self.depth = depth
+        self.block = cfg.rtl(checks=True)
+        members = {name: member for name, member in self.block.signature.members.items()
+                   if member.flow == wiring.In}
+        wiring.Component.__init__(self, {**members, "o_ready": wiring.In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.block
+        m.d.comb += [dut.i.valid.eq(self.i.valid), dut.i.payload.eq(self.i.payload),
+                     dut.wr.en.eq(self.wr.en), dut.wr.addr.eq(self.wr.addr), dut.wr.data.eq(self.wr.data),
+                     dut.o.ready.eq(self.o_ready)]
+        waiting = Signal()
+        held = Signal.like(dut.o.payload)
+        m.d.sync += [waiting.eq(dut.o.valid & ~dut.o.ready), held.eq(dut.o.payload)]
+        m.d.comb += [Assert(~waiting | dut.o.valid, "o.valid held until o.ready"),
+                     Assert(~waiting | (dut.o.payload.as_value() == held.as_value()),
+                            "o.payload stable while waiting")]
+        return m
