@@ -32,7 +32,7 @@ from pqaccel.driver import Job, MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
 
-from .tbutil import clock_cycle, next_write, reset
+from .tbutil import Traffic, clock_cycle, next_write, reset
 
 
 class Host:
@@ -121,7 +121,7 @@ async def pq_network(dut):
     committed = [False] * n_layers
     fed = [False] * n_layers
     outputs = [[] for _ in range(n_layers)]
-    gap = stall = 0
+    traffic = Traffic(rng)
     cycle = 0
     mismatch = None
     idle = 0
@@ -138,13 +138,9 @@ async def pq_network(dut):
         if fj < n_layers and jobs[fj] is not None:
             if not committed[fj]:
                 stats[fj]["stall_cycles"] += 1
-            elif gap:
-                gap -= 1
             else:
-                beat = jobs[fj].in_beats[fi]
-        if stall:
-            stall -= 1
-        wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, stall == 0)
+                beat = traffic.offer(jobs[fj].in_beats[fi])
+        wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, traffic.ready())
         out_fire = payload is not None
         if wr_fire or in_fire or out_fire:
             idle = 0
@@ -165,8 +161,8 @@ async def pq_network(dut):
             if fi == len(jobs[fj].in_beats):
                 fed[fj] = True
                 fj, fi = fj + 1, 0
-            elif rng.random() < in_gap:
-                gap = int(rng.integers(1, 4))
+            else:
+                traffic.input_taken(in_gap)
         if out_fire:
             outputs[cj].append(payload)
             if len(outputs[cj]) == jobs[cj].out_beats:
@@ -181,8 +177,8 @@ async def pq_network(dut):
                 cj += 1
                 if cj < n_layers:
                     prepare(cj)
-            elif rng.random() < out_stall:
-                stall = int(rng.integers(1, 5))
+            else:
+                traffic.output_taken(out_stall)
     if mismatch is None and cj == n_layers:
         assert host.next_layer() is None
         rtl_out = host.output

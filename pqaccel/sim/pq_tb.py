@@ -21,7 +21,7 @@ import numpy as np
 from pqaccel.config import LayerConfig
 from pqaccel.driver import make_job
 
-from .tbutil import clock_cycle, next_write, reset
+from .tbutil import Traffic, clock_cycle, next_write, reset
 
 
 def port(dut, name):
@@ -53,7 +53,7 @@ async def pq_engine(dut):
     outputs = [[] for _ in jobs]
     out_cycles = [[] for _ in jobs]
     in_cycles = [[] for _ in jobs]
-    gap = stall = 0
+    traffic = Traffic(rng)
     cycle = 0
     limit = sum(j.cycle_budget for j in jobs) + 10000
     writes = [j.writes for j in jobs]
@@ -61,15 +61,8 @@ async def pq_engine(dut):
         cycle += 1
         assert cycle < limit, "timeout: the engine stopped making progress"
         wr_item = next_write(writes, wj, wi, fed)
-        beat = None
-        if fj < len(jobs) and committed[fj]:
-            if gap:
-                gap -= 1
-            else:
-                beat = jobs[fj].in_beats[fi]
-        if stall:
-            stall -= 1
-        wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, stall == 0)
+        beat = traffic.offer(jobs[fj].in_beats[fi]) if fj < len(jobs) and committed[fj] else None
+        wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, traffic.ready())
         out_fire = payload is not None
         if wr_fire:
             wi += 1
@@ -82,15 +75,15 @@ async def pq_engine(dut):
             if fi == len(jobs[fj].in_beats):
                 fed[fj] = True
                 fj, fi = fj + 1, 0
-            elif rng.random() < layers[fj]["in_gap"]:
-                gap = int(rng.integers(1, 4))
+            else:
+                traffic.input_taken(layers[fj]["in_gap"])
         if out_fire:
             outputs[cj].append(payload)
             out_cycles[cj].append(cycle)
             if len(outputs[cj]) == jobs[cj].out_beats:
                 cj += 1
-            elif rng.random() < layers[cj]["out_stall"]:
-                stall = int(rng.integers(1, 5))
+            else:
+                traffic.output_taken(layers[cj]["out_stall"])
 
     result = {"layers": []}
     for j, job in enumerate(jobs):

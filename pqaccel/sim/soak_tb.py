@@ -25,7 +25,7 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from pqaccel.config import LayerConfig, engine_from_manifest
 from pqaccel.driver import make_job
 
-from .tbutil import clock_cycle, next_write, reset
+from .tbutil import Traffic, clock_cycle, next_write, reset
 
 
 async def pulse_reset(dut, cycles):
@@ -77,7 +77,7 @@ async def soak(dut):
         fed = [False] * len(jobs)
         outputs = [[] for _ in jobs]
         any_input = False
-        gap = stall = 0
+        traffic = Traffic(rng)
         limit = cycle + sum(j.cycle_budget for j in jobs) + 10000
         writes = [j.writes for j in jobs]
         interrupted = False
@@ -94,15 +94,8 @@ async def soak(dut):
                 interrupted = True
                 break
             wr_item = next_write(writes, wj, wi, fed)
-            beat = None
-            if fj < len(jobs) and committed[fj]:
-                if gap:
-                    gap -= 1
-                else:
-                    beat = jobs[fj].in_beats[fi]
-            if stall:
-                stall -= 1
-            wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, stall == 0)
+            beat = traffic.offer(jobs[fj].in_beats[fi]) if fj < len(jobs) and committed[fj] else None
+            wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, traffic.ready())
             if wr_fire:
                 wi += 1
                 if wi == len(jobs[wj].writes):
@@ -115,8 +108,8 @@ async def soak(dut):
                 if fi == len(jobs[fj].in_beats):
                     fed[fj] = True
                     fj, fi = fj + 1, 0
-                elif rng.random() < cfg["in_gap"]:
-                    gap = int(rng.integers(1, 4))
+                else:
+                    traffic.input_taken(cfg["in_gap"])
             if payload is not None:
                 if not any_input:
                     stats["leaks"] += 1          # an output nobody asked for since the reset
@@ -130,8 +123,8 @@ async def soak(dut):
                     stats["jobs"] += 1
                     cj += 1
                     pending.pop(0)
-                elif rng.random() < cfg["out_stall"]:
-                    stall = int(rng.integers(1, 5))
+                else:
+                    traffic.output_taken(cfg["out_stall"])
         if interrupted:
             stats["rerun_jobs"] += len(pending)
     stats["cycles"] = cycle

@@ -8,7 +8,7 @@ edge, so a transfer is exactly a cycle where valid and ready are both seen high.
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-__all__ = ["reset", "next_write", "clock_cycle"]
+__all__ = ["reset", "next_write", "clock_cycle", "Traffic"]
 
 
 async def reset(dut):
@@ -54,3 +54,35 @@ async def clock_cycle(dut, wr_item, beat, out_ready):
     payload = dut.o__payload.value.to_unsigned() if out_ready and dut.o__valid.value == 1 else None
     await FallingEdge(dut.clk)
     return wr_fire, in_fire, payload
+
+
+class Traffic:
+    """Random input gaps and output backpressure, decided cycle by cycle (seeded ``rng``).
+
+    Per cycle: :meth:`offer` the next input beat (None while a gap runs) and drive output ready
+    from :meth:`ready`; after a transfer call :meth:`input_taken` / :meth:`output_taken` with
+    the probability that a gap (1-3 cycles) or backpressure (1-4 cycles) follows."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.gap = 0
+        self.stall = 0
+
+    def offer(self, beat):
+        if self.gap:
+            self.gap -= 1
+            return None
+        return beat
+
+    def ready(self):
+        if self.stall:
+            self.stall -= 1
+        return self.stall == 0
+
+    def input_taken(self, p_gap):
+        if p_gap and self.rng.random() < p_gap:
+            self.gap = int(self.rng.integers(1, 4))
+
+    def output_taken(self, p_stall):
+        if p_stall and self.rng.random() < p_stall:
+            self.stall = int(self.rng.integers(1, 5))
