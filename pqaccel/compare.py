@@ -250,6 +250,10 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
             # at equal clock: the ratio of cycles x area, independent of Fmax
             per["ratio_equal_clock"] = ((per["mac"]["cycles_per_image"] * mac["area"])
                                         / (per["pq"]["cycles_per_image"] * pq["area"]))
+            per["sensitivity_equal_clock"] = {
+                label: ((per["mac"]["cycles_per_image"] * area_model.area(mac["resources"], target, **sc))
+                        / (per["pq"]["cycles_per_image"] * area_model.area(pq["resources"], target, **sc)))
+                for label, sc in SENSITIVITY.items()}
     if pnr and target in synth.PNR_TARGETS:
         ref = bram_reference(target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache)
         out["bram_loop_fmax_mhz"] = ref["fmax_mhz"]

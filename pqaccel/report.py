@@ -74,7 +74,8 @@ def network_report(net, out=print):
             ppa = f"{f['perf_per_area']:.5f}" if "perf_per_area" in f else "-"
             out(f"  {b:>7}{kind:>8}{f['cycles_per_image']:>14.1f}{f['compute']:>11}{f['load']:>10}"
                   f"{f['stall']:>9}{ips:>10}{ppa:>11}")
-        line = f"  batch {b}: perf/area PQ / MAC at equal clock {per['ratio_equal_clock']:.2f}"
+        line = (f"  batch {b}: perf/area PQ / MAC at equal clock {per['ratio_equal_clock']:.2f} (" +
+                ", ".join(f"{k} {v:.2f}" for k, v in per["sensitivity_equal_clock"].items()) + ")")
         if "ratio" in per:
             line += (f", at each design's Fmax {per['ratio']:.2f} (sensitivity: " +
                      ", ".join(f"{k} {v:.2f}" for k, v in per["sensitivity"].items()) + ")")
