@@ -64,7 +64,7 @@ def test_generate(tmp_path, capsys):
     out = tmp_path / "rtl_out" / "x"
     assert main(["generate", "--preset", "default", "--out", str(out), "--name", "eng",
                  "--train-seed", "1", "--n", "256"]) == 0
-    assert sorted(os.listdir(out)) == ["eng.manifest.json", "eng.tables.hex", "eng.v"]
+    assert sorted(os.listdir(out)) == ["eng.core", "eng.manifest.json", "eng.tables.hex", "eng.v"]
     manifest = json.loads((out / "eng.manifest.json").read_text())
     verilog = (out / "eng.v").read_text()
     header = verilog[verilog.index("module eng("):verilog.index(");")]

@@ -34,7 +34,7 @@ def test_generate_into_a_users_folder_keeps_their_files(tmp_path, monkeypatch):
     assert main(["generate", "--out", "."]) == 0
     assert (user / "keep.txt").read_text() == "mine"
     assert (user / "sub" / "deep.txt").read_text() == "also mine"
-    assert sorted(os.listdir(user)) == ["keep.txt", "pq_engine.manifest.json", "pq_engine.v", "sub"]
+    assert sorted(os.listdir(user)) == ["keep.txt", "pq_engine.core", "pq_engine.manifest.json", "pq_engine.v", "sub"]
     assert stat.S_IMODE(user.stat().st_mode) == 0o755
 
 
@@ -49,10 +49,10 @@ def test_regenerate_replaces_only_its_own_files(tmp_path):
     rng = np.random.default_rng(0)
     tables = model.train(cfg, rng.normal(size=(64, 32)), rng.normal(size=(32, 8)))
     files = generate(cfg, out, name="eng", tables=tables)
-    assert sorted(os.listdir(out)) == ["eng.manifest.json", "eng.tables.hex", "eng.v", "notes.md"]
+    assert sorted(os.listdir(out)) == ["eng.core", "eng.manifest.json", "eng.tables.hex", "eng.v", "notes.md"]
     # a run without tables removes the stale tables file it wrote before, nothing else
     generate(cfg, out, name="eng")
-    assert sorted(os.listdir(out)) == ["eng.manifest.json", "eng.v", "notes.md"]
+    assert sorted(os.listdir(out)) == ["eng.core", "eng.manifest.json", "eng.v", "notes.md"]
     assert json.loads((out / "eng.manifest.json").read_text())["files"]["verilog"] == "eng.v"
 
 
