@@ -82,7 +82,7 @@ def test_presets():
     (lambda: EngineConfig(m_max=8).check_layer(LayerConfig(d=4, m=9)), ValueError,
      "m must be an integer from 1 to m_max=8, got 9"),
     (lambda: cf.preset("resnet50"), ValueError,
-     "preset must be one of 'default', 'resnet20-v9k8', 'resnet20-v9k16', 'resnet20-v9k8-lowbit', 'net-v9k16', 'resnet20-v9k8-net', 'resnet20-v9k8-net-lut6', 'net-v3k32', 'net-v3k32-lut6', "
+     "preset must be one of 'default', 'resnet20-v9k8', 'resnet20-v9k16', 'resnet20-v9k8-lowbit', 'net-v9k16', 'resnet20-v9k8-net', 'resnet20-v9k8-net-lut6', 'net-v3k32', 'net-v3k32-lut6', 'net-v3k32-6bit', "
      "got 'resnet50'"),
     (lambda: cf.engine_from_dict({"vv": 3}), ValueError,
      "unknown engine parameter 'vv'; valid: c_max, k, m_max, metric, par, requant, v, wide_port, widths"),
