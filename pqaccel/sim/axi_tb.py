@@ -11,7 +11,6 @@ measured (cycles per row from the output beats' arrival).
 """
 
 import json
-import os
 import random
 
 import cocotb
@@ -24,6 +23,8 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFra
 from pqaccel.config import LayerConfig
 from pqaccel.driver import make_job
 
+from .tbutil import load_config
+
 
 def _pauses(rng, p):
     while True:
@@ -32,10 +33,7 @@ def _pauses(rng, p):
 
 @cocotb.test()
 async def axi_wrapper(dut):
-    with open(os.environ["PQ_COSIM"]) as f:
-        cfg = json.load(f)
-    with open(cfg["manifest"]) as f:
-        manifest = json.load(f)
+    cfg, manifest = load_config()
     w = manifest["wrapper"]
     regs = w["axil_regs"]
     in_bytes = w["s_axis"]["tdata_bits"] // 8

@@ -22,7 +22,6 @@ whatever their port widths.
 """
 
 import json
-import os
 
 import cocotb
 import numpy as np
@@ -32,7 +31,7 @@ from pqaccel.driver import Job, MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
 
-from .tbutil import Traffic, clock_cycle, next_write, reset
+from .tbutil import Traffic, clock_cycle, load_config, next_write, reset
 
 
 class Host:
@@ -75,10 +74,7 @@ class Host:
 
 @cocotb.test()
 async def pq_network(dut):
-    with open(os.environ["PQ_COSIM"]) as f:
-        cfg = json.load(f)
-    with open(cfg["manifest"]) as f:
-        manifest = json.load(f)
+    cfg, manifest = load_config()
     qn = load_bundle(cfg["bundle"])
     x = np.load(cfg["images"])
     kind = manifest.get("kind", "pq")

@@ -13,7 +13,6 @@ rising edge, so a transfer is exactly a cycle where valid and ready are both see
 """
 
 import json
-import os
 
 import cocotb
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from pqaccel.config import LayerConfig
 from pqaccel.driver import make_job
 
-from .tbutil import Traffic, clock_cycle, next_write, reset
+from .tbutil import Traffic, clock_cycle, load_config, next_write, reset
 
 
 def port(dut, name):
@@ -30,10 +29,7 @@ def port(dut, name):
 
 @cocotb.test()
 async def pq_engine(dut):
-    with open(os.environ["PQ_COSIM"]) as f:
-        cfg = json.load(f)
-    with open(cfg["manifest"]) as f:
-        manifest = json.load(f)
+    cfg, manifest = load_config()
     names = {p["name"] for p in manifest["ports"]}
     for needed in ("clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid", "o__ready",
                    "o__payload", "wr__en", "wr__addr", "wr__data", "wr__ready"):

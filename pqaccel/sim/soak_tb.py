@@ -16,7 +16,6 @@ each job's output count must match (no row lost or repeated).
 """
 
 import json
-import os
 
 import cocotb
 import numpy as np
@@ -25,7 +24,7 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from pqaccel.config import LayerConfig, engine_from_manifest
 from pqaccel.driver import make_job
 
-from .tbutil import Traffic, clock_cycle, next_write, reset
+from .tbutil import Traffic, clock_cycle, load_config, next_write, reset
 
 
 async def pulse_reset(dut, cycles):
@@ -43,10 +42,7 @@ async def pulse_reset(dut, cycles):
 
 @cocotb.test()
 async def soak(dut):
-    with open(os.environ["PQ_COSIM"]) as f:
-        cfg = json.load(f)
-    with open(cfg["manifest"]) as f:
-        manifest = json.load(f)
+    cfg, manifest = load_config()
     engine = engine_from_manifest(manifest)
     rng = np.random.default_rng(cfg["seed"])
     lo, hi = cfg["rows_per_job"]

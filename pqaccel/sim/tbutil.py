@@ -5,10 +5,22 @@ Signals are driven on the falling clock edge and sampled (``ReadOnly``) before t
 edge, so a transfer is exactly a cycle where valid and ready are both seen high.
 """
 
+import json
+import os
+
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-__all__ = ["reset", "next_write", "clock_cycle", "Traffic"]
+__all__ = ["load_config", "reset", "next_write", "clock_cycle", "Traffic"]
+
+
+def load_config():
+    """``(config, manifest)``: the testbench's JSON configuration (the file named by
+    ``PQ_COSIM``, written by :func:`pqaccel.sim.runner.run_testbench`) and the manifest it names."""
+    with open(os.environ["PQ_COSIM"]) as f:
+        cfg = json.load(f)
+    with open(cfg["manifest"]) as f:
+        return cfg, json.load(f)
 
 
 async def reset(dut):
