@@ -57,6 +57,8 @@ CASES = [
      "--v takes comma-separated integers, got 'x'"),
     ("negative count", ["net", "run", "--bundle", "{d}", "--images", "0"], "--images: must be an integer >= 1, got 0"),
     ("zero bandwidth", ["compare", "--load-bits", "0"], "--load-bits: must be an integer >= 1, got 0"),
+    ("negative clock", ["pnr", "--freq", "-5"], "--freq: must be a number above 0, got -5"),
+    ("clock not a number", ["compare", "--freq", "fast"], "--freq: must be a number, got 'fast'"),
     ("engine cannot run a network", ["net", "convert", "--onnx", ONNX, "--dataset", "digits", "--preset",
                                      "default", "--out", "{d}/b2"], "a network needs requant.mode='shift' with "
                                                                     "requant.runtime=true"),

@@ -7,7 +7,7 @@ import os
 
 from .. import config as cf
 
-__all__ = ["CLIError", "Terminated", "int_arg", "add_config_args", "resolve_config", "config_label",
+__all__ = ["CLIError", "Terminated", "int_arg", "positive_float", "add_config_args", "resolve_config", "config_label",
            "write_json"]
 
 
@@ -39,6 +39,17 @@ def int_arg(lo=None, hi=None):
         return value
     parse.__name__ = "integer"
     return parse
+
+
+def positive_float(text):
+    """An argparse ``type`` for a number above zero (e.g. a clock in MHz)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
 
 
 def _parse_value(text):

@@ -4,7 +4,7 @@ import os
 
 from ..fsutil import check_output_file, write_text_atomic
 from ..report import resource_table
-from .common import add_config_args, config_label, int_arg, resolve_config, write_json
+from .common import add_config_args, config_label, int_arg, positive_float, resolve_config, write_json
 
 __all__ = ["add_commands"]
 
@@ -126,7 +126,7 @@ def add_commands(sub):
     add_config_args(p, layer=False)
     p.add_argument("--target", choices=list(PNR_TARGETS), default="ecp5")
     p.add_argument("--design", choices=("pq", "mac"), default="pq")
-    p.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz")
+    p.add_argument("--freq", type=positive_float, default=100.0, help="clock constraint in MHz")
     p.add_argument("--seed", type=int, default=1)
     router_arg(p)
     p.add_argument("--json", metavar="FILE")
@@ -140,7 +140,7 @@ def add_commands(sub):
                    help="simulator for the cycle measurement (default verilator: the ResNet20 shapes "
                         "need ~100k table writes, minutes on Icarus)")
     c.add_argument("--rows", type=int, default=12, help="rows per layer shape in the cycle measurement")
-    c.add_argument("--freq", type=float, default=100.0)
+    c.add_argument("--freq", type=positive_float, default=100.0)
     router_arg(c)
     c.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)")
     c.add_argument("--lowbit", action="store_true", help="add the low-bit study (widths 2..8, L1 and L2)")
