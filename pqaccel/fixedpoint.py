@@ -11,7 +11,8 @@ import numpy as np
 __all__ = [
     "field_bits", "tree_levels",
     "signed_range", "signed_bits_for", "diff_abs_max", "dist_max",
-    "distance_np", "requantize_np", "requantize_hdl", "requantize_runtime_hdl", "requant_bits",
+    "distance_np", "requantize_np", "requantize_hdl", "requantize_runtime_hdl", "requant_shift_hdl",
+    "requant_finish_hdl", "requant_bits",
 ]
 
 
@@ -136,12 +137,21 @@ def requantize_hdl(acc, requant, out_bits):
 
 def requantize_runtime_hdl(acc, requant, out_bits, shift, relu):
     """:func:`requantize_np` with a run-time ``shift`` (``0..requant.shift``) and ``relu`` (Amaranth
-    values): a barrel shift, the rounding bit and sticky bits selected by ``shift``, then the
-    same saturation or wrap, then ReLU.  Purely combinational."""
-    from amaranth.hdl import Array, Const, Mux
+    values), purely combinational: :func:`requant_shift_hdl` then :func:`requant_finish_hdl`
+    (the engines put a register between the two)."""
+    q, up = requant_shift_hdl(acc, requant, shift)
+    return requant_finish_hdl(q, up, requant, out_bits, relu)
+
+
+def requant_shift_hdl(acc, requant, shift):
+    """First half of the run-time requantization: ``(q, up)`` with ``q = acc >> shift`` (a barrel
+    shift) and ``up`` the rounding increment (the bit below ``q`` and the sticky bits below that,
+    selected by ``shift``)."""
+    from amaranth.hdl import Array, Const, C
     acc_bits = len(acc)
     smax = requant.shift
     q = acc >> shift
+    up = C(0, 1)
     if smax > 0 and requant.rounding != "floor":
         nz = shift != 0
         half_bit = acc.as_unsigned().bit_select((shift - 1)[:len(shift)], 1)
@@ -151,7 +161,14 @@ def requantize_runtime_hdl(acc, requant, out_bits, shift, relu):
             masks = Array(Const((1 << max(0, s - 1)) - 1, acc_bits) for s in range(smax + 1))
             sticky = (acc.as_unsigned() & masks[shift]) != 0
             up = nz & half_bit & (sticky | q[0])
-        q = q + up
+    return q, up
+
+
+def requant_finish_hdl(q, up, requant, out_bits, relu):
+    """Second half: ``q + up``, then the same saturation or wrap as :func:`requantize_hdl`, then
+    ReLU (``relu``: an Amaranth value)."""
+    from amaranth.hdl import Mux
+    q = q + up
     lo, hi = signed_range(out_bits)
     if requant.saturate:
         out = Mux(q > hi, hi, Mux(q < lo, lo, q))[:out_bits].as_signed()

@@ -39,7 +39,7 @@ def pipeline_latency(engine):
     from ..rtl.lut import LutBanks
     # the same sums as PQEngine.encode_stages and .lookup_stages
     return (CodebookMemory.latency(engine) + Encoder.latency(engine) + LutBanks.stages
-            + Accumulator.latency(engine.par.c_par) + 4)
+            + Accumulator.latency(engine.par.c_par, engine.requant) + 4)
 
 
 def layer_writes(engine, lq):
@@ -72,7 +72,7 @@ def _mac_latency(cfg):
     """MAC engine: weight read, multiply, accumulator and the output FIFO hand-over."""
     from ..rtl.accumulator import Accumulator
     from ..rtl.mac import WeightMemory
-    return WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par) + 2
+    return WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par, cfg.requant) + 2
 
 
 def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):

@@ -23,7 +23,8 @@ class Accumulator(wiring.Component):
     travel with the row's entries: :func:`pqaccel.fixedpoint.requantize_runtime_hdl`).
 
     ``out_valid``/``out_data``/``out_row_end`` follow an input with ``last`` by :attr:`stages`
-    cycles.  Running sums are registers: beat ``t`` recurs at least one cycle later, so the
+    cycles (:meth:`latency`; the run-time requantization takes one register more: the barrel
+    shift and rounding bit, then the increment, saturation and ReLU).  Running sums are registers: beat ``t`` recurs at least one cycle later, so the
     read-modify-write needs no forwarding.
     """
 
@@ -33,7 +34,7 @@ class Accumulator(wiring.Component):
         self.entry_shape = Shape.cast(entry_shape)
         self.result_bits = fx.requant_bits(requant, acc_bits, out_bits)
         self.tree_stages = tree_levels(lanes)
-        self.stages = self.latency(lanes)
+        self.stages = self.latency(lanes, requant)
         members = {
             "valid": In(1), "first": In(1), "last": In(1), "row_end": In(1),
             "t": In(max(1, field_bits(steps))),
@@ -53,8 +54,10 @@ class Accumulator(wiring.Component):
                    out_bits=cfg.widths.out_bits)
 
     @staticmethod
-    def latency(lanes):
-        return tree_levels(lanes) + 2
+    def latency(lanes, requant):
+        """Cycles from an input beat to its output: the adder tree, the running sum, the
+        requantization (two stages when ``requant.runtime``)."""
+        return tree_levels(lanes) + 2 + (1 if requant.runtime else 0)
 
     def elaborate(self, platform):
         m = Module()
@@ -72,6 +75,10 @@ class Accumulator(wiring.Component):
         acc_valid = Signal()
         acc_row_end = Signal()
         m.d.sync += [acc_valid.eq(valid & last), acc_row_end.eq(row_end)]
+        if self.requant.runtime:        # the extra register between shift and saturation
+            acc_valid = delay(m, acc_valid, 1, "rq_valid")
+            acc_row_end = delay(m, acc_row_end, 1, "rq_row_end")
+            relu = delay(m, relu, 1, "rq_relu")
         entry_bits = self.entry_shape.width
         for ml in range(self.outs):
             terms = [Mux(self.mask[cl], self.entries[cl][ml], 0) for cl in range(self.lanes)]
@@ -98,7 +105,11 @@ class Accumulator(wiring.Component):
                 m.d.sync += sums[t].eq(new)
             m.d.sync += acc.eq(new)
             if self.requant.runtime:
-                result = fx.requantize_runtime_hdl(acc, self.requant, self.out_bits, shift, relu)
+                q, up = fx.requant_shift_hdl(acc, self.requant, shift)
+                q_r = Signal(acc_shape, name=f"rq{ml}")
+                up_r = Signal(name=f"rq_up{ml}")
+                m.d.sync += [q_r.eq(q), up_r.eq(up)]
+                result = fx.requant_finish_hdl(q_r, up_r, self.requant, self.out_bits, relu)
             else:
                 result = fx.requantize_hdl(acc, self.requant, self.out_bits)
             m.d.sync += self.out_data[ml].eq(result)

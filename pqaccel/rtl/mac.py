@@ -84,7 +84,7 @@ class MacEngine(wiring.Component):
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
         self.out_layout = data.StructLayout({
             "data": data.ArrayLayout(signed(cfg.result_bits), cfg.m_par), "last": 1})
-        self.lookup_stages = WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par)
+        self.lookup_stages = WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par, cfg.requant)
         self.out_depth = self.lookup_stages + 4
         super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 

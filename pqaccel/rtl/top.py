@@ -45,7 +45,7 @@ class PQEngine(wiring.Component):
         self.out_layout = data.StructLayout({
             "data": data.ArrayLayout(signed(cfg.result_bits), p.m_par), "last": 1})
         self.encode_stages = CodebookMemory.latency(cfg) + Encoder.latency(cfg)
-        self.lookup_stages = LutBanks.stages + Accumulator.latency(cfg.par.c_par)
+        self.lookup_stages = LutBanks.stages + Accumulator.latency(cfg.par.c_par, cfg.requant)
         # Credit loops: issue -> FIFO write (pipeline depth), write -> readable (2 cycles: both
         # FIFOs are buffered, their heads are registers), pop -> credit back (1): the FIFOs cover
         # the round trip so that credits never throttle an unstalled stream.  The code FIFO's
