@@ -20,10 +20,11 @@ import tempfile
 import time
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Module, Signal
+from amaranth.hdl import Assert, Module, Mux, Signal
 from amaranth.lib import wiring
 
 from .rtl.argmin import ArgminTree
+from .rtl.control import addr_field
 from .rtl.distance import DistanceUnit
 from .rtl.util import delay
 
@@ -121,9 +122,13 @@ def prove(spec, depth=None):
 class EngineSpec(_Spec):
     """A whole engine with its own checks (:func:`pqaccel.export.make_engine` ``checks=True``:
     FIFOs never written when full, credit and busy counters never wrap, no commit while one is
-    pending) and the output stream's handshake rules: once ``o.valid`` is high it stays high,
-    with the same payload, until ``o.ready`` takes the beat.  Every input (rows, table writes,
-    backpressure, reset) is free."""
+    pending; the double buffer: no write into a bank that a row in flight uses or reads in that
+    cycle, banks swap only at a row boundary, a row's groups all read one bank; ``last`` at most
+    once per row that began, no output row longer than ``mt_max`` beats) and the output
+    stream's rules checked here: once ``o.valid`` is high it stays high, with the same payload,
+    until ``o.ready`` takes the beat; and as long as no layer shape has been written since reset,
+    every output row is exactly ``mt_max`` beats with ``last`` on the final one (``last`` once
+    per row).  Every input (rows, table writes, backpressure, reset) is free."""
 
     def __init__(self, cfg, depth=20):
         self.cfg = cfg
@@ -145,4 +150,19 @@ class EngineSpec(_Spec):
         m.d.comb += [Assert(~waiting | dut.o.valid, "o.valid held until o.ready"),
                      Assert(~waiting | (dut.o.payload.as_value() == held.as_value()),
                             "o.payload stable while waiting")]
+        # ``last`` once per row, exactly: with the reset shapes every row has mt_max beats
+        amap = dut.amap
+        reg = addr_field(amap, self.wr.addr, "control", "reg")
+        shape_write = (self.wr.en & dut.wr.ready & (self.wr.addr[amap.body_bits:] == amap.regions["control"])
+                       & (reg != amap.control_regs["commit"]))
+        reshaped = Signal()
+        with m.If(shape_write):
+            m.d.sync += reshaped.eq(1)
+        mt = self.cfg.mt_max
+        beat = Signal(range(mt + 1))
+        pop = dut.o.valid & dut.o.ready
+        with m.If(pop):
+            m.d.sync += beat.eq(Mux(dut.o.payload.last, 0, beat + 1))
+        m.d.comb += Assert(~pop | reshaped | (dut.o.payload.last == (beat == mt - 1)),
+                           "last on every row's final beat and on no other")
         return m

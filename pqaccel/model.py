@@ -88,13 +88,15 @@ def distances(cfg: EngineConfig, xs, protos):
 
 def encode(cfg: EngineConfig, xs, protos):
     """Nearest prototype per row and subspace (``n x C``); ties go to the lowest index."""
-    return np.argmin(distances(cfg, xs, protos), axis=2)
+    return np.argmin(fx.distance_np(cfg.metric, xs[:, :, None, :], protos[None, :, :, :], narrow=True), axis=2)
 
 
 def accumulate(cfg: EngineConfig, codes, lut):
     """Exact ``acc[n, m] = sum_c lut[c, codes[n, c], m]`` (``int64``)."""
-    c = np.arange(lut.shape[0])
-    return lut[c[None, :], codes, :].sum(axis=1, dtype=np.int64)
+    acc = np.zeros((codes.shape[0], lut.shape[2]), dtype=np.int64)
+    for c in range(lut.shape[0]):          # one subspace at a time: no n x C x M temporary
+        acc += lut[c][codes[:, c]]
+    return acc
 
 
 def requantize(cfg: EngineConfig, acc, shift=None, relu=False):

@@ -182,3 +182,19 @@ def test_forward_rejects_float_tables():
     # plain Python integer lists are integers
     assert model.forward(cfg, x.tolist(), np.zeros((2, 2, 4), dtype=int).tolist(),
                          np.ones((2, 2, 2), dtype=int).tolist()).tolist() == [[2, 2]]
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", "chebyshev"])
+@pytest.mark.parametrize("top", [3, 2 ** 7, 2 ** 14 - 1, 2 ** 14, 2 ** 15])
+def test_narrow_distances_equal_the_int64_ones(metric, top):
+    """The narrow dtype that :func:`pqaccel.model.encode` computes in is chosen from the
+    inputs' range: the same distances as in ``int64`` up to each dtype's edge (both signs)."""
+    rng = np.random.default_rng(top)
+    x = rng.integers(-top, top + 1, size=(300, 4, 1, 3))
+    p = rng.integers(-top, top + 1, size=(1, 4, 7, 3))
+    x[0, 0, 0] = top
+    p[0, 0, 0] = -top
+    wide = fx.distance_np(metric, x, p)
+    narrow = fx.distance_np(metric, x, p, narrow=True)
+    assert wide.dtype == np.int64
+    assert np.array_equal(wide, narrow)

@@ -8,7 +8,7 @@ from .util import const_function, field_bits
 
 __all__ = ["BankControl", "WritePortSignature", "attach_output", "addr_field", "accept_writes",
            "engine_signature", "last_index_registers", "last_index", "requant_registers", "sequence_rows",
-           "in_range", "check_fifo", "check_credits", "busy_bits_for"]
+           "in_range", "check_fifo", "check_credits", "busy_bits_for", "check_bank_use", "check_rows_out"]
 
 
 def WritePortSignature(addr_bits, data_bits):
@@ -91,6 +91,56 @@ def check_credits(m, name, count, depth, checks):
     """Simulation-only: a credit counter stays within ``0..depth`` (never wraps)."""
     if checks:
         m.d.comb += Assert(count <= depth, f"{name} credits exceed the FIFO depth {depth}")
+
+
+def check_bank_use(m, banks, checks, *, rows, begin, begin_bank, end, end_bank, issue, row_start, reads,
+                   writes):
+    """Simulation- and formal-only checks of the double buffer, stated on the rows' own events
+    rather than on :class:`BankControl`'s counters (which count a row's start a cycle late and
+    gate writes when they are *accepted*, two registers before they reach a memory):
+
+    * rows in flight per bank are counted exactly: ``begin`` on ``begin_bank`` (a row's first
+      read issues), ``end`` on ``end_bank`` (its last read issues), at most ``rows``;
+    * a write into bank ``b`` (``writes``: ``(strobe, bank)`` pairs, as decoded) happens only
+      while no row in flight uses ``b`` and no read of ``b`` issues (``reads``: ``(strobe,
+      bank)``) -- the memories delay writes and reads by one register alike;
+    * the banks swap only at a row boundary of the issuing stage (``row_start``) in a cycle
+      where it issues nothing.
+    """
+    if not checks:
+        return
+    inflight = [Signal(range(rows + 2), name=f"chk_rows{b}") for b in range(2)]
+    for b in range(2):
+        m.d.sync += inflight[b].eq(inflight[b] + (begin & (begin_bank == b)) - (end & (end_bank == b)))
+        m.d.sync += Assert(inflight[b] <= rows, f"more than {rows} rows in flight on bank {b}")
+        used = (inflight[b] != 0) | (begin & (begin_bank == b))
+        for w, w_bank in writes:
+            m.d.sync += Assert(~(w & (w_bank == b) & used), f"write into bank {b} while a row uses it")
+    for w, w_bank in writes:
+        for r, r_bank in reads:
+            m.d.sync += Assert(~(w & r & (w_bank == r_bank)), "a bank read and written in one cycle")
+    prev_active, prev_start, prev_issue = Signal(), Signal(), Signal()
+    m.d.sync += [prev_active.eq(banks.active), prev_start.eq(row_start), prev_issue.eq(issue)]
+    m.d.sync += Assert((banks.active == prev_active) | (prev_start & ~prev_issue),
+                       "banks swapped inside a row")
+
+
+def check_rows_out(m, o, checks, *, begin, beats_max, rows):
+    """Simulation- and formal-only: the output stream ends a row (``last``) at most once per row
+    that began (``begin``), with at most ``beats_max`` beats a row, and at most ``rows`` rows
+    between their start and their last output beat."""
+    if not checks:
+        return
+    pop = o.valid & o.ready
+    open_rows = Signal(range(rows + 2), name="chk_open_rows")
+    beats = Signal(range(beats_max + 1), name="chk_beats")
+    ends = pop & o.payload.last
+    m.d.sync += open_rows.eq(open_rows + begin - ends)
+    with m.If(pop):
+        m.d.sync += beats.eq(Mux(o.payload.last, 0, beats + 1))
+    m.d.sync += [Assert(~ends | (open_rows != 0) | begin, "a row ends that never began"),
+                 Assert(open_rows <= rows, f"more than {rows} rows between start and output"),
+                 Assert(~pop | (beats < beats_max), f"an output row longer than {beats_max} beats")]
 
 
 def attach_output(m, o, out_layout, acc, depth, checks=False):

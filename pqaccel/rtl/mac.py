@@ -6,8 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
 from .accumulator import Accumulator
-from .control import (BankControl, accept_writes, addr_field, attach_output, busy_bits_for, check_credits,
-                      engine_signature, in_range, last_index, last_index_registers, requant_registers, sequence_rows)
+from .control import (BankControl, accept_writes, addr_field, attach_output, busy_bits_for, check_bank_use,
+                      check_credits, check_rows_out, engine_signature, in_range, last_index, last_index_registers, requant_registers, sequence_rows)
 from .util import delay, field_bits
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -141,7 +141,7 @@ class MacEngine(wiring.Component):
         g = Signal(max(1, field_bits(cfg.g_max)), name="g")
         t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
         out_res = Signal(range(self.out_depth + 1))
-        issue, bank, last_t, last_group, _ = sequence_rows(
+        issue, bank, last_t, last_group, row_start = sequence_rows(
             m, banks, self.i.valid, inner=t, outer=g, last_inner=last_mt, last_outer=last_g,
             room=lambda _, last_group: ~last_group | (out_res < self.out_depth))
         m.d.comb += [
@@ -177,4 +177,10 @@ class MacEngine(wiring.Component):
         out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth, self.checks)
         m.d.sync += out_res.eq(out_res + (issue & last_group) - out_pop)
         check_credits(m, "output FIFO", out_res, self.out_depth, self.checks)
+        begin = issue & row_start
+        check_bank_use(m, banks, self.checks, rows=2, begin=begin, begin_bank=bank,
+                       end=issue & last_group & last_t, end_bank=bank, issue=issue, row_start=row_start,
+                       reads=[(issue, bank)], writes=[(wm.wr_en, shadow)])
+        check_rows_out(m, self.o, self.checks, begin=begin, beats_max=cfg.mt_max,
+                       rows=2 + self.lookup_stages + self.out_depth)
         return m

@@ -1,6 +1,6 @@
 """The PQ engine: streams in, streams out, a table write port, double-buffered tables."""
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Assert, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring, data, fifo
 
 from ..addrmap import PQAddressMap, REGIONS, CONTROL_REGS
@@ -9,8 +9,8 @@ from .encoder import Encoder
 from .lut import LutBanks
 from .accumulator import Accumulator
 from .control import (BankControl, WritePortSignature, accept_writes, addr_field, attach_output,
-                      busy_bits_for, check_credits, check_fifo, in_range, last_index, last_index_registers, requant_registers, sequence_rows,
-                      engine_signature)
+                      busy_bits_for, check_bank_use, check_credits, check_fifo, check_rows_out, in_range, last_index,
+                      last_index_registers, requant_registers, sequence_rows, engine_signature)
 from .util import const_function, delay, field_bits
 
 __all__ = ["PQEngine", "WritePortSignature"]
@@ -75,8 +75,8 @@ class PQEngine(wiring.Component):
         last_mt = last_index_registers("last_mt", cfg.mt_max)
         # Rows in flight (first issue to last table read): the encoder pipeline, the code FIFO and
         # the lookup issue hold at least one group of a row each.
-        m.submodules.banks = banks = BankControl(busy_bits_for(self.encode_stages + self.code_depth + 3),
-                                                 checks=self.checks)
+        rows_in_flight = self.encode_stages + self.code_depth + 3
+        m.submodules.banks = banks = BankControl(busy_bits_for(rows_in_flight), checks=self.checks)
         active = banks.active
         shadow = ~active
         m.d.comb += self.active_bank.eq(active)
@@ -213,5 +213,17 @@ class PQEngine(wiring.Component):
             out_res.eq(out_res + (issue_b & head.last_group) - out_pop),
         ]
         check_credits(m, "code FIFO", code_res, self.code_depth, self.checks)
+        begin = issue_a & row_start
+        check_bank_use(m, banks, self.checks, rows=rows_in_flight, begin=begin, begin_bank=bank_a,
+                       end=issue_b & head.last_group & last_t, end_bank=head.bank, issue=issue_a,
+                       row_start=row_start, reads=[(issue_a, bank_a), (issue_b, head.bank)],
+                       writes=[(cb.wr_en, shadow), (luts.wr_en, shadow)])
+        check_rows_out(m, self.o, self.checks, begin=begin, beats_max=cfg.mt_max,
+                       rows=rows_in_flight + self.lookup_stages + self.out_depth)
+        if self.checks:         # the codes of a row carry one bank from its first group to its last
+            b_bank = Signal(name="chk_b_bank")
+            with m.If(issue_b & (head.g == 0)):
+                m.d.sync += b_bank.eq(head.bank)
+            m.d.sync += Assert(~issue_b | (head.g == 0) | (head.bank == b_bank), "a row's groups on two banks")
         check_credits(m, "output FIFO", out_res, self.out_depth, self.checks)
         return m
