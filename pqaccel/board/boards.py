@@ -5,7 +5,9 @@ Clocks and pins live here, never in the engines."""
 import importlib
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, Const, Elaboratable, Instance, Module, Signal
+from amaranth.build import ResourceError
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from .link import HostLink
@@ -22,7 +24,8 @@ class Board:
     clk_mhz: float          # the board's oscillator
     engine_mhz: float       # the engine clock the PLL makes (requested clock)
     baud: int = 115200
-    resources: tuple = ()   # (resource, capacity) for the fit check, from the device data sheet
+    resources: tuple = ()   # (nextpnr cell type, count on the device), for messages
+    bram_bits: int = 0      # block RAM of the device, for the fit check before a build
 
     def platform_class(self):
         mod, cls = self.platform.split(":")
@@ -31,9 +34,11 @@ class Board:
 
 BOARDS = {
     "icebreaker": Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", "default",
-                        12.0, 30.0, resources=(("ICESTORM_LC", 5280), ("ICESTORM_RAM", 30), ("ICESTORM_DSP", 8))),
+                        12.0, 30.0, resources=(("ICESTORM_LC", 5280), ("ICESTORM_RAM", 30), ("ICESTORM_DSP", 8)),
+                        bram_bits=30 * 4096),
     "ulx3s-85f": Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "resnet20-v9k8",
-                       25.0, 50.0, resources=(("TRELLIS_COMB", 83640), ("DP16KD", 208), ("MULT18X18D", 156))),
+                       25.0, 50.0, resources=(("TRELLIS_COMB", 83640), ("DP16KD", 208), ("MULT18X18D", 156)),
+                       bram_bits=208 * 18432),
 }
 
 
@@ -106,7 +111,8 @@ class BoardTop(Elaboratable):
                 p_FILTER_RANGE=rng, i_PACKAGEPIN=pad.io, i_RESETB=Const(1), i_BYPASS=Const(0),
                 o_PLLOUTGLOBAL=cd.clk, o_LOCK=locked)
         else:
-            clk_in = platform.request(platform.default_clk, dir="i").i
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
+            clk_in = clk_buf.i
             clki, fb, op = self.pll
             m.submodules.pll = Instance(
                 "EHXPLLL", a_FREQUENCY_PIN_CLKI=str(b.clk_mhz), a_FREQUENCY_PIN_CLKOP=f"{self.engine_hz / 1e6:g}",
@@ -118,16 +124,18 @@ class BoardTop(Elaboratable):
                 i_RST=Const(0), i_STDBY=Const(0), i_CLKI=clk_in, o_CLKOP=cd.clk, i_CLKFB=cd.clk,
                 i_PHASESEL0=Const(0), i_PHASESEL1=Const(0), i_PHASEDIR=Const(1), i_PHASESTEP=Const(1),
                 i_PHASELOADREG=Const(1), i_PLLWAKESYNC=Const(0), i_ENCLKOP=Const(0), o_LOCK=locked)
-        platform.add_clock_constraint(cd.clk, self.engine_hz)
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
 
         m.submodules.link = link = self.link
-        uart = platform.request("uart", 0)
-        m.d.comb += [link.rx.eq(uart.rx.i), uart.tx.o.eq(link.tx)]
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [link.rx.eq(rx_buf.i), tx_buf.o.eq(link.tx)]
         for i in range(len(link.leds)):
             try:
-                led = platform.request("led", i)
-            except Exception:           # fewer LEDs on this board
+                led = platform.request("led", i, dir="-")
+            except ResourceError:       # fewer LEDs on this board
                 break
-            m.d.comb += led.o.eq(link.leds[i])
+            m.submodules[f"led{i}"] = buf = io.Buffer("o", led)
+            m.d.comb += buf.o.eq(link.leds[i])
         return m

@@ -41,8 +41,9 @@ def build_board(board, cfg, out_dir, *, program=False, seed=1, log=print):
     the bitstream, the link parameters the host needs (``<board>.link.json``) and the nextpnr
     report.  Returns ``{"fmax_mhz", "requested_mhz", "utilization", "seconds", "files"}``;
     raises :class:`BuildError` when the design does not fit or misses the requested clock."""
+    check_fit(board, cfg)
     top = BoardTop(board, cfg)
-    plat = board.platform_class()()
+    plat = _platform(board, program)
     saved = dict(os.environ)
     os.environ.update(_toolchain_env())
     t0 = time.perf_counter()
@@ -94,6 +95,30 @@ def build_board(board, cfg, out_dir, *, program=False, seed=1, log=print):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_fit(board, cfg):
+    """Refuse at once a design whose tables alone exceed the device's block RAM (a lower bound
+    of what it needs; nextpnr judges everything else)."""
+    need = sum(mem["count"] * mem["depth"] * mem["width"] for mem in cfg.memories().values())
+    have = board.bram_bits
+    if need > have:
+        raise BuildError(f"the design does not fit the {board.name}: its memories hold {need / 1024:,.0f} kbit, "
+                         f"the device's block RAM {have / 1024:,.0f} kbit (choose a smaller preset)")
+
+
+def _platform(board, program):
+    """The board's platform; without ``program`` it does not ask for the programmer (the ULX3S
+    platform lists openFPGALoader among the tools a *build* needs)."""
+    cls = board.platform_class()
+    if program:
+        return cls()
+    build_tools = [t for t in cls().required_tools if t not in PROGRAMMERS]
+    return type(cls.__name__, (cls,), {"required_tools": property(lambda self: build_tools)})()
+
+
+#: Programmers some platforms list as build tools.
+PROGRAMMERS = ("openFPGALoader", "iceprog", "fujprog", "ujprog", "dfu-util")
+
+
 def _products(tmp):
     from amaranth.build.run import LocalBuildProducts
     return LocalBuildProducts(tmp)
@@ -102,11 +127,11 @@ def _products(tmp):
 def _failure(board, text):
     """One message from nextpnr's log: the resource that does not fit, or the last error."""
     import re
-    m = re.search(r"Design uses (\d+) (\w+)s?, but device only has (\d+)", text) or \
-        re.search(r"Unable to place cell .*|ERROR: .*", text)
-    if m and m.lastindex == 3:
-        return (f"the design does not fit the {board.name}: it needs {m.group(1)} {m.group(2)}, the device has "
-                f"{m.group(3)} (choose a smaller preset)")
+    m = re.search(r"no BELs remaining to implement cell type '(\w+)'", text)
+    if m:
+        have = dict(board.resources).get(m.group(1))
+        return (f"the design does not fit the {board.name}: it needs more {m.group(1)} than the device has"
+                f"{f' ({have})' if have else ''} (choose a smaller preset)")
     for line in text.splitlines():
         if "does not fit" in line or "but device only has" in line or "Unable to" in line:
             return f"the design does not fit the {board.name}: {line.strip()}"

@@ -1,7 +1,8 @@
 """The ``pqaccel`` command line.
 
 Commands live by topic: :mod:`.engine` (``config``, ``model``, ``generate``, ``tables``,
-``cosim``), :mod:`.cost` (``synth``, ``pnr``, ``compare``), :mod:`.net` (``net ...``); the
+``cosim``), :mod:`.cost` (``synth``, ``pnr``, ``compare``), :mod:`.net` (``net ...``),
+:mod:`.board` (``build``, ``run``); the
 argument handling they share is in :mod:`.common`.
 """
 
@@ -15,12 +16,13 @@ __all__ = ["main", "build_parser", "int_arg"]
 
 
 def build_parser():
-    from . import cost, engine, net
+    from . import board, cost, engine, net
     p = argparse.ArgumentParser(prog="pqaccel", description="Product-quantization accelerator generator")
     sub = p.add_subparsers(dest="command", required=True)
     engine.add_commands(sub)
     cost.add_commands(sub)
     net.add_commands(sub)
+    board.add_commands(sub)
     return p
 
 
@@ -53,10 +55,6 @@ def main(argv=None):
     except Terminated:
         print("pqaccel: stopped by SIGTERM; temporary files removed, nothing written", file=sys.stderr)
         return 143
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 if __name__ == "__main__":
