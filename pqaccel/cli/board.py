@@ -12,7 +12,6 @@ def cmd_build(args):
     from ..board.boards import BOARDS
     from ..board.build import BuildError, build_board
     from ..fsutil import check_output_dir
-    from .. import config as cf
     board = BOARDS[args.board]
     if not (args.preset or args.config):
         args.preset = board.preset

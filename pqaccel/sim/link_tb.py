@@ -14,7 +14,7 @@ import time
 import cocotb
 from cocotb.clock import Clock
 from cocotb.queue import Queue
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, FallingEdge
 
 from pqaccel.config import LayerConfig
 from pqaccel.driver import make_job
