@@ -185,7 +185,8 @@ def check_output(out_dir, name, tables=False):
     """Check, before any work, that :func:`generate` can write into ``out_dir`` without touching
     a file it did not write; raise :class:`pqaccel.fsutil.OutputError` otherwise."""
     check_output_dir(out_dir)
-    check_no_clobber(out_dir, output_names(name, tables).values(), previous_outputs(out_dir, name))
+    check_no_clobber(out_dir, output_names(name, tables).values(), previous_outputs(out_dir, name),
+                     other=" or --name")
 
 
 def write_table_hex(path, amap, writes):

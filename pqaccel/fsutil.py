@@ -99,16 +99,17 @@ def write_text_atomic(path, text, what="--json"):
         raise
 
 
-def check_no_clobber(dest, names, replaceable=(), what="--out"):
+def check_no_clobber(dest, names, replaceable=(), what="--out", other=""):
     """Raise :class:`OutputError` if writing ``names`` into ``dest`` would replace a file (or a
-    folder) that is not in ``replaceable`` (the files an earlier pqaccel run wrote there)."""
+    folder) that is not in ``replaceable`` (the files an earlier pqaccel run wrote there);
+    ``other`` names a further way out for the message (e.g. ``" or --name"``)."""
     for n in names:
         target = os.path.join(os.path.abspath(dest), n)
         if os.path.isdir(target):
             raise OutputError(f"{what}: {target!r} is a folder; pqaccel would write a file there")
         if os.path.lexists(target) and n not in replaceable:
             raise OutputError(f"{what}: {target!r} exists and was not written by pqaccel; "
-                              f"move it away or choose another folder or --name")
+                              f"move it away or choose another folder{other}")
 
 
 @contextlib.contextmanager

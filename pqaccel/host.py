@@ -45,7 +45,7 @@ class SerialTransport:
 
 class Board:
     """A board running a :class:`pqaccel.board.link.HostLink` with the parameters ``params``
-    (:func:`pqaccel.board.link.link_params` of the engine it was built for)."""
+    (the ``link`` section of its manifest, :meth:`pqaccel.board.link.HostLink.manifest`)."""
 
     def __init__(self, transport, params):
         self.t = transport

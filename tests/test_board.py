@@ -50,7 +50,8 @@ def test_icebreaker_bitstream_builds(tmp_path):
     report = json.loads((out / "icebreaker.report.json").read_text())
     assert report["fmax_mhz"] >= report["requested_mhz"] == 30.0
     link = json.loads((out / "icebreaker.link.json").read_text())
-    assert link["hash"] == manifest_hash(preset("default")) and link["divisor"] == round(30e6 / 115200)
+    assert link["engine"] == preset("default").to_dict()
+    assert link["link"]["hash"] == manifest_hash(preset("default")) and link["link"]["divisor"] == round(30e6 / 115200)
 
 
 def test_build_and_run_refuse_bad_input(tmp_path, capsys):
@@ -73,8 +74,7 @@ def test_build_and_run_refuse_bad_input(tmp_path, capsys):
     link.write_text('{"kind": "pq"')
     assert main(["run", "--port", str(tmp_path / "ttyNONE"), "--link", str(link)]) == 2
     assert "is not a link file written by 'pqaccel build'" in capsys.readouterr().err
-    from pqaccel.board.link import link_params
-    link.write_text(__import__("json").dumps({**link_params(preset("default"), clk_hz=30e6, baud=115200),
-                                              "kind": "pq", "engine": preset("default").to_dict(), "board": "icebreaker"}))
+    from pqaccel.board.link import HostLink
+    link.write_text(__import__("json").dumps(HostLink(preset("default"), clk_hz=30e6, baud=115200).manifest("pqaccel")))
     assert main(["run", "--port", str(tmp_path / "ttyNONE"), "--link", str(link)]) == 2
     assert f"error: cannot open serial port '{tmp_path / 'ttyNONE'}'" in capsys.readouterr().err

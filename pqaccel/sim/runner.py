@@ -90,7 +90,7 @@ def run_link(cfg, *, sim="icarus", layers, seed=0, divisor=8, rx_depth=512, expe
     (:mod:`pqaccel.sim.link_tb`), ``divisor`` clock cycles a bit; ``expect_hash`` makes the host
     expect another design.  Returns the testbench's result."""
     from ..board.link import HostLink
-    from ..export import build_manifest, to_verilog
+    from ..export import to_verilog
     link = HostLink(cfg, clk_hz=divisor * 1_000_000, baud=1_000_000, rx_depth=rx_depth)
     tmp = tempfile.mkdtemp(prefix="pqaccel-link-")
     try:
@@ -99,7 +99,7 @@ def run_link(cfg, *, sim="icarus", layers, seed=0, divisor=8, rx_depth=512, expe
             f.write(to_verilog(link, "pq_link"))
         manifest = os.path.join(tmp, "pq_link.manifest.json")
         with open(manifest, "w") as f:
-            json.dump({**build_manifest(cfg, link.engine, "pq_link"), "link": link.params}, f)
+            json.dump(link.manifest("pq_link"), f)
         return run_testbench(verilog, manifest, "link_tb", {"seed": seed, "layers": layers, "expect_hash": expect_hash},
                              sim=sim, build_dir=build_dir)
     finally:
