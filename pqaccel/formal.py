@@ -126,8 +126,8 @@ class EngineSpec(_Spec):
     cycle, banks swap only at a row boundary, a row's groups all read one bank; ``last`` at most
     once per row that began, no output row longer than ``mt_max`` beats) and the output
     stream's rules checked here: once ``o.valid`` is high it stays high, with the same payload,
-    until ``o.ready`` takes the beat; and as long as no layer shape has been written since reset,
-    every output row is exactly ``mt_max`` beats with ``last`` on the final one (``last`` once
+    until ``o.ready`` takes the beat; and as long as no control register but ``commit`` (so no
+    layer shape) has been written since reset, every output row is exactly ``mt_max`` beats with ``last`` on the final one (``last`` once
     per row).  Every input (rows, table writes, backpressure, reset) is free."""
 
     def __init__(self, cfg, depth=20):
