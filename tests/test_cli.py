@@ -165,7 +165,12 @@ def test_signal_during_cosim(tmp_path, sig, code, word):
         time.sleep(0.1)
     time.sleep(1.5)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"still running 60 s after the signal; stderr: {err[-2000:]}")
     assert proc.returncode == code, err
     assert word in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []

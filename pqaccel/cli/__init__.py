@@ -7,8 +7,12 @@ argument handling they share is in :mod:`.common`.
 """
 
 import argparse
+import functools
+import os
 import signal
 import sys
+import threading
+import time
 
 from .common import CLIError, Terminated, int_arg
 
@@ -26,18 +30,43 @@ def build_parser():
     return p
 
 
-def _terminate(signum, frame):
-    raise Terminated()
+def _stop_handler(state, signum, frame):
+    """Ctrl-C and SIGTERM unwind the run (tools killed, temporary folders removed).  Python
+    drops an exception raised while a finalizer runs (``Exception ignored in ...``), and then
+    the run would go on; so the signal is delivered again every few seconds until :func:`main`
+    has caught it (``state["handled"]``)."""
+    if state["signal"] is None:
+        def redeliver():
+            while True:
+                time.sleep(3)
+                if state["handled"]:
+                    return
+                os.kill(os.getpid(), signum)
+        threading.Thread(target=redeliver, daemon=True).start()
+    state["signal"] = signum
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+
+def _stopped(state, message, code):
+    """The run has unwound after a signal: no more redelivery, and no warnings about designs
+    whose elaboration the signal cut short."""
+    state["handled"] = True
+    import warnings
+    warnings.filterwarnings("ignore")
+    print(message, file=sys.stderr)
+    return code
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from .net import apply_defaults
-    apply_defaults(args)
     # A terminated run unwinds like Ctrl-C: temporary folders are removed, tools are killed.
-    signal.signal(signal.SIGTERM, _terminate)
+    state = {"signal": None, "handled": False}
+    handler = functools.partial(_stop_handler, state)
+    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        from .net import apply_defaults
+        apply_defaults(args)
         return args.func(args)
     except (CLIError, ValueError, TypeError) as e:
         print(f"pqaccel: error: {e}", file=sys.stderr)
@@ -50,11 +79,13 @@ def main(argv=None):
         print(f"pqaccel: tool failure: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("pqaccel: interrupted (Ctrl-C); temporary files removed, nothing written", file=sys.stderr)
-        return 130
+        return _stopped(state, "pqaccel: interrupted (Ctrl-C); temporary files removed, nothing written", 130)
     except Terminated:
-        print("pqaccel: stopped by SIGTERM; temporary files removed, nothing written", file=sys.stderr)
-        return 143
+        return _stopped(state, "pqaccel: stopped by SIGTERM; temporary files removed, nothing written", 143)
+    finally:
+        state["handled"] = True
+        for sig, old in saved.items():
+            signal.signal(sig, old)
 
 
 if __name__ == "__main__":
