@@ -74,7 +74,10 @@ def test_build_and_run_refuse_bad_input(tmp_path, capsys):
     link.write_text('{"kind": "pq"')
     assert main(["run", "--port", str(tmp_path / "ttyNONE"), "--link", str(link)]) == 2
     assert "is not a link file written by 'pqaccel build'" in capsys.readouterr().err
+    from amaranth.hdl import Fragment
     from pqaccel.board.link import HostLink
-    link.write_text(__import__("json").dumps(HostLink(preset("default"), clk_hz=30e6, baud=115200).manifest("pqaccel")))
+    host_link = HostLink(preset("default"), clk_hz=30e6, baud=115200)
+    Fragment.get(host_link, None)       # elaborated, as a build does (no unused-design warning)
+    link.write_text(__import__("json").dumps(host_link.manifest("pqaccel")))
     assert main(["run", "--port", str(tmp_path / "ttyNONE"), "--link", str(link)]) == 2
     assert f"error: cannot open serial port '{tmp_path / 'ttyNONE'}'" in capsys.readouterr().err
