@@ -15,7 +15,7 @@ from .fsutil import atomic_directory
 from .mac import MacConfig
 from .rtl.harness import PnRHarness, BramLoop
 
-__all__ = ["RESNET20_CONV3X3", "synth_design", "pnr_design", "bram_reference", "measure_cycles",
+__all__ = ["RESNET20_CONV3X3", "collision_free_globs", "synth_design", "pnr_design", "bram_reference", "measure_cycles",
            "network_engine", "network_cycles", "compare", "lowbit_study"]
 
 #: ResNet20 (CIFAR-10) 3x3 convolutions: (name, C_in, C_out, rows = H_out*W_out, how many).
@@ -28,7 +28,10 @@ RESNET20_CONV3X3 = [
     ("stage3", 64, 64, 8 * 8, 5),
 ]
 
-COLLISION_FREE = ["*.codebook", "*.luts", "*.weights", "*.mem"]
+def collision_free_globs(engine):
+    """Yosys module globs of the memories that ``engine`` declares collision-free (its
+    ``collision_free`` submodule names), wherever the engine sits in the hierarchy."""
+    return [f"*.{name}" for name in engine.collision_free]
 
 
 def synth_design(cfg, target, *, harness=False, collision_fix=True, use_cache=True):
@@ -36,7 +39,7 @@ def synth_design(cfg, target, *, harness=False, collision_fix=True, use_cache=Tr
     core = make_engine(cfg)
     design = PnRHarness(core) if harness else core
     text = rtlil.convert(design, name="top", emit_src=False)
-    return synth.synthesize(text, "top", target, collision_free=COLLISION_FREE if collision_fix else (),
+    return synth.synthesize(text, "top", target, collision_free=collision_free_globs(core) if collision_fix else (),
                             netlist=harness, use_cache=use_cache)
 
 

@@ -24,7 +24,7 @@ from amaranth.hdl import Assert, Module, Mux, Signal
 from amaranth.lib import wiring
 
 from .rtl.argmin import ArgminTree
-from .rtl.control import addr_field
+from .rtl.shell import region_fields
 from .rtl.distance import DistanceUnit
 from .rtl.util import delay
 
@@ -45,13 +45,13 @@ class ArgminSpec(_Spec):
 
     def __init__(self, *, n, dist_bits):
         super().__init__(ArgminTree(n=n, dist_bits=dist_bits))
-        self.depth = self.block.stages + 2      # the reset cycle, then L + 1
+        self.depth = self.block.latency + 2      # the reset cycle, then L + 1
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.block
         m.d.comb += dut.dist.eq(self.dist)
-        past = delay(m, self.dist, dut.stages, "past")
+        past = delay(m, self.dist, dut.latency, "past")
         n = dut.n
         m.d.comb += Assert(dut.min_idx < n, "index in range")
         for j in range(n):
@@ -67,14 +67,14 @@ class DistanceSpec(_Spec):
     def __init__(self, *, metric, v, in_bits, proto_bits):
         super().__init__(DistanceUnit(metric=metric, v=v, in_bits=in_bits, proto_bits=proto_bits))
         self.metric = metric
-        self.depth = self.block.stages + 2      # the reset cycle, then L + 1
+        self.depth = self.block.latency + 2      # the reset cycle, then L + 1
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.block
         m.d.comb += [dut.x.eq(self.x), dut.p.eq(self.p)]
-        x = delay(m, self.x, dut.stages, "past_x")
-        p = delay(m, self.p, dut.stages, "past_p")
+        x = delay(m, self.x, dut.latency, "past_x")
+        p = delay(m, self.p, dut.latency, "past_p")
         diffs = [abs(x[i] - p[i]) for i in range(dut.v)]
         if self.metric == "l1":
             want = sum(diffs[1:], diffs[0])
@@ -102,7 +102,7 @@ def prove(spec, depth=None):
         "async2sync", "chformal -lower", "opt_clean",
         # reset in the first cycle, then every input free (including further resets); a block
         # without state is proven as a combinational circuit
-        "sat -prove-asserts -verify -show-inputs -timeout 600" if getattr(spec.block, "stages", None) == 0 else
+        "sat -prove-asserts -verify -show-inputs -timeout 600" if getattr(spec.block, "latency", None) == 0 else
         f"sat -prove-asserts -set-init-zero -set-at 1 rst 1 -prove-skip 1 -seq {depth} -verify -show-inputs "
         f"-timeout 600",
     ])
@@ -152,7 +152,7 @@ class EngineSpec(_Spec):
                             "o.payload stable while waiting")]
         # ``last`` once per row, exactly: with the reset shapes every row has mt_max beats
         amap = dut.amap
-        reg = addr_field(amap, self.wr.addr, "control", "reg")
+        reg = region_fields(amap, "control", self.wr.addr).reg
         shape_write = (self.wr.en & dut.wr.ready & (self.wr.addr[amap.body_bits:] == amap.regions["control"])
                        & (reg != amap.control_regs["commit"]))
         reshaped = Signal()

@@ -7,6 +7,7 @@ from amaranth.sim import Simulator
 from pqaccel.config import LayerConfig
 from pqaccel.driver import make_job
 from pqaccel.export import build_manifest, make_engine
+from pqaccel.sim.schedule import Schedule
 
 
 async def stream_put(ctx, stream, payload):
@@ -28,10 +29,9 @@ def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
     engine = make_engine(cfg, checks=True)      # the simulation-only assertions are on
     manifest = build_manifest(cfg, engine, "pq_engine")
     jobs = [make_job(manifest, layer, seed + i) for i, layer in enumerate(layers)]
+    sched = Schedule(jobs)
     rng = np.random.default_rng(seed + 1000)
     outputs = [[] for _ in jobs]
-    committed = [False] * len(jobs)
-    fed = [False] * len(jobs)
     cycle = [0]
     stats = {"first_in": None, "out_cycles": [[] for _ in jobs]}
 
@@ -47,7 +47,7 @@ def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
                 ctx.set(engine.wr.data, value)
                 await ctx.tick().until(engine.wr.ready)
             ctx.set(engine.wr.en, 0)
-            while j > 0 and not fed[j - 1]:
+            while not sched.may_commit(j):
                 await ctx.tick()
             addr, value = job.writes[-1]          # commit only after the previous layer's rows
             ctx.set(engine.wr.en, 1)
@@ -55,11 +55,11 @@ def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
             ctx.set(engine.wr.data, value)
             await ctx.tick().until(engine.wr.ready)
             ctx.set(engine.wr.en, 0)
-            committed[j] = True
+            sched.committed(j)
 
     async def feeder(ctx):
         for j, job in enumerate(jobs):
-            while not committed[j]:
+            while not sched.may_feed(j):
                 await ctx.tick()
             for beat in job.in_beats:
                 if in_gap and rng.random() < in_gap:
@@ -67,7 +67,7 @@ def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
                 await stream_put(ctx, engine.i, beat)
                 if stats["first_in"] is None:
                     stats["first_in"] = cycle[0]
-            fed[j] = True
+            sched.fed(j)
 
     async def consumer(ctx):
         for j, job in enumerate(jobs):
@@ -87,14 +87,15 @@ def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
         with sim.write_vcd(vcd):
             sim.run_until(1e-8 * 200000)
     else:
-        budget = sum(j.cycle_budget for j in jobs)
-        sim.run_until(1e-8 * budget)
+        sim.run_until(1e-8 * sched.cycle_budget(slack=0))
     return jobs, outputs, stats
 
 
-def steady_cycles_per_row(job, out_cycles):
-    """Cycles per row between the first and last row's final output beat."""
-    ends = out_cycles[job.mt - 1::job.mt]
-    if len(ends) < 2:
-        return None
-    return (ends[-1] - ends[0]) / (len(ends) - 1)
+def shallow_output_fifo(depth):
+    """A :class:`CreditFIFO` whose output FIFO is ``depth`` deep but hands out the credits the
+    engine sized it for (a FIFO shallower than its credit loop)."""
+    from pqaccel.rtl.shell import CreditFIFO
+
+    def make(layout, credits, checks=False, name="FIFO"):
+        return CreditFIFO(layout, depth if name == "output FIFO" else credits, checks, name, credits=credits)
+    return make

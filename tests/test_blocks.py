@@ -60,7 +60,7 @@ def test_distance_unit(metric, v, in_bits, proto_bits):
     def apply(ctx, item):
         ctx.set(dut.x, item[0])
         ctx.set(dut.p, item[1])
-    got = pipelined(dut, dut.stages, pairs, apply, lambda ctx: ctx.get(dut.dist))
+    got = pipelined(dut, dut.latency, pairs, apply, lambda ctx: ctx.get(dut.dist))
     want = fx.distance_np(metric, xs, ps).tolist()
     assert got == want
     assert max(want) <= dut.dist_max < (1 << dut.dist_bits)
@@ -72,7 +72,7 @@ def test_argmin_tree(n):
     dut = ArgminTree(n=n, dist_bits=6)
     cases = rng.integers(0, 8, size=(30, n)).tolist()     # few values: many ties
     cases.append([5] * n)
-    got = pipelined(dut, dut.stages, cases, lambda ctx, c: ctx.set(dut.dist, c),
+    got = pipelined(dut, dut.latency, cases, lambda ctx, c: ctx.set(dut.dist, c),
                     lambda ctx: (ctx.get(dut.min_idx), ctx.get(dut.min_dist)))
     assert got == [(int(np.argmin(c)), min(c)) for c in cases]
 
@@ -88,28 +88,30 @@ def test_encoder(metric, k, k_par, c_par):
     xs = rng.integers(-8, 8, size=(n, c_par, 3))
     protos = rng.integers(-4, 4, size=(c_par, k, 3))
     protos[:, -1] = protos[:, 0]                # duplicate prototypes: ties across steps
-    dut = Encoder(cfg)
+    dut = Encoder(cfg, tag=8)          # the tag travels with each subvector: here its row number
     steps = cfg.k_steps
-    got = []
+    got, tags, cycles = [], [], []
 
     async def bench(ctx):
-        pending = 0
-        for cyc in range(n * steps + dut.stages + 2):
+        for cyc in range(n * steps + dut.latency + 2):
             r, s = divmod(cyc, steps)
             if r < n:
-                ctx.set(dut.valid, 1)
-                ctx.set(dut.first, s == 0)
-                ctx.set(dut.last, s == steps - 1)
-                ctx.set(dut.step, s)
-                ctx.set(dut.x, xs[r].tolist())
+                ctx.set(dut.i.valid, 1)
+                ctx.set(dut.i.payload, {"first": s == 0, "last": s == steps - 1, "step": s, "x": xs[r].tolist(),
+                                        "tag": 100 + r})
                 ctx.set(dut.protos, protos[:, s * k_par:(s + 1) * k_par].tolist())
             else:
-                ctx.set(dut.valid, 0)
+                ctx.set(dut.i.valid, 0)
             await ctx.tick()
-            if ctx.get(dut.out_valid):
-                got.append(list(ctx.get(dut.codes)))
+            if ctx.get(dut.o.valid):
+                got.append(list(ctx.get(dut.o.payload.codes)))
+                tags.append(ctx.get(dut.o.payload.tag))
+                cycles.append(cyc)
     simulate(dut, bench)
     assert got == model.encode(cfg, xs, protos).tolist()
+    assert tags == [100 + r for r in range(n)]
+    # the codes of row r appear ``latency`` cycles after its last step was presented
+    assert cycles == [r * steps + steps - 1 + dut.latency - 1 for r in range(n)]
 
 
 @pytest.mark.parametrize("c_par, m_par, rq", [
@@ -131,24 +133,27 @@ def test_accumulator(c_par, m_par, rq):
     mask[-1, valid_lanes:] = False
     got = []
 
+    cycles, lasts = [], []
+
     async def bench(ctx):
         seq = [(r, g, t) for r in range(rows) for g in range(groups) for t in range(mt)]
-        for n in range(len(seq) + dut.stages + 1):
+        for n in range(len(seq) + dut.latency + 1):
             if n < len(seq):
                 r, g, t = seq[n]
-                ctx.set(dut.valid, 1)
-                ctx.set(dut.first, g == 0)
-                ctx.set(dut.last, g == groups - 1)
-                ctx.set(dut.row_end, t == mt - 1)
-                ctx.set(dut.t, t)
-                ctx.set(dut.mask, int(sum(1 << cl for cl in range(c_par) if mask[g, cl])))
+                ctx.set(dut.i.valid, 1)
+                ctx.set(dut.i.payload, {"first": g == 0, "last": g == groups - 1, "row_end": t == mt - 1, "t": t,
+                                        "mask": int(sum(1 << cl for cl in range(c_par) if mask[g, cl]))})
                 ctx.set(dut.entries, entries[r, g, t].tolist())
+                if g == groups - 1:
+                    lasts.append(n)
             else:
-                ctx.set(dut.valid, 0)
+                ctx.set(dut.i.valid, 0)
             await ctx.tick()
-            if ctx.get(dut.out_valid):
-                got.append((list(ctx.get(dut.out_data)), ctx.get(dut.out_row_end)))
+            if ctx.get(dut.o.valid):
+                got.append((list(ctx.get(dut.o.payload.data)), ctx.get(dut.o.payload.last)))
+                cycles.append(n)
     simulate(dut, bench)
+    assert cycles == [n + dut.latency - 1 for n in lasts]          # the latency it declares
     acc = (entries * mask[None, :, None, :, None]).sum(axis=(1, 3))       # rows x mt x m_par
     want = [(model.requantize(cfg, acc[r, t]).tolist(), int(t == mt - 1))
             for r in range(rows) for t in range(mt)]
@@ -179,7 +184,7 @@ def test_requantize_hdl_exhaustive(rq):
 def test_memories_write_then_read():
     cfg = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 2, 2),
                        widths=Widths(proto_bits=5, lut_bits=7))
-    cb, luts = CodebookMemory(cfg), LutBanks(cfg)
+    cb, luts = CodebookMemory(cfg), LutBanks(cfg, tag=8)
     m = Module()
     m.submodules.cb, m.submodules.luts = cb, luts
     rng = np.random.default_rng(1)
@@ -203,13 +208,21 @@ def test_memories_write_then_read():
                     await ctx.tick()
         ctx.set(luts.wr_en, 0)
         for a in range(cb.depth):
-            ctx.set(cb.rd_addr, a)
-            await ctx.tick().repeat(cb.stages)
-            got_cb.append(ctx.get(cb.rd_data))
+            ctx.set(cb.rd.payload.addr, a)
+            ctx.set(cb.rd.valid, 1)
+            await ctx.tick()
+            ctx.set(cb.rd.valid, 0)
+            await ctx.tick().repeat(cb.latency - 1)
+            assert ctx.get(cb.rd_out.valid)
+            got_cb.append(ctx.get(cb.rd_out.payload.data))
         for a in range(luts.depth):
-            ctx.set(luts.rd_addr, [a, (a + 1) % luts.depth])
-            await ctx.tick().repeat(luts.stages)
-            got_lut.append(ctx.get(luts.rd_data))
+            ctx.set(luts.rd.payload, {"addr": [a, (a + 1) % luts.depth], "tag": a})
+            ctx.set(luts.rd.valid, 1)
+            await ctx.tick()
+            ctx.set(luts.rd.valid, 0)
+            await ctx.tick().repeat(luts.latency - 1)
+            assert ctx.get(luts.rd_out.valid) and ctx.get(luts.rd_out.payload.tag) == a
+            got_lut.append(ctx.get(luts.rd_out.payload.data))
     simulate(m, bench)
     assert [list(map(lambda s: [list(e) for e in s], w)) for w in got_cb] == cb_words.tolist()
     want_lut = [[lut_words[a, 0].tolist(), lut_words[(a + 1) % luts.depth, 1].tolist()]

@@ -2,8 +2,9 @@ import pytest
 
 from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Requant, Widths, preset
 from pqaccel.mac import MacConfig
+from pqaccel.sim.schedule import steady_cycles_per_row
 
-from engine_tb import run_engine, steady_cycles_per_row
+from engine_tb import run_engine, shallow_output_fifo
 
 
 def check(cfg, layers, **kw):
@@ -136,8 +137,7 @@ def test_simulation_assertions_fire(monkeypatch, break_what, message):
     if break_what == "busy":
         monkeypatch.setattr(top, "busy_bits_for", lambda rows: 1)
     else:
-        real = top.attach_output
-        monkeypatch.setattr(top, "attach_output", lambda m, o, lay, acc, depth, checks: real(m, o, lay, acc, 2, checks))
+        monkeypatch.setattr(top, "CreditFIFO", shallow_output_fifo(2))
     import gc
     with pytest.raises(AssertionError, match=message):
         run_engine(preset("default"), [LayerConfig(d=32, m=8, n=12), LayerConfig(d=8, m=2, n=12)],

@@ -2,6 +2,7 @@
 able to fail on a deliberately broken block."""
 
 import pytest
+from amaranth.hdl import Module
 
 from pqaccel import formal
 from pqaccel.config import METRICS, EngineConfig, Parallelism, Requant, Widths
@@ -109,8 +110,8 @@ def test_engine_checks_and_output_handshake_proven(name):
 
 def test_engine_proof_catches_a_fifo_too_shallow(monkeypatch):
     from pqaccel.rtl import top
-    real = top.attach_output
-    monkeypatch.setattr(top, "attach_output", lambda m, o, lay, acc, depth, checks: real(m, o, lay, acc, 1, checks))
+    from engine_tb import shallow_output_fifo
+    monkeypatch.setattr(top, "CreditFIFO", shallow_output_fifo(1))
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert not r["proven"] and "proof did fail" in r["log"]
 
@@ -124,20 +125,20 @@ def _failed(r):
 def test_engine_proof_catches_writes_into_a_bank_in_use(monkeypatch):
     """A bank control that lets the host write the shadow bank while rows still read it (no
     wait for the busy count) is caught."""
-    from pqaccel.rtl import control, top
+    from pqaccel.rtl import control, shell
 
     class Eager(control.BankControl):
         def elaborate(self, platform):
             m = super().elaborate(platform)
             m.d.comb += self.wr_ready.eq(~self.pending)     # overrides the busy test
             return m
-    monkeypatch.setattr(top, "BankControl", Eager)
+    monkeypatch.setattr(shell, "BankControl", Eager)
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert _failed(r)
 
 
 def test_engine_proof_catches_a_swap_inside_a_row(monkeypatch):
-    from pqaccel.rtl import control, top
+    from pqaccel.rtl import control, shell
 
     class Hasty(control.BankControl):
         def elaborate(self, platform):
@@ -145,7 +146,7 @@ def test_engine_proof_catches_a_swap_inside_a_row(monkeypatch):
             with m.If(self.pending):                        # swaps without waiting for row_start
                 m.d.sync += [self.active.eq(~self.active), self.pending.eq(0)]
             return m
-    monkeypatch.setattr(top, "BankControl", Hasty)
+    monkeypatch.setattr(shell, "BankControl", Hasty)
     # rows of two groups of two steps each, so that a row has an inside
     cfg = EngineConfig(v=1, k=2, c_max=2, m_max=1, par=Parallelism(1, 1, 1), widths=Widths(2, 2, 2, 4),
                        requant=Requant("raw"))
@@ -156,13 +157,19 @@ def test_engine_proof_catches_a_swap_inside_a_row(monkeypatch):
 def test_engine_proof_catches_last_on_every_beat(monkeypatch):
     """Two output beats a row (m_max = 2, m_par = 1); an accumulator that flags every beat as
     the row's last is caught."""
-    from types import SimpleNamespace
     from pqaccel.rtl import top
-    real = top.attach_output
+    from pqaccel.rtl.accumulator import Accumulator
 
-    def every_beat_last(m, o, lay, acc, depth, checks):
-        proxy = SimpleNamespace(out_data=acc.out_data, out_valid=acc.out_valid, out_row_end=acc.out_valid)
-        return real(m, o, lay, proxy, depth, checks)
-    monkeypatch.setattr(top, "attach_output", every_beat_last)
+    class EveryBeatLast(Accumulator):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.real = real = Accumulator(
+                lanes=self.lanes, outs=self.outs, entry_shape=self.entry_shape, acc_bits=self.acc_bits,
+                steps=self.steps, requant=self.requant, out_bits=self.out_bits)
+            m.d.comb += [real.i.valid.eq(self.i.valid), real.i.payload.eq(self.i.payload),
+                         real.entries.eq(self.entries), self.o.valid.eq(real.o.valid),
+                         self.o.payload.data.eq(real.o.payload.data), self.o.payload.last.eq(real.o.valid)]
+            return m
+    monkeypatch.setattr(top, "Accumulator", EveryBeatLast)
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert _failed(r)

@@ -92,3 +92,29 @@ def test_l2_distance_needs_no_multiplier_up_to_6_bits(bits, multipliers):
     dut = DistanceUnit(metric="l2", v=9, in_bits=bits, proto_bits=bits)
     r = synth.synthesize(rtlil.convert(dut, name="top", emit_src=False), "top", "ecp5")
     assert r["resources"]["dsp"] == multipliers
+
+
+@pytest.mark.parametrize("design", ["pq", "pq-wide", "mac", "mac-wide"])
+def test_collision_free_memories_are_the_engines_memories(design):
+    """The memories an engine declares collision-free are exactly its table memories: every
+    module with a memory read in the emitted RTLIL is either one of them or a FIFO (whose
+    reads may meet writes), and every declared name matches a module that has one, so that a
+    renamed submodule cannot silently change what synthesis relaxes."""
+    import fnmatch
+    import re
+    from amaranth.back import rtlil
+    from pqaccel.compare import collision_free_globs
+    from dataclasses import replace
+    from pqaccel.export import make_engine
+    cfg = replace(SMALL, wide_port=design.endswith("wide"))
+    if design.startswith("mac"):
+        cfg = MacConfig.for_engine(cfg, d_par=2, m_par=2)
+    engine = make_engine(cfg)
+    text = rtlil.convert(engine, name="top", emit_src=False)
+    with_reads = {mod for mod, body in re.findall(r"^module \\(\S+)\n(.*?)^end$", text, re.S | re.M)
+                  if "$memrd" in body}
+    globs = collision_free_globs(engine)
+    declared = {mod for mod in with_reads if any(fnmatch.fnmatchcase(mod, g) for g in globs)}
+    assert all(any(fnmatch.fnmatchcase(mod, g) for mod in with_reads) for g in globs)
+    assert with_reads - declared == {mod for mod in with_reads if mod.endswith("_fifo.fifo")}
+    assert declared

@@ -26,6 +26,7 @@ with ``commit_{-1} = 0``.  The stall of layer ``j`` is ``start_j - end_{j-1}`` (
 waits for tables).  Host operations take no cycles here.
 """
 
+from .. import pipeline
 from ..config import LayerConfig
 
 __all__ = ["pipeline_latency", "layer_writes", "load_cycles", "word_bits", "network_cycles"]
@@ -33,13 +34,8 @@ __all__ = ["pipeline_latency", "layer_writes", "load_cycles", "word_bits", "netw
 
 def pipeline_latency(engine):
     """``encode_stages + lookup_stages + 4``: the part of ``lambda_j`` common to every layer."""
-    from ..rtl.accumulator import Accumulator
-    from ..rtl.codebook import CodebookMemory
-    from ..rtl.encoder import Encoder
-    from ..rtl.lut import LutBanks
-    # the same sums as PQEngine.encode_stages and .lookup_stages
-    return (CodebookMemory.latency(engine) + Encoder.latency(engine) + LutBanks.stages
-            + Accumulator.latency(engine.par.c_par, engine.requant) + 4)
+    lat = pipeline.pq(engine)
+    return lat["encode_stages"] + lat["lookup_stages"] + 4
 
 
 def layer_writes(engine, lq):
@@ -70,9 +66,7 @@ def load_cycles(writes, word, load_bits=None):
 
 def _mac_latency(cfg):
     """MAC engine: weight read, multiply, accumulator and the output FIFO hand-over."""
-    from ..rtl.accumulator import Accumulator
-    from ..rtl.mac import WeightMemory
-    return WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par, cfg.requant) + 2
+    return pipeline.mac(cfg)["lookup_stages"] + 2
 
 
 def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):

@@ -1,10 +1,10 @@
 """LUT accumulator: adder tree over subspace lanes, running sums over groups, requantization."""
 
 from amaranth.hdl import Array, Module, Mux, Shape, Signal, signed
-from amaranth.lib import wiring, data
+from amaranth.lib import wiring, data, stream
 from amaranth.lib.wiring import In, Out
 
-from .. import fixedpoint as fx
+from .. import fixedpoint as fx, pipeline
 from .util import delay, field_bits, tree_levels
 
 __all__ = ["Accumulator"]
@@ -18,14 +18,17 @@ class Accumulator(wiring.Component):
     Parameters: ``lanes``, ``outs``, ``entry_shape`` (signed), ``acc_bits`` (wide enough for the
     exact sum of everything one row adds), ``steps`` (output beats per row at most),
     ``requant`` and ``out_bits`` (:func:`pqaccel.fixedpoint.requantize_hdl`).
-    :meth:`for_engine` takes them from an :class:`pqaccel.config.EngineConfig`.  With
-    ``requant.runtime`` the inputs ``shift`` and ``relu`` set the requantization of each row (they
-    travel with the row's entries: :func:`pqaccel.fixedpoint.requantize_runtime_hdl`).
+    :meth:`for_engine` takes them from an :class:`pqaccel.config.EngineConfig`.
 
-    ``out_valid``/``out_data``/``out_row_end`` follow an input with ``last`` by :attr:`stages`
-    cycles (:meth:`latency`; the run-time requantization takes one register more: the barrel
-    shift and rounding bit, then the increment, saturation and ReLU).  Running sums are registers: beat ``t`` recurs at least one cycle later, so the
-    read-modify-write needs no forwarding.
+    Members: ``i`` (a stream that never stalls: ``first``, ``last``, ``row_end`` (the row's
+    final output beat), ``t``, ``mask``, and with ``requant.runtime`` the row's ``shift`` and
+    ``relu``), ``entries`` (the beat's table entries or products, in the same cycle), ``o`` (a
+    stream that never stalls: ``data``, the requantized sums, and ``last`` = ``row_end``), which
+    follows an ``i`` beat with ``last`` by :attr:`latency` cycles
+    (:func:`pqaccel.pipeline.accumulator`; the run-time requantization takes one register more:
+    the barrel shift and rounding bit, then the increment, saturation and ReLU).  Running sums
+    are registers: beat ``t`` recurs at least one cycle later, so the read-modify-write needs no
+    forwarding.
     """
 
     def __init__(self, *, lanes, outs, entry_shape, acc_bits, steps, requant, out_bits):
@@ -34,18 +37,16 @@ class Accumulator(wiring.Component):
         self.entry_shape = Shape.cast(entry_shape)
         self.result_bits = fx.requant_bits(requant, acc_bits, out_bits)
         self.tree_stages = tree_levels(lanes)
-        self.stages = self.latency(lanes, requant)
-        members = {
-            "valid": In(1), "first": In(1), "last": In(1), "row_end": In(1),
-            "t": In(max(1, field_bits(steps))),
-            "mask": In(lanes),
+        self.latency = pipeline.accumulator(lanes, requant)
+        rq = {"shift": requant.shift_bits, "relu": 1} if requant.runtime else {}
+        self.in_layout = data.StructLayout({"first": 1, "last": 1, "row_end": 1, "t": max(1, field_bits(steps)),
+                                            "mask": lanes, **rq})
+        self.out_layout = data.StructLayout({"data": data.ArrayLayout(signed(self.result_bits), outs), "last": 1})
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout, always_ready=True)),
             "entries": In(data.ArrayLayout(data.ArrayLayout(entry_shape, outs), lanes)),
-            "out_valid": Out(1), "out_row_end": Out(1),
-            "out_data": Out(data.ArrayLayout(signed(self.result_bits), outs)),
-        }
-        if requant.runtime:
-            members.update({"shift": In(requant.shift_bits), "relu": In(1)})
-        super().__init__(members)
+            "o": Out(stream.Signature(self.out_layout, always_ready=True)),
+        })
 
     @classmethod
     def for_engine(cls, cfg):
@@ -53,24 +54,19 @@ class Accumulator(wiring.Component):
                    acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant,
                    out_bits=cfg.widths.out_bits)
 
-    @staticmethod
-    def latency(lanes, requant):
-        """Cycles from an input beat to its output: the adder tree, the running sum, the
-        requantization (two stages when ``requant.runtime``)."""
-        return tree_levels(lanes) + 2 + (1 if requant.runtime else 0)
-
     def elaborate(self, platform):
         m = Module()
         acc_shape = signed(self.acc_bits)
         n = self.tree_stages
-        valid = delay(m, self.valid, n, "valid")
-        first = delay(m, self.first, n, "first")
-        last = delay(m, self.last, n, "last")
-        row_end = delay(m, self.row_end, n, "row_end")
-        t = delay(m, self.t, n, "t")
+        beat = self.i.payload
+        valid = delay(m, self.i.valid, n, "valid")
+        first = delay(m, beat.first, n, "first")
+        last = delay(m, beat.last, n, "last")
+        row_end = delay(m, beat.row_end, n, "row_end")
+        t = delay(m, beat.t, n, "t")
         if self.requant.runtime:        # aligned with ``acc`` (one register after the tree)
-            shift = delay(m, self.shift, n + 1, "shift")
-            relu = delay(m, self.relu, n + 1, "relu")
+            shift = delay(m, beat.shift, n + 1, "shift")
+            relu = delay(m, beat.relu, n + 1, "relu")
 
         acc_valid = Signal()
         acc_row_end = Signal()
@@ -81,7 +77,7 @@ class Accumulator(wiring.Component):
             relu = delay(m, relu, 1, "rq_relu")
         entry_bits = self.entry_shape.width
         for ml in range(self.outs):
-            terms = [Mux(self.mask[cl], self.entries[cl][ml], 0) for cl in range(self.lanes)]
+            terms = [Mux(beat.mask[cl], self.entries[cl][ml], 0) for cl in range(self.lanes)]
             level = 0
             while len(terms) > 1:
                 nxt = []
@@ -112,6 +108,6 @@ class Accumulator(wiring.Component):
                 result = fx.requant_finish_hdl(q_r, up_r, self.requant, self.out_bits, relu)
             else:
                 result = fx.requantize_hdl(acc, self.requant, self.out_bits)
-            m.d.sync += self.out_data[ml].eq(result)
-        m.d.sync += [self.out_valid.eq(acc_valid), self.out_row_end.eq(acc_row_end)]
+            m.d.sync += self.o.payload.data[ml].eq(result)
+        m.d.sync += [self.o.valid.eq(acc_valid), self.o.payload.last.eq(acc_row_end)]
         return m

@@ -4,7 +4,8 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
-from .util import field_bits, tree_levels
+from .. import pipeline
+from .util import field_bits
 
 __all__ = ["ArgminTree"]
 
@@ -13,7 +14,7 @@ class ArgminTree(wiring.Component):
     """Index and value of the smallest of ``n`` unsigned ``dist_bits``-wide inputs.
 
     Members: ``dist`` (In, array of ``n``), ``min_dist`` (Out), ``min_idx`` (Out,
-    ``max(1, ceil(log2 n))`` bits).  Outputs follow inputs by :attr:`stages` ``= ceil(log2 n)``
+    ``max(1, ceil(log2 n))`` bits).  Outputs follow inputs by :attr:`latency` ``= ceil(log2 n)``
     cycles, one register per tree level.  On equal values the lower index wins: a node takes its
     right (higher-index) child only when it is strictly smaller.
     """
@@ -23,16 +24,12 @@ class ArgminTree(wiring.Component):
             raise ValueError(f"n must be a positive integer, got {n!r}")
         self.n, self.dist_bits = n, dist_bits
         self.idx_bits = max(1, field_bits(n))
-        self.stages = self.latency(n)
+        self.latency = pipeline.argmin(n)
         super().__init__({
             "dist": In(data.ArrayLayout(unsigned(dist_bits), n)),
             "min_dist": Out(unsigned(dist_bits)),
             "min_idx": Out(unsigned(self.idx_bits)),
         })
-
-    @staticmethod
-    def latency(n):
-        return tree_levels(n)
 
     def elaborate(self, platform):
         m = Module()

@@ -1,20 +1,28 @@
-"""Control shared by the engines: double-buffered table banks and the output FIFO."""
+"""Control shared by the engines: the table port's signature, the double-buffered bank control,
+the layer-shape arithmetic and the simulation- and formal-only checks of both."""
 
-from amaranth.hdl import Array, Assert, Const, Module, Mux, Signal
-from amaranth.lib import wiring, fifo, stream
+from amaranth.hdl import Assert, Const, Module, Mux, Signal
+from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from .util import const_function, field_bits
 
-__all__ = ["BankControl", "WritePortSignature", "attach_output", "addr_field", "accept_writes",
-           "engine_signature", "last_index_registers", "last_index", "requant_registers", "sequence_rows",
-           "in_range", "check_fifo", "check_credits", "busy_bits_for", "check_bank_use", "check_rows_out"]
+__all__ = ["BankControl", "WritePortSignature", "engine_signature", "last_index", "in_range", "busy_bits_for",
+           "check_bank_use", "check_rows_out"]
 
 
-def WritePortSignature(addr_bits, data_bits):
+class WritePortSignature(wiring.Signature):
     """Table write port, as seen by the host: a write happens in a cycle with ``en`` and ``ready``."""
-    return wiring.Signature({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits),
-                             "ready": In(1)})
+
+    def __init__(self, addr_bits, data_bits):
+        self.addr_bits, self.data_bits = addr_bits, data_bits
+        super().__init__({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits), "ready": In(1)})
+
+    def __eq__(self, other):
+        return type(other) is type(self) and (other.addr_bits, other.data_bits) == (self.addr_bits, self.data_bits)
+
+    def __repr__(self):
+        return f"WritePortSignature({self.addr_bits}, {self.data_bits})"
 
 
 class BankControl(wiring.Component):
@@ -75,28 +83,10 @@ class BankControl(wiring.Component):
         return m
 
 
-def addr_field(amap, addr, region, name):
-    """Field ``name`` of ``region`` in the table-port address ``addr`` (0 if zero-width)."""
-    off, width = amap.slices(region)[name]
-    return addr[off:off + width] if width else 0
-
-
-def check_fifo(m, name, fifo_, checks):
-    """Simulation-only: ``fifo_`` is never written when full (the credits guarantee it)."""
-    if checks:
-        m.d.comb += Assert(~fifo_.w_en | fifo_.w_rdy, f"{name}: write while full")
-
-
-def check_credits(m, name, count, depth, checks):
-    """Simulation-only: a credit counter stays within ``0..depth`` (never wraps)."""
-    if checks:
-        m.d.comb += Assert(count <= depth, f"{name} credits exceed the FIFO depth {depth}")
-
-
-def check_bank_use(m, banks, checks, *, rows, begin, begin_bank, end, end_bank, issue, row_start, reads,
+def check_bank_use(m, active, checks, *, rows, begin, begin_bank, end, end_bank, issue, row_start, reads,
                    writes):
     """Simulation- and formal-only checks of the double buffer, stated on the rows' own events
-    rather than on :class:`BankControl`'s counters (which count a row's start a cycle late and
+    rather than on :class:`BankControl`'s counters (``active``: its bank for new rows) (which count a row's start a cycle late and
     gate writes when they are *accepted*, two registers before they reach a memory):
 
     * rows in flight per bank are counted exactly: ``begin`` on ``begin_bank`` (a row's first
@@ -120,8 +110,8 @@ def check_bank_use(m, banks, checks, *, rows, begin, begin_bank, end, end_bank, 
         for r, r_bank in reads:
             m.d.sync += Assert(~(w & r & (w_bank == r_bank)), "a bank read and written in one cycle")
     prev_active, prev_start, prev_issue = Signal(), Signal(), Signal()
-    m.d.sync += [prev_active.eq(banks.active), prev_start.eq(row_start), prev_issue.eq(issue)]
-    m.d.sync += Assert((banks.active == prev_active) | (prev_start & ~prev_issue),
+    m.d.sync += [prev_active.eq(active), prev_start.eq(row_start), prev_issue.eq(issue)]
+    m.d.sync += Assert((active == prev_active) | (prev_start & ~prev_issue),
                        "banks swapped inside a row")
 
 
@@ -143,45 +133,6 @@ def check_rows_out(m, o, checks, *, begin, beats_max, rows):
                  Assert(~pop | (beats < beats_max), f"an output row longer than {beats_max} beats")]
 
 
-def attach_output(m, o, out_layout, acc, depth, checks=False):
-    """Output FIFO between an accumulator and the output stream ``o``; returns the pop strobe.
-
-    The FIFO is sized by the caller's credit scheme (work is issued only while the FIFO has room
-    for its result), so the accumulator never has to stall.
-    """
-    m.submodules.out_fifo = ofifo = fifo.SyncFIFOBuffered(width=out_layout.size, depth=depth)
-    w_out = Signal(out_layout)
-    m.d.comb += [
-        w_out.data.eq(acc.out_data), w_out.last.eq(acc.out_row_end),
-        ofifo.w_data.eq(w_out), ofifo.w_en.eq(acc.out_valid),
-        o.valid.eq(ofifo.r_rdy), o.payload.eq(ofifo.r_data), ofifo.r_en.eq(o.ready),
-    ]
-    check_fifo(m, "output FIFO", ofifo, checks)
-    return o.valid & o.ready
-
-
-def accept_writes(m, wr, banks, amap, commit_code):
-    """Accept table-port writes and register them once before they are decoded.
-
-    ``wr.ready`` is ``banks.wr_ready``.  A commit (control register ``commit_code``) goes to
-    ``banks`` in the cycle it is accepted, so ``ready`` drops at once and no later write can
-    land in a bank that has become active; every other write is decoded one cycle later from the
-    returned registers (``valid``, ``addr``, ``data``), off the ``ready`` path.  Writes accepted
-    before a commit land before any row can read the committed bank (the swap waits a cycle
-    for ``pending`` and the memories register their write ports once more).
-    """
-    m.d.comb += wr.ready.eq(banks.wr_ready)
-    accepted = wr.en & wr.ready
-    region = wr.addr[amap.body_bits:]
-    m.d.comb += banks.commit.eq(accepted & (region == amap.regions["control"])
-                                & (addr_field(amap, wr.addr, "control", "reg") == commit_code))
-    valid = Signal(name="w_valid")
-    addr = Signal.like(wr.addr, name="w_addr")
-    data = Signal.like(wr.data, name="w_data")
-    m.d.sync += [valid.eq(accepted), addr.eq(wr.addr), data.eq(wr.data)]
-    return valid, addr, data
-
-
 def engine_signature(in_layout, out_layout, amap):
     """The members every engine has: input and output streams, the table write port (as seen
     by the engine) and the active bank."""
@@ -191,31 +142,6 @@ def engine_signature(in_layout, out_layout, amap):
         "wr": In(WritePortSignature(amap.addr_bits, amap.data_bits)),
         "active_bank": Out(1),
     }
-
-
-def last_index_registers(name, count):
-    """A layer-shape register per bank holding the last index of a run-time count of up to
-    ``count`` steps (reset: ``count - 1``; loaded with :func:`last_index`).  Stored minus one so
-    that issue logic compares for equality, with no subtraction."""
-    return Array(Signal(max(1, field_bits(count)), init=count - 1, name=f"{name}{b}") for b in range(2))
-
-
-def requant_registers(m, requant, write, data):
-    """Per-bank run-time requantization (``requant.runtime``): a shift register (reset
-    ``requant.shift``) and a ReLU bit per bank, loaded from ``data`` when ``write`` is the bank
-    index's strobe.  Returns ``(shift, relu)`` Arrays indexed by bank, or ``(None, None)``.
-
-    ``write(b)`` is the condition under which bank ``b`` takes ``data``; a shift above
-    ``requant.shift`` is ignored (like an out-of-range shape)."""
-    if not requant.runtime:
-        return None, None
-    sb = requant.shift_bits
-    shift = Array(Signal(sb, init=requant.shift, name=f"rq_shift{b}") for b in range(2))
-    relu = Array(Signal(name=f"rq_relu{b}") for b in range(2))
-    for b in range(2):
-        with m.If(write(b) & (data[:sb] <= requant.shift)):
-            m.d.sync += [shift[b].eq(data[:sb]), relu[b].eq(data[sb])]
-    return shift, relu
 
 
 def busy_bits_for(rows_in_flight):
@@ -246,28 +172,3 @@ def last_index(value, n_max, par):
     return const_function(value, lambda n: max(0, -(-n // par) - 1), n_max)
 
 
-def sequence_rows(m, banks, valid, *, inner, outer, last_inner, last_outer, room, name="issue"):
-    """The issue logic of a row made of ``outer`` x ``inner`` steps, shared by the engines.
-
-    ``inner`` and ``outer`` are the caller's counter signals; ``last_inner`` (a constant or a
-    per-bank ``Array``) and ``last_outer`` (a per-bank ``Array``) their last values.  A row takes
-    the active bank when it starts and keeps it to its end; a pending commit holds back a new
-    row.  ``room(last_inner, last_outer)`` is the caller's credit condition.  Drives the row
-    inputs of ``banks`` and advances the counters; returns ``(issue, bank, last_inner,
-    last_outer, row_start)`` for this cycle.
-    """
-    row_bank = Signal(name="row_bank")
-    row_start = (inner == 0) & (outer == 0)
-    bank = Mux(row_start, banks.active, row_bank)
-    at_last_inner = inner == (last_inner if isinstance(last_inner, int) else last_inner[bank])
-    at_last_outer = outer == last_outer[bank]
-    issue = Signal(name=name)
-    m.d.comb += issue.eq(valid & ~(row_start & banks.pending) & room(at_last_inner, at_last_outer))
-    m.d.comb += [banks.row_start.eq(row_start), banks.row_begin.eq(issue & row_start)]
-    with m.If(issue):
-        m.d.sync += inner.eq(Mux(at_last_inner, 0, inner + 1))
-        with m.If(at_last_inner):
-            m.d.sync += outer.eq(Mux(at_last_outer, 0, outer + 1))
-        with m.If(row_start):
-            m.d.sync += row_bank.eq(banks.active)
-    return issue, bank, at_last_inner, at_last_outer, row_start

@@ -4,8 +4,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
-from .. import fixedpoint as fx
-from .util import tree_levels
+from .. import fixedpoint as fx, pipeline
 
 __all__ = ["DistanceUnit", "SQUARE_TABLE_MAX_BITS"]
 
@@ -20,7 +19,7 @@ class DistanceUnit(wiring.Component):
     Parameters: ``metric`` (``l1``, ``l2``, ``chebyshev``), ``v``, ``in_bits``, ``proto_bits``.
 
     Members: ``x`` (In), ``p`` (In), ``dist`` (Out, ``dist_bits`` unsigned).  ``dist`` follows the
-    inputs by :attr:`stages` cycles; the unit never stalls.
+    inputs by :attr:`latency` cycles; the unit never stalls.
 
     Stages: one for ``|x_i - p_i|``, one more for the square in L2 (a table up to
     :data:`SQUARE_TABLE_MAX_BITS`, else a multiplier), then one per level of the
@@ -32,17 +31,12 @@ class DistanceUnit(wiring.Component):
         self.dist_max = fx.dist_max(metric, v, in_bits, proto_bits)
         self.diff_max = fx.diff_abs_max(in_bits, proto_bits)
         self.dist_bits = max(1, self.dist_max.bit_length())
-        self.stages = self.latency(metric, v)
+        self.latency = pipeline.distance(metric, v)
         super().__init__({
             "x": In(data.ArrayLayout(signed(in_bits), v)),
             "p": In(data.ArrayLayout(signed(proto_bits), v)),
             "dist": Out(unsigned(self.dist_bits)),
         })
-
-    @staticmethod
-    def latency(metric, v):
-        """Pipeline depth for ``metric`` over ``v`` elements."""
-        return (2 if metric == "l2" else 1) + tree_levels(v)
 
     @staticmethod
     def width(metric, v, in_bits, proto_bits):

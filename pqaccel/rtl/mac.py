@@ -4,38 +4,50 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring, data, memory
 from amaranth.lib.wiring import In, Out
 
-from ..mac import MacAddressMap, MAC_REGIONS, MAC_CONTROL_REGS
+from .. import pipeline
+from ..mac import MacAddressMap, MAC_CONTROL_REGS
+from ..pipeline import MEMORY_READ
 from .accumulator import Accumulator
-from .control import (BankControl, accept_writes, addr_field, attach_output, busy_bits_for, check_bank_use,
-                      check_credits, check_rows_out, engine_signature, in_range, last_index, last_index_registers, requant_registers, sequence_rows)
-from .util import delay, field_bits
+from .control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
+from .shell import CreditFIFO, RowIssuer, TablePort, count_register, requant_register
+from .util import delay, field_bits, fields_eq, read_signatures
 
 __all__ = ["MacEngine", "WeightMemory"]
 
 
 class WeightMemory(wiring.Component):
-    """One block RAM per output lane ``ml``; word ``(bank*g_max + g)*mt_max + t`` holds the
+    """One block RAM per output lane ``ml``; word :meth:`word_addr` ``(bank, g, t)`` holds the
     ``d_par`` weights ``W[g*d_par + dl, t*m_par + ml]``, written one weight at a time.
-    Read latency :attr:`stages` = 3: the address is registered (one copy per memory, so that its
-    fan-out to the block RAMs stays local and off the issue logic's path), then read, then the
-    data registered after the block RAM.  With ``cfg.wide_port``, ``wr_all`` writes the whole
-    word ``wr_row[ml]`` of every memory at ``wr_addr``."""
 
-    stages = 3
+    Read: a request on ``rd`` (address and the caller's ``tag``) comes back on ``rd_out``
+    :attr:`latency` = 3 cycles later: the address is registered (one copy per memory, so that
+    its fan-out to the block RAMs stays local and off the issue logic's path), then read, then
+    the data registered after the block RAM.  With ``cfg.wide_port``, ``wr_all`` writes the
+    whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  ``collision_free``: as
+    :class:`pqaccel.rtl.codebook.CodebookMemory`.
+    """
 
-    def __init__(self, cfg):
+    collision_free = True
+
+    def __init__(self, cfg, tag=0):
         self.cfg = cfg
+        self.latency = MEMORY_READ
         self.depth = 2 * cfg.g_max * cfg.mt_max
         self.addr_bits = max(1, field_bits(self.depth))
         wvec = data.ArrayLayout(signed(cfg.w_bits), cfg.d_par)
+        rd, rd_out = read_signatures(self.addr_bits, data.ArrayLayout(wvec, cfg.m_par), tag)
         super().__init__({
-            "rd_addr": In(self.addr_bits),
-            "rd_data": Out(data.ArrayLayout(wvec, cfg.m_par)),
+            "rd": In(rd), "rd_out": Out(rd_out),
             "wr_en": In(1), "wr_dl": In(max(1, field_bits(cfg.d_par))),
             "wr_ml": In(max(1, field_bits(cfg.m_par))), "wr_addr": In(self.addr_bits),
             "wr_data": In(signed(cfg.w_bits)),
             **({"wr_all": In(1), "wr_row": In(data.ArrayLayout(wvec, cfg.m_par))} if cfg.wide_port else {}),
         })
+
+    @staticmethod
+    def word_addr(cfg, bank, g, t):
+        """Word of input group ``g`` and output beat ``t`` in ``bank``."""
+        return (bank * cfg.g_max + g) * cfg.mt_max + t
 
     def elaborate(self, platform):
         m = Module()
@@ -52,8 +64,8 @@ class WeightMemory(wiring.Component):
             m.submodules[f"mem{ml}"] = mem
             wr = mem.write_port(granularity=cfg.w_bits)
             rd = mem.read_port()
-            addr = Signal.like(self.rd_addr, name=f"rd_addr{ml}")
-            m.d.sync += addr.eq(self.rd_addr)
+            addr = Signal.like(self.rd.payload.addr, name=f"rd_addr{ml}")
+            m.d.sync += addr.eq(self.rd.payload.addr)
             m.d.comb += [rd.addr.eq(addr), wr.addr.eq(w_addr),
                          wr.data.eq(w_data.replicate(cfg.d_par))]
             if wide:
@@ -62,7 +74,9 @@ class WeightMemory(wiring.Component):
             for dl in range(cfg.d_par):
                 one = (self.wr_ml == ml) & (self.wr_dl == dl)
                 m.d.sync += wr.en[dl].eq(self.wr_en & ((self.wr_all | one) if wide else one))
-            m.d.sync += self.rd_data[ml].eq(rd.data)
+            m.d.sync += self.rd_out.payload.data[ml].eq(rd.data)
+        m.d.comb += [self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
+                     self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag"))]
         return m
 
 
@@ -77,110 +91,100 @@ class MacEngine(wiring.Component):
     requantized as configured.
     """
 
+    #: Submodules whose memories never see a read and a write of one word in a cycle.
+    collision_free = ("weights",)
+
     def __init__(self, cfg, checks=False):
         self.cfg = cfg
         self.checks = checks
         self.amap = MacAddressMap(cfg)
+        self.pipeline = pipeline.mac(cfg)
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
         self.out_layout = data.StructLayout({
             "data": data.ArrayLayout(signed(cfg.result_bits), cfg.m_par), "last": 1})
-        self.lookup_stages = WeightMemory.stages + 1 + Accumulator.latency(cfg.d_par, cfg.requant)
-        self.out_depth = self.lookup_stages + 4
         super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 
     def latency_info(self):
         """Pipeline depth and FIFO size, for the manifest."""
-        return {"lookup_stages": self.lookup_stages, "out_fifo_depth": self.out_depth}
+        return {k: self.pipeline[k] for k in ("lookup_stages", "out_fifo_depth")}
 
     def elaborate(self, platform):
         m = Module()
-        cfg, amap = self.cfg, self.amap
-        m.submodules.weights = wm = WeightMemory(cfg)
+        cfg, pl = self.cfg, self.pipeline
+
+        # -- shell: table port, layer-shape registers, bank control -----------------------------
+        m.submodules.port = port = TablePort(
+            self.amap, MAC_CONTROL_REGS["commit"],
+            [count_register(MAC_CONTROL_REGS["d"], "last_g", cfg.d_max, cfg.d_par),
+             count_register(MAC_CONTROL_REGS["m"], "last_mt", cfg.m_max, cfg.m_par),
+             requant_register(MAC_CONTROL_REGS["requant"], cfg.requant)],
+            busy_bits_for(pl["rows_in_flight"]), checks=self.checks)
+        wiring.connect(m, wiring.flipped(self.wr), port.wr)
+        m.d.comb += self.active_bank.eq(port.active)
+        shape, shadow = port.shape, port.shadow
+
         m.submodules.accumulator = acc = Accumulator(
             lanes=cfg.d_par, outs=cfg.m_par, entry_shape=signed(cfg.product_bits),
             acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant, out_bits=cfg.out_bits)
+        m.submodules.weights = wm = WeightMemory(
+            cfg, tag=data.StructLayout({"x": self.in_layout, "acc": acc.in_layout}))
+        m.submodules.out_fifo = ofifo = CreditFIFO(self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO")
 
-        last_g = last_index_registers("last_g", cfg.g_max)
-        last_mt = last_index_registers("last_mt", cfg.mt_max)
-        # Rows in flight (first issue to last weight read): the issuing row, and the one whose
-        # start is counted a cycle late.
-        m.submodules.banks = banks = BankControl(busy_bits_for(2), checks=self.checks)
-        active = banks.active
-        shadow = ~active
-        m.d.comb += self.active_bank.eq(active)
-
-        w_valid, w_addr, w_data = accept_writes(m, self.wr, banks, amap, MAC_CONTROL_REGS["commit"])
-        region = w_addr[amap.body_bits:]
-
-        def field(name):
-            return addr_field(amap, w_addr, "weights", name)
-
+        # -- table writes ------------------------------------------------------------------------
+        for_w, f = port.region("weights")
         m.d.comb += [
-            wm.wr_en.eq(w_valid & (region == MAC_REGIONS["weights"])),
-            wm.wr_dl.eq(field("dl")), wm.wr_ml.eq(field("ml")),
-            wm.wr_addr.eq((shadow * cfg.g_max + field("g")) * cfg.mt_max + field("t")),
-            wm.wr_data.eq(w_data[:cfg.w_bits]),
+            wm.wr_en.eq(for_w), wm.wr_dl.eq(f.dl), wm.wr_ml.eq(f.ml),
+            wm.wr_addr.eq(WeightMemory.word_addr(cfg, shadow, f.g, f.t)),
+            wm.wr_data.eq(port.w_data[:cfg.w_bits]),
         ]
         if cfg.wide_port:
-            with m.If(w_valid & (region == MAC_REGIONS["weight_row"])):
-                m.d.comb += [
-                    wm.wr_en.eq(1), wm.wr_all.eq(1),
-                    wm.wr_addr.eq((shadow * cfg.g_max + addr_field(amap, w_addr, "weight_row", "g")) * cfg.mt_max
-                                  + addr_field(amap, w_addr, "weight_row", "t")),
-                ]
-            m.d.comb += wm.wr_row.eq(w_data[:cfg.d_par * cfg.m_par * cfg.w_bits])
-        reg = addr_field(amap, w_addr, "control", "reg")
-        with m.If(w_valid & (region == MAC_REGIONS["control"])):
-            with m.If((reg == MAC_CONTROL_REGS["d"]) & in_range(w_data, 1, cfg.d_max)):
-                m.d.sync += last_g[shadow].eq(last_index(w_data, cfg.d_max, cfg.d_par))
-            with m.If((reg == MAC_CONTROL_REGS["m"]) & in_range(w_data, 1, cfg.m_max)):
-                m.d.sync += last_mt[shadow].eq(last_index(w_data, cfg.m_max, cfg.m_par))
-        rq_write = w_valid & (region == MAC_REGIONS["control"]) & (reg == MAC_CONTROL_REGS["requant"])
-        rq_shift, rq_relu = requant_registers(m, cfg.requant, lambda b: rq_write & (shadow == b), w_data)
+            for_row, f = port.region("weight_row")
+            with m.If(for_row):
+                m.d.comb += [wm.wr_en.eq(1), wm.wr_all.eq(1),
+                             wm.wr_addr.eq(WeightMemory.word_addr(cfg, shadow, f.g, f.t))]
+            m.d.comb += wm.wr_row.eq(port.w_data[:cfg.d_par * cfg.m_par * cfg.w_bits])
 
-        g = Signal(max(1, field_bits(cfg.g_max)), name="g")
-        t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
-        out_res = Signal(range(self.out_depth + 1))
-        issue, bank, last_t, last_group, row_start = sequence_rows(
-            m, banks, self.i.valid, inner=t, outer=g, last_inner=last_mt, last_outer=last_g,
-            room=lambda _, last_group: ~last_group | (out_res < self.out_depth))
+        # -- issue: each input beat is used for ceil(M/m_par) cycles, one per output beat ------
+        m.submodules.issue = iss = RowIssuer(cfg.mt_max, cfg.g_max)
+        wiring.connect(m, iss.rows, port.rows)
         m.d.comb += [
-            self.i.ready.eq(issue & last_t),
-            wm.rd_addr.eq((bank * cfg.g_max + g) * cfg.mt_max + t),
+            iss.valid.eq(self.i.valid),
+            iss.room.eq(~iss.at_last_outer | ofifo.room),
+            ofifo.take.eq(iss.issue & iss.at_last_outer),
+            self.i.ready.eq(iss.issue & iss.at_last_inner),
         ]
-        row_done = Signal()
-        done_bank = Signal()
-        m.d.sync += [row_done.eq(issue & last_group & last_t), done_bank.eq(bank)]
-        m.d.comb += [banks.row_done.eq(row_done), banks.done_bank.eq(done_bank)]
+        for b in range(2):
+            m.d.comb += [iss.last_inner[b].eq(shape[b].last_mt), iss.last_outer[b].eq(shape[b].last_g)]
+        m.d.sync += [port.row_done.eq(iss.issue & iss.at_last_outer & iss.at_last_inner),
+                     port.done_bank.eq(iss.bank)]
+        beat = {"first": iss.outer == 0, "last": iss.at_last_outer, "row_end": iss.at_last_inner,
+                "t": iss.inner, "mask": -1}
+        if cfg.requant.runtime:         # the row's requantization travels with its products
+            beat.update(shift=shape[iss.bank].shift, relu=shape[iss.bank].relu)
+        m.d.comb += [
+            wm.rd.valid.eq(iss.issue),
+            wm.rd.payload.addr.eq(WeightMemory.word_addr(cfg, iss.bank, iss.outer, iss.inner)),
+            *fields_eq(wm.rd.payload.tag, {"x": self.i.payload, "acc": beat}),
+        ]
 
-        rq = {"shift": cfg.requant.shift_bits, "relu": 1} if cfg.requant.runtime else {}
-        rec = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "row_end": 1,
-                                        "t": acc.t.shape(), "x": self.in_layout, **rq}))
-        m.d.comb += [rec.valid.eq(issue), rec.first.eq(g == 0), rec.last.eq(last_group),
-                     rec.row_end.eq(last_t), rec.t.eq(t), rec.x.eq(self.i.payload)]
-        if rq:          # the row's requantization travels with its products
-            m.d.comb += [rec.shift.eq(rq_shift[bank]), rec.relu.eq(rq_relu[bank])]
-        rec_w = delay(m, rec, wm.stages, "rec_w")
-        rec_p = delay(m, rec_w, 1, "rec_p")
+        # -- multipliers (one register), accumulator, output FIFO ------------------------------
+        got = wm.rd_out.payload
         for dl in range(cfg.d_par):
             for ml in range(cfg.m_par):
                 prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
-                m.d.sync += prod.eq(rec_w.x[dl] * wm.rd_data[ml][dl])
+                m.d.sync += prod.eq(got.tag.x[dl] * got.data[ml][dl])
                 m.d.comb += acc.entries[dl][ml].eq(prod)
-        m.d.comb += [
-            acc.valid.eq(rec_p.valid), acc.first.eq(rec_p.first), acc.last.eq(rec_p.last),
-            acc.row_end.eq(rec_p.row_end), acc.t.eq(rec_p.t), acc.mask.eq(-1),
-        ]
-        if rq:
-            m.d.comb += [acc.shift.eq(rec_p.shift), acc.relu.eq(rec_p.relu)]
+        m.d.comb += [acc.i.valid.eq(delay(m, wm.rd_out.valid, 1, "mul_valid")),
+                     acc.i.payload.eq(delay(m, got.tag.acc, 1, "mul_beat"))]
+        wiring.connect(m, acc.o, ofifo.w)
+        wiring.connect(m, ofifo.r, wiring.flipped(self.o))
 
-        out_pop = attach_output(m, self.o, self.out_layout, acc, self.out_depth, self.checks)
-        m.d.sync += out_res.eq(out_res + (issue & last_group) - out_pop)
-        check_credits(m, "output FIFO", out_res, self.out_depth, self.checks)
-        begin = issue & row_start
-        check_bank_use(m, banks, self.checks, rows=2, begin=begin, begin_bank=bank,
-                       end=issue & last_group & last_t, end_bank=bank, issue=issue, row_start=row_start,
-                       reads=[(issue, bank)], writes=[(wm.wr_en, shadow)])
+        # -- simulation- and formal-only checks -------------------------------------------------
+        begin = iss.issue & iss.row_start
+        end = iss.issue & iss.at_last_outer & iss.at_last_inner
+        check_bank_use(m, port.active, self.checks, rows=pl["rows_in_flight"], begin=begin, begin_bank=iss.bank,
+                       end=end, end_bank=iss.bank, issue=iss.issue, row_start=iss.row_start,
+                       reads=[(iss.issue, iss.bank)], writes=[(wm.wr_en, shadow)])
         check_rows_out(m, self.o, self.checks, begin=begin, beats_max=cfg.mt_max,
-                       rows=2 + self.lookup_stages + self.out_depth)
+                       rows=pl["rows_in_flight"] + pl["lookup_stages"] + pl["out_fifo_depth"])
         return m

@@ -1,5 +1,6 @@
-"""Pieces both cocotb testbenches share: reset, the table-port commit rule, and one clock cycle
-of driving and sampling the engine's three interfaces.
+"""Pieces the cocotb testbenches share: reset, the table-port commit rule (of
+:mod:`pqaccel.sim.schedule`) for those that step cycle by cycle, and one clock cycle of driving
+and sampling the engine's three interfaces.
 
 Signals are driven on the falling clock edge and sampled (``ReadOnly``) before the next rising
 edge, so a transfer is exactly a cycle where valid and ready are both seen high.
@@ -10,6 +11,8 @@ import os
 
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from .schedule import may_commit
 
 __all__ = ["load_config", "reset", "next_write", "clock_cycle", "Traffic"]
 
@@ -43,8 +46,7 @@ def next_write(writes, wj, wi, fed):
     last write (its commit) waits until the job before has been fed completely."""
     if wj >= len(writes):
         return None
-    is_commit = wi == len(writes[wj]) - 1
-    if is_commit and wj > 0 and not fed[wj - 1]:
+    if wi == len(writes[wj]) - 1 and not may_commit(wj, fed):
         return None
     return writes[wj][wi]
 
