@@ -165,7 +165,7 @@ def test_engine_proof_catches_last_on_every_beat(monkeypatch):
             m = Module()
             m.submodules.real = real = Accumulator(
                 lanes=self.lanes, outs=self.outs, entry_shape=self.entry_shape, acc_bits=self.acc_bits,
-                steps=self.steps, requant=self.requant, out_bits=self.out_bits)
+                steps=self.steps, requant=self.requant, out_bits=self.out_bits, masked=self.masked)
             m.d.comb += [real.i.valid.eq(self.i.valid), real.i.payload.eq(self.i.payload),
                          real.entries.eq(self.entries), self.o.valid.eq(real.o.valid),
                          self.o.payload.data.eq(real.o.payload.data), self.o.payload.last.eq(real.o.valid)]

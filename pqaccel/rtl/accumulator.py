@@ -21,8 +21,8 @@ class Accumulator(wiring.Component):
     :meth:`for_engine` takes them from an :class:`pqaccel.config.EngineConfig`.
 
     Members: ``i`` (a stream that never stalls: ``first``, ``last``, ``row_end`` (the row's
-    final output beat), ``t``, ``mask``, and with ``requant.runtime`` the row's ``shift`` and
-    ``relu``), ``entries`` (the beat's table entries or products, in the same cycle), ``o`` (a
+    final output beat), ``t``, ``mask`` (unless ``masked`` is false: every lane counts), and with
+    ``requant.runtime`` the row's ``shift`` and ``relu``), ``entries`` (the beat's table entries or products, in the same cycle), ``o`` (a
     stream that never stalls: ``data``, the requantized sums, and ``last`` = ``row_end``), which
     follows an ``i`` beat with ``last`` by :attr:`latency` cycles
     (:func:`pqaccel.pipeline.accumulator`; the run-time requantization takes one register more:
@@ -31,16 +31,16 @@ class Accumulator(wiring.Component):
     forwarding.
     """
 
-    def __init__(self, *, lanes, outs, entry_shape, acc_bits, steps, requant, out_bits):
+    def __init__(self, *, lanes, outs, entry_shape, acc_bits, steps, requant, out_bits, masked=True):
         self.lanes, self.outs, self.acc_bits, self.steps = lanes, outs, acc_bits, steps
-        self.requant, self.out_bits = requant, out_bits
+        self.requant, self.out_bits, self.masked = requant, out_bits, masked
         self.entry_shape = Shape.cast(entry_shape)
         self.result_bits = fx.requant_bits(requant, acc_bits, out_bits)
         self.tree_stages = tree_levels(lanes)
         self.latency = pipeline.accumulator(lanes, requant)
         rq = {"shift": requant.shift_bits, "relu": 1} if requant.runtime else {}
         self.in_layout = data.StructLayout({"first": 1, "last": 1, "row_end": 1, "t": max(1, field_bits(steps)),
-                                            "mask": lanes, **rq})
+                                            **({"mask": lanes} if masked else {}), **rq})
         self.out_layout = data.StructLayout({"data": data.ArrayLayout(signed(self.result_bits), outs), "last": 1})
         super().__init__({
             "i": In(stream.Signature(self.in_layout, always_ready=True)),
@@ -77,7 +77,8 @@ class Accumulator(wiring.Component):
             relu = delay(m, relu, 1, "rq_relu")
         entry_bits = self.entry_shape.width
         for ml in range(self.outs):
-            terms = [Mux(beat.mask[cl], self.entries[cl][ml], 0) for cl in range(self.lanes)]
+            terms = [Mux(beat.mask[cl], self.entries[cl][ml], 0) if self.masked else self.entries[cl][ml]
+                     for cl in range(self.lanes)]
             level = 0
             while len(terms) > 1:
                 nxt = []

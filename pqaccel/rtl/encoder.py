@@ -53,7 +53,6 @@ class Encoder(wiring.Component):
         first = delay(m, beat.first, pre, "first")
         last = delay(m, beat.last, pre, "last")
         step = delay(m, beat.step, pre, "step")
-        tag = delay(m, beat.tag, pre, "tag")
         for lane in range(p.c_par):
             tree = ArgminTree(n=p.k_par, dist_bits=self.dist_bits)
             m.submodules[f"argmin{lane}"] = tree
@@ -73,7 +72,6 @@ class Encoder(wiring.Component):
                 m.d.sync += [best_d.eq(new_d), best_i.eq(new_i)]
                 with m.If(last):
                     m.d.sync += self.o.payload.codes[lane].eq(new_i)
-        with m.If(valid & last):
-            m.d.sync += self.o.payload.tag.eq(tag)
         m.d.sync += self.o.valid.eq(valid & last)
+        m.d.comb += self.o.payload.tag.eq(delay(m, beat.tag, self.latency, "tag"))
         return m

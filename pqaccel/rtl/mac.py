@@ -125,7 +125,7 @@ class MacEngine(wiring.Component):
 
         m.submodules.accumulator = acc = Accumulator(
             lanes=cfg.d_par, outs=cfg.m_par, entry_shape=signed(cfg.product_bits),
-            acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant, out_bits=cfg.out_bits)
+            acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant, out_bits=cfg.out_bits, masked=False)
         m.submodules.weights = wm = WeightMemory(
             cfg, tag=data.StructLayout({"x": self.in_layout, "acc": acc.in_layout}))
         m.submodules.out_fifo = ofifo = CreditFIFO(self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO")
@@ -158,7 +158,7 @@ class MacEngine(wiring.Component):
         m.d.sync += [port.row_done.eq(iss.issue & iss.at_last_outer & iss.at_last_inner),
                      port.done_bank.eq(iss.bank)]
         beat = {"first": iss.outer == 0, "last": iss.at_last_outer, "row_end": iss.at_last_inner,
-                "t": iss.inner, "mask": -1}
+                "t": iss.inner}
         if cfg.requant.runtime:         # the row's requantization travels with its products
             beat.update(shift=shape[iss.bank].shift, relu=shape[iss.bank].relu)
         m.d.comb += [
