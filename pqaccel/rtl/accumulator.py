@@ -21,14 +21,14 @@ class Accumulator(wiring.Component):
     :meth:`for_engine` takes them from an :class:`pqaccel.config.EngineConfig`.
 
     Members: ``i`` (a stream that never stalls: ``first``, ``last``, ``row_end`` (the row's
-    final output beat), ``t``, ``mask`` (unless ``masked`` is false: every lane counts), and with
-    ``requant.runtime`` the row's ``shift`` and ``relu``), ``entries`` (the beat's table entries or products, in the same cycle), ``o`` (a
-    stream that never stalls: ``data``, the requantized sums, and ``last`` = ``row_end``), which
-    follows an ``i`` beat with ``last`` by :attr:`latency` cycles
-    (:func:`pqaccel.pipeline.accumulator`; the run-time requantization takes one register more:
-    the barrel shift and rounding bit, then the increment, saturation and ReLU).  Running sums
-    are registers: beat ``t`` recurs at least one cycle later, so the read-modify-write needs no
-    forwarding.
+    final output beat), ``t``, ``mask`` (unless ``masked`` is false: every lane counts), and
+    with ``requant.runtime`` the row's ``shift`` and ``relu``), ``entries`` (the beat's table
+    entries or products, in the same cycle), ``o`` (a stream that never stalls: ``data``, the
+    requantized sums, and ``last`` = ``row_end``), which follows an ``i`` beat with ``last`` by
+    :attr:`latency` cycles (:func:`pqaccel.pipeline.accumulator`; the run-time requantization
+    takes one register more: the barrel shift and rounding bit, then the increment, saturation
+    and ReLU).  Running sums are registers: beat ``t`` recurs at least one cycle later, so the
+    read-modify-write needs no forwarding.
     """
 
     def __init__(self, *, lanes, outs, entry_shape, acc_bits, steps, requant, out_bits, masked=True):
