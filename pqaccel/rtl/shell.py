@@ -152,10 +152,9 @@ class RowIssuer(wiring.Component):
     a new row, so every row reads one bank from start to end.
     """
 
-    def __init__(self, inner_count, outer_count, name="issue"):
+    def __init__(self, inner_count, outer_count):
         self.inner_bits = max(1, field_bits(inner_count))
         self.outer_bits = max(1, field_bits(outer_count))
-        self._name = name
         super().__init__({
             "valid": In(1), "room": In(1),
             "last_inner": In(data.ArrayLayout(self.inner_bits, 2)),

@@ -106,7 +106,7 @@ class PQEngine(wiring.Component):
             m.d.comb += luts.wr_row.eq(port.w_data[:p.c_par * p.m_par * cfg.widths.lut_bits])
 
         # -- stage A: codebook reads of every input beat, encoder, code FIFO -------------------
-        m.submodules.issue_a = ia = RowIssuer(cfg.k_steps, cfg.g_max, name="issue_a")
+        m.submodules.issue_a = ia = RowIssuer(cfg.k_steps, cfg.g_max)
         wiring.connect(m, ia.rows, port.rows)
         m.d.comb += [
             ia.valid.eq(self.i.valid),
