@@ -71,7 +71,7 @@ def _measurement_key(verilog, spec, sim, seed):
         h.update(f.read())
     here = os.path.dirname(os.path.abspath(__file__))
     from .sim import pq_tb
-    for src in (pq_tb.__file__, *(os.path.join(here, f) for f in ("driver.py", "manifest.py", "model.py"))):
+    for src in (pq_tb.__file__, *(os.path.join(here, f) for f in ("jobs.py", "payload.py", "model.py"))):
         with open(src, "rb") as f:
             h.update(f.read())
     h.update(json.dumps([spec, sim, seed, synth.tool_version("cocotb"),

@@ -8,7 +8,7 @@ from amaranth.back import rtlil
 
 from .config import EngineBase
 from .fsutil import check_no_clobber, check_output_dir, staged_files
-from .manifest import describe_layout
+from .payload import describe_layout
 
 __all__ = ["build_manifest", "check_output", "convert", "generate", "to_verilog", "write_table_hex"]
 

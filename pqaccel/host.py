@@ -136,7 +136,7 @@ class Board:
         return outs
 
     def run_job(self, job):
-        """Load ``job``'s tables (a :class:`pqaccel.driver.Job`), stream its rows, return the
+        """Load ``job``'s tables (a :class:`pqaccel.jobs.Job`), stream its rows, return the
         output beats (check them with ``job.check``)."""
         self.write(job.writes)
         return self.stream(job.in_beats, job.g, job.mt)

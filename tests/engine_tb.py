@@ -5,7 +5,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from pqaccel.config import LayerConfig
-from pqaccel.driver import make_job
+from pqaccel.jobs import make_job
 from pqaccel.export import build_manifest, make_engine
 from pqaccel.sim.schedule import Schedule
 

@@ -12,7 +12,7 @@ from pqaccel.rtl.argmin import ArgminTree
 from pqaccel.rtl.codebook import CodebookMemory
 from pqaccel.rtl.distance import DistanceUnit
 from pqaccel.rtl.encoder import Encoder
-from pqaccel.rtl.lut import LutBanks
+from pqaccel.rtl.tables import TableBanks
 
 
 def simulate(dut, bench):
@@ -184,7 +184,7 @@ def test_requantize_hdl_exhaustive(rq):
 def test_memories_write_then_read():
     cfg = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 2, 2),
                        widths=Widths(proto_bits=5, lut_bits=7))
-    cb, luts = CodebookMemory(cfg), LutBanks(cfg, tag=8)
+    cb, luts = CodebookMemory(cfg), TableBanks(cfg, tag=8)
     m = Module()
     m.submodules.cb, m.submodules.luts = cb, luts
     rng = np.random.default_rng(1)

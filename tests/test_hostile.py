@@ -101,7 +101,7 @@ def test_manifest_that_does_not_match_its_engine(tmp_path):
     """A manifest edited after generation (engine changed, address map not) is refused by the
     driver before any stimulus is made."""
     from pqaccel.config import LayerConfig, preset
-    from pqaccel.driver import make_job
+    from pqaccel.jobs import make_job
     from pqaccel.export import generate
     files = generate(preset("default"), tmp_path / "rtl")
     with open(files["manifest"]) as f:

@@ -3,7 +3,7 @@ import pytest
 from amaranth.hdl import signed
 from amaranth.lib import data
 
-from pqaccel.manifest import describe_layout, pack, unpack
+from pqaccel.payload import describe_layout, pack, unpack
 
 
 def test_describe_struct():

@@ -38,7 +38,7 @@ def cmd_build(args):
 
 def cmd_run(args):
     from ..config import LayerConfig, engine_from_manifest
-    from ..driver import make_job
+    from ..jobs import make_job
     from ..host import Board, HostError, SerialTransport
     with open(args.link) as f:
         text = f.read()

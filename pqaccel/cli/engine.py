@@ -185,7 +185,7 @@ def cmd_cosim(args):
 
 
 def describe_mismatch(bad):
-    """One line for a mismatch record of :meth:`pqaccel.driver.Job.check`."""
+    """One line for a mismatch record of :meth:`pqaccel.jobs.Job.check`."""
     if bad["what"] == "count":
         return f"{bad['got']} output beats, expected {bad['expected']}"
     if bad["what"] == "last":

@@ -7,7 +7,7 @@ from .. import pipeline
 from ..addrmap import PQAddressMap, CONTROL_REGS
 from .codebook import CodebookMemory
 from .encoder import Encoder
-from .lut import LutBanks
+from .tables import TableBanks
 from .accumulator import Accumulator
 from .control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
 from .shell import CreditFIFO, RowIssuer, TablePort, count_register, requant_register
@@ -41,7 +41,7 @@ class PQEngine(wiring.Component):
     """
 
     #: Submodules whose memories never see a read and a write of one word in a cycle.
-    collision_free = ("codebook", "luts")
+    collision_free = ("codebook", "tables")
 
     def __init__(self, cfg, checks=False):
         self.cfg = cfg
@@ -81,7 +81,7 @@ class PQEngine(wiring.Component):
         m.submodules.encoder = enc = Encoder(cfg, tag=code_tag)
         m.submodules.codebook = cb = CodebookMemory(cfg, tag=enc.in_layout)
         m.submodules.accumulator = acc = Accumulator.for_engine(cfg)
-        m.submodules.luts = luts = LutBanks(cfg, tag=acc.in_layout)
+        m.submodules.tables = tables = TableBanks(cfg, tag=acc.in_layout)
         m.submodules.code_fifo = cfifo = CreditFIFO(enc.out_layout, pl["code_fifo_depth"], self.checks, "code FIFO")
         m.submodules.out_fifo = ofifo = CreditFIFO(self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO")
 
@@ -94,16 +94,16 @@ class PQEngine(wiring.Component):
         ]
         for_lut, f = port.region("lut")
         m.d.comb += [
-            luts.wr_en.eq(for_lut), luts.wr_cl.eq(f.cl), luts.wr_ml.eq(f.ml),
-            luts.wr_addr.eq(LutBanks.word_addr(cfg, shadow, f.g, f.t, f.k)),
-            luts.wr_data.eq(port.w_data[:cfg.widths.lut_bits]),
+            tables.wr_en.eq(for_lut), tables.wr_cl.eq(f.cl), tables.wr_ml.eq(f.ml),
+            tables.wr_addr.eq(TableBanks.word_addr(cfg, shadow, f.g, f.t, f.k)),
+            tables.wr_data.eq(port.w_data[:cfg.widths.lut_bits]),
         ]
         if cfg.wide_port:
             for_row, f = port.region("lut_row")
             with m.If(for_row):
-                m.d.comb += [luts.wr_en.eq(1), luts.wr_all.eq(1),
-                             luts.wr_addr.eq(LutBanks.word_addr(cfg, shadow, f.g, f.t, f.k))]
-            m.d.comb += luts.wr_row.eq(port.w_data[:p.c_par * p.m_par * cfg.widths.lut_bits])
+                m.d.comb += [tables.wr_en.eq(1), tables.wr_all.eq(1),
+                             tables.wr_addr.eq(TableBanks.word_addr(cfg, shadow, f.g, f.t, f.k))]
+            m.d.comb += tables.wr_row.eq(port.w_data[:p.c_par * p.m_par * cfg.widths.lut_bits])
 
         # -- stage A: codebook reads of every input beat, encoder, code FIFO -------------------
         m.submodules.issue_a = ia = RowIssuer(cfg.k_steps, cfg.g_max)
@@ -146,11 +146,11 @@ class PQEngine(wiring.Component):
         lookup = {"first": code.g == 0, "last": code.last_group, "row_end": last_t, "t": t, "mask": mask}
         if cfg.requant.runtime:         # the row's requantization travels with its lookups
             lookup.update(shift=shape[code.bank].shift, relu=shape[code.bank].relu)
-        m.d.comb += [luts.rd.valid.eq(issue_b), *fields_eq(luts.rd.payload.tag, lookup)]
+        m.d.comb += [tables.rd.valid.eq(issue_b), *fields_eq(tables.rd.payload.tag, lookup)]
         for cl in range(p.c_par):
-            m.d.comb += luts.rd.payload.addr[cl].eq(LutBanks.word_addr(cfg, code.bank, code.g, t, head.codes[cl]))
-        m.d.comb += [acc.i.valid.eq(luts.rd_out.valid), acc.i.payload.eq(luts.rd_out.payload.tag),
-                     acc.entries.eq(luts.rd_out.payload.data)]
+            m.d.comb += tables.rd.payload.addr[cl].eq(TableBanks.word_addr(cfg, code.bank, code.g, t, head.codes[cl]))
+        m.d.comb += [acc.i.valid.eq(tables.rd_out.valid), acc.i.payload.eq(tables.rd_out.payload.tag),
+                     acc.entries.eq(tables.rd_out.payload.data)]
         wiring.connect(m, acc.o, ofifo.w)
         wiring.connect(m, ofifo.r, wiring.flipped(self.o))
 
@@ -159,7 +159,7 @@ class PQEngine(wiring.Component):
         check_bank_use(m, port.active, self.checks, rows=pl["rows_in_flight"], begin=begin, begin_bank=ia.bank,
                        end=issue_b & code.last_group & last_t, end_bank=code.bank, issue=ia.issue,
                        row_start=ia.row_start, reads=[(ia.issue, ia.bank), (issue_b, code.bank)],
-                       writes=[(cb.wr_en, shadow), (luts.wr_en, shadow)])
+                       writes=[(cb.wr_en, shadow), (tables.wr_en, shadow)])
         check_rows_out(m, self.o, self.checks, begin=begin, beats_max=cfg.mt_max,
                        rows=pl["rows_in_flight"] + pl["lookup_stages"] + pl["out_fifo_depth"])
         if self.checks:         # the codes of a row carry one bank from its first group to its last

@@ -21,7 +21,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFra
                            AxiStreamSource)
 
 from pqaccel.config import LayerConfig
-from pqaccel.driver import make_job
+from pqaccel.jobs import make_job
 
 from .tbutil import load_config
 

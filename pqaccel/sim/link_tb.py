@@ -4,7 +4,7 @@ runs in a thread and talks to the Verilog through a bit-level UART model.
 
 Configuration (JSON file named by ``PQ_COSIM``): ``{"manifest", "seed", "layers": [{"d", "m",
 "n"}], "result"}``; the manifest carries the link parameters under ``link``.  Per layer: random
-tables and rows (:func:`pqaccel.driver.make_job`) through the link, every output checked
+tables and rows (:func:`pqaccel.jobs.make_job`) through the link, every output checked
 against the golden model.  Result: rows, mismatches, bytes each way, simulated and wall time.
 """
 
@@ -17,7 +17,7 @@ from cocotb.queue import Queue
 from cocotb.triggers import ClockCycles, FallingEdge
 
 from pqaccel.config import LayerConfig
-from pqaccel.driver import make_job
+from pqaccel.jobs import make_job
 from pqaccel.host import Board
 
 from .tbutil import load_config

@@ -27,7 +27,7 @@ import cocotb
 import numpy as np
 
 from pqaccel.config import engine_from_manifest
-from pqaccel.driver import Job, MacJob
+from pqaccel.jobs import Job, MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
 

@@ -20,7 +20,7 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from pqaccel.config import LayerConfig
-from pqaccel.driver import make_job
+from pqaccel.jobs import make_job
 
 from .schedule import Schedule, first_row_latency, steady_cycles_per_row
 from .tbutil import load_config, reset

@@ -18,7 +18,7 @@ def may_commit(j, fed):
 
 
 class Schedule:
-    """Progress of ``jobs`` (:class:`pqaccel.driver.Job` and the like) through the commit rule.
+    """Progress of ``jobs`` (:class:`pqaccel.jobs.Job` and the like) through the commit rule.
 
     The writer calls :meth:`may_commit` before a job's last write (its commit) and
     :meth:`committed` after it; the feeder :meth:`may_feed` before a job's first beat and

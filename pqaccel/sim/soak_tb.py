@@ -22,7 +22,7 @@ import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge
 
 from pqaccel.config import LayerConfig, engine_from_manifest
-from pqaccel.driver import make_job
+from pqaccel.jobs import make_job
 
 from .tbutil import Traffic, clock_cycle, load_config, next_write, reset
 

@@ -1,4 +1,4 @@
-"""LUT banks: one per (subspace lane, output lane), addressed by the prototype index."""
+"""Table banks: the PQ tables, one memory per (subspace lane, output lane), by prototype index."""
 
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring, data, memory
@@ -7,10 +7,10 @@ from amaranth.lib.wiring import In, Out
 from ..pipeline import MEMORY_READ
 from .util import delay, field_bits, read_signatures
 
-__all__ = ["LutBanks"]
+__all__ = ["TableBanks"]
 
 
-class LutBanks(wiring.Component):
+class TableBanks(wiring.Component):
     """Bank ``(cl, ml)`` holds ``T[c, k, m]`` for ``c = g*c_par + cl`` and ``m = t*m_par + ml`` at
     word :meth:`word_addr` ``(bank, g, t, k)``, ``lut_bits`` wide, double-buffered by ``bank``.
 

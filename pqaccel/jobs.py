@@ -1,14 +1,14 @@
 """Turn layers into stream beats and table writes, and check output beats against the model.
 
 Used by the Amaranth-simulator tests, the cocotb testbenches and the CLI alike; it works from a
-manifest (see :mod:`pqaccel.manifest`), so nothing here knows a bit position.
+manifest (see :mod:`pqaccel.payload`), so nothing here knows a bit position.
 """
 
 import numpy as np
 
 from . import model
 from .config import LayerConfig, engine_from_manifest
-from .manifest import pack, unpack
+from .payload import pack, unpack
 
 __all__ = ["Job", "MacJob", "make_job", "JOBS"]
 

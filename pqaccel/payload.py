@@ -1,4 +1,4 @@
-"""Machine-readable description of a generated engine, and the one pack/unpack helper.
+"""Stream payload layouts as a manifest describes them, and the one pack/unpack helper.
 
 Stream payloads are described field by field: ``{"name", "offset", "width", "signed", "dims"}``;
 an array field holds ``prod(dims)`` elements of ``width`` bits, row-major, element ``n`` at bit
