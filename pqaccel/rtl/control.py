@@ -86,8 +86,9 @@ class BankControl(wiring.Component):
 def check_bank_use(m, active, checks, *, rows, begin, begin_bank, end, end_bank, issue, row_start, reads,
                    writes):
     """Simulation- and formal-only checks of the double buffer, stated on the rows' own events
-    rather than on :class:`BankControl`'s counters (``active``: its bank for new rows) (which count a row's start a cycle late and
-    gate writes when they are *accepted*, two registers before they reach a memory):
+    rather than on :class:`BankControl`'s counters, which count a row's start a cycle late and
+    gate writes when they are *accepted*, two registers before they reach a memory (``active``:
+    the bank control's bank for new rows):
 
     * rows in flight per bank are counted exactly: ``begin`` on ``begin_bank`` (a row's first
       read issues), ``end`` on ``end_bank`` (its last read issues), at most ``rows``;

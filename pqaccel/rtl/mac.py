@@ -9,7 +9,7 @@ from ..mac import MacAddressMap, MAC_CONTROL_REGS
 from ..pipeline import MEMORY_READ
 from .accumulator import Accumulator
 from .control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
-from .shell import CreditFIFO, RowIssuer, TablePort, count_register, requant_register
+from .shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
 from .util import delay, field_bits, fields_eq, read_signatures
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -149,8 +149,7 @@ class MacEngine(wiring.Component):
         wiring.connect(m, iss.rows, port.rows)
         m.d.comb += [
             iss.valid.eq(self.i.valid),
-            iss.room.eq(~iss.at_last_outer | ofifo.room),
-            ofifo.take.eq(iss.issue & iss.at_last_outer),
+            iss.room.eq(credit_gate(m, ofifo, iss.issue, iss.at_last_outer)),     # outputs in a row's last group
             self.i.ready.eq(iss.issue & iss.at_last_inner),
         ]
         for b in range(2):

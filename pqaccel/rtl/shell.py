@@ -21,7 +21,7 @@ from .control import BankControl, WritePortSignature, in_range, last_index
 from .util import field_bits
 
 __all__ = ["WritePortSignature", "BankUseSignature", "ControlRegister", "count_register", "requant_register",
-           "region_layout", "region_fields", "TablePort", "RowIssuer", "CreditFIFO"]
+           "region_layout", "region_fields", "TablePort", "RowIssuer", "CreditFIFO", "credit_gate"]
 
 
 class BankUseSignature(wiring.Signature):
@@ -182,6 +182,15 @@ class RowIssuer(wiring.Component):
             with m.If(self.row_start):
                 m.d.sync += row_bank.eq(self.rows.active)
         return m
+
+
+def credit_gate(m, fifo, issue, at):
+    """Tie work that issues into ``fifo``'s credits: a step that issues (``issue``) where ``at``
+    holds will write one entry, so it takes a credit; returns the condition under which such a
+    step may issue (``~at`` or a free credit).  Room and take are stated once, on the same
+    ``at``, so they cannot drift apart."""
+    m.d.comb += fifo.take.eq(issue & at)
+    return ~at | fifo.room
 
 
 class CreditFIFO(wiring.Component):

@@ -10,7 +10,7 @@ from .encoder import Encoder
 from .tables import TableBanks
 from .accumulator import Accumulator
 from .control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
-from .shell import CreditFIFO, RowIssuer, TablePort, count_register, requant_register
+from .shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
 from .util import const_function, field_bits, fields_eq
 
 __all__ = ["PQEngine"]
@@ -110,8 +110,7 @@ class PQEngine(wiring.Component):
         wiring.connect(m, ia.rows, port.rows)
         m.d.comb += [
             ia.valid.eq(self.i.valid),
-            ia.room.eq(~ia.at_last_inner | cfifo.room),
-            cfifo.take.eq(ia.issue & ia.at_last_inner),
+            ia.room.eq(credit_gate(m, cfifo, ia.issue, ia.at_last_inner)),      # a code beat per input beat
             self.i.ready.eq(ia.issue & ia.at_last_inner),
         ]
         for b in range(2):
@@ -134,9 +133,8 @@ class PQEngine(wiring.Component):
         last_t = t == shape[code.bank].last_mt
         issue_b = Signal()
         m.d.comb += [
-            issue_b.eq(cfifo.r.valid & (~code.last_group | ofifo.room)),
+            issue_b.eq(cfifo.r.valid & credit_gate(m, ofifo, issue_b, code.last_group)),  # a row's last group
             cfifo.r.ready.eq(issue_b & last_t),
-            ofifo.take.eq(issue_b & code.last_group),
         ]
         with m.If(issue_b):
             m.d.sync += t.eq(Mux(last_t, 0, t + 1))
