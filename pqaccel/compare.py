@@ -164,16 +164,21 @@ def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_
         quant.check_fit(net, engine)
     except ValueError as e:
         return {"skipped": f"ResNet20 does not fit the PQ engine: {e}"}
-    calib = load_dataset("cifar-shapes").calib_x[:8]
-    qns = {"pq": quant.convert(net, engine, calib, seed=seed),
+    images = load_dataset("cifar-shapes").calib_x
+    tensors = run_float(net, images[:1], keep=True)
+    rows = {op.name: (tensors[op.output].shape[2] * tensors[op.output].shape[3] if op.kind == "conv" else 1)
+            for op in net.matmul_ops()}
+    # enough calibration images for k-means with k prototypes; a layer with fewer rows than k
+    # even then (the classifier, one row an image, at k > 64) stays conventional
+    calib = images[:min(len(images), max(8, engine.k))]
+    keep = [name for name, r in rows.items() if r * len(calib) < engine.k]
+    qns = {"pq": quant.convert(net, engine, calib, seed=seed, keep=keep),
            "mac": quant.convert(net, engine, calib, seed=seed, mac_only=True)}
     mac_net = rtl_engine(qns["mac"], mac_par=(mac_cfg.d_par, mac_cfg.m_par))
     mac_net = replace(mac_net, w_bits=mac_cfg.w_bits, wide_port=mac_cfg.wide_port)
     engines = {"pq": engine, "mac": mac_net}
-    tensors = run_float(net, calib[:1], keep=True)
-    rows = {op.name: (tensors[op.output].shape[2] * tensors[op.output].shape[3] if op.kind == "conv" else 1)
-            for op in net.matmul_ops()}
-    out = {"network": "resnet20 (CIFAR-10 shapes)", "load_bits": load_bits, "batches": {}, "scan": {}}
+    out = {"network": "resnet20 (CIFAR-10 shapes)", "load_bits": load_bits, "batches": {}, "scan": {},
+           "kept_conventional": keep}
     for kind in ("pq", "mac"):
         word = perf.word_bits(engines[kind])
         out[f"{kind}_word_bits"] = word
@@ -207,6 +212,8 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
             except ValueError as e:
                 raise ValueError(f"layer {name} (d={layer.d}, m={layer.m}) does not fit the {kind}: {e}") from None
     out = {"target": target, "designs": {}}
+    # the whole-network figures first: a network that cannot be converted fails before synthesis
+    net_figures = network_cycles(pq_cfg, mac_cfg, load_bits=load_bits) if network else None
     for kind, cfg in (("pq", pq_cfg), ("mac", mac_cfg)):
         s = synth_design(cfg, target, use_cache=use_cache)
         entry = {"config": cfg.to_dict(), "resources": s["resources"],
@@ -236,7 +243,7 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
             a_mac = area_model.area(mac["resources"], target, **sc)
             out["sensitivity"][label] = (pq["inferences_per_s"] / a_pq) / (mac["inferences_per_s"] / a_mac)
     if network:
-        net = network_cycles(pq_cfg, mac_cfg, load_bits=load_bits)
+        net = net_figures
         out["network"] = net
         for b, per in net.get("batches", {}).items():
             for kind, fig in per.items():

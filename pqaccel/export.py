@@ -173,8 +173,8 @@ def previous_outputs(out_dir, name):
 
 def output_names(name, tables=False):
     """``{kind: file name}`` that :func:`generate` writes."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"name must be a Verilog identifier (letters, digits, _), got {name!r}")
+    if not isinstance(name, str) or not name.isascii() or not name.isidentifier():
+        raise ValueError(f"name must be a Verilog identifier (ASCII letters, digits, _; not starting with a digit), got {name!r}")
     files = {"verilog": f"{name}.v", "manifest": f"{name}.manifest.json", "core": f"{name}.core"}
     if tables:
         files["tables"] = f"{name}.tables.hex"

@@ -81,16 +81,24 @@ def _remove_empty(folders):
             pass
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path, text, what="--json"):
-    """Write ``text`` to ``path`` through a temporary file beside it (missing folders are created
-    and removed again on failure)."""
+    """Write ``text`` (``str``, or ``bytes``) to ``path`` through a temporary file beside it
+    (missing folders are created and removed again on failure).  The file gets the mode a plain
+    ``open`` would give it (the temporary file's private 0600 does not survive)."""
     check_output_file(path, what)
     created = _make_dirs(os.path.dirname(os.path.abspath(path)))
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".pqaccel-", dir=os.path.dirname(os.path.abspath(path)))
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if tmp and os.path.exists(tmp):

@@ -7,7 +7,7 @@ real port (pyserial); the cocotb testbench :mod:`pqaccel.sim.link_tb` gives the 
 :class:`Board` a bit-level UART into the board top's Verilog.
 """
 
-from .board.link import OPCODES, STATUS_BYTES, STATUS_MAGIC, LINK_VERSION
+from .board.frames import OPCODES, STATUS_BYTES, STATUS_MAGIC, LINK_VERSION
 
 __all__ = ["Board", "HostError", "SerialTransport"]
 

@@ -65,6 +65,8 @@ def network_report(net, out=print):
           f"{net['load_bits']} bits/cycle (port words: PQ {net['pq_word_bits']}, MAC {net['mac_word_bits']} "
           f"bits), overlapped with compute (analytical model, pqaccel.net.perf; checked on the RTL by "
           f"'pqaccel net run')")
+    if net.get("kept_conventional"):
+        out(f"  kept conventional on the PQ side (fewer calibration rows than k): {', '.join(net['kept_conventional'])}")
     out(f"  {'batch':>7}{'design':>8}{'cycles/image':>14}{'compute':>11}{'load':>10}{'stall':>9}"
           f"{'inf/s':>10}{'perf/area':>11}")
     for b, per in net["batches"].items():

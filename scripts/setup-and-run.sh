@@ -10,6 +10,6 @@ if ! command -v iverilog >/dev/null || ! command -v ccache >/dev/null; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e .
+.venv/bin/pip install -q -e ".[test,train]"   # the package, its test tools and the training extra (JAX, CPU)
 .venv/bin/pqaccel generate --preset default --out rtl_out/default
 .venv/bin/pqaccel cosim --preset default --sim icarus --rows 200

@@ -1,6 +1,7 @@
 """A deliberately naive reference: plain Python loops and floats, no NumPy broadcasting.
 
-It restates DESIGN.md directly so the vectorized golden model can be checked against it.
+It restates the dataflow of docs/architecture.md and the rules of docs/fixedpoint.md directly,
+so the vectorized golden model can be checked against it.
 """
 
 import math

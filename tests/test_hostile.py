@@ -60,7 +60,7 @@ CASES = [
     ("negative clock", ["pnr", "--freq", "-5"], "--freq: must be a number above 0, got -5"),
     ("clock not a number", ["compare", "--freq", "fast"], "--freq: must be a number, got 'fast'"),
     ("engine cannot run a network", ["net", "convert", "--onnx", ONNX, "--dataset", "digits", "--preset",
-                                     "default", "--out", "{d}/b2"], "a network needs requant.mode='shift' with "
+                                     "default", "--out", "{d}/b2"], "this engine cannot run a network: it lacks "
                                                                     "requant.runtime=true"),
     ("layer does not fit", ["net", "convert", "--onnx", ONNX, "--dataset", "digits", "--preset", "net-v9k16",
                             "--set", "par.m_par=8", "--set", "m_max=8", "--out", "{d}/b2"],

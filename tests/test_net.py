@@ -117,7 +117,11 @@ def _one(node, inits=None, shape=(2, 5, 5), out="y", batch="N"):
 
 @pytest.mark.parametrize("model, message", [
     (lambda: _one(helper.make_node("Sigmoid", ["x"], ["y"], name="sig")),
-     "node 'sig' (Sigmoid): operator Sigmoid is not supported"),
+     "1 node(s) use operators pqaccel does not import: 'sig' (Sigmoid); supported operators: Conv,"),
+    (lambda: make_model([helper.make_node("Sigmoid", ["x"], ["t"], name="sig"),
+                         helper.make_node("Relu", ["t"], ["u"], name="ok"),
+                         helper.make_node("Tanh", ["u"], ["y"], name="th")], {}, (2, 5, 5), "y", "N"),
+     "2 node(s) use operators pqaccel does not import: 'sig' (Sigmoid), 'th' (Tanh); supported operators:"),
     (lambda: _one(helper.make_node("Conv", ["x", "w"], ["y"], name="g", group=2, kernel_shape=[1, 1]),
                   {"w": r(4, 1, 1, 1)}), "node 'g' (Conv): group=2 is not supported (only group=1)"),
     (lambda: _one(helper.make_node("Conv", ["x", "w"], ["y"], name="d", dilations=[2, 2], kernel_shape=[3, 3]),
@@ -358,7 +362,7 @@ def test_layer_that_does_not_fit():
     with pytest.raises(ValueError, match=r"^layer 's3.conv1' \(d=288, m=64\) does not fit the engine: m must be "
                                          r"an integer from 1 to m_max=32, got 64$"):
         quant.check_fit(net, preset("net-v9k16").replace(m_max=32))
-    with pytest.raises(ValueError, match=r"^a network needs requant.mode='shift' with requant.runtime=true"):
+    with pytest.raises(ValueError, match=r"^this engine cannot run a network: it lacks requant.runtime=true .*; network presets: net-v9k16"):
         quant.convert(net, preset("default"), np.zeros((1, 1, 8, 8)))
 
 
@@ -387,7 +391,7 @@ def test_net_convert_and_eval(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--keep", "nope"], "--keep names unknown layer 'nope'; layers: first, last, stem,"),
-    (["--preset", "default"], "a network needs requant.mode='shift' with requant.runtime=true"),
+    (["--preset", "default"], "this engine cannot run a network: it lacks requant.runtime=true"),
     (["--set", "par.m_par=8", "--set", "m_max=8"], "layer 'stem' (d=9, m=16) does not fit the engine: m must be an integer from 1 to m_max=8"),
 ])
 def test_net_convert_errors(tmp_path, args, message):

@@ -29,32 +29,14 @@ receive FIFO (``rx_depth`` bytes) meanwhile: the host keeps what it has outstand
 (:func:`link_params`, carried in :meth:`HostLink.manifest`), the same on both sides.
 """
 
-import hashlib
-import json
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring, fifo
 from amaranth.lib.wiring import In, Out
 
+from .frames import LINK_VERSION, OPCODES, STATUS_BYTES, STATUS_MAGIC, byte_count as _bytes, manifest_hash
 from .uart import UartRx, UartTx
 
-__all__ = ["HostLink", "link_params", "manifest_hash", "OPCODES", "STATUS_MAGIC", "LINK_VERSION"]
-
-OPCODES = {"write": 0x57, "row": 0x52, "status": 0x53, "out": 0x4F}
-STATUS_MAGIC = 0x50
-LINK_VERSION = 1
-STATUS_BYTES = 8
-
-
-def manifest_hash(cfg):
-    """32-bit hash of an engine configuration (its canonical JSON): the board reports it, the
-    host compares it with the design it expects."""
-    text = json.dumps({"kind": cfg.kind, "engine": cfg.to_dict()}, sort_keys=True)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-
-
-def _bytes(bits):
-    return -(-bits // 8)
+__all__ = ["HostLink", "link_params"]
 
 
 def link_params(cfg, engine, *, clk_hz, baud, rx_depth=512):

@@ -3,7 +3,7 @@
 import json
 import time
 
-from .common import CLIError, add_config_args, config_label, int_arg, resolve_config
+from .common import CLIError, add_config_args, config_label, int_arg, positive_float, resolve_config
 
 __all__ = ["add_commands"]
 
@@ -40,10 +40,16 @@ def cmd_run(args):
     from ..config import LayerConfig, engine_from_manifest
     from ..jobs import make_job
     from ..host import Board, HostError, SerialTransport
-    with open(args.link) as f:
-        text = f.read()
+    try:
+        with open(args.link, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise CLIError(f"--link {args.link!r} is not a link file written by 'pqaccel build' (not UTF-8 "
+                       f"JSON text)") from None
     try:
         manifest = json.loads(text)
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
         params = manifest["link"]
         cfg = engine_from_manifest(manifest)
     except KeyError as e:
@@ -85,5 +91,5 @@ def add_commands(sub):
     r.add_argument("--m", type=int_arg(1), default=8)
     r.add_argument("--n", type=int_arg(1), default=64)
     r.add_argument("--seed", type=int_arg(0), default=0)
-    r.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the board (default 2)")
+    r.add_argument("--timeout", type=positive_float, default=2.0, help="seconds to wait for the board (default 2)")
     r.set_defaults(func=cmd_run)

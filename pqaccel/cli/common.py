@@ -7,7 +7,7 @@ import os
 
 from .. import config as cf
 
-__all__ = ["CLIError", "Terminated", "int_arg", "positive_float", "add_config_args", "resolve_config", "config_label",
+__all__ = ["CLIError", "Terminated", "int_arg", "positive_float", "probability", "add_config_args", "resolve_config", "config_label",
            "write_json"]
 
 
@@ -52,6 +52,17 @@ def positive_float(text):
     return value
 
 
+def probability(text):
+    """An argparse ``type`` for a probability per cycle in ``[0, 1)`` (1 would stall forever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1), got {text}")
+    return value
+
+
 def _parse_value(text):
     low = text.strip().lower()
     if low in ("true", "false"):
@@ -63,6 +74,8 @@ def _parse_value(text):
 
 
 def _apply_sets(engine, sets):
+    """Every ``--set KEY=VALUE`` applied at once, then validated once: their order never matters."""
+    changes = {}
     for item in sets or ():
         if "=" not in item:
             raise CLIError(f"--set takes KEY=VALUE (e.g. par.c_par=4), got {item!r}")
@@ -70,15 +83,20 @@ def _apply_sets(engine, sets):
         value = _parse_value(value)
         if "." in key:
             section, name = key.split(".", 1)
-            engine = cf.engine_from_dict({section: {name: value}}, engine)
+            if not isinstance(changes.setdefault(section, {}), dict):
+                raise CLIError(f"--set {item!r}: {section!r} was already set as a value")
+            changes[section][name] = value
         else:
-            engine = cf.engine_from_dict({key: value}, engine)
-    return engine
+            changes[key] = value
+    return cf.engine_from_dict(changes, engine) if changes else engine
 
 
-def add_config_args(p, layer=True):
+def add_config_args(p, layer=True, default="default", presets=None):
+    """``--preset`` (among ``presets``, default all; ``default`` when none is given), ``--config``,
+    ``--set`` and, with ``layer``, ``--d/--m/--n``."""
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--preset", default=None, help=f"named preset: {', '.join(cf.PRESETS)} (default: default)")
+    g.add_argument("--preset", default=None,
+                   help=f"named preset: {', '.join(presets or cf.PRESETS)} (default: {default})")
     g.add_argument("--config", metavar="FILE", help="TOML or JSON file with [engine] and optional [layer]")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override an engine parameter, e.g. --set k=8 --set par.k_par=4 --set widths.lut_bits=5")

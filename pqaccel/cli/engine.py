@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .common import CLIError, add_config_args, int_arg, resolve_config
+from .common import CLIError, add_config_args, int_arg, probability, resolve_config
 
 __all__ = ["add_commands", "COSIM_ROWS_MAX"]
 
@@ -90,7 +90,7 @@ def cmd_generate(args):
 
 
 def _load_array(path, key, what):
-    """An integer array from a ``.npy`` file, or from ``.npz`` (the array ``key``, or its only one)."""
+    """An integer array from a ``.npy`` file, or from ``.npz`` (the array named ``key``)."""
     try:
         with open(path, "rb"):
             pass
@@ -105,9 +105,8 @@ def _load_array(path, key, what):
             names = list(loaded.files)
             if key in names:
                 return loaded[key]
-            if len(names) == 1:
-                return loaded[names[0]]
-            raise CLIError(f"{what} {path!r} holds arrays {names}; name one {key!r} or keep only one")
+            raise CLIError(f"{what} {path!r} has no array named {key!r} (it holds {names}); save it with "
+                           f"numpy.savez(path, {key}=array) or as a .npy file")
     if not isinstance(loaded, np.ndarray):
         raise CLIError(f"{what} {path!r} is not a NumPy .npy/.npz file")
     return loaded
@@ -143,10 +142,6 @@ def cmd_cosim(args):
     from ..fsutil import check_output_file
     from ..sim.runner import run_cosim, WAVE_FORMATS
     engine, layer = resolve_config(args)
-    for name in ("in_gap", "out_stall"):
-        value = getattr(args, name)
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"--{name.replace('_', '-')} must be a probability in [0, 1), got {value!r}")
     if args.json:
         check_output_file(args.json, "--json")
     if args.waves:
@@ -234,8 +229,8 @@ def add_commands(sub):
     c.add_argument("--rows", type=int_arg(2, COSIM_ROWS_MAX), default=100,
                    help=f"rows per phase, 2..{COSIM_ROWS_MAX} (default 100)")
     c.add_argument("--seed", type=int_arg(0), default=0)
-    c.add_argument("--in-gap", type=float, default=0.3, help="probability of an input gap per beat")
-    c.add_argument("--out-stall", type=float, default=0.3, help="probability of output backpressure")
+    c.add_argument("--in-gap", type=probability, default=0.3, help="probability of an input gap per beat")
+    c.add_argument("--out-stall", type=probability, default=0.3, help="probability of output backpressure")
     c.add_argument("--name", default="pq_engine")
     c.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     c.add_argument("--waves", metavar="FILE",

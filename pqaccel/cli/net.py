@@ -6,15 +6,22 @@ import time
 
 import numpy as np
 
-from .common import add_config_args, int_arg, resolve_config
+from .common import add_config_args, int_arg, probability, resolve_config
 
-__all__ = ["add_commands", "apply_defaults"]
+__all__ = ["add_commands", "apply_defaults", "NET_PRESET"]
+
+#: The engine ``net convert`` and ``net sweep`` use when no ``--preset``/``--config`` is given.
+NET_PRESET = "net-v9k16"
 
 
-def _names(values):
+def _names(values, option):
+    """The comma-separated entries of a repeatable option; an empty entry is an error."""
     out = []
     for v in values or ():
-        out += [s for s in v.split(",") if s]
+        parts = [s.strip() for s in v.split(",")]
+        if not all(parts):
+            raise ValueError(f"{option} takes comma-separated names without empty entries, got {v!r}")
+        out += parts
     return out
 
 
@@ -30,14 +37,19 @@ def _keep_names(net, keep):
     return out
 
 
+def _check_shape(net, data, what, dataset):
+    """The dataset's images must be what the network takes (``what`` names the network)."""
+    if tuple(data.test_x.shape[1:]) != tuple(net.input_shape):
+        raise ValueError(f"{what} takes inputs of shape {tuple(net.input_shape)}, but dataset "
+                         f"{dataset!r} has images of shape {tuple(data.test_x.shape[1:])}")
+
+
 def _load(args):
     from ..net.datasets import load_dataset
     from ..net.graph import load_onnx
     net = load_onnx(args.onnx)
     data = load_dataset(args.dataset)
-    if tuple(data.test_x.shape[1:]) != tuple(net.input_shape):
-        raise ValueError(f"--onnx {args.onnx!r} takes inputs of shape {tuple(net.input_shape)}, but dataset "
-                         f"{args.dataset!r} has images of shape {tuple(data.test_x.shape[1:])}")
+    _check_shape(net, data, f"--onnx {args.onnx!r}", args.dataset)
     return net, data
 
 
@@ -59,7 +71,7 @@ def cmd_convert(args):
     check_output_dir(args.out)
     check_no_clobber(args.out, BUNDLE_FILES, _previous(args.out))
     net, data = _load(args)
-    keep = _keep_names(net, _names(args.keep))
+    keep = _keep_names(net, _names(args.keep, '--keep'))
     quant.check_fit(net, engine, keep=keep)
     t0 = time.perf_counter()
     qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=args.seed, mac_only=args.mac_only,
@@ -68,7 +80,7 @@ def cmd_convert(args):
     meta = {"onnx": os.path.abspath(args.onnx), "dataset": args.dataset, "keep": keep, "seed": args.seed,
             "mac_only": args.mac_only, "refit": args.refit, "convert_s": round(wall, 2)}
     files = save_bundle(qn, args.out, meta)
-    print(f"converted {args.onnx} for {args.preset or args.config or 'net-v9k16'} on {len(data.calib_x)} "
+    print(f"converted {args.onnx} for {args.preset or args.config} on {len(data.calib_x)} "
           f"calibration images of {args.dataset} in {wall:.1f} s")
     _layer_table(qn)
     print(f"  table bits (codebooks + tables of the PQ layers): {quant.table_bits(qn)}")
@@ -120,10 +132,14 @@ def _load_bundle(args):
     qn = load_bundle(args.bundle)
     with open(os.path.join(args.bundle, "network.json")) as f:
         meta = json.load(f).get("meta", {})
+    if not isinstance(meta, dict):
+        meta = {}
     dataset = args.dataset or meta.get("dataset")
     if dataset is None:
         raise ValueError("--dataset is needed: the bundle does not name its dataset")
-    return qn, meta, dataset, load_dataset(dataset)
+    data = load_dataset(dataset)
+    _check_shape(qn.net, data, f"the network of bundle {args.bundle!r}", dataset)
+    return qn, meta, dataset, data
 
 
 def cmd_eval(args):
@@ -137,14 +153,16 @@ def cmd_eval(args):
     mac = None
     if onnx_path:
         net = load_onnx(onnx_path)
-        mac = quant.convert(net, qn.engine, data.calib_x, mac_only=True)
+        mac = quant.int8_mac_network(net, qn.engine, data.calib_x)
     t0 = time.perf_counter()
     r = evaluate(qn, qn.net, data, onnx_path, mac=mac)
     r["eval_s"] = round(time.perf_counter() - t0, 2)
     print(f"{args.bundle}: {dataset} test split, {r['images']} images")
     rows = [("float (own executor)", "float"), ("float (onnxruntime)", "float_onnxruntime"),
             ("int8 MAC network", "int8_mac"), ("PQ float", "pq_float"), ("PQ integer (engine)", "pq_int")]
-    for label, key in rows:
+    if not data.labelled:
+        print(f"  {dataset} has random labels (no real data): there is no accuracy to report")
+    for label, key in rows if data.labelled else ():
         if key in r:
             print(f"  {label:<24}{100 * r[key]:7.2f} %")
     if "float_max_abs_diff" in r:
@@ -191,8 +209,11 @@ def cmd_run(args):
         acc = float(np.mean(np.array(r["predictions"]) == y))
         gold = float(np.mean(np.array(r["golden_predictions"]) == y))
         print(f"  every layer's outputs equal the golden network model: {r['equal_to_golden']}; mismatches 0")
-        print(f"  accuracy: RTL {100 * acc:.2f} %, golden model {100 * gold:.2f} %")
-        r["accuracy"], r["golden_accuracy"] = acc, gold
+        if data.labelled:
+            print(f"  accuracy: RTL {100 * acc:.2f} %, golden model {100 * gold:.2f} %")
+            r["accuracy"], r["golden_accuracy"] = acc, gold
+        else:
+            print(f"  {dataset} has random labels (no real data): there is no accuracy to report")
     print(f"  engine cycles for the batch: {r['cycles']} ({r['cycles'] / len(x):.1f} per image)")
     print(f"  wall time: build {r['build_s']:.1f} s, total {r['wall_s']:.1f} s")
     if args.json:
@@ -201,21 +222,9 @@ def cmd_run(args):
 
 
 def cmd_resnet20(args):
-    import tempfile
-    from ..fsutil import check_output_file
+    from ..fsutil import write_text_atomic
     from ..net.zoo import resnet20_onnx
-    check_output_file(args.out, "--out")
-    data = resnet20_onnx(seed=args.seed).SerializeToString()
-    folder = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".pqaccel-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, args.out)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    write_text_atomic(args.out, resnet20_onnx(seed=args.seed).SerializeToString(), "--out")
     print(f"onnx     {args.out}  (ResNet20, CIFAR-10 shapes, random weights, seed {args.seed}; "
           f"calibrate with --dataset cifar-shapes)")
     return 0
@@ -223,11 +232,14 @@ def cmd_resnet20(args):
 
 def _int_list(option, values):
     out = []
-    for text in _names(values):
+    for text in _names(values, option):
         try:
-            out.append(int(text))
+            value = int(text)
         except ValueError:
             raise ValueError(f"{option} takes comma-separated integers, got {text!r}") from None
+        if value < 1:
+            raise ValueError(f"{option} takes integers >= 1, got {value}")
+        out.append(value)
     return out
 
 
@@ -235,7 +247,7 @@ def sweep_points(args):
     ks = _int_list("--k", args.k)
     vs = _int_list("--v", args.v)
     bits = _int_list("--bits", args.bits)
-    metrics = _names(args.metric)
+    metrics = _names(args.metric, '--metric')
     return [(m, v, k, b) for m in metrics for v in vs for k in ks for b in bits]
 
 
@@ -266,14 +278,14 @@ def cmd_sweep(args):
     check_output_dir(args.out)
     check_no_clobber(args.out, names, _previous_sweep(args.out))
     net, data = _load(args)
-    keep = _keep_names(net, _names(args.keep))
+    keep = _keep_names(net, _names(args.keep, '--keep'))
     points = sweep_points(args)
     for metric, v, k, b in points:        # every point is checked before any work
         from ..config import METRICS
         if metric not in METRICS:
             raise ValueError(f"--metric must be among {', '.join(METRICS)}, got {metric!r}")
         sweep_engine(engine, net, keep, metric, v, k, b)
-    mac = quant.convert(net, engine, data.calib_x, mac_only=True)
+    mac = quant.int8_mac_network(net, engine, data.calib_x)
     x, y = data.split("test")
     from ..net.graph import run_float
     base = {"float": quant.accuracy(run_float(net, x), y), "int8_mac": quant.accuracy(quant.run_int(mac, x), y)}
@@ -360,7 +372,8 @@ def add_commands(sub):
         p.add_argument("--onnx", required=True, metavar="FILE", help="trained CNN (ONNX)")
         p.add_argument("--dataset", required=True, choices=DATASETS, help="calibration and test data")
         if preset:
-            add_config_args(p, layer=False)
+            from ..net.quant import network_presets
+            add_config_args(p, layer=False, default=NET_PRESET, presets=network_presets())
         p.add_argument("--keep", action="append", metavar="LAYERS",
                        help="conv/gemm layers kept conventional (int8 MAC), comma-separated; 'first' and "
                             "'last' name the first and last")
@@ -389,8 +402,8 @@ def add_commands(sub):
     r.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
     r.add_argument("--images", type=int_arg(1), default=20, help="test images (default 20)")
     r.add_argument("--dataset", choices=DATASETS, help="(default: the bundle's)")
-    r.add_argument("--in-gap", type=float, default=0.0, help="probability of an input gap per beat")
-    r.add_argument("--out-stall", type=float, default=0.0, help="probability of output backpressure")
+    r.add_argument("--in-gap", type=probability, default=0.0, help="probability of an input gap per beat")
+    r.add_argument("--out-stall", type=probability, default=0.0, help="probability of output backpressure")
     r.add_argument("--seed", type=int_arg(0), default=0)
     r.add_argument("--load-bits", type=int_arg(1), default=None, metavar="B",
                    help="table-load bandwidth in bits per cycle (default: one port write per cycle)")
@@ -419,7 +432,7 @@ def apply_defaults(args):
     if getattr(args, "command", None) != "net":
         return
     if args.net_command in ("convert", "sweep") and args.preset is None and args.config is None:
-        args.preset = "net-v9k16"
+        args.preset = NET_PRESET
     if args.net_command == "sweep":
         args.k = args.k or ["4,8,16,32,64"]
         args.v = args.v or ["3,9"]

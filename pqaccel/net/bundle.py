@@ -14,7 +14,8 @@ Format (``format_version`` 1), two files:
 ``arrays.npz``
     per layer ``<name>/protos`` (``C x k x v``) and ``<name>/lut`` (``C x k x M``) for ``pq``,
     ``<name>/w`` (``D' x M``, the last ``bias_cols`` rows carry the bias) for ``mac``, all
-    integers; and the float side for references: ``<name>/protos_f``, ``<name>/w_float`` (the
+    integers; and the float side for references: ``<name>/protos_f``, ``<name>/lut_f`` (the float
+    tables the integer ones were quantized from, after the refit; optional), ``<name>/w_float`` (the
     ``conv``/``gemm`` weights as imported, BatchNorm folded) and ``<name>/b_float``.
 """
 
@@ -29,7 +30,7 @@ from ..fsutil import staged_files
 from .graph import Network, Op
 from .quant import ADD_FRAC_BITS, LayerQuant, QuantNetwork
 
-__all__ = ["FORMAT_VERSION", "save_bundle", "load_bundle", "BUNDLE_FILES"]
+__all__ = ["FORMAT_VERSION", "BundleError", "save_bundle", "load_bundle", "BUNDLE_FILES"]
 
 FORMAT_VERSION = 1
 BUNDLE_FILES = ("network.json", "arrays.npz")
@@ -68,7 +69,7 @@ def save_bundle(qn: QuantNetwork, out_dir, meta=None):
         arrays[f"{op.name}/b_float"] = op.b
         if lq.mode == "pq":
             arrays.update({f"{op.name}/protos": lq.protos, f"{op.name}/lut": lq.lut,
-                           f"{op.name}/protos_f": lq.protos_f})
+                           f"{op.name}/protos_f": lq.protos_f, f"{op.name}/lut_f": lq.lut_f})
         else:
             arrays[f"{op.name}/w"] = lq.w
     doc = {
@@ -91,41 +92,171 @@ def save_bundle(qn: QuantNetwork, out_dir, meta=None):
     return [os.path.join(out_dir, n) for n in BUNDLE_FILES]
 
 
+class BundleError(ValueError):
+    """A bundle that cannot be used: the message names the bundle, the file and what is wrong."""
+
+
+def _read_arrays(path, file):
+    """Every array of ``arrays.npz``, read whole; anything that is not a NumPy ``.npz`` of plain
+    arrays is refused by name (never loaded with pickles)."""
+    import zipfile
+    import zlib
+    with open(file, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise BundleError(f"network bundle {path!r}: arrays.npz is not a bundle array file (not a NumPy "
+                          f".npz archive)")
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
+        raise BundleError(f"network bundle {path!r}: arrays.npz is damaged or truncated ({e})") from None
+
+
+def _expect(cond, path, what):
+    if not cond:
+        raise BundleError(f"network bundle {path!r}: {what}")
+
+
+def _array(arrays, path, name, shape, integer, bits=None):
+    """``arrays[name]``, checked: present, of ``shape``, integer (within ``+-(2**(bits-1)-1)``) or
+    finite float."""
+    _expect(name in arrays, path, f"arrays.npz has no array {name!r}")
+    a = arrays[name]
+    _expect(tuple(a.shape) == tuple(shape), path, f"array {name!r} has shape {tuple(a.shape)}, the network "
+                                                  f"needs {tuple(shape)}")
+    if integer:
+        _expect(np.issubdtype(a.dtype, np.integer), path, f"array {name!r} must hold integers, got {a.dtype}")
+        if bits is not None and a.size:
+            q = (1 << (bits - 1)) - 1
+            lo, hi = int(a.min()), int(a.max())
+            _expect(-q <= lo and hi <= q, path, f"array {name!r} holds values from {lo} to {hi}, outside the "
+                                                f"{bits}-bit range -{q}..{q} of the engine")
+        return a.astype(np.int64)
+    _expect(np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer), path,
+            f"array {name!r} must hold numbers, got {a.dtype}")
+    _expect(bool(np.isfinite(a).all()), path, f"array {name!r} holds NaN or infinite values")
+    return a.astype(np.float64)
+
+
+def _field(d, key, path, where, types):
+    _expect(isinstance(d, dict) and key in d, path, f"network.json: {where} has no {key!r} entry")
+    _expect(isinstance(d[key], types) and not (isinstance(d[key], bool) and bool not in types), path,
+            f"network.json: {where} {key!r} has the wrong type ({type(d[key]).__name__})")
+    return d[key]
+
+
 def load_bundle(path):
-    """Read a bundle folder written by :func:`save_bundle` into a :class:`QuantNetwork`."""
+    """Read a bundle folder written by :func:`save_bundle` into a :class:`QuantNetwork`.
+
+    The bundle is checked whole before anything runs: the document's entries, every op's kind,
+    every array present with its shape, type and range against the engine, the layers against
+    the engine, and the shapes through the graph.  Raises :class:`BundleError` (a
+    :class:`ValueError`) naming the bundle, the file and the problem."""
+    from .graph import OP_KINDS, conv_weight_matrix
+    from .quant import check_fit
     path = str(path)
     try:
-        with open(os.path.join(path, "network.json")) as f:
+        with open(os.path.join(path, "network.json"), encoding="utf-8") as f:
             doc = json.load(f)
-        arrays = dict(np.load(os.path.join(path, "arrays.npz"), allow_pickle=False))
+        arrays = _read_arrays(path, os.path.join(path, "arrays.npz"))
     except FileNotFoundError as e:
-        raise ValueError(f"{path!r} is not a network bundle: {os.path.basename(e.filename)} is missing") from None
+        raise BundleError(f"{path!r} is not a network bundle: {os.path.basename(e.filename)} is missing") from None
+    except UnicodeDecodeError:
+        raise BundleError(f"network bundle {path!r}: network.json is not UTF-8 JSON text") from None
     except (OSError, ValueError) as e:
-        raise ValueError(f"network bundle {path!r} cannot be read: {e}") from None
+        if isinstance(e, BundleError):
+            raise
+        raise BundleError(f"network bundle {path!r} cannot be read: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != "pqaccel-network":
-        raise ValueError(f"{path!r} is not a pqaccel network bundle")
+        raise BundleError(f"{path!r} is not a pqaccel network bundle")
     if doc.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"network bundle {path!r} has format_version {doc.get('format_version')!r}; "
-                         f"this pqaccel reads {FORMAT_VERSION}")
-    engine = engine_from_dict(doc["engine"], EngineConfig())
+        raise BundleError(f"network bundle {path!r} has format_version {doc.get('format_version')!r}; "
+                          f"this pqaccel reads {FORMAT_VERSION}")
+    try:
+        engine = engine_from_dict(_field(doc, "engine", path, "the document", dict), EngineConfig())
+    except (TypeError, ValueError) as e:
+        raise BundleError(f"network bundle {path!r}: network.json 'engine' is not a valid engine: {e}") from None
+    inp = _field(doc, "input", path, "the document", dict)
     ops = []
-    for d in doc["ops"]:
-        op = Op(d["name"], d["kind"], list(d["inputs"]), d["output"])
+    for i, d in enumerate(_field(doc, "ops", path, "the document", list)):
+        where = f"op {i}"
+        kind = _field(d, "kind", path, where, str)
+        _expect(kind in OP_KINDS, path, f"network.json: {where} ({d.get('name')!r}) has unknown kind {kind!r}; "
+                                        f"known: {', '.join(OP_KINDS)}")
+        op = Op(_field(d, "name", path, where, str), kind, list(_field(d, "inputs", path, where, list)),
+                _field(d, "output", path, where, str))
         for f in _OP_FIELDS:
             if f in d:
                 setattr(op, f, tuple(d[f]) if isinstance(d[f], list) else d[f])
+        _expect(op.kind not in ("maxpool", "avgpool") or op.kernel is not None, path,
+                f"network.json: {where} ({op.name!r}) has no kernel")
+        _expect(len(op.inputs) == (2 if op.kind == "add" else 1), path,
+                f"network.json: {where} ({op.name!r}) has {len(op.inputs)} inputs")
         if op.is_matmul:
-            op.w, op.b = arrays[f"{op.name}/w_float"], arrays[f"{op.name}/b_float"]
+            wf = arrays.get(f"{op.name}/w_float")
+            _expect(wf is not None, path, f"arrays.npz has no array {op.name + '/w_float'!r}")
+            _expect(wf.ndim == (4 if op.kind == "conv" else 2), path,
+                    f"array {op.name + '/w_float'!r} has shape {wf.shape}: a {op.kind} needs "
+                    f"{4 if op.kind == 'conv' else 2} dimensions")
+            op.w = _array(arrays, path, f"{op.name}/w_float", wf.shape, False)
+            m = op.w.shape[0] if op.kind == "conv" else op.w.shape[1]
+            op.b = _array(arrays, path, f"{op.name}/b_float", (m,), False)
         ops.append(op)
-    net = Network(ops, doc["input"]["tensor"], doc["output"], tuple(doc["input"]["shape"]))
+    _expect(ops, path, "network.json has no ops")
+    shape = tuple(_field(inp, "shape", path, "'input'", list))
+    net = Network(ops, _field(inp, "tensor", path, "'input'", str), _field(doc, "output", path, "the document", str),
+                  shape)
+    known = {net.input} | {op.output for op in ops}
+    for op in ops:
+        for t in op.inputs:
+            _expect(t in known, path, f"network.json: op {op.name!r} reads tensor {t!r} that nothing writes")
+    _expect(net.output in known, path, f"network.json: the output tensor {net.output!r} is never written")
+    widths = engine.widths
     layers = {}
-    for d in doc["layers"]:
-        lq = LayerQuant(**d)
-        if lq.mode == "pq":
-            lq.protos, lq.lut = arrays[f"{lq.name}/protos"], arrays[f"{lq.name}/lut"]
-            lq.protos_f = arrays[f"{lq.name}/protos_f"]
-        else:
-            lq.w = arrays[f"{lq.name}/w"]
+    for d in _field(doc, "layers", path, "the document", list):
+        try:
+            lq = LayerQuant(**{f: d[f] for f in _LAYER_FIELDS})
+        except (KeyError, TypeError) as e:
+            raise BundleError(f"network bundle {path!r}: network.json layer {d.get('name') if isinstance(d, dict) else d!r} "
+                              f"lacks or mistypes an entry ({e})") from None
         layers[lq.name] = lq
-    adds = {k: tuple(v["multipliers"]) for k, v in doc["adds"].items()}
-    return QuantNetwork(net, engine, layers, doc["input"]["scale"], doc["scales"], adds)
+    matmuls = {op.name: op for op in net.matmul_ops()}
+    _expect(set(layers) == set(matmuls), path, f"network.json: 'layers' names {sorted(layers)}, the conv/gemm "
+                                               f"ops are {sorted(matmuls)}")
+    for name, lq in layers.items():
+        op = matmuls[name]
+        d, m = conv_weight_matrix(op).shape
+        _expect((lq.d, lq.m) == (d, m), path, f"layer {name!r}: d={lq.d}, m={lq.m}, but its weights are {d} x {m}")
+        _expect(lq.mode in ("pq", "mac"), path, f"layer {name!r}: mode must be 'pq' or 'mac', got {lq.mode!r}")
+        if lq.mode == "pq":
+            c = -(-d // engine.v)
+            lq.protos = _array(arrays, path, f"{name}/protos", (c, engine.k, engine.v), True, widths.proto_bits)
+            lq.lut = _array(arrays, path, f"{name}/lut", (c, engine.k, m), True, widths.lut_bits)
+            lq.protos_f = _array(arrays, path, f"{name}/protos_f", (c, engine.k, engine.v), False)
+            if f"{name}/lut_f" in arrays:       # optional: bundles before it was saved lack it
+                lq.lut_f = _array(arrays, path, f"{name}/lut_f", (c, engine.k, m), False)
+        else:
+            lq.w = _array(arrays, path, f"{name}/w", (d + lq.bias_cols, m), True, 8)
+    try:
+        check_fit(net, engine, keep=[n for n, lq in layers.items() if lq.mode == "mac"])
+        for lq in layers.values():
+            if lq.mode == "pq":
+                engine.requant.check_layer_settings(lq.shift, lq.relu)
+    except (TypeError, ValueError) as e:
+        raise BundleError(f"network bundle {path!r}: {e}") from None
+    try:
+        from .graph import run_float
+        run_float(net, np.zeros((1, *shape)))
+    except (ValueError, IndexError) as e:
+        raise BundleError(f"network bundle {path!r}: the ops do not fit together: {e}") from None
+    adds = {}
+    for k, v in _field(doc, "adds", path, "the document", dict).items():
+        mult = _field(v, "multipliers", path, f"add {k!r}", list)
+        _expect(len(mult) == 2 and all(isinstance(x, int) for x in mult), path, f"add {k!r}: two integer multipliers needed")
+        adds[k] = tuple(mult)
+    for op in ops:
+        _expect(op.kind != "add" or op.name in adds, path, f"network.json: add {op.name!r} has no multipliers")
+    scale = _field(inp, "scale", path, "'input'", (int, float))
+    _expect(scale > 0, path, f"'input' scale must be above 0, got {scale}")
+    return QuantNetwork(net, engine, layers, scale, _field(doc, "scales", path, "the document", dict), adds)

@@ -12,7 +12,7 @@
 Images are ``float64`` arrays ``N x C x H x W``; labels ``int64``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class Dataset:
     calib_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
+    #: False when the labels carry no meaning (``cifar-shapes``): there is no accuracy to report
+    labelled: bool = True
 
     def split(self, name):
         """``(x, y)`` of ``train``, ``calib`` or ``test``."""
@@ -60,5 +62,5 @@ def load_dataset(name):
         return _split(name, x, y.astype(np.int64), 3500, 500)
     if name == "cifar-shapes":
         x = np.random.default_rng(SPLIT_SEED).uniform(0, 1, size=(96, 3, 32, 32))
-        return _split(name, x, np.zeros(96, dtype=np.int64), 0, 64)
+        return replace(_split(name, x, np.zeros(96, dtype=np.int64), 0, 64), labelled=False)
     raise ValueError(f"dataset must be one of {', '.join(repr(d) for d in DATASETS)}, got {name!r}")

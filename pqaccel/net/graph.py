@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Op", "Network", "UnsupportedModel", "load_onnx", "run_float", "im2col", "conv_out_size"]
+__all__ = ["OP_KINDS", "Op", "Network", "UnsupportedModel", "load_onnx", "run_float", "im2col", "conv_out_size"]
+
+
+#: The operation kinds of a :class:`Network`.
+OP_KINDS = ("conv", "gemm", "relu", "add", "maxpool", "avgpool", "gap", "flatten")
 
 
 class UnsupportedModel(ValueError):
@@ -113,6 +117,13 @@ def load_onnx(source):
         except Exception as e:           # a broken file: protobuf raises its own errors
             raise ValueError(f"ONNX file {str(source)!r} cannot be read: {e}") from None
     g = model.graph
+    if not model.HasField("graph") or not g.node:
+        what = "bytes" if isinstance(source, (bytes, bytearray, onnx.ModelProto)) else f"file {str(source)!r}"
+        raise ValueError(f"ONNX {what} is not an ONNX model (no graph with nodes)")
+    unsupported = [f"{n.name or n.output[0]!r} ({n.op_type})" for n in g.node if n.op_type not in _SUPPORTED]
+    if unsupported:
+        raise UnsupportedModel(f"{len(unsupported)} node(s) use operators pqaccel does not import: "
+                               f"{', '.join(unsupported)}; supported operators: {', '.join(_SUPPORTED)}")
     consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1:
@@ -142,8 +153,6 @@ def load_onnx(source):
         ins = [name_of(t) for t in node.input if t]
         out = node.output[0]
         nm = node.name or out
-        if op_type not in _SUPPORTED:
-            _reject(node, f"operator {op_type} is not supported (supported: {', '.join(_SUPPORTED[:-2])})")
         if op_type == "Constant":
             if "value" not in a:
                 _reject(node, "only a 'value' tensor constant is supported")
@@ -349,6 +358,6 @@ def run_float(net, x, matmul=None, keep=False):
         elif op.kind == "flatten":
             y = a.reshape(a.shape[0], -1)
         else:
-            raise AssertionError(op.kind)
+            raise ValueError(f"op {op.name!r} has unknown kind {op.kind!r}; known: {', '.join(OP_KINDS)}")
         env[op.output] = y
     return env if keep else env[net.output]

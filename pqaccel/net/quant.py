@@ -135,16 +135,39 @@ def bias_columns(b_units, w_bits):
     return np.stack(rows)
 
 
+def network_problem(engine: EngineConfig):
+    """Why ``engine`` cannot run a network (``None`` if it can)."""
+    if engine.requant.mode != "shift" or not engine.requant.runtime:
+        missing = [] if engine.requant.mode == "shift" else [f"requant.mode='shift' (it has {engine.requant.mode!r})"]
+        if not engine.requant.runtime:
+            missing.append("requant.runtime=true (each layer sets its own shift and ReLU at run time)")
+        return "it lacks " + " and ".join(missing)
+    if engine.widths.out_bits != engine.widths.in_bits:
+        return (f"widths.out_bits must equal widths.in_bits={engine.widths.in_bits} (outputs feed the next "
+                f"layer), got {engine.widths.out_bits}")
+    return None
+
+
+def int8_mac_network(net, engine, calib_x):
+    """The int8 MAC network (8-bit activations and weights, every layer conventional) that PQ
+    accuracy is compared with, whatever widths ``engine`` has."""
+    from ..config import Widths
+    return convert(net, engine.replace(widths=Widths(8, 8, 8, 8)), calib_x, mac_only=True)
+
+
+def network_presets():
+    """The presets whose engines can run a network."""
+    from ..config import PRESETS, preset
+    return [name for name in PRESETS if network_problem(preset(name)) is None]
+
+
 def check_engine(engine: EngineConfig):
     """A network engine must requantize (``shift``, set per layer at run time) to the width it
     takes in."""
-    if engine.requant.mode != "shift" or not engine.requant.runtime:
-        raise ValueError(f"a network needs requant.mode='shift' with requant.runtime=true (each layer "
-                         f"scales its outputs and has its own ReLU), got mode {engine.requant.mode!r}, "
-                         f"runtime {engine.requant.runtime!r}")
-    if engine.widths.out_bits != engine.widths.in_bits:
-        raise ValueError(f"widths.out_bits must equal widths.in_bits={engine.widths.in_bits} for a network "
-                         f"(outputs feed the next layer), got {engine.widths.out_bits}")
+    problem = network_problem(engine)
+    if problem:
+        raise ValueError(f"this engine cannot run a network: {problem}; network presets: "
+                         f"{', '.join(network_presets())}")
 
 
 def _rows(op, x):
@@ -376,7 +399,7 @@ def _host_op(qn, op, env):
         return (2 * a.sum(axis=(2, 3), keepdims=True) + n) // (2 * n)
     if op.kind == "flatten":
         return a.reshape(a.shape[0], -1)
-    raise AssertionError(op.kind)
+    raise ValueError(f"op {op.name!r} has unknown kind {op.kind!r}")
 
 
 def quantize_input(qn, x):
@@ -405,8 +428,9 @@ def run_int(qn: QuantNetwork, x, engine_layer=None, keep=False):
 
 
 def run_pq_float(qn: QuantNetwork, x):
-    """Float reference of the PQ network: float activations, float codebooks and tables for PQ
-    layers (nearest prototype in float), float weights for the kept layers."""
+    """Float reference of the PQ network: float activations, float codebooks (nearest prototype
+    in float) and the float tables the integer tables were quantized from (``lut_f``: after the
+    refit, when there was one) for PQ layers, float weights for the kept layers."""
     from .graph import run_float
 
     def matmul(op, a):
@@ -422,11 +446,13 @@ def run_pq_float(qn: QuantNetwork, x):
             dist = {"l1": lambda t: t.sum(-1), "l2": lambda t: (t * t).sum(-1),
                     "chebyshev": lambda t: t.max(-1)}[qn.engine.metric](diff)
             codes[i:i + CHUNK] = dist.argmin(axis=2)
-        # lut_f was built from the quantized prototypes; the float reference uses the float ones
-        w = conv_weight_matrix(op)
-        wp = np.pad(w, ((0, c * qn.engine.v - w.shape[0]), (0, 0))).reshape(c, qn.engine.v, -1)
-        t = np.einsum("ckv,cvm->ckm", lq.protos_f, wp)
-        t[0] += op.b
+        if lq.lut_f is not None:
+            t = lq.lut_f                        # the float tables the integer ones were quantized from
+        else:                                   # (refit included); older bundles: prototypes x weights
+            w = conv_weight_matrix(op)
+            wp = np.pad(w, ((0, c * qn.engine.v - w.shape[0]), (0, 0))).reshape(c, qn.engine.v, -1)
+            t = np.einsum("ckv,cvm->ckm", lq.protos_f, wp)
+            t[0] += op.b
         return _unrows(t[np.arange(c)[None, :], codes, :].sum(axis=1), geom)
     return run_float(qn.net, x, matmul=matmul)
 

