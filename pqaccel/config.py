@@ -360,6 +360,13 @@ class EngineConfig(EngineBase):
                     "width": self.widths.lut_bits},
         }
 
+    def min_logic_luts(self):
+        """A lower bound of the logic (LUT4s): one per bit of each element subtractor of the
+        distance units and of each adder that sums the looked-up table entries
+        (:mod:`pqaccel.capacity`)."""
+        p = self.par
+        return p.c_par * p.k_par * self.v * self.widths.in_bits + p.m_par * (p.c_par - 1) * self.widths.lut_bits
+
     def rtl(self, checks=False):
         from .rtl.top import PQEngine
         return PQEngine(self, checks=checks)

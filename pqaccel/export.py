@@ -31,6 +31,8 @@ def make_engine(cfg, checks=False):
     the emitted Verilog and synthesis leave them out."""
     if not isinstance(cfg, EngineBase):
         raise TypeError(f"cfg must be an engine configuration (EngineConfig, MacConfig), got {cfg!r}")
+    from .capacity import check_capacity
+    check_capacity(cfg)             # before elaboration, which grows with the parallelism
     return cfg.rtl(checks=checks)
 
 

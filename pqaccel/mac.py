@@ -102,6 +102,11 @@ class MacConfig(EngineBase):
         return {"weights": {"count": self.m_par, "depth": 2 * self.g_max * self.mt_max,
                             "width": self.d_par * self.w_bits}}
 
+    def min_logic_luts(self):
+        """A lower bound of the logic (LUT4s): one per input bit of each adder of the
+        accumulation trees (:mod:`pqaccel.capacity`); the multipliers may sit in DSPs."""
+        return self.m_par * (self.d_par - 1) * self.in_bits
+
     def rtl(self, checks=False):
         from .rtl.mac import MacEngine
         return MacEngine(self, checks=checks)

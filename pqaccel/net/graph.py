@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["OP_KINDS", "Op", "Network", "UnsupportedModel", "load_onnx", "run_float", "im2col", "conv_out_size"]
+from .interp import OPS, conv_out_size, im2col, pool, rows_to_nchw, weight_matrix as conv_weight_matrix
+
+__all__ = ["OP_KINDS", "Op", "Network", "UnsupportedModel", "load_onnx", "run_float", "im2col", "conv_out_size",
+           "conv_weight_matrix", "pool", "rows_to_nchw"]
 
 
-#: The operation kinds of a :class:`Network`.
-OP_KINDS = ("conv", "gemm", "relu", "add", "maxpool", "avgpool", "gap", "flatten")
+#: The operation kinds of a :class:`Network` (the interpreter's op table).
+OP_KINDS = tuple(OPS)
 
 
 class UnsupportedModel(ValueError):
@@ -48,7 +51,8 @@ class Op:
 
     @property
     def is_matmul(self):
-        return self.kind in ("conv", "gemm")
+        """An engine layer (conv, gemm): the op table says where it runs."""
+        return self.kind in OPS and OPS[self.kind].where == "engine"
 
 
 @dataclass
@@ -276,88 +280,9 @@ def _check_shapes(net):
 
 # -- float execution --------------------------------------------------------------------------------
 
-def conv_out_size(size, k, stride, pad_lo, pad_hi):
-    return (size + pad_lo + pad_hi - k) // stride + 1
-
-
-def im2col(x, kh, kw, stride, pads, fill=0):
-    """Patches of ``x`` (``N x C x H x W``) as rows ``(N*Ho*Wo) x (C*kh*kw)``, output pixels
-    row-major per image, columns ordered ``(c, i, j)``: with ``v = kh*kw`` one subvector is one
-    input channel's patch.  Returns ``(rows, Ho, Wo)``."""
-    n, c, h, w = x.shape
-    t, l, b, r = pads
-    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=fill)
-    ho, wo = conv_out_size(h, kh, stride[0], t, b), conv_out_size(w, kw, stride[1], l, r)
-    cols = np.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, i, j] = xp[:, :, i:i + stride[0] * ho:stride[0], j:j + stride[1] * wo:stride[1]]
-    return cols.transpose(0, 4, 5, 1, 2, 3).reshape(n * ho * wo, c * kh * kw), ho, wo
-
-
-def conv_weight_matrix(op):
-    """``D x M`` weights of a conv (rows in the im2col column order) or a gemm."""
-    if op.kind == "conv":
-        return op.w.reshape(op.w.shape[0], -1).T
-    return op.w
-
-
-def rows_to_nchw(y, n, ho, wo):
-    return y.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
-
-
-def pool(x, op, reduce):
-    """Max or sum pooling of ``x`` with ``op``'s window; returns ``(pooled, counts)``."""
-    kh, kw = op.kernel
-    fill = -np.inf if reduce == "max" else 0
-    if np.issubdtype(x.dtype, np.integer) and reduce == "max":
-        fill = np.iinfo(np.int64).min
-    n, c = x.shape[:2]
-    rows, ho, wo = im2col(x.reshape(n * c, 1, *x.shape[2:]), kh, kw, op.stride, op.pads, fill)
-    rows = rows.reshape(n, c, ho, wo, kh * kw)
-    if reduce == "max":
-        return rows.max(axis=-1), None
-    ones = np.ones((1, 1, *x.shape[2:]), dtype=np.int64)
-    cnt, _, _ = im2col(ones, kh, kw, op.stride, op.pads, 0)
-    counts = np.full((ho, wo), kh * kw) if op.count_include_pad else cnt.sum(axis=1).reshape(ho, wo)
-    return rows.sum(axis=-1), counts
-
-
 def run_float(net, x, matmul=None, keep=False):
     """Execute ``net`` in float64 on ``x`` (``N x input_shape``); return the output (or, with
-    ``keep``, every tensor).  ``matmul(op, x)`` may replace the float conv/gemm."""
-    env = {net.input: np.asarray(x, dtype=np.float64)}
-    for op in net.ops:
-        a = env[op.inputs[0]]
-        if op.is_matmul:
-            if matmul is not None:
-                y = matmul(op, a)
-            elif op.kind == "conv":
-                kh, kw = op.w.shape[2:]
-                if a.ndim != 4 or a.shape[1] != op.w.shape[1]:
-                    raise UnsupportedModel(f"node {op.name!r} (Conv): input shape {a.shape} does not "
-                                           f"match weights {op.w.shape}")
-                rows, ho, wo = im2col(a, kh, kw, op.stride, op.pads)
-                y = rows_to_nchw(rows @ conv_weight_matrix(op) + op.b, a.shape[0], ho, wo)
-            else:
-                if a.ndim != 2 or a.shape[1] != op.w.shape[0]:
-                    raise UnsupportedModel(f"node {op.name!r} (Gemm): input shape {a.shape} does not "
-                                           f"match weights {op.w.shape} (flatten first)")
-                y = a @ op.w + op.b
-        elif op.kind == "relu":
-            y = np.maximum(a, 0)
-        elif op.kind == "add":
-            y = a + env[op.inputs[1]]
-        elif op.kind == "maxpool":
-            y, _ = pool(a, op, "max")
-        elif op.kind == "avgpool":
-            s, counts = pool(a, op, "sum")
-            y = s / counts
-        elif op.kind == "gap":
-            y = a.mean(axis=(2, 3), keepdims=True)
-        elif op.kind == "flatten":
-            y = a.reshape(a.shape[0], -1)
-        else:
-            raise ValueError(f"op {op.name!r} has unknown kind {op.kind!r}; known: {', '.join(OP_KINDS)}")
-        env[op.output] = y
-    return env if keep else env[net.output]
+    ``keep``, every tensor).  ``matmul(op, x)`` may replace the float conv/gemm.  The op
+    semantics are the interpreter's (:mod:`pqaccel.net.interp`)."""
+    from .interp import FloatBackend, run
+    return run(net, x, FloatBackend(matmul), keep)

@@ -41,9 +41,10 @@ import numpy as np
 
 from .. import model as pqmodel
 from ..config import EngineConfig, LayerConfig
-from .graph import Network, conv_weight_matrix, im2col, pool, rows_to_nchw, run_float
+from .graph import Network, conv_weight_matrix, run_float
+from .interp import Deferred, matmul_rows, run, semantics, unrows, walk
 
-__all__ = ["ADD_FRAC_BITS", "LayerQuant", "QuantNetwork", "convert", "run_int", "bias_columns",
+__all__ = ["ADD_FRAC_BITS", "LayerQuant", "QuantNetwork", "IntBackend", "convert", "run_int", "walk_int", "bias_columns",
            "encode_chunked", "mac_config", "refit_tables"]
 
 ADD_FRAC_BITS = 16
@@ -172,15 +173,10 @@ def check_engine(engine: EngineConfig):
 
 def _rows(op, x):
     """Engine input rows of ``op`` for input tensor ``x`` and the output geometry."""
-    if op.kind == "conv":
-        kh, kw = op.w.shape[2:]
-        rows, ho, wo = im2col(x, kh, kw, op.stride, op.pads)
-        return rows, (x.shape[0], ho, wo)
-    return x, None
+    return matmul_rows(op, x)
 
 
-def _unrows(y, geom):
-    return y if geom is None else rows_to_nchw(y, *geom)
+_unrows = unrows
 
 
 def encode_chunked(engine, rows, protos):
@@ -340,6 +336,7 @@ def convert(net: Network, engine: EngineConfig, calib_x, *, keep=(), seed=0, per
     calib_x = np.asarray(calib_x, dtype=np.float64)
     in_scale = float(np.abs(calib_x).max()) / q_in or 1.0
     qn = QuantNetwork(net, engine, {}, in_scale)
+    host = IntBackend(qn)                   # the integer host semantics (add multipliers as they come)
     teacher = run_float(net, calib_x, keep=True) if refit and not mac_only else None
     env = {net.input: np.clip(np.rint(calib_x / in_scale), -q_in, q_in).astype(np.int64)}
     scales = {net.input: in_scale}
@@ -359,9 +356,9 @@ def convert(net: Network, engine: EngineConfig, calib_x, *, keep=(), seed=0, per
             f = a * sa + b * sb
             s = _out_range(f, False, percentile) / q_in
             qn.add_mult[op.name] = (int(round(sa / s * 2 ** ADD_FRAC_BITS)), int(round(sb / s * 2 ** ADD_FRAC_BITS)))
-            y = _host_op(qn, op, env)
+            y = host.host(op, a, b)
         else:
-            y, s = _host_op(qn, op, env), scales[op.inputs[0]]
+            y, s = host.host(op, *[env[t] for t in op.inputs]), scales[op.inputs[0]]
         env[op.output] = y
         scales[op.output] = s
     qn.scales = scales
@@ -380,26 +377,36 @@ def check_fit(net, engine, keep=()):
             raise ValueError(f"layer {op.name!r} (d={d}, m={m}) does not fit the engine: {e}") from None
 
 
-def _host_op(qn, op, env):
-    a = env[op.inputs[0]]
-    q = qmax(qn.engine.widths.in_bits)
-    if op.kind == "relu":
-        return np.maximum(a, 0)
-    if op.kind == "add":
-        ma, mb = qn.add_mult[op.name]
-        b = env[op.inputs[1]]
-        return np.clip((a * ma + b * mb + (1 << (ADD_FRAC_BITS - 1))) >> ADD_FRAC_BITS, -q - 1, q)
-    if op.kind == "maxpool":
-        return pool(a, op, "max")[0]
-    if op.kind == "avgpool":
-        s, counts = pool(a, op, "sum")
-        return (2 * s + counts) // (2 * counts)
-    if op.kind == "gap":
-        n = a.shape[2] * a.shape[3]
-        return (2 * a.sum(axis=(2, 3), keepdims=True) + n) // (2 * n)
-    if op.kind == "flatten":
-        return a.reshape(a.shape[0], -1)
-    raise ValueError(f"op {op.name!r} has unknown kind {op.kind!r}")
+class IntBackend:
+    """The integer golden network model as an interpreter backend (:mod:`pqaccel.net.interp`):
+    inputs quantized, engine layers through the engines' golden models (or ``engine_layer(lq,
+    rows)``), a fused ReLU already applied by its layer, host ops with their integer semantics.
+    ``defer``: layers of this mode (``pq``/``mac``) are handed to the walk's driver instead."""
+
+    def __init__(self, qn, engine_layer=None, defer=None):
+        self.qn = qn
+        self.engine_layer = engine_layer or (lambda lq, rows: _engine_forward(qn.engine, lq, rows))
+        self.defer = defer
+        self.fused = {r.name for r in fused_relus(qn.net).values()}
+        # what the integer host semantics read
+        self.bits = qn.engine.widths.in_bits
+        self.add_mult = qn.add_mult
+        self.add_frac_bits = ADD_FRAC_BITS
+
+    def input(self, x):
+        return quantize_input(self.qn, x)
+
+    def matmul(self, op, x):
+        lq = self.qn.layers[op.name]
+        rows, geom = matmul_rows(op, x)
+        if lq.mode == self.defer:
+            return Deferred(op, rows, geom)
+        return unrows(self.engine_layer(lq, rows), geom)
+
+    def host(self, op, *args):
+        if op.kind == "relu" and op.name in self.fused:
+            return args[0]                      # already applied by the engine layer
+        return semantics(op).int(self, op, *args)
 
 
 def quantize_input(qn, x):
@@ -411,20 +418,14 @@ def run_int(qn: QuantNetwork, x, engine_layer=None, keep=False):
     """The integer network on float images ``x``: returns the last layer's integers (``keep``:
     every tensor).  ``engine_layer(lq, rows)`` may replace the golden engine model of a layer (it
     gets the integer input rows and returns the requantized outputs, fused ReLU included), which
-    is how a run on the RTL plugs in."""
-    env = {qn.net.input: quantize_input(qn, x)}
-    fused = {r.name for r in fused_relus(qn.net).values()}
-    for op in qn.net.ops:
-        if op.is_matmul:
-            lq = qn.layers[op.name]
-            rows, geom = _rows(op, env[op.inputs[0]])
-            out = (engine_layer or (lambda l, r: _engine_forward(qn.engine, l, r)))(lq, rows)
-            env[op.output] = _unrows(out, geom)
-        elif op.kind == "relu" and op.name in fused:
-            env[op.output] = env[op.inputs[0]]
-        else:
-            env[op.output] = _host_op(qn, op, env)
-    return env if keep else env[qn.net.output]
+    is how a run on the RTL plugs in.  One walk of the interpreter with :class:`IntBackend`."""
+    return run(qn.net, x, IntBackend(qn, engine_layer), keep)
+
+
+def walk_int(qn: QuantNetwork, x, defer):
+    """The integer network as a generator (:func:`pqaccel.net.interp.walk`) that yields every
+    layer of mode ``defer`` for its driver to run (a co-simulation) and takes its output rows."""
+    return walk(qn.net, x, IntBackend(qn, defer=defer))
 
 
 def run_pq_float(qn: QuantNetwork, x):

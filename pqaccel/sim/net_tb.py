@@ -35,37 +35,33 @@ from .tbutil import Traffic, clock_cycle, load_config, next_write, reset
 
 
 class Host:
-    """The host side: runs the integer network up to the next PQ layer and hands over its rows."""
+    """The host side: the network interpreter's integer walk (:func:`pqaccel.net.quant.walk_int`),
+    which stops at every layer of the engine's kind and hands over its rows."""
 
     def __init__(self, qn, x, kind):
         self.qn = qn
-        self.kind = kind
-        self.env = {qn.net.input: quant.quantize_input(qn, x)}
-        self.pos = 0
-        self.fused = {r.name for r in quant.fused_relus(qn.net).values()}
+        self.walk = quant.walk_int(qn, x, kind)
+        self.started = False
+        self.result = None
+        self.env = None
 
     def next_layer(self):
-        """Run host operations until a layer of the engine's kind; return ``(op, rows, geometry)``
-        or None at the end."""
-        qn = self.qn
-        while self.pos < len(qn.net.ops):
-            op = qn.net.ops[self.pos]
-            if op.is_matmul:
-                lq = qn.layers[op.name]
-                rows, geom = quant._rows(op, self.env[op.inputs[0]])
-                if lq.mode == self.kind:
-                    return op, rows, geom
-                self.env[op.output] = quant._unrows(quant._engine_forward(qn.engine, lq, rows), geom)
-            elif op.kind == "relu" and op.name in self.fused:
-                self.env[op.output] = self.env[op.inputs[0]]
+        """Run the network until the next layer of the engine's kind; return ``(op, rows,
+        geometry)`` or None at the end."""
+        try:
+            if self.started:
+                req = self.walk.send(self.result)
             else:
-                self.env[op.output] = quant._host_op(qn, op, self.env)
-            self.pos += 1
-        return None
+                self.started = True
+                req = next(self.walk)
+        except StopIteration as stop:
+            self.env = stop.value
+            return None
+        return req.op, req.rows, req.geom
 
     def done(self, op, out, geom):
-        self.env[op.output] = quant._unrows(out, geom)
-        self.pos += 1
+        """The output rows of the layer ``next_layer`` handed over."""
+        self.result = out
 
     @property
     def output(self):
