@@ -1,12 +1,14 @@
 """Network commands: ``net convert``, ``net eval``, ``net run``, ``net resnet20``, ``net sweep``."""
 
+import dataclasses
 import json
 import os
+import sys
 import time
 
 import numpy as np
 
-from .common import add_config_args, int_arg, probability, resolve_config
+from .common import add_config_args, int_arg, positive_float, probability, resolve_config
 
 __all__ = ["add_commands", "apply_defaults", "NET_PRESET"]
 
@@ -37,20 +39,40 @@ def _keep_names(net, keep):
     return out
 
 
-def _check_shape(net, data, what, dataset):
-    """The dataset's images must be what the network takes (``what`` names the network)."""
-    if tuple(data.test_x.shape[1:]) != tuple(net.input_shape):
-        raise ValueError(f"{what} takes inputs of shape {tuple(net.input_shape)}, but dataset "
-                         f"{dataset!r} has images of shape {tuple(data.test_x.shape[1:])}")
+def _fit_shape(net, data, what, dataset):
+    """The dataset with images of the shape the network takes (``what`` names the network): a
+    network with a flat input (``N x F``) takes images of ``F`` elements, flattened."""
+    want, have = tuple(net.input_shape), tuple(data.test_x.shape[1:])
+    if have == want:
+        return data
+    if len(want) == 1 and int(np.prod(have)) == want[0]:
+        return data.reshaped(want)
+    raise ValueError(f"{what} takes inputs of shape {want}, but {dataset} has images of shape {have}")
+
+
+def _dataset(args, meta=None):
+    """``(label, Dataset, meta entries)`` from ``--dataset`` or ``--data`` (for ``eval``/``run``
+    falling back to the bundle's ``meta``)."""
+    from ..net.datasets import load_dataset, load_npz
+    meta = meta or {}
+    path = getattr(args, "data", None)
+    name = args.dataset
+    if not path and not name:
+        path, name = meta.get("data"), meta.get("dataset")
+        if not path and not name:
+            raise ValueError("--dataset or --data is needed: the bundle does not name its data")
+    if path:
+        data, note = load_npz(path)
+        print(f"data     {path}: {note}")
+        return f"--data {path!r}", data, {"data": os.path.abspath(path), "dataset": None}
+    return f"dataset {name!r}", load_dataset(name), {"dataset": name}
 
 
 def _load(args):
-    from ..net.datasets import load_dataset
     from ..net.graph import load_onnx
     net = load_onnx(args.onnx)
-    data = load_dataset(args.dataset)
-    _check_shape(net, data, f"--onnx {args.onnx!r}", args.dataset)
-    return net, data
+    label, data, entries = _dataset(args)
+    return net, _fit_shape(net, data, f"--onnx {args.onnx!r}", label), label, entries
 
 
 def _layer_table(qn):
@@ -62,6 +84,22 @@ def _layer_table(qn):
               f"{lq.out_scale:>12.4g}")
 
 
+def _finetune_settings(args):
+    """The fine-tuning settings of ``convert`` (None without ``--finetune``); JAX must be there."""
+    if not args.finetune:
+        return None
+    if args.mac_only:
+        raise ValueError("--finetune trains PQ layers; --mac-only converts none")
+    from ..net.finetune import FinetuneSettings
+    try:
+        import jax  # noqa: F401
+        import optax  # noqa: F401
+    except ImportError:
+        raise ValueError("--finetune needs JAX and optax: pip install 'pqaccel[train]'") from None
+    return FinetuneSettings(epochs=args.finetune, batch=args.ft_batch, lr=args.ft_lr, distill=args.distill,
+                            seed=args.seed)
+
+
 def cmd_convert(args):
     from ..fsutil import check_output_dir, check_no_clobber
     from ..net import quant
@@ -70,18 +108,32 @@ def cmd_convert(args):
     quant.check_engine(engine)
     check_output_dir(args.out)
     check_no_clobber(args.out, BUNDLE_FILES, _previous(args.out))
-    net, data = _load(args)
+    net, data, label, entries = _load(args)
     keep = _keep_names(net, _names(args.keep, '--keep'))
     quant.check_fit(net, engine, keep=keep)
+    settings = _finetune_settings(args)           # checked, and JAX found, before the long work
     t0 = time.perf_counter()
     qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=args.seed, mac_only=args.mac_only,
                        refit=args.refit)
     wall = time.perf_counter() - t0
-    meta = {"onnx": os.path.abspath(args.onnx), "dataset": args.dataset, "keep": keep, "seed": args.seed,
+    meta = {"onnx": os.path.abspath(args.onnx), **entries, "keep": keep, "seed": args.seed,
             "mac_only": args.mac_only, "refit": args.refit, "convert_s": round(wall, 2)}
-    files = save_bundle(qn, args.out, meta)
     print(f"converted {args.onnx} for {args.preset or args.config} on {len(data.calib_x)} "
-          f"calibration images of {args.dataset} in {wall:.1f} s")
+          f"calibration images of {label} in {wall:.1f} s")
+    if settings is not None:
+        from ..net.finetune import finetune
+        print(f"fine-tuning {settings.epochs} epochs on {len(data.train_x)} training images (batch "
+              f"{settings.batch}, Adam {settings.lr:g} cosine, distillation {settings.distill:g}, seed "
+              f"{settings.seed})", flush=True)
+        t1 = time.perf_counter()
+        qn, history = finetune(qn, data, settings, progress=sys.stderr.isatty(),
+                               log=lambda h: print(f"  epoch {h['epoch']:>3}  loss {h['loss']:.4f}  train accuracy "
+                                                   f"{100 * h['train_accuracy']:.2f} %  {h['wall_s']:.1f} s",
+                                                   flush=True))
+        meta["finetune"] = {**dataclasses.asdict(settings), "history": history,
+                            "wall_s": round(time.perf_counter() - t1, 1)}
+        print(f"  fine-tuned in {meta['finetune']['wall_s']:.1f} s")
+    files = save_bundle(qn, args.out, meta)
     _layer_table(qn)
     print(f"  table bits (codebooks + tables of the PQ layers): {quant.table_bits(qn)}")
     for f in files:
@@ -123,10 +175,9 @@ def evaluate(qn, net, data, onnx_path=None, split="test", mac=None):
 
 
 def _load_bundle(args):
-    """``(bundle, its meta, dataset name, dataset)`` for ``eval``/``run``; ``--json`` checked first."""
+    """``(bundle, its meta, data label, dataset)`` for ``eval``/``run``; ``--json`` checked first."""
     from ..fsutil import check_output_file
     from ..net.bundle import load_bundle
-    from ..net.datasets import load_dataset
     if args.json:
         check_output_file(args.json, "--json")
     qn = load_bundle(args.bundle)
@@ -134,12 +185,8 @@ def _load_bundle(args):
         meta = json.load(f).get("meta", {})
     if not isinstance(meta, dict):
         meta = {}
-    dataset = args.dataset or meta.get("dataset")
-    if dataset is None:
-        raise ValueError("--dataset is needed: the bundle does not name its dataset")
-    data = load_dataset(dataset)
-    _check_shape(qn.net, data, f"the network of bundle {args.bundle!r}", dataset)
-    return qn, meta, dataset, data
+    label, data, _ = _dataset(args, meta)
+    return qn, meta, label, _fit_shape(qn.net, data, f"the network of bundle {args.bundle!r}", label)
 
 
 def cmd_eval(args):
@@ -277,7 +324,7 @@ def cmd_sweep(args):
     names = ("sweep.csv", "sweep.json", "sweep.png")
     check_output_dir(args.out)
     check_no_clobber(args.out, names, _previous_sweep(args.out))
-    net, data = _load(args)
+    net, data, label, entries = _load(args)
     keep = _keep_names(net, _names(args.keep, '--keep'))
     points = sweep_points(args)
     for metric, v, k, b in points:        # every point is checked before any work
@@ -298,7 +345,7 @@ def cmd_sweep(args):
         rows.append({"metric": metric, "v": v, "k": k, "bits": b, "refit": args.refit, "table_bits": quant.table_bits(qn),
                      "pq_int": quant.accuracy(quant.run_int(qn, x), y)})
     wall = time.perf_counter() - t0
-    result = {"onnx": args.onnx, "dataset": args.dataset, "keep": keep, "images": len(x), **base,
+    result = {"onnx": args.onnx, "dataset": label, "keep": keep, "images": len(x), **base,
               "points": rows, "wall_s": round(wall, 1)}
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -311,7 +358,7 @@ def cmd_sweep(args):
         with open(os.path.join(tmp, "sweep.json"), "w") as f:
             json.dump(result, f, indent=2)
         plot_sweep(result, os.path.join(tmp, "sweep.png"))
-    print(f"sweep of {len(rows)} points on {args.dataset} ({len(x)} test images) in {wall:.1f} s: "
+    print(f"sweep of {len(rows)} points on {label} ({len(x)} test images) in {wall:.1f} s: "
           f"float {100 * base['float']:.2f} %, int8 MAC {100 * base['int8_mac']:.2f} %")
     print(f"  {'metric':<7}{'v':>3}{'k':>5}{'bits':>5}{'table bits':>12}{'PQ int %':>10}")
     for r in rows:
@@ -370,7 +417,11 @@ def add_commands(sub):
 
     def common(p, preset=True):
         p.add_argument("--onnx", required=True, metavar="FILE", help="trained CNN (ONNX)")
-        p.add_argument("--dataset", required=True, choices=DATASETS, help="calibration and test data")
+        g = p.add_mutually_exclusive_group(required=True)
+        g.add_argument("--dataset", choices=DATASETS, help="calibration, training and test data")
+        g.add_argument("--data", metavar="FILE.npz",
+                       help="your own data: arrays x (N x C x H x W, or N x F) and y (labels), optionally "
+                            "x_test and y_test; otherwise a seeded split")
         if preset:
             from ..net.quant import network_presets
             add_config_args(p, layer=False, default=NET_PRESET, presets=network_presets())
@@ -387,11 +438,24 @@ def add_commands(sub):
     c.add_argument("--out", required=True, help="bundle folder (network.json, arrays.npz)")
     c.add_argument("--mac-only", action="store_true",
                    help="keep every layer conventional: the int8 MAC network (runs on the MAC engine)")
+    c.add_argument("--finetune", type=int_arg(1), default=None, metavar="EPOCHS",
+                   help="PQ-aware fine-tuning for EPOCHS epochs on the training split after the k-means "
+                        "initialisation (and --refit): prototypes, weights, biases and temperatures, the "
+                        "engine's integer arithmetic in the forward pass (needs pqaccel[train])")
+    c.add_argument("--ft-lr", type=positive_float, default=3e-3, metavar="LR",
+                   help="fine-tuning: Adam learning rate, cosine decay to 0 (default 3e-3)")
+    c.add_argument("--ft-batch", type=int_arg(1), default=32, metavar="N",
+                   help="fine-tuning: images per step (default 32)")
+    c.add_argument("--distill", type=float, default=0.0, metavar="W",
+                   help="fine-tuning: weight of distillation from the float network's logits, 0..1 "
+                        "(default 0: labels only)")
     c.set_defaults(func=cmd_convert)
 
     e = nsub.add_parser("eval", help="accuracy of float, int8 MAC, PQ float and PQ integer networks")
     e.add_argument("--bundle", required=True, help="folder written by 'net convert'")
-    e.add_argument("--dataset", choices=DATASETS, help="(default: the bundle's)")
+    ge = e.add_mutually_exclusive_group()
+    ge.add_argument("--dataset", choices=DATASETS, help="(default: the bundle's)")
+    ge.add_argument("--data", metavar="FILE.npz", help="your own data (default: the bundle's)")
     e.add_argument("--onnx", metavar="FILE", help="the original network (default: the bundle's)")
     e.add_argument("--json", metavar="FILE")
     e.set_defaults(func=cmd_eval)
@@ -401,7 +465,9 @@ def add_commands(sub):
     r.add_argument("--rtl", action="store_true", help="run the PQ layers on the RTL (the only mode for now)")
     r.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
     r.add_argument("--images", type=int_arg(1), default=20, help="test images (default 20)")
-    r.add_argument("--dataset", choices=DATASETS, help="(default: the bundle's)")
+    gr = r.add_mutually_exclusive_group()
+    gr.add_argument("--dataset", choices=DATASETS, help="(default: the bundle's)")
+    gr.add_argument("--data", metavar="FILE.npz", help="your own data (default: the bundle's)")
     r.add_argument("--in-gap", type=probability, default=0.0, help="probability of an input gap per beat")
     r.add_argument("--out-stall", type=probability, default=0.0, help="probability of output backpressure")
     r.add_argument("--seed", type=int_arg(0), default=0)
