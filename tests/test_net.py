@@ -509,7 +509,7 @@ def test_resnet20_cifar_shapes():
 def test_sweep_engine_widths():
     """A sweep point sets every width, so prototypes keep the activations' range; c_max follows
     the widest PQ layer."""
-    from pqaccel.cli.net import sweep_engine
+    from pqaccel.net.quant import sweep_engine
     net = load_onnx(DIGITS)
     e = sweep_engine(preset("net-v9k16"), net, ["stem", "fc"], "l2", 3, 32, 5)
     assert e.widths == Widths(5, 5, 5, 5) and (e.v, e.k, e.metric) == (3, 32, "l2")

@@ -298,22 +298,6 @@ def sweep_points(args):
     return [(m, v, k, b) for m in metrics for v in vs for k in ks for b in bits]
 
 
-def sweep_engine(base, net, keep, metric, v, k, bits):
-    """The engine of one sweep point: ``c_max`` from the widest PQ layer and every width (inputs,
-    prototypes, tables, outputs) ``bits``: prototypes share the inputs' integer grid, so
-    prototypes narrower than the activations would lose their range."""
-    from ..config import Parallelism, Widths
-    from ..net.graph import conv_weight_matrix
-    from dataclasses import replace
-    ds = [conv_weight_matrix(op).shape for op in net.matmul_ops() if op.name not in keep]
-    c_max = max(-(-d // v) for d, _ in ds)
-    m_max = max(m for _, m in ds)
-    widths = Widths(bits, bits, bits, bits)
-    probe = base.replace(v=v, k=k, c_max=c_max, m_max=max(m_max, base.m_max), metric=metric,
-                         par=Parallelism(1, 1, 1), widths=widths, requant=replace(base.requant, shift=0))
-    return probe.replace(requant=replace(base.requant, shift=min(base.requant.shift, probe.acc_bits - 1)))
-
-
 def cmd_sweep(args):
     import csv
     import io
@@ -331,7 +315,7 @@ def cmd_sweep(args):
         from ..config import METRICS
         if metric not in METRICS:
             raise ValueError(f"--metric must be among {', '.join(METRICS)}, got {metric!r}")
-        sweep_engine(engine, net, keep, metric, v, k, b)
+        quant.sweep_engine(engine, net, keep, metric, v, k, b)
     mac = quant.int8_mac_network(net, engine, data.calib_x)
     x, y = data.split("test")
     from ..net.graph import run_float
@@ -340,7 +324,7 @@ def cmd_sweep(args):
     t0 = time.perf_counter()
     from tqdm import tqdm
     for metric, v, k, b in tqdm(points, desc="sweep", unit="point", disable=args.quiet):
-        e = sweep_engine(engine, net, keep, metric, v, k, b)
+        e = quant.sweep_engine(engine, net, keep, metric, v, k, b)
         qn = quant.convert(net, e, data.calib_x, keep=keep, seed=args.seed, refit=args.refit)
         rows.append({"metric": metric, "v": v, "k": k, "bits": b, "refit": args.refit, "table_bits": quant.table_bits(qn),
                      "pq_int": quant.accuracy(quant.run_int(qn, x), y)})
@@ -412,6 +396,8 @@ def plot_sweep(result, path):
 
 def add_commands(sub):
     from ..net.datasets import DATASETS
+    from ..net.finetune import FinetuneSettings
+    FT_DEFAULTS = FinetuneSettings()
     n = sub.add_parser("net", help="networks: ONNX import, PQ conversion, accuracy")
     nsub = n.add_subparsers(dest="net_command", required=True)
 
@@ -442,13 +428,13 @@ def add_commands(sub):
                    help="PQ-aware fine-tuning for EPOCHS epochs on the training split after the k-means "
                         "initialisation (and --refit): prototypes, weights, biases and temperatures, the "
                         "engine's integer arithmetic in the forward pass (needs pqaccel[train])")
-    c.add_argument("--ft-lr", type=positive_float, default=3e-3, metavar="LR",
-                   help="fine-tuning: Adam learning rate, cosine decay to 0 (default 3e-3)")
-    c.add_argument("--ft-batch", type=int_arg(1), default=32, metavar="N",
-                   help="fine-tuning: images per step (default 32)")
-    c.add_argument("--distill", type=float, default=0.0, metavar="W",
-                   help="fine-tuning: weight of distillation from the float network's logits, 0..1 "
-                        "(default 0: labels only)")
+    c.add_argument("--ft-lr", type=positive_float, default=FT_DEFAULTS.lr, metavar="LR",
+                   help=f"fine-tuning: Adam learning rate, cosine decay to 0 (default {FT_DEFAULTS.lr:g})")
+    c.add_argument("--ft-batch", type=int_arg(1), default=FT_DEFAULTS.batch, metavar="N",
+                   help=f"fine-tuning: images per step (default {FT_DEFAULTS.batch})")
+    c.add_argument("--distill", type=float, default=FT_DEFAULTS.distill, metavar="W",
+                   help="fine-tuning: weight of distillation from the float network's logits against the "
+                        f"labels, 0..1 (default {FT_DEFAULTS.distill:g}; 0: labels only)")
     c.set_defaults(func=cmd_convert)
 
     e = nsub.add_parser("eval", help="accuracy of float, int8 MAC, PQ float and PQ integer networks")

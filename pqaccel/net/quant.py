@@ -149,6 +149,22 @@ def network_problem(engine: EngineConfig):
     return None
 
 
+def sweep_engine(base, net, keep, metric, v, k, bits, widths=None):
+    """The engine of one accuracy point: ``c_max`` from the widest PQ layer and every width
+    (inputs, prototypes, tables, outputs) ``bits``, or the :class:`~pqaccel.config.Widths`
+    ``widths``: prototypes share the inputs' integer grid, so prototypes narrower than the
+    activations would lose their range."""
+    from dataclasses import replace
+    from ..config import Parallelism, Widths
+    ds = [conv_weight_matrix(op).shape for op in net.matmul_ops() if op.name not in keep]
+    c_max = max(-(-d // v) for d, _ in ds)
+    m_max = max(m for _, m in ds)
+    widths = widths or Widths(bits, bits, bits, bits)
+    probe = base.replace(v=v, k=k, c_max=c_max, m_max=max(m_max, base.m_max), metric=metric,
+                         par=Parallelism(1, 1, 1), widths=widths, requant=replace(base.requant, shift=0))
+    return probe.replace(requant=replace(base.requant, shift=min(base.requant.shift, probe.acc_bits - 1)))
+
+
 def int8_mac_network(net, engine, calib_x):
     """The int8 MAC network (8-bit activations and weights, every layer conventional) that PQ
     accuracy is compared with, whatever widths ``engine`` has."""
