@@ -152,11 +152,9 @@ def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_
     (:func:`pqaccel.net.perf.network_cycles`, checked against the RTL by ``pqaccel net run``),
     per image at each batch size, and at batch 1 for each bandwidth of ``scan``.  None when a layer
     does not fit the PQ engine."""
-    from dataclasses import replace
-    from .net.rtlrun import rtl_engine
-    from .net import perf, quant
+    from .net import quant
     from .net.datasets import load_dataset
-    from .net.graph import load_onnx, run_float
+    from .net.graph import load_onnx
     from .net.zoo import resnet20_onnx
     net = load_onnx(resnet20_onnx(seed=seed))
     engine = network_engine(pq_cfg)
@@ -165,20 +163,30 @@ def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_
     except ValueError as e:
         return {"skipped": f"ResNet20 does not fit the PQ engine: {e}"}
     images = load_dataset("cifar-shapes").calib_x
-    tensors = run_float(net, images[:1], keep=True)
-    rows = {op.name: (tensors[op.output].shape[2] * tensors[op.output].shape[3] if op.kind == "conv" else 1)
-            for op in net.matmul_ops()}
+    rows = quant.rows_per_image(net)
     # enough calibration images for k-means with k prototypes; a layer with fewer rows than k
     # even then (the classifier, one row an image, at k > 64) stays conventional
     calib = images[:min(len(images), max(8, engine.k))]
     keep = [name for name, r in rows.items() if r * len(calib) < engine.k]
     qns = {"pq": quant.convert(net, engine, calib, seed=seed, keep=keep),
            "mac": quant.convert(net, engine, calib, seed=seed, mac_only=True)}
+    out = converted_network_cycles(qns, rows, mac_cfg, batches=batches, load_bits=load_bits, scan=scan)
+    return {"network": "resnet20 (CIFAR-10 shapes)", **out, "kept_conventional": keep}
+
+
+def converted_network_cycles(qns, rows, mac_cfg: MacConfig, *, batches=NETWORK_BATCHES, load_bits=LOAD_BITS,
+                             scan=LOAD_SCAN):
+    """Cycles of whole inferences of converted networks ``qns`` (``{"pq": ..., "mac": ...}``, the
+    same network as a PQ bundle and as the int8 MAC network) with ``rows`` engine rows per image
+    and layer: the PQ bundle on its engine, the MAC network on the MAC engine of ``mac_cfg``'s
+    parallelism, weight width and port; per batch size and, at batch 1, per load bandwidth."""
+    from dataclasses import replace
+    from .net import perf
+    from .net.rtlrun import rtl_engine
     mac_net = rtl_engine(qns["mac"], mac_par=(mac_cfg.d_par, mac_cfg.m_par))
     mac_net = replace(mac_net, w_bits=mac_cfg.w_bits, wide_port=mac_cfg.wide_port)
-    engines = {"pq": engine, "mac": mac_net}
-    out = {"network": "resnet20 (CIFAR-10 shapes)", "load_bits": load_bits, "batches": {}, "scan": {},
-           "kept_conventional": keep}
+    engines = {"pq": qns["pq"].engine, "mac": mac_net}
+    out = {"load_bits": load_bits, "batches": {}, "scan": {}}
     for kind in ("pq", "mac"):
         word = perf.word_bits(engines[kind])
         out[f"{kind}_word_bits"] = word

@@ -514,3 +514,69 @@ def test_sweep_engine_widths():
     e = sweep_engine(preset("net-v9k16"), net, ["stem", "fc"], "l2", 3, 32, 5)
     assert e.widths == Widths(5, 5, 5, 5) and (e.v, e.k, e.metric) == (3, 32, "l2")
     assert e.c_max == 576 // 3 and e.requant.runtime and e.requant.shift < e.acc_bits
+
+
+# -- ops added through the op table: Pad and Clip ------------------------------------------------
+
+def _pad_node(name, x, y, pads, opset_input=True):
+    return helper.make_node("Pad", [x, name + ".p"], [y], name=name, mode="constant")
+
+
+PAD_CLIP = {
+    # Pad before a Conv: folded into its padding
+    "pad_conv_clip6": (lambda: make_model(
+        [_pad_node("pd", "x", "xp", None), conv("c", "xp", "c", "w", kernel_shape=[3, 3]),
+         helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="clip")],
+        {"pd.p": np.array([0, 0, 1, 2, 0, 0, 1, 0]), "w": r(4, 2, 3, 3), "wb": r(4), "lo": np.array(0.0),
+         "hi": np.array(0.5)}, (2, 6, 5), "y")),
+    # Pad before a pool (host), Clip with a negative lower bound (host)
+    "pad_pool_clip": (lambda: make_model(
+        [conv("c", "x", "c", "w", kernel_shape=[1, 1]), _pad_node("pd", "c", "cp", None),
+         helper.make_node("MaxPool", ["cp"], ["m"], name="mp", kernel_shape=[2, 2], strides=[2, 2]),
+         helper.make_node("Clip", ["m", "lo", "hi"], ["y"], name="clip")],
+        {"w": r(4, 2, 1, 1), "wb": r(4), "pd.p": np.array([0, 0, 1, 1, 0, 0, 1, 1]), "lo": np.array(-0.3),
+         "hi": np.array(0.4)}, (2, 6, 6), "y")),
+}
+
+
+@pytest.mark.parametrize("name", list(PAD_CLIP))
+def test_pad_and_clip_against_onnxruntime(name):
+    model = PAD_CLIP[name]()
+    x = np.random.default_rng(3).normal(size=(3, 2, 6, 6 if name == "pad_pool_clip" else 5))
+    net = load_onnx(model)
+    got, ref = run_float(net, x), ort_run(model, x)
+    assert np.abs(got - ref).max() < 1e-5
+    kinds = [op.kind for op in net.ops]
+    if name == "pad_conv_clip6":
+        assert "pad" not in kinds and net.ops[0].pads == (1, 2, 1, 0)      # folded: top, left, bottom, right
+    else:
+        assert "pad" in kinds
+
+
+def test_pad_and_clip_in_the_integer_model():
+    """The folded Pad gives the same integer network as the padding written on the Conv; a Clip
+    with lower bound 0 makes its layer's ReLU (the engine's) with the ceiling on the host grid."""
+    x = np.random.default_rng(4).normal(size=(6, 2, 6, 5))
+    engine = small_engine(k=4, v=9)
+    padded = load_onnx(PAD_CLIP["pad_conv_clip6"]())
+    direct = load_onnx(make_model(
+        [conv("c", "x", "c", "w", kernel_shape=[3, 3], pads=[1, 2, 1, 0]),
+         helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="clip")],
+        {"w": r(4, 2, 3, 3), "wb": r(4), "lo": np.array(0.0), "hi": np.array(0.5)}, (2, 6, 5), "y"))
+    qa = quant.convert(padded, engine, x, seed=0)
+    qb = quant.convert(direct, engine, x, seed=0)
+    assert qa.layers["c"].relu and qb.layers["c"].relu
+    ya, yb = quant.run_int(qa, x, keep=True), quant.run_int(qb, x, keep=True)
+    assert np.array_equal(ya["y"], yb["y"])
+    s = qa.scales["c"]
+    assert ya["y"].min() >= 0 and ya["y"].max() <= int(np.floor(0.5 / s + 1e-9))
+    assert np.array_equal(ya["y"], np.clip(ya["c"], 0, int(np.floor(0.5 / s + 1e-9))))
+    # host Pad and a two-sided Clip on the integers
+    net = load_onnx(PAD_CLIP["pad_pool_clip"]())
+    x2 = np.random.default_rng(5).normal(size=(6, 2, 6, 6))
+    qn = quant.convert(net, engine.replace(v=1, k=4), x2, seed=0)
+    env = quant.run_int(qn, x2, keep=True)
+    s = qn.scales["m"]
+    lo, hi = int(np.ceil(-0.3 / s - 1e-9)), int(np.floor(0.4 / s + 1e-9))
+    assert np.array_equal(env["y"], np.clip(env["m"], lo, hi))
+    assert np.array_equal(env["cp"][:, :, 1:-1, 1:-1], env["c"]) and not env["cp"][:, :, 0].any()

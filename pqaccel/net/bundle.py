@@ -6,7 +6,8 @@ Format (``format_version`` 1), two files:
     ``engine`` (the PQ engine's parameters, as in ``config show --json``), ``input``
     (``{"tensor", "shape" (without batch), "scale", "bits"}``), ``output`` (tensor name), ``ops``
     (execution order; each ``{"name", "kind", "inputs", "output"}`` plus ``kernel``, ``stride``,
-    ``pads``, ``count_include_pad`` for pools and convolutions), ``layers`` (per conv/gemm:
+    ``pads``, ``count_include_pad`` for pools and convolutions, ``pads`` for a pad, ``lo`` and
+    ``hi`` for a clip), ``layers`` (per conv/gemm:
     ``{"name", "mode": "pq"|"mac", "d", "m", "relu", "shift", "in_scale", "acc_scale",
     "out_scale", "bias_cols"}``), ``adds`` (per residual add: the integer multipliers ``[Ma,
     Mb]`` with ``frac_bits``) and ``scales`` (every tensor's scale: a value ``q`` stands for
@@ -34,7 +35,7 @@ __all__ = ["FORMAT_VERSION", "BundleError", "save_bundle", "load_bundle", "BUNDL
 
 FORMAT_VERSION = 1
 BUNDLE_FILES = ("network.json", "arrays.npz")
-_OP_FIELDS = ("kernel", "stride", "pads", "count_include_pad")
+_OP_FIELDS = ("kernel", "stride", "pads", "count_include_pad", "lo", "hi")
 _LAYER_FIELDS = ("name", "mode", "d", "m", "relu", "shift", "in_scale", "acc_scale", "out_scale", "bias_cols")
 
 
@@ -57,6 +58,10 @@ def save_bundle(qn: QuantNetwork, out_dir, meta=None):
         d = {"name": op.name, "kind": op.kind, "inputs": list(op.inputs), "output": op.output}
         if op.kind in ("conv", "maxpool", "avgpool"):
             d.update({"stride": list(op.stride), "pads": list(op.pads)})
+        if op.kind == "pad":
+            d["pads"] = list(op.pads)
+        if op.kind == "clip":
+            d.update({"lo": op.lo, "hi": op.hi})
         if op.kind in ("maxpool", "avgpool"):
             d.update({"kernel": list(op.kernel), "count_include_pad": op.count_include_pad})
         ops.append(d)

@@ -4,7 +4,9 @@
 topological order, each reading named tensors and writing one.  Supported ONNX operators:
 ``Conv`` (any kernel, stride and padding; ``group = 1``, no dilation), ``BatchNormalization``
 (folded into the ``Conv`` or ``Gemm`` before it), ``Gemm`` and ``MatMul`` (``+ Add`` of a constant
-as bias), ``Relu``, ``Add`` (of two tensors: a residual), ``MaxPool``, ``AveragePool``,
+as bias), ``Relu``, ``Clip`` (constant bounds; after a layer with lower bound 0 it is the layer's
+ReLU plus a ceiling on the host), ``Pad`` (constant zeros on H and W: folded into the next
+``Conv``'s padding, on the host elsewhere), ``Add`` (of two tensors: a residual), ``MaxPool``, ``AveragePool``,
 ``GlobalAveragePool``, ``Flatten`` and ``Reshape`` (to ``(N, features)``).  Anything else is
 rejected with :class:`UnsupportedModel`, naming the node, its operator and what is not supported.
 
@@ -36,7 +38,8 @@ class Op:
 
     ``conv``: ``w`` (``M x C x kh x kw``), ``b`` (``M``), ``stride`` ``(sh, sw)``, ``pads``
     ``(top, left, bottom, right)``.  ``gemm``: ``w`` (``D x M``: ``y = x @ w + b``), ``b``.
-    Pools: ``kernel``, ``stride``, ``pads``; ``avgpool`` also ``count_include_pad``.
+    Pools: ``kernel``, ``stride``, ``pads``; ``avgpool`` also ``count_include_pad``.  ``clip``:
+    ``lo``, ``hi`` (None: unbounded).  ``pad``: ``pads`` (zeros on H and W).
     """
     name: str
     kind: str
@@ -48,6 +51,8 @@ class Op:
     stride: tuple = (1, 1)
     pads: tuple = (0, 0, 0, 0)
     count_include_pad: bool = False
+    lo: float = None
+    hi: float = None
 
     @property
     def is_matmul(self):
@@ -74,7 +79,7 @@ class Network:
 
 # -- ONNX import ------------------------------------------------------------------------------------
 
-_SUPPORTED = ("Conv", "BatchNormalization", "Gemm", "MatMul", "Add", "Relu", "MaxPool", "AveragePool",
+_SUPPORTED = ("Conv", "BatchNormalization", "Gemm", "MatMul", "Add", "Relu", "Clip", "Pad", "MaxPool", "AveragePool",
               "GlobalAveragePool", "Flatten", "Reshape", "Constant", "Identity")
 
 
@@ -234,6 +239,35 @@ def load_onnx(source):
             op = Op(nm, "add", ins[:2], out)
         elif op_type == "Relu":
             op = Op(nm, "relu", ins[:1], out)
+        elif op_type == "Clip":
+            bounds = []
+            for i, attr in ((1, "min"), (2, "max")):
+                if len(ins) > i:
+                    if ins[i] not in consts:
+                        _reject(node, f"the {attr} bound must be a constant")
+                    bounds.append(float(consts[ins[i]].reshape(-1)[0]))
+                else:
+                    bounds.append(float(a[attr]) if attr in a else None)
+            op = Op(nm, "clip", ins[:1], out, lo=bounds[0], hi=bounds[1])
+        elif op_type == "Pad":
+            _check_attrs(node, a, ("mode", "pads", "value"))
+            if a.get("mode", b"constant") not in (b"constant", "constant"):
+                _reject(node, f"mode={a['mode']!r} is not supported (only constant)")
+            if len(ins) > 1:
+                if ins[1] not in consts:
+                    _reject(node, "the pads must be a constant")
+                pads = [int(p) for p in consts[ins[1]]]
+            else:
+                pads = [int(p) for p in a.get("pads", [])]
+            value = consts[ins[2]].reshape(-1)[0] if len(ins) > 2 and ins[2] in consts else a.get("value", 0.0)
+            if len(ins) > 3:
+                _reject(node, "padding selected axes is not supported")
+            if float(value) != 0.0:
+                _reject(node, f"only zero padding is supported, got value {float(value)}")
+            if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
+                _reject(node, f"only non-negative padding of H and W of an N x C x H x W tensor is supported, "
+                              f"got pads {pads}")
+            op = Op(nm, "pad", ins[:1], out, pads=(pads[2], pads[3], pads[6], pads[7]))
         elif op_type in ("MaxPool", "AveragePool"):
             _check_attrs(node, a, ("kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations",
                                    "storage_order", "count_include_pad"))
@@ -265,12 +299,28 @@ def load_onnx(source):
                 _reject(node, f"input {t!r} is a constant; only weights and biases may be")
         ops.append(op)
         producer[out] = op
+    ops = _fold_pads(ops)
     output = name_of(g.output[0].name)
     if output not in producer:
         raise UnsupportedModel(f"the graph output {g.output[0].name!r} is not computed by a supported node")
     net = Network(ops, inputs[0].name, producer[output].output, tuple(shape))
     _check_shapes(net)
     return net
+
+
+def _fold_pads(ops):
+    """A ``pad`` whose only consumer is a convolution becomes that convolution's padding (zeros
+    either way); other pads stay host operations."""
+    out = []
+    for op in ops:
+        users = [u for u in ops if op.output in u.inputs]
+        if op.kind == "pad" and len(users) == 1 and users[0].kind == "conv":
+            c = users[0]
+            c.pads = tuple(a + b for a, b in zip(c.pads, op.pads))
+            c.inputs = [op.inputs[0] if t == op.output else t for t in c.inputs]
+            continue
+        out.append(op)
+    return out
 
 
 def _check_shapes(net):

@@ -124,6 +124,23 @@ def _int_gap(ctx, op, a):
     return (2 * a.sum(axis=(2, 3), keepdims=True) + n) // (2 * n)
 
 
+def _int_clip(ctx, op, a):
+    """The float bounds on the integer grid of the input's scale: ``ceil(lo/s)``, ``floor(hi/s)``."""
+    s = ctx.scales[op.inputs[0]]
+    lo = None if op.lo is None else int(np.ceil(op.lo / s - 1e-9))
+    hi = None if op.hi is None else int(np.floor(op.hi / s + 1e-9))
+    return np.clip(a, lo, hi)
+
+
+def _float_clip(xp, op, a):
+    return xp.clip(a, -np.inf if op.lo is None else op.lo, np.inf if op.hi is None else op.hi)
+
+
+def _pad(xp, op, a):
+    t, l, b, r = op.pads
+    return xp.pad(a, ((0, 0), (0, 0), (t, b), (l, r)))
+
+
 def _float_avgpool(xp, op, a):
     s, counts = pool(a, op, "sum", xp)
     return s / counts
@@ -149,6 +166,11 @@ OPS = {
     "gap": OpSemantics(lambda xp, op, a: a.mean(axis=(2, 3), keepdims=True), _int_gap, "host"),
     "flatten": OpSemantics(lambda xp, op, a: a.reshape(a.shape[0], -1),
                            lambda ctx, op, a: a.reshape(a.shape[0], -1), "host"),
+    # a ReLU with a ceiling when lo = 0 (the engine layer before it applies the ReLU); bounds on
+    # the input's integer grid
+    "clip": OpSemantics(_float_clip, _int_clip, "host"),
+    # constant zero padding of H and W that could not be folded into the next convolution
+    "pad": OpSemantics(_pad, lambda ctx, op, a: _pad(np, op, a), "host"),
 }
 
 

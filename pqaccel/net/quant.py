@@ -321,11 +321,12 @@ def _convert_layer(engine, op, mode, x_q, in_scale, relu, seed, percentile, teac
 
 
 def fused_relus(net):
-    """``{matmul op name: relu op}`` for every Relu that is the only consumer of a conv/gemm."""
+    """``{matmul op name: relu op}`` for every Relu (or Clip with lower bound 0, whose ceiling
+    stays on the host) that is the only consumer of a conv/gemm: the engine applies the ReLU."""
     out = {}
     for op in net.matmul_ops():
         users = net.consumers(op.output)
-        if len(users) == 1 and users[0].kind == "relu":
+        if len(users) == 1 and (users[0].kind == "relu" or (users[0].kind == "clip" and users[0].lo == 0)):
             out[op.name] = users[0]
     return out
 
@@ -356,6 +357,7 @@ def convert(net: Network, engine: EngineConfig, calib_x, *, keep=(), seed=0, per
     teacher = run_float(net, calib_x, keep=True) if refit and not mac_only else None
     env = {net.input: np.clip(np.rint(calib_x / in_scale), -q_in, q_in).astype(np.int64)}
     scales = {net.input: in_scale}
+    host.scales = scales
     for i, op in enumerate(net.ops):
         a = env[op.inputs[0]]
         if op.is_matmul:
@@ -406,6 +408,7 @@ class IntBackend:
         self.fused = {r.name for r in fused_relus(qn.net).values()}
         # what the integer host semantics read
         self.bits = qn.engine.widths.in_bits
+        self.scales = qn.scales
         self.add_mult = qn.add_mult
         self.add_frac_bits = ADD_FRAC_BITS
 
@@ -476,6 +479,13 @@ def run_pq_float(qn: QuantNetwork, x):
 
 def accuracy(logits, labels):
     return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean())
+
+
+def rows_per_image(net):
+    """Engine rows of every conv/gemm for one image: output pixels of a conv, 1 for a gemm."""
+    tensors = run_float(net, np.zeros((1, *net.input_shape)), keep=True)
+    return {op.name: (tensors[op.output].shape[2] * tensors[op.output].shape[3] if op.kind == "conv" else 1)
+            for op in net.matmul_ops()}
 
 
 def table_bits(qn):
