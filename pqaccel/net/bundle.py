@@ -106,16 +106,16 @@ def _read_arrays(path, file):
     arrays is refused by name (never loaded with pickles)."""
     import zipfile
     import zlib
-    with open(file, "rb") as f:
-        magic = f.read(4)
-    if magic != b"PK\x03\x04":
-        raise BundleError(f"network bundle {path!r}: arrays.npz is not a bundle array file (not a NumPy "
-                          f".npz archive)")
-    try:
-        with np.load(file, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
-        raise BundleError(f"network bundle {path!r}: arrays.npz is damaged or truncated ({e})") from None
+    with open(file, "rb") as f:             # our own handle: closed whatever NumPy raises
+        if f.read(4) != b"PK\x03\x04":
+            raise BundleError(f"network bundle {path!r}: arrays.npz is not a bundle array file (not a NumPy "
+                              f".npz archive)")
+        f.seek(0)
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
+            raise BundleError(f"network bundle {path!r}: arrays.npz is damaged or truncated ({e})") from None
 
 
 def _expect(cond, path, what):

@@ -87,8 +87,9 @@ def load_npz(path):
     import zipfile
     where = f"--data {str(path)!r}"
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        with open(path, "rb") as f:          # our own handle: closed whatever NumPy raises
+            z = np.load(f, allow_pickle=False)
+            arrays = {k: z[k] for k in z.files} if isinstance(z, np.lib.npyio.NpzFile) else None
     except FileNotFoundError:
         raise ValueError(f"{where}: no such file") from None
     except IsADirectoryError:
@@ -96,8 +97,8 @@ def load_npz(path):
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{where} is not a NumPy .npz file of plain arrays ({e.__class__.__name__}); "
                          f"write one with numpy.savez(path, x=images, y=labels)") from None
-    if not isinstance(arrays, dict):
-        raise ValueError(f"{where} is a single array, not an .npz file with arrays 'x' and 'y'")
+    if arrays is None:
+        raise ValueError(f"{where} is a single array (.npy), not an .npz file with arrays 'x' and 'y'")
     for k in ("x", "y"):
         if k not in arrays:
             raise ValueError(f"{where} has no array {k!r} (it holds {sorted(arrays)}); it needs 'x' (images) "
