@@ -77,7 +77,7 @@ def main():
     ap.add_argument("--net", action="append", choices=sorted(NETS), help="(default: all)")
     ap.add_argument("--points", nargs="*", choices=sorted(POINTS), help="(default: all)")
     ap.add_argument("--epochs", type=int, default=FinetuneSettings().epochs)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, default=FinetuneSettings().lr)
     ap.add_argument("--json", help="write every figure here")
     args = ap.parse_args()
     settings = FinetuneSettings(epochs=args.epochs, lr=args.lr)
@@ -93,7 +93,7 @@ def main():
         fl = quant.accuracy(run_float(net, x), y)
         mac = quant.accuracy(quant.run_int(quant.int8_mac_network(net, preset("net-v9k16"), data.calib_x), x), y)
         print(f"{name}: {len(x)} test images; float {100 * fl:.1f} %, int8 MAC {100 * mac:.1f} %; first and last "
-              f"layers int8; fine-tuning {settings.epochs} epochs (Adam {settings.lr:g}, cosine) from the refit",
+              f"layers int8; fine-tuning {settings.epochs} epochs (Adam {settings.lr:g} relative, cosine) from the refit",
               flush=True)
         print(f"  {'point':<12}{'metric':>7}{'bits a/p/t':>11}{'k-means':>9}{'refit':>8}{'fine-tuned':>12}"
               f"{'vs float':>10}{'tune s':>8}", flush=True)

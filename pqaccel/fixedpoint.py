@@ -194,3 +194,28 @@ def requant_finish_hdl(q, up, requant, out_bits, relu):
     else:
         out = q[:out_bits].as_signed()
     return Mux(relu & out[-1], 0, out)
+
+
+#: How a multiplier is built: ``dsp`` (a ``*``: synthesis maps it to DSP blocks where the family
+#: has them) or ``lut`` (explicit shift-and-add partial products: logic only, no DSP).
+MULTIPLIERS = ("dsp", "lut")
+
+
+def multiply_hdl(a, b, kind="dsp"):
+    """``a * b`` of two signed Amaranth values, built as ``kind`` (:data:`MULTIPLIERS`).
+
+    ``lut``: one partial product per bit of ``b`` (``a << i`` where the bit is set), the sign
+    bit's subtracted (two's complement: ``b = -b[n-1] 2^(n-1) + sum b[i] 2^i``), summed: the same
+    value, as adders that synthesis keeps in LUTs and carry chains."""
+    from amaranth.hdl import Mux
+    if kind == "dsp":
+        return a * b
+    if kind != "lut":
+        raise ValueError(f"multiplier must be one of {', '.join(MULTIPLIERS)}, got {kind!r}")
+    n = len(b)
+    a = a.as_signed()
+    terms = [Mux(b[i], a << i, 0) for i in range(n - 1)]
+    total = terms[0] if terms else 0
+    for t in terms[1:]:
+        total = total + t
+    return total - Mux(b[n - 1], a << (n - 1), 0)

@@ -32,6 +32,9 @@ class MacConfig(EngineBase):
     out_bits: int = 16
     requant: Requant = field(default_factory=Requant)
     wide_port: bool = False
+    #: ``dsp`` or ``lut`` (:data:`pqaccel.fixedpoint.MULTIPLIERS`): DSP blocks, or multipliers
+    #: built from logic only (the PQA paper's "no DSPs" budget for the baseline too)
+    mult: str = "dsp"
 
     kind = "mac"
     ideal_formula = "ceil(D/d_par) * ceil(M/m_par)"
@@ -39,6 +42,8 @@ class MacConfig(EngineBase):
     def __post_init__(self):
         if not isinstance(self.wide_port, bool):
             raise TypeError(f"wide_port must be a boolean, got {self.wide_port!r}")
+        if self.mult not in fx.MULTIPLIERS:
+            raise ValueError(f"mult must be one of {', '.join(fx.MULTIPLIERS)}, got {self.mult!r}")
         _check_int("d_max", self.d_max, 1, 1 << 16)
         _check_int("m_max", self.m_max, 1, 4096)
         _check_int("d_par", self.d_par, 1, self.d_max, f"an integer from 1 to d_max={self.d_max}")
@@ -48,11 +53,11 @@ class MacConfig(EngineBase):
         self._check_requant()
 
     @classmethod
-    def for_engine(cls, cfg: EngineConfig, *, d_par=9, m_par=16, w_bits=8):
+    def for_engine(cls, cfg: EngineConfig, *, d_par=9, m_par=16, w_bits=8, mult="dsp"):
         """The MAC counterpart of a PQ engine: same largest layer, input width, output format."""
         return cls(d_max=cfg.v * cfg.c_max, m_max=cfg.m_max, d_par=min(d_par, cfg.v * cfg.c_max),
                    m_par=min(m_par, cfg.m_max), in_bits=cfg.widths.in_bits, w_bits=w_bits,
-                   out_bits=cfg.widths.out_bits, requant=cfg.requant, wide_port=cfg.wide_port)
+                   out_bits=cfg.widths.out_bits, requant=cfg.requant, wide_port=cfg.wide_port, mult=mult)
 
     @property
     def product_range(self):

@@ -271,3 +271,29 @@ def test_requant_settings_need_runtime():
         Requant("raw", runtime=True)
     # ReLU: negatives become 0 after the shift
     assert fx.requantize_np(np.array([-9, 9]), rt, 8, shift=1, relu=True).tolist() == [0, 5]
+
+
+@pytest.mark.parametrize("a_bits, b_bits", [(6, 5), (3, 2), (5, 7)])
+def test_lut_multiplier_is_exact(a_bits, b_bits):
+    """fixedpoint.multiply_hdl(kind="lut"), shift-and-add partial products, against a * b for
+    every pair of signed operands."""
+    from amaranth.hdl import Module, Signal, signed
+    from amaranth.sim import Simulator
+    from pqaccel.fixedpoint import multiply_hdl
+    a, b = Signal(signed(a_bits)), Signal(signed(b_bits))
+    p = Signal(signed(a_bits + b_bits))
+    m = Module()
+    m.d.comb += p.eq(multiply_hdl(a, b, "lut"))
+    sim = Simulator(m)
+    bad = []
+
+    async def bench(ctx):
+        for x in range(-(1 << (a_bits - 1)), 1 << (a_bits - 1)):
+            for y in range(-(1 << (b_bits - 1)), 1 << (b_bits - 1)):
+                ctx.set(a, x)
+                ctx.set(b, y)
+                if ctx.get(p) != x * y:
+                    bad.append((x, y, ctx.get(p)))
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]

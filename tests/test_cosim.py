@@ -155,6 +155,9 @@ MAC_MATRIX = [
                requant=R("shift", 4, "half_up", True), out_bits=8), (12, 4), (7, 2)),
     (MacConfig(d_max=18, m_max=6, d_par=9, m_par=3, in_bits=8, w_bits=8,
                requant=R("shift", 10, "half_up", True, True), out_bits=8), (18, 6), (11, 4)),
+    # multipliers from logic only (no DSP), odd widths, run-time requantization
+    (MacConfig(d_max=18, m_max=6, d_par=9, m_par=3, in_bits=7, w_bits=5,
+               requant=R("shift", 8, "half_up", True, True), out_bits=8, mult="lut"), (18, 6), (11, 4)),
     # the wide table port (a row of every bank per write), both engines
     (MacConfig(d_max=20, m_max=7, d_par=3, m_par=2, requant=R("shift", 5, "half_even", True, True), out_bits=8,
                wide_port=True), (20, 7), (8, 3)),

@@ -118,3 +118,12 @@ def test_collision_free_memories_are_the_engines_memories(design):
     assert all(any(fnmatch.fnmatchcase(mod, g) for mod in with_reads) for g in globs)
     assert with_reads - declared == {mod for mod in with_reads if mod.endswith("_fifo.fifo")}
     assert declared
+
+
+def test_lut_multiplier_mac_uses_no_dsp():
+    """The DSP-free MAC baseline: the same engine with multipliers from logic maps to 0 DSPs on
+    ECP5, where the DSP one uses MULT18X18Ds."""
+    base = MacConfig(d_max=8, m_max=4, d_par=4, m_par=2, in_bits=8, w_bits=8)
+    dsp = synth_design(base, "ecp5")["resources"]
+    lut = synth_design(base.replace(mult="lut"), "ecp5")["resources"]
+    assert dsp["dsp"] >= 8 and lut["dsp"] == 0 and lut["lut"] > dsp["lut"]

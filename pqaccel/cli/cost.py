@@ -12,7 +12,8 @@ __all__ = ["add_commands"]
 def _design_cfg(args):
     from ..mac import MacConfig
     engine, _ = resolve_config(args)
-    mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, w_bits=args.mac_w_bits)
+    mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, w_bits=args.mac_w_bits,
+                               mult=args.mac_mult)
     return engine, mac
 
 
@@ -110,6 +111,9 @@ def add_commands(sub):
         p.add_argument("--mac-d-par", type=int, default=9, help="MAC inputs per cycle (default 9)")
         p.add_argument("--mac-m-par", type=int, default=16, help="MAC outputs per cycle (default 16)")
         p.add_argument("--mac-w-bits", type=int, default=8, help="MAC weight width (default 8)")
+        p.add_argument("--mac-mult", choices=("dsp", "lut"), default="dsp",
+                       help="MAC multipliers: dsp (DSP blocks where the family has them) or lut (logic only, "
+                            "no DSP: the PQ engine's budget)")
         p.add_argument("--no-cache", action="store_true", help="ignore cached synthesis results")
 
     s = sub.add_parser("synth", help="Yosys synthesis: LUT/FF/carry/BRAM/LUT-RAM/DSP")

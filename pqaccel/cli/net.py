@@ -97,7 +97,7 @@ def _finetune_settings(args):
     except ImportError:
         raise ValueError("--finetune needs JAX and optax: pip install 'pqaccel[train]'") from None
     return FinetuneSettings(epochs=args.finetune, batch=args.ft_batch, lr=args.ft_lr, distill=args.distill,
-                            seed=args.seed)
+                            seed=args.seed, relative=FinetuneSettings().relative)
 
 
 def cmd_convert(args):
@@ -123,8 +123,8 @@ def cmd_convert(args):
     if settings is not None:
         from ..net.finetune import finetune
         print(f"fine-tuning {settings.epochs} epochs on {len(data.train_x)} training images (batch "
-              f"{settings.batch}, Adam {settings.lr:g} cosine, distillation {settings.distill:g}, seed "
-              f"{settings.seed})", flush=True)
+              f"{settings.batch}, Adam {settings.lr:g} of each tensor's RMS, cosine, distillation "
+              f"{settings.distill:g}, seed {settings.seed})", flush=True)
         t1 = time.perf_counter()
         qn, history = finetune(qn, data, settings, progress=sys.stderr.isatty(),
                                log=lambda h: print(f"  epoch {h['epoch']:>3}  loss {h['loss']:.4f}  train accuracy "
@@ -429,7 +429,8 @@ def add_commands(sub):
                         "initialisation (and --refit): prototypes, weights, biases and temperatures, the "
                         "engine's integer arithmetic in the forward pass (needs pqaccel[train])")
     c.add_argument("--ft-lr", type=positive_float, default=FT_DEFAULTS.lr, metavar="LR",
-                   help=f"fine-tuning: Adam learning rate, cosine decay to 0 (default {FT_DEFAULTS.lr:g})")
+                   help=f"fine-tuning: Adam learning rate as a fraction of each tensor's RMS, cosine decay to 0 "
+                        f"(default {FT_DEFAULTS.lr:g})")
     c.add_argument("--ft-batch", type=int_arg(1), default=FT_DEFAULTS.batch, metavar="N",
                    help=f"fine-tuning: images per step (default {FT_DEFAULTS.batch})")
     c.add_argument("--distill", type=float, default=FT_DEFAULTS.distill, metavar="W",

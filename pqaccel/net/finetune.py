@@ -40,15 +40,17 @@ __all__ = ["FinetuneSettings", "init_params", "to_quant", "JaxBackend", "soft_fo
 @dataclasses.dataclass(frozen=True)
 class FinetuneSettings:
     """``epochs`` over the training split in batches of ``batch`` images (the last partial batch
-    is dropped), Adam at ``lr`` with a cosine decay to zero, ``distill``: weight of the KL
+    is dropped), Adam at ``lr`` with a cosine decay to zero (``relative``: each step scaled by
+    the RMS of the tensor it updates, so ``lr`` is a fraction of each tensor's own magnitude), ``distill``: weight of the KL
     divergence to the float network's logits against the labels' cross-entropy (0: labels only),
     ``seed`` for the batch order.  The defaults are those ``benchmarks/bench_accuracy.py``
     measures."""
     epochs: int = 4
     batch: int = 32
-    lr: float = 3e-3
-    distill: float = 0.5
+    lr: float = 1e-2
+    distill: float = 0.0
     seed: int = 0
+    relative: bool = True
 
     def __post_init__(self):
         for name, lo in (("epochs", 1), ("batch", 1)):
@@ -240,10 +242,19 @@ def finetune(qn: QuantNetwork, data, settings=FinetuneSettings(), progress=False
             loss = (1 - settings.distill) * loss + settings.distill * kl
         return loss, logits
 
+    # Adam steps relative to each tensor's own magnitude (its RMS at the start): weights, prototypes
+    # and tables live on scales that differ by orders of magnitude
+    if settings.relative:
+        size = jax.tree_util.tree_map(lambda a: jnp.sqrt(jnp.mean(a * a)) if a.ndim else jnp.float32(1.0), params)
+        size = jax.tree_util.tree_map(lambda r: jnp.where(r > 0, r, 1.0), size)
+    else:
+        size = jax.tree_util.tree_map(lambda a: jnp.float32(1.0), params)
+
     @jax.jit
     def step(p, s, hard, yb, tb):
         (loss, logits), g = jax.value_and_grad(loss_fn, has_aux=True)(p, hard, yb, tb)
         upd, s = opt.update(g, s, p)
+        upd = jax.tree_util.tree_map(lambda u, r: u * r, upd, size)
         return optax.apply_updates(p, upd), s, loss, logits
 
     history = []

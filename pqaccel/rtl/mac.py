@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .. import pipeline
 from ..mac import MacAddressMap, MAC_CONTROL_REGS
 from ..pipeline import MEMORY_READ
+from ..fixedpoint import multiply_hdl
 from .accumulator import Accumulator
 from .control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
 from .shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
@@ -171,7 +172,7 @@ class MacEngine(wiring.Component):
         for dl in range(cfg.d_par):
             for ml in range(cfg.m_par):
                 prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
-                m.d.sync += prod.eq(got.tag.x[dl] * got.data[ml][dl])
+                m.d.sync += prod.eq(multiply_hdl(got.tag.x[dl], got.data[ml][dl], cfg.mult))
                 m.d.comb += acc.entries[dl][ml].eq(prod)
         m.d.comb += [acc.i.valid.eq(delay(m, wm.rd_out.valid, 1, "mul_valid")),
                      acc.i.payload.eq(delay(m, got.tag.acc, 1, "mul_beat"))]
