@@ -4,7 +4,10 @@ of the engine it runs on against the int8 MAC network on the MAC engine, on the 
 Cycles: whole inferences of the bundle's network (every conv/gemm on the engine, tables loaded
 over ``--load-bits`` bits per cycle, overlapped; ``pqaccel.net.perf``, checked against the RTL by
 ``pqaccel net run``); area: Yosys synthesis of both engines (cached) in LUT4-equivalents
-(``pqaccel.area``); perf/area at equal clock = (MAC cycles x MAC area) / (PQ cycles x PQ area).
+(``pqaccel.area``); perf/area at equal clock = (MAC cycles x MAC area) / (PQ cycles x PQ area),
+against the MAC with DSP multipliers and against the DSP-free MAC (``mult = "lut"``).  The PQ
+bundle's int8 first and last layers run on the host in ``net run`` and are not in its cycles
+(on ResNet20 under 0.4 % of the MAC's).
 
 Usage: python benchmarks/bench_tradeoff.py --bundle DIR [--target ecp5] [--load-bits 512]
 """
@@ -45,7 +48,7 @@ def main():
     cyc = converted_network_cycles({"pq": qn, "mac": mac_qn}, quant.rows_per_image(net), mac_cfg,
                                    load_bits=args.load_bits)
     areas = {}
-    for kind, cfg in (("pq", qn.engine), ("mac", mac_cfg)):
+    for kind, cfg in (("pq", qn.engine), ("mac", mac_cfg), ("mac-lut", mac_cfg.replace(mult="lut"))):
         s = synth_design(cfg, args.target)
         areas[kind] = (area_model.area(s["resources"], args.target), s["resources"])
     tuned = meta.get("finetune")
@@ -56,13 +59,16 @@ def main():
           f"({how}), first/last layers {', '.join(meta.get('keep', []))} int8")
     print(f"  accuracy: float {100 * acc['float']:.1f} %, int8 MAC {100 * acc['int8_mac']:.1f} %, "
           f"PQ {100 * acc['pq']:.1f} % ({100 * (acc['pq'] - acc['float']):+.1f} points)")
-    print(f"  area on {args.target} (LUT4-eq): PQ {areas['pq'][0]:,.0f}, MAC {areas['mac'][0]:,.0f} "
-          f"(MAC {mac_cfg.d_par}x{mac_cfg.m_par} multipliers)")
-    print(f"  {'batch':>7}{'PQ cycles/image':>17}{'MAC cycles/image':>18}{'perf/area PQ/MAC (equal clock)':>33}")
+    print(f"  area on {args.target} (LUT4-eq): PQ {areas['pq'][0]:,.0f} ({areas['pq'][1]['dsp']} DSP), MAC "
+          f"{areas['mac'][0]:,.0f} ({areas['mac'][1]['dsp']} DSP), MAC with multipliers from logic "
+          f"{areas['mac-lut'][0]:,.0f} ({areas['mac-lut'][1]['dsp']} DSP); {mac_cfg.d_par}x{mac_cfg.m_par} multipliers")
+    print(f"  {'batch':>7}{'PQ cycles/image':>17}{'MAC cycles/image':>18}{'perf/area PQ/MAC':>18}"
+          f"{'PQ/MAC-LUT':>12}   (equal clock)")
     for b, per in cyc["batches"].items():
         pq, mac = per["pq"]["cycles_per_image"], per["mac"]["cycles_per_image"]
         ratio = (mac * areas["mac"][0]) / (pq * areas["pq"][0])
-        print(f"  {b:>7}{pq:>17,.0f}{mac:>18,.0f}{ratio:>33.2f}")
+        ratio_lut = (mac * areas["mac-lut"][0]) / (pq * areas["pq"][0])
+        print(f"  {b:>7}{pq:>17,.0f}{mac:>18,.0f}{ratio:>18.2f}{ratio_lut:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ def resource_table(rows, out=print):
 def compare_report(r, label, mac, target, out=print):
     """The ``compare`` report: resources, area, Fmax, whole-network figures, per-row detail."""
     pq, mc = r["designs"]["pq"], r["designs"]["mac"]
-    out(f"PQ ({label}) vs MAC (d_par={mac.d_par}, m_par={mac.m_par}, {mac.in_bits}x{mac.w_bits}-bit) "
+    mults = "DSP multipliers" if mac.mult == "dsp" else "multipliers from logic, no DSP"
+    out(f"PQ ({label}) vs MAC (d_par={mac.d_par}, m_par={mac.m_par}, {mac.in_bits}x{mac.w_bits}-bit, {mults}) "
           f"on {target}, ResNet20 3x3 convolutions")
     resource_table([("pq", pq["resources"]), ("mac", mc["resources"])], out)
     w = area_model.WEIGHTS

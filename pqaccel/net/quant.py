@@ -187,14 +187,6 @@ def check_engine(engine: EngineConfig):
                          f"{', '.join(network_presets())}")
 
 
-def _rows(op, x):
-    """Engine input rows of ``op`` for input tensor ``x`` and the output geometry."""
-    return matmul_rows(op, x)
-
-
-_unrows = unrows
-
-
 def encode_chunked(engine, rows, protos):
     """Nearest prototype of every subspace for integer ``rows`` (chunked :func:`pqaccel.model.encode`)."""
     c = protos.shape[0]
@@ -275,7 +267,7 @@ def _out_range(y, relu, percentile):
 
 
 def _convert_layer(engine, op, mode, x_q, in_scale, relu, seed, percentile, teacher=None):
-    rows, geom = _rows(op, x_q)
+    rows, geom = matmul_rows(op, x_q)
     w = conv_weight_matrix(op)
     d, m = w.shape
     engine.check_layer(LayerConfig(d=d, m=m))
@@ -317,7 +309,7 @@ def _convert_layer(engine, op, mode, x_q, in_scale, relu, seed, percentile, teac
         bias = bias_columns(b_units, 8)
         lq = LayerQuant(op.name, "mac", d, m, relu, shift, in_scale, acc_scale, acc_scale * 2 ** shift,
                         w=np.concatenate([w_q, bias]), bias_cols=len(bias))
-    return lq, _unrows(_engine_forward(engine, lq, rows), geom)
+    return lq, unrows(_engine_forward(engine, lq, rows), geom)
 
 
 def fused_relus(net):
@@ -455,9 +447,9 @@ def run_pq_float(qn: QuantNetwork, x):
 
     def matmul(op, a):
         lq = qn.layers[op.name]
-        rows, geom = _rows(op, a)
+        rows, geom = matmul_rows(op, a)
         if lq.mode == "mac":
-            return _unrows(rows @ conv_weight_matrix(op) + op.b, geom)
+            return unrows(rows @ conv_weight_matrix(op) + op.b, geom)
         c = lq.protos_f.shape[0]
         xs = np.pad(rows, ((0, 0), (0, c * qn.engine.v - rows.shape[1]))).reshape(len(rows), c, qn.engine.v)
         codes = np.empty((len(rows), c), dtype=np.int64)
@@ -473,7 +465,7 @@ def run_pq_float(qn: QuantNetwork, x):
             wp = np.pad(w, ((0, c * qn.engine.v - w.shape[0]), (0, 0))).reshape(c, qn.engine.v, -1)
             t = np.einsum("ckv,cvm->ckm", lq.protos_f, wp)
             t[0] += op.b
-        return _unrows(t[np.arange(c)[None, :], codes, :].sum(axis=1), geom)
+        return unrows(t[np.arange(c)[None, :], codes, :].sum(axis=1), geom)
     return run_float(qn.net, x, matmul=matmul)
 
 
