@@ -113,11 +113,77 @@ def classify(target, cells):
     return out
 
 
-def _run(cmd, cwd, log):
+def _run(cmd, cwd, log, progress=None):
+    """Run ``cmd`` with its output in the file ``log``; ``progress(line)`` sees every line."""
     with open(os.path.join(cwd, log), "w") as f:
-        proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        if progress is None:
+            proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+            rc = proc.returncode
+        else:
+            with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  errors="replace") as proc:
+                for line in proc.stdout:
+                    f.write(line)
+                    progress(line)
+            rc = proc.returncode
     with open(os.path.join(cwd, log)) as f:
-        return proc.returncode, f.read()
+        return rc, f.read()
+
+
+class PnrProgress:
+    """nextpnr's phase from its log lines (pack, place with its iteration, route with router2's
+    iteration and overuse or router1's remaining arcs), shown as one line on a terminal with the
+    elapsed time: ``nextpnr  route  iter 5, overuse 94  3m12s``."""
+
+    _ROUTER2 = re.compile(r"iter=(\d+) .*overuse=(\d+)")
+    _ROUTER1 = re.compile(r"Info:\s+(\d+) \|.*\|\s+(\d+)\|\s+[\d.]+\s+[\d.]+\|")
+    _PLACE = re.compile(r"iter(?:ation)? #?(\d+)")
+
+    def __init__(self, out=None, every=1.0):
+        self.phase, self.detail = "start", ""
+        self.t0 = time.perf_counter()
+        self.out = out if out is not None else (sys.stderr if sys.stderr.isatty() else None)
+        self.every, self.shown = every, -every
+
+    def feed(self, line):
+        if "Packing" in line:
+            self.phase, self.detail = "pack", ""
+        elif "placer" in line or "Placing" in line:
+            self.phase, self.detail = "place", ""
+        elif "Running router2" in line or line.startswith("Info: Routing.."):
+            if self.phase != "route":
+                self.phase, self.detail = "route", ""
+        elif "Routing complete" in line:
+            self.phase, self.detail = "route", "done"
+        if self.phase == "place":
+            m = self._PLACE.search(line)
+            if m:
+                self.detail = f"iteration {m.group(1)}"
+        elif self.phase == "route":
+            m = self._ROUTER2.search(line)
+            if m:
+                self.detail = f"iter {m.group(1)}, overuse {m.group(2)}"
+            m = self._ROUTER1.search(line)
+            if m:
+                self.detail = f"{m.group(1)} arcs routed, {m.group(2)} remaining"
+        self.show()
+
+    def line(self):
+        e = int(time.perf_counter() - self.t0)
+        return f"nextpnr  {self.phase}  {self.detail}  {e // 60}m{e % 60:02d}s".replace("    ", "  ")
+
+    def show(self, force=False):
+        now = time.perf_counter()
+        if self.out is None or (not force and now - self.shown < self.every):
+            return
+        self.shown = now
+        self.out.write("\r" + self.line()[:100] + "\033[K")
+        self.out.flush()
+
+    def close(self):
+        if self.out is not None:
+            self.out.write("\r\033[K")
+            self.out.flush()
 
 
 def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use_cache=True,
@@ -215,7 +281,11 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, router="rou
                "--freq", str(freq_mhz), "--seed", str(seed), "--report", "report.json",
                "--router", router, "--timing-allow-fail"]  # full log: nextpnr.log in the cache entry
         t0 = time.perf_counter()
-        rc, log = _run(cmd, tmp, "nextpnr.log")
+        bar = PnrProgress()
+        try:
+            rc, log = _run(cmd, tmp, "nextpnr.log", bar.feed if bar.out is not None else None)
+        finally:
+            bar.close()
         wall = time.perf_counter() - t0
         if rc < 0:
             raise RuntimeError(f"nextpnr was stopped by signal {-rc}; nothing was cached")

@@ -127,3 +127,27 @@ def test_lut_multiplier_mac_uses_no_dsp():
     dsp = synth_design(base, "ecp5")["resources"]
     lut = synth_design(base.replace(mult="lut"), "ecp5")["resources"]
     assert dsp["dsp"] >= 8 and lut["dsp"] == 0 and lut["lut"] > dsp["lut"]
+
+
+def test_pnr_progress_follows_nextpnr_phases():
+    """The terminal progress line of place and route, fed nextpnr's own log lines (ECP5,
+    router1 and router2 formats)."""
+    import io
+    out = io.StringIO()
+    bar = synth.PnrProgress(out=out, every=0.0)
+    seen = []
+    for line in ["Info: Packing IOs..", "Info:     at initial placer iter 3, wirelen = 559",
+                 "Info:     at iteration #7, type ALL: wirelen solved = 1572, spread = 2758, legal = 3169; time = 0.02s",
+                 "Info: Running router2...", "Info:     iter=5 wires=14366 overused=94 overuse=94 archfail=NA",
+                 "Info: Routing..",
+                 "Info:       3000 |      487       2401 |  140   835 |      1518|       0.15       0.52|",
+                 "Info: Routing complete."]:
+        bar.feed(line + "\n")
+        seen.append((bar.phase, bar.detail))
+    assert seen == [("pack", ""), ("place", "iteration 3"), ("place", "iteration 7"), ("route", ""),
+                    ("route", "iter 5, overuse 94"), ("route", "iter 5, overuse 94"),
+                    ("route", "3000 arcs routed, 1518 remaining"), ("route", "done")]
+    assert out.getvalue().count("\r") == 8 and "nextpnr  route  done  0m00s" in out.getvalue()
+    quiet = synth.PnrProgress(out=None)
+    quiet.feed("Info: Packing IOs..\n")          # not a terminal: nothing shown, nothing fails
+    assert quiet.phase == "pack"
