@@ -45,7 +45,7 @@ def test_config_show_json_and_set(capsys):
     (["config", "show", "--d", "1000"], "d must be at most v*c_max=32"),
     (["config", "show", "--config", "/nonexistent.toml"], "cannot be read"),
     (["cosim", "--rows", "1"], "argument --rows: must be an integer from 2 to 100000, got 1"),
-    (["cosim", "--in-gap", "1.5"], "--in-gap must be a probability in [0, 1), got 1.5"),
+    (["cosim", "--in-gap", "1.5"], "--in-gap: must be a probability in [0, 1), got 1.5"),
     (["compare", "--preset", "default", "--csv", "/nonexistent/x"],
      "layer conv1 (d=27, m=16) does not fit the PQ engine: m must be an integer from 1 to m_max=8"),
 ])
