@@ -96,8 +96,13 @@ def _finetune_settings(args):
         import optax  # noqa: F401
     except ImportError:
         raise ValueError("--finetune needs JAX and optax: pip install 'pqaccel[train]'") from None
-    return FinetuneSettings(epochs=args.finetune, batch=args.ft_batch, lr=args.ft_lr, distill=args.distill,
-                            seed=args.seed, relative=FinetuneSettings().relative)
+    try:
+        return FinetuneSettings(epochs=args.finetune, batch=args.ft_batch, lr=args.ft_lr, distill=args.distill,
+                                seed=args.seed, relative=FinetuneSettings().relative)
+    except ValueError as e:         # name the option, not the field
+        names = {"lr": "--ft-lr", "distill": "--distill", "batch": "--ft-batch", "epochs": "--finetune"}
+        field = str(e).split()[0]
+        raise ValueError(f"{names.get(field, field)}: {e}") from None
 
 
 def cmd_convert(args):
