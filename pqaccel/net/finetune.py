@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from .interp import matmul_rows, run, semantics, unrows, weight_matrix
-from .quant import QuantNetwork, bias_columns, fused_relus, qmax, run_float, run_int
+from .quant import QuantNetwork, bias_columns, float_distances, fused_relus, qmax, run_float, run_int
 from .. import model as pqmodel
 
 __all__ = ["FinetuneSettings", "init_params", "to_quant", "JaxBackend", "soft_forward", "finetune"]
@@ -141,9 +141,7 @@ def _distance_gaps(qn, x):
         rows, _ = matmul_rows(op, env[op.inputs[0]])
         rows = rows[np.random.default_rng(0).permutation(len(rows))[:2048]]
         xs = pqmodel.split(e, rows, lq.protos.shape[0]).astype(np.float64) * lq.in_scale
-        diff = np.abs(xs[:, :, None, :] - lq.protos_f[None])
-        dist = {"l1": lambda t: t.sum(-1), "l2": lambda t: (t * t).sum(-1), "chebyshev": lambda t: t.max(-1)}[
-            e.metric](diff)
+        dist = float_distances(e.metric, xs, lq.protos_f)
         two = np.sort(dist, axis=2)[:, :, :2]
         gap = float(np.mean(two[:, :, 1] - two[:, :, 0]))
         out[op.name] = gap if gap > 0 else 1.0

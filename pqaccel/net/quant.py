@@ -439,6 +439,13 @@ def walk_int(qn: QuantNetwork, x, defer):
     return walk(qn.net, x, IntBackend(qn, defer=defer))
 
 
+def float_distances(metric, xs, protos):
+    """Real-valued distances ``rows x C x k`` of subvectors ``xs`` (``rows x C x v``) to
+    ``protos`` (``C x k x v``) under the engine's ``metric``."""
+    diff = np.abs(xs[:, :, None, :] - protos[None])
+    return {"l1": lambda t: t.sum(-1), "l2": lambda t: (t * t).sum(-1), "chebyshev": lambda t: t.max(-1)}[metric](diff)
+
+
 def run_pq_float(qn: QuantNetwork, x):
     """Float reference of the PQ network: float activations, float codebooks (nearest prototype
     in float) and the float tables the integer tables were quantized from (``lut_f``: after the
@@ -454,9 +461,7 @@ def run_pq_float(qn: QuantNetwork, x):
         xs = np.pad(rows, ((0, 0), (0, c * qn.engine.v - rows.shape[1]))).reshape(len(rows), c, qn.engine.v)
         codes = np.empty((len(rows), c), dtype=np.int64)
         for i in range(0, len(rows), CHUNK):
-            diff = np.abs(xs[i:i + CHUNK, :, None, :] - lq.protos_f[None])
-            dist = {"l1": lambda t: t.sum(-1), "l2": lambda t: (t * t).sum(-1),
-                    "chebyshev": lambda t: t.max(-1)}[qn.engine.metric](diff)
+            dist = float_distances(qn.engine.metric, xs[i:i + CHUNK], lq.protos_f)
             codes[i:i + CHUNK] = dist.argmin(axis=2)
         if lq.lut_f is not None:
             t = lq.lut_f                        # the float tables the integer ones were quantized from
