@@ -1,7 +1,8 @@
 """The ``pqaccel`` command line.
 
 Commands live by topic: :mod:`.engine` (``config``, ``model``, ``generate``, ``tables``,
-``cosim``), :mod:`.cost` (``synth``, ``pnr``, ``compare``), :mod:`.net` (``net ...``),
+``cosim``), :mod:`.cost` (``synth``, ``pnr``, ``compare``), :mod:`.explore` (``estimate``,
+``dse``), :mod:`.net` (``net ...``),
 :mod:`.board` (``build``, ``run``); the
 argument handling they share is in :mod:`.common`.
 """
@@ -20,11 +21,12 @@ __all__ = ["main", "build_parser", "int_arg"]
 
 
 def build_parser():
-    from . import board, cost, engine, net
+    from . import board, cost, engine, explore, net
     p = argparse.ArgumentParser(prog="pqaccel", description="Product-quantization accelerator generator")
     sub = p.add_subparsers(dest="command", required=True)
     engine.add_commands(sub)
     cost.add_commands(sub)
+    explore.add_commands(sub)
     net.add_commands(sub)
     board.add_commands(sub)
     return p

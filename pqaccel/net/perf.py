@@ -93,7 +93,7 @@ def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):
             layer = LayerConfig(d=lq.w.shape[0], m=lq.m)
             ideal = e.ideal_cycles_per_row(layer)
             lam = base + e.m_steps(layer) - 1
-        writes = layer_writes(qn.engine if kind == "pq" else e, lq)
+        writes = layer_writes(e, lq)
         load = load_cycles(writes, word, load_bits)
         compute = rows * ideal + lam
         load_start = commit_prev

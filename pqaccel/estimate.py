@@ -1,0 +1,310 @@
+"""Resources of an engine from its parameters, without synthesis (milliseconds).
+
+``estimate(cfg, target)`` returns the resources Yosys would report (:func:`pqaccel.synth.classify`
+columns) and their split by block.  Two parts:
+
+* **Memories and multipliers: exact from their shapes.**  Every memory of the engine is listed
+  from the same definitions the RTL uses (:mod:`pqaccel.pipeline` depths, the blocks' word
+  widths, the credit FIFOs), and mapped the way Yosys' ``memory_libmap`` maps it: each legal
+  mapping (block RAM in each of its aspect ratios, LUT-RAM, flip-flops) is costed with the
+  library's costs (ECP5 ``DP16KD``/``PDPW16KD`` 128, ``TRELLIS_DPR16X4`` 4; iCE40 ``SB_RAM40_4K``
+  64; a bit of soft logic 1) and the cheapest is taken.  Multipliers: one DSP block per ``a*b``
+  wider than the family's threshold (the MAC's products with DSP multipliers, L2 squares
+  wider than :data:`pqaccel.rtl.distance.SQUARE_TABLE_MAX_BITS`).
+* **Logic (LUT, FF, carry, wide-function mux): a linear model per block.**  Each block has
+  features counted from the parameters (bits of its subtractors, adders, comparators,
+  registers; :func:`features`), and one non-negative coefficient per feature and resource,
+  fitted by least squares on synthesized engines (``benchmarks/fit_estimate.py``, which also
+  prints the error on points held out of the fit).  The fitted coefficients live in
+  ``estimate_model.json`` next to this module.
+
+Families without a fitted model raise a :class:`ValueError` that names the ones with one.
+"""
+
+import json
+import os
+
+from . import pipeline
+from .fixedpoint import field_bits, tree_levels
+
+__all__ = ["MODEL_PATH", "memory_list", "map_memory", "features", "Estimator", "estimate", "fit", "save_model",
+           "load_model", "families"]
+
+MODEL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "estimate_model.json")
+
+#: Fitted logic columns.
+LOGIC = ("lut", "ff", "carry", "mux")
+
+#: ``memory_libmap`` costs and shapes per family: block RAM (cost, {width: depth}), LUT-RAM
+#: (cost, depth, width) or None, and the cost of one bit of memory as flip-flops.
+MEMORY_LIBS = {
+    "ecp5": {"bram": (128, {1: 16384, 2: 8192, 4: 4096, 9: 2048, 18: 1024, 36: 512}), "byte": 9,
+             "lutram": (4, 16, 4), "logic_bit": 1.0},
+    "ice40": {"bram": (64, {2: 2048, 4: 1024, 8: 512, 16: 256}), "byte": 1, "lutram": None, "logic_bit": 1.0},
+}
+
+#: Smallest product width a family's DSP mapping takes (narrower products stay in LUTs), and the
+#: widest operand one DSP block takes.
+DSP_RULES = {"ecp5": {"min_y": 0, "max_a": 18}, "ice40": {"min_y": 11, "max_a": 16}}
+
+
+def _pq_fifo_widths(cfg):
+    p = cfg.par
+    g_bits = max(1, field_bits(cfg.g_max))
+    code = p.c_par * cfg.idx_bits + g_bits + 2          # codes, tag {g, last_group, bank}
+    out = p.m_par * cfg.result_bits + 1                 # data, last
+    return code, out
+
+
+def memory_list(cfg):
+    """``[{"name", "block", "count", "depth", "width", "granularity"}]``: every memory of the
+    engine (``SyncFIFOBuffered`` keeps ``depth - 1`` words in memory, its head in a register)."""
+    if cfg.kind == "pq":
+        p = cfg.par
+        pl = pipeline.pq(cfg)
+        code_w, out_w = _pq_fifo_widths(cfg)
+        vec = cfg.v * cfg.widths.proto_bits
+        return [
+            {"name": "codebook", "block": "codebook", "count": p.c_par, "depth": pipeline.codebook_depth(cfg),
+             "width": p.k_par * vec, "granularity": vec},
+            {"name": "tables", "block": "tables", "count": p.c_par * p.m_par,
+             "depth": 2 * cfg.g_max * cfg.mt_max * cfg.k, "width": cfg.widths.lut_bits,
+             "granularity": cfg.widths.lut_bits},
+            {"name": "code_fifo", "block": "fifos", "count": 1, "depth": pl["code_fifo_depth"] - 1,
+             "width": code_w, "granularity": code_w},
+            {"name": "out_fifo", "block": "fifos", "count": 1, "depth": pl["out_fifo_depth"] - 1,
+             "width": out_w, "granularity": out_w},
+        ]
+    if cfg.kind == "mac":
+        pl = pipeline.mac(cfg)
+        out_w = cfg.m_par * cfg.result_bits + 1
+        return [
+            {"name": "weights", "block": "weights", "count": cfg.m_par, "depth": 2 * cfg.g_max * cfg.mt_max,
+             "width": cfg.d_par * cfg.w_bits, "granularity": cfg.w_bits},
+            {"name": "out_fifo", "block": "fifos", "count": 1, "depth": pl["out_fifo_depth"] - 1,
+             "width": out_w, "granularity": out_w},
+        ]
+    raise ValueError(f"no resource model for engine kind {cfg.kind!r}")
+
+
+def map_memory(depth, width, granularity, family):
+    """``{"bram", "lutram", "ff", "how"}`` of one memory as ``memory_libmap`` maps it on
+    ``family``: the cheapest of its block RAM aspect ratios, LUT-RAM and flip-flops."""
+    lib = MEMORY_LIBS[family]
+    if depth <= 0:
+        return {"bram": 0, "lutram": 0, "ff": 0, "how": "none", "pieces": 0}
+    options = []
+    cost, shapes = lib["bram"]
+    byte = lib["byte"]
+    # a write-enable group takes whole bytes of the block RAM
+    groups = -(-width // granularity)
+    padded = groups * (-(-granularity // byte) * byte) if byte > 1 and granularity < width else width
+    for w, d in shapes.items():
+        n = -(-depth // d) * -(-padded // w)
+        options.append((n * cost, {"bram": n, "lutram": 0, "ff": 0, "how": f"bram {d}x{w}",
+                                   "pieces": -(-depth // d)}))
+    if lib["lutram"]:
+        lcost, ld, lw = lib["lutram"]
+        n = -(-depth // ld) * -(-width // lw)
+        options.append((n * lcost, {"bram": 0, "lutram": n, "ff": 0, "how": "lutram", "pieces": -(-depth // ld)}))
+    bits = depth * width
+    options.append((bits * lib["logic_bit"], {"bram": 0, "lutram": 0, "ff": bits, "how": "logic", "pieces": depth}))
+    return min(options, key=lambda o: o[0])[1]
+
+
+def _dsp_count(cfg, family):
+    """DSP blocks: multipliers whose product is at least the family's minimum width."""
+    rule = DSP_RULES[family]
+    if cfg.kind == "mac":
+        if cfg.mult != "dsp":
+            return 0
+        a, b = cfg.in_bits, cfg.w_bits
+        if a + b < rule["min_y"]:
+            return 0
+        return cfg.d_par * cfg.m_par * -(-a // rule["max_a"]) * -(-b // rule["max_a"])
+    if cfg.metric == "l2":
+        from .rtl.distance import SQUARE_TABLE_MAX_BITS
+        db = cfg.diff_max.bit_length()
+        if db > SQUARE_TABLE_MAX_BITS and 2 * db >= rule["min_y"]:
+            return cfg.par.c_par * cfg.par.k_par * cfg.v
+    return 0
+
+
+def _memory_features(cfg, family):
+    """Per block: bits of the read multiplexers that join a memory's depth pieces (block RAMs
+    or LUT-RAMs stacked in depth), and of the read data."""
+    out = {}
+    for mem in memory_list(cfg):
+        mm = map_memory(mem["depth"], mem["width"], mem["granularity"], family)
+        f = out.setdefault(mem["block"], {"mem_mux": 0, "mem_data": 0})
+        f["mem_mux"] += mem["count"] * mem["width"] * max(0, mm["pieces"] - 1)
+        f["mem_data"] += mem["count"] * mem["width"]
+    return out
+
+
+def features(cfg, family="ecp5"):
+    """``{block: {feature: count}}``: what each block's logic scales with (bits of its
+    arithmetic, registers and memory read multiplexers), from the parameters alone."""
+    feats = _logic_features(cfg)
+    for block, fs in _memory_features(cfg, family).items():
+        feats.setdefault(block, {}).update(fs)
+    port = cfg.address_map()
+    feats["control"]["port"] = port.data_bits + port.addr_bits
+    return feats
+
+
+def _logic_features(cfg):
+    if cfg.kind == "pq":
+        p, w = cfg.par, cfg.widths
+        du = p.c_par * p.k_par                    # distance units
+        db = cfg.diff_max.bit_length()            # |x - p|
+        dist = cfg.dist_bits
+        l2 = cfg.metric == "l2"
+        from .rtl.distance import SQUARE_TABLE_MAX_BITS
+        sq_table = l2 and db <= SQUARE_TABLE_MAX_BITS
+        tab_addr = max(1, field_bits(2 * cfg.g_max * cfg.mt_max * cfg.k))
+        cb_addr = max(1, field_bits(pipeline.codebook_depth(cfg)))
+        return {
+            "distance": {"sub": du * cfg.v * (max(w.in_bits, w.proto_bits) + 1),
+                         "add": du * (cfg.v - 1) * dist,
+                         "square_table": du * cfg.v * 2 * db * 2 ** max(0, db - 4) if sq_table else 0,
+                         "square_bits": du * cfg.v * 2 * db if l2 else 0},
+            "argmin": {"compare": p.c_par * p.k_par * (dist + cfg.idx_bits)},
+            "codebook": {"data": p.c_par * p.k_par * cfg.v * w.proto_bits,
+                         "addr": p.c_par * cb_addr},
+            "tables": {"data": p.c_par * p.m_par * w.lut_bits,
+                       "addr": p.c_par * p.m_par * tab_addr,
+                       "wide": p.c_par * p.m_par * w.lut_bits if cfg.wide_port else 0},
+            "accumulate": {"tree": p.m_par * max(0, p.c_par - 1) * (w.lut_bits + tree_levels(p.c_par)),
+                           "sum": p.m_par * cfg.acc_bits,
+                           "requant": p.m_par * (cfg.acc_bits + cfg.result_bits)},
+            "control": {"const": 1},
+        }
+    if cfg.kind == "mac":
+        prod = cfg.product_bits
+        lut_mult = cfg.mult == "lut"
+        w_addr = max(1, field_bits(2 * cfg.g_max * cfg.mt_max))
+        return {
+            "multiply": {"lut_mult": cfg.d_par * cfg.m_par * cfg.in_bits * cfg.w_bits if lut_mult else 0,
+                         "products": cfg.d_par * cfg.m_par * prod},
+            "weights": {"data": cfg.d_par * cfg.m_par * cfg.w_bits, "addr": cfg.m_par * w_addr,
+                        "wide": cfg.d_par * cfg.m_par * cfg.w_bits if cfg.wide_port else 0},
+            "accumulate": {"tree": cfg.m_par * max(0, cfg.d_par - 1) * (prod + tree_levels(cfg.d_par)),
+                           "sum": cfg.m_par * cfg.acc_bits,
+                           "requant": cfg.m_par * (cfg.acc_bits + cfg.result_bits)},
+            "control": {"const": 1},
+        }
+    raise ValueError(f"no resource model for engine kind {cfg.kind!r}")
+
+
+def _flat(feats):
+    return {f"{b}.{f}": v for b, fs in feats.items() for f, v in fs.items()}
+
+
+def exact_part(cfg, family):
+    """``{"resources", "blocks", "memories"}`` of the exactly counted part: memories, DSPs."""
+    if family not in MEMORY_LIBS:
+        raise ValueError(f"target must be one of {', '.join(sorted(MEMORY_LIBS))} for an estimate, got {family!r}")
+    res = {"bram": 0, "lutram": 0, "dsp": 0, "ff": 0}
+    blocks = {}
+    mems = []
+    for mem in memory_list(cfg):
+        mm = map_memory(mem["depth"], mem["width"], mem["granularity"], family)
+        mems.append({**mem, **{k: v * mem["count"] if k in ("bram", "lutram", "ff") else v for k, v in mm.items()}})
+        for k in ("bram", "lutram", "ff"):
+            res[k] += mm[k] * mem["count"]
+            blocks.setdefault(mem["block"], {}).setdefault(k, 0)
+            blocks[mem["block"]][k] += mm[k] * mem["count"]
+    dsp = _dsp_count(cfg, family)
+    res["dsp"] = dsp
+    if dsp:
+        blocks.setdefault("multiply" if cfg.kind == "mac" else "distance", {})["dsp"] = dsp
+    return {"resources": res, "blocks": blocks, "memories": mems}
+
+
+class Estimator:
+    """Estimates from a fitted model (``{"families": {family: {kind: {column: {feature: coef}}}}}``)."""
+
+    def __init__(self, model=None):
+        self.model = load_model() if model is None else model
+
+    def families(self):
+        return sorted(self.model.get("families", {}))
+
+    def estimate(self, cfg, target):
+        fams = self.model.get("families", {})
+        if target not in fams or cfg.kind not in fams[target]:
+            raise ValueError(f"target must be one of {', '.join(self.families())} for an estimate "
+                             f"(families with a fitted model), got {target!r}")
+        coefs = fams[target][cfg.kind]
+        ex = exact_part(cfg, target)
+        res = {c: 0.0 for c in ("lut", "ff", "carry", "mux", "bram", "lutram", "dsp")}
+        for k, v in ex["resources"].items():
+            res[k] += v
+        blocks = {b: dict(v) for b, v in ex["blocks"].items()}
+        for block, fs in features(cfg, target).items():
+            for f, x in fs.items():
+                for col in LOGIC:
+                    c = coefs.get(col, {}).get(f"{block}.{f}", 0.0)
+                    if c and x:
+                        res[col] += c * x
+                        blocks.setdefault(block, {}).setdefault(col, 0.0)
+                        blocks[block][col] += c * x
+        for col in LOGIC:
+            res[col] = round(res[col])
+        from .area import area
+        return {"target": target, "resources": res, "area": area(res, target),
+                "blocks": {b: {k: round(v, 1) for k, v in d.items()} for b, d in blocks.items()},
+                "block_area": {b: area(d, target) for b, d in blocks.items()},
+                "memories": ex["memories"]}
+
+
+def estimate(cfg, target="ecp5"):
+    """Resources of ``cfg`` on ``target`` (see the module documentation)."""
+    return Estimator().estimate(cfg, target)
+
+
+def families():
+    return Estimator().families()
+
+
+def fit(rows):
+    """Fit the logic model on ``rows`` of ``(cfg, family, resources)`` (synthesized): per family,
+    engine kind and logic column, non-negative least squares of (synthesized - exact part) on
+    the features.  Returns the model dict."""
+    import numpy as np
+    from scipy.optimize import nnls
+    model = {"version": 1, "families": {}}
+    groups = {}
+    for cfg, fam, res in rows:
+        groups.setdefault((fam, cfg.kind), []).append((cfg, res))
+    for (fam, kind), items in sorted(groups.items()):
+        names = sorted(_flat(features(items[0][0], fam)))
+        X = np.array([[_flat(features(c, fam))[n] for n in names] for c, _ in items], dtype=float)
+        scale = X.max(axis=0)
+        scale[scale == 0] = 1.0
+        out = {}
+        for col in LOGIC:
+            y = np.array([res.get(col, 0) - exact_part(c, fam)["resources"].get(col, 0) for c, res in items],
+                         dtype=float)
+            # relative least squares: every point weighs the same whatever its size
+            wgt = 1.0 / np.maximum(np.array([max(res.get(col, 0), 1) for _, res in items], dtype=float), 1.0)
+            sol, _ = nnls((X / scale) * wgt[:, None], y * wgt)
+            out[col] = {n: float(s / sc) for n, s, sc in zip(names, sol, scale) if s}
+        model["families"].setdefault(fam, {})[kind] = out
+        model.setdefault("points", {}).setdefault(fam, {})[kind] = len(items)
+    return model
+
+
+def save_model(model, path=MODEL_PATH):
+    with open(path, "w") as f:
+        json.dump(model, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def load_model(path=MODEL_PATH):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {"families": {}}
