@@ -384,7 +384,7 @@ def make_client(workers=None, scheduler=None):
         except OSError as e:
             raise ValueError(f"--scheduler {scheduler!r}: cannot connect ({e})") from None
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=50)
     return Client(cluster), cluster
 
@@ -591,7 +591,9 @@ def run_tasks(tasks, cache, *, client=None, workers=None, scheduler=None, log=pr
         client, own = make_client(workers, scheduler)
     try:
         from distributed import as_completed
-        futures = {client.submit(tasks[k][1], *tasks[k][2], key=f"pqaccel-{k}", pure=False): k
+        # a fresh Dask key per run: a task that failed before is run again, not looked up
+        run = os.urandom(4).hex()
+        futures = {client.submit(tasks[k][1], *tasks[k][2], key=f"pqaccel-{k}-{run}", pure=False): k
                    for k in todo}
         bar = Progress(len(todo))
         failures = []
@@ -608,7 +610,7 @@ def run_tasks(tasks, cache, *, client=None, workers=None, scheduler=None, log=pr
                 results[k] = res
                 bar.done += 1
             try:
-                keys = {f"pqaccel-{x}" for x in todo if results.get(x) is None}
+                keys = {f"pqaccel-{x}-{run}" for x in todo if results.get(x) is None}
                 bar.running = sum(1 for ks in client.processing().values() for kk in ks if kk in keys)
             except Exception:
                 bar.running = 0

@@ -39,8 +39,9 @@ LOGIC = ("lut", "ff", "carry", "mux")
 #: (cost, depth, width) or None, and the cost of one bit of memory as flip-flops.
 MEMORY_LIBS = {
     "ecp5": {"bram": (128, {1: 16384, 2: 8192, 4: 4096, 9: 2048, 18: 1024, 36: 512}), "byte": 9,
-             "lutram": (4, 16, 4), "logic_bit": 1.0},
-    "ice40": {"bram": (64, {2: 2048, 4: 1024, 8: 512, 16: 256}), "byte": 1, "lutram": None, "logic_bit": 1.0},
+             "lutram": (4, 16, 4), "logic_bit": 1.0, "mixed_depth": False},
+    "ice40": {"bram": (64, {2: 2048, 4: 1024, 8: 512, 16: 256}), "byte": 1, "lutram": None, "logic_bit": 1.0,
+              "mixed_depth": True},
 }
 
 #: Smallest product width a family's DSP mapping takes (narrower products stay in LUTs), and the
@@ -99,17 +100,42 @@ def map_memory(depth, width, granularity, family):
     # a write-enable group takes whole bytes of the block RAM
     groups = -(-width // granularity)
     padded = groups * (-(-granularity // byte) * byte) if byte > 1 and granularity < width else width
-    for w, d in shapes.items():
-        n = -(-depth // d) * -(-padded // w)
-        options.append((n * cost, {"bram": n, "lutram": 0, "ff": 0, "how": f"bram {d}x{w}",
-                                   "pieces": -(-depth // d)}))
+    n, how, pieces = _bram_blocks(depth, padded, tuple(sorted(shapes.items())), lib["mixed_depth"])
+    options.append((n * cost, {"bram": n, "lutram": 0, "ff": 0, "how": how, "pieces": pieces}))
     if lib["lutram"]:
         lcost, ld, lw = lib["lutram"]
-        n = -(-depth // ld) * -(-width // lw)
+        # no write enables per bit group: each group is its own slice of LUT-RAMs
+        slices = groups * -(-granularity // lw) if granularity < width else -(-width // lw)
+        n = -(-depth // ld) * slices
         options.append((n * lcost, {"bram": 0, "lutram": n, "ff": 0, "how": "lutram", "pieces": -(-depth // ld)}))
     bits = depth * width
     options.append((bits * lib["logic_bit"], {"bram": 0, "lutram": 0, "ff": bits, "how": "logic", "pieces": depth}))
     return min(options, key=lambda o: o[0])[1]
+
+
+def _bram_blocks(depth, width, shapes, mixed):
+    """``(blocks, how, depth pieces)``: block RAMs of the aspect ratios ``shapes`` (``((width,
+    depth), ...)``) for ``depth x width`` words, all in one ratio, or (``mixed``, as Yosys does
+    on iCE40) whole blocks of one ratio and the rest of the depth mapped the same way (a
+    768-word memory: 512 words in one ratio, 256 in another)."""
+    best = None
+    for w, d in shapes:
+        if not mixed:
+            n, how, pieces = -(-depth // d) * -(-width // w), f"{depth}x{width} as {d}x{w}", -(-depth // d)
+        elif depth >= d:
+            full = depth // d
+            n = full * -(-width // w)
+            rest = depth - full * d
+            how = f"{full * d}x{width} as {d}x{w}"
+            pieces = full
+            if rest:
+                n2, how2, p2 = _bram_blocks(rest, width, shapes, mixed)
+                n, how, pieces = n + n2, f"{how} + {how2}", pieces + p2
+        else:
+            n, how, pieces = -(-width // w), f"{depth}x{width} as {d}x{w}", 1
+        if best is None or n < best[0]:
+            best = (n, how, pieces)
+    return best
 
 
 def _dsp_count(cfg, family):
@@ -162,37 +188,35 @@ def _logic_features(cfg):
         l2 = cfg.metric == "l2"
         from .rtl.distance import SQUARE_TABLE_MAX_BITS
         sq_table = l2 and db <= SQUARE_TABLE_MAX_BITS
-        tab_addr = max(1, field_bits(2 * cfg.g_max * cfg.mt_max * cfg.k))
-        cb_addr = max(1, field_bits(pipeline.codebook_depth(cfg)))
+        shift_levels = field_bits(cfg.requant.shift + 1) if cfg.requant.runtime else 0
         return {
-            "distance": {"sub": du * cfg.v * (max(w.in_bits, w.proto_bits) + 1),
-                         "add": du * (cfg.v - 1) * dist,
+            "distance": {"abs": du * cfg.v * db,                   # |x - p| per element
+                         "add": du * (cfg.v - 1) * dist,           # the adder tree
                          "square_table": du * cfg.v * 2 * db * 2 ** max(0, db - 4) if sq_table else 0,
-                         "square_bits": du * cfg.v * 2 * db if l2 else 0},
-            "argmin": {"compare": p.c_par * p.k_par * (dist + cfg.idx_bits)},
-            "codebook": {"data": p.c_par * p.k_par * cfg.v * w.proto_bits,
-                         "addr": p.c_par * cb_addr},
-            "tables": {"data": p.c_par * p.m_par * w.lut_bits,
-                       "addr": p.c_par * p.m_par * tab_addr,
+                         "square_dsp": du * cfg.v * 2 * db if l2 and not sq_table else 0},
+            "argmin": {"compare": du * (dist + cfg.idx_bits)},     # comparators and muxes
+            "codebook": {"enables": du},
+            "tables": {"enables": p.c_par * p.m_par,
                        "wide": p.c_par * p.m_par * w.lut_bits if cfg.wide_port else 0},
             "accumulate": {"tree": p.m_par * max(0, p.c_par - 1) * (w.lut_bits + tree_levels(p.c_par)),
-                           "sum": p.m_par * cfg.acc_bits,
-                           "requant": p.m_par * (cfg.acc_bits + cfg.result_bits)},
-            "control": {"const": 1},
+                           # running sums: a register per output beat and lane, read through a mux
+                           "sums": p.m_par * cfg.mt_max * cfg.acc_bits,
+                           "requant": p.m_par * cfg.acc_bits * (1 + shift_levels)},
+            "control": {"const": 1, "port": cfg.address_map().data_bits},
         }
     if cfg.kind == "mac":
         prod = cfg.product_bits
         lut_mult = cfg.mult == "lut"
-        w_addr = max(1, field_bits(2 * cfg.g_max * cfg.mt_max))
+        shift_levels = field_bits(cfg.requant.shift + 1) if cfg.requant.runtime else 0
         return {
             "multiply": {"lut_mult": cfg.d_par * cfg.m_par * cfg.in_bits * cfg.w_bits if lut_mult else 0,
                          "products": cfg.d_par * cfg.m_par * prod},
-            "weights": {"data": cfg.d_par * cfg.m_par * cfg.w_bits, "addr": cfg.m_par * w_addr,
+            "weights": {"enables": cfg.m_par * cfg.d_par,
                         "wide": cfg.d_par * cfg.m_par * cfg.w_bits if cfg.wide_port else 0},
             "accumulate": {"tree": cfg.m_par * max(0, cfg.d_par - 1) * (prod + tree_levels(cfg.d_par)),
-                           "sum": cfg.m_par * cfg.acc_bits,
-                           "requant": cfg.m_par * (cfg.acc_bits + cfg.result_bits)},
-            "control": {"const": 1},
+                           "sums": cfg.m_par * cfg.mt_max * cfg.acc_bits,
+                           "requant": cfg.m_par * cfg.acc_bits * (1 + shift_levels)},
+            "control": {"const": 1, "port": cfg.address_map().data_bits},
         }
     raise ValueError(f"no resource model for engine kind {cfg.kind!r}")
 
@@ -268,31 +292,60 @@ def families():
     return Estimator().families()
 
 
+def _nnls_fit(X, y, t):
+    """Non-negative least squares of ``y`` on ``X``, relative to the totals ``t`` (every point
+    weighs the same whatever its size); returns the coefficients."""
+    import numpy as np
+    from scipy.optimize import nnls
+    scale = X.max(axis=0)
+    scale[scale == 0] = 1.0
+    wgt = 1.0 / np.maximum(t, 1.0)
+    sol, _ = nnls((X / scale) * wgt[:, None], y * wgt)
+    return sol / scale
+
+
+def _loo_error(X, y, t):
+    """Mean relative error of leave-one-out predictions of the totals ``t``."""
+    import numpy as np
+    errs = []
+    for i in range(len(y)):
+        m = np.arange(len(y)) != i
+        c = _nnls_fit(X[m], y[m], t[m])
+        errs.append(abs(X[i] @ c + (t[i] - y[i]) - t[i]) / max(t[i], 1.0))
+    return float(np.mean(errs))
+
+
 def fit(rows):
     """Fit the logic model on ``rows`` of ``(cfg, family, resources)`` (synthesized): per family,
     engine kind and logic column, non-negative least squares of (synthesized - exact part) on
-    the features.  Returns the model dict."""
+    the features, relative to the synthesized total; features are dropped one at a time while
+    that lowers the leave-one-out error (with few points, fewer terms predict better).
+    Returns the model dict."""
     import numpy as np
-    from scipy.optimize import nnls
-    model = {"version": 1, "families": {}}
+    model = {"version": 2, "families": {}, "points": {}, "loo_error": {}}
     groups = {}
     for cfg, fam, res in rows:
         groups.setdefault((fam, cfg.kind), []).append((cfg, res))
     for (fam, kind), items in sorted(groups.items()):
         names = sorted(_flat(features(items[0][0], fam)))
         X = np.array([[_flat(features(c, fam))[n] for n in names] for c, _ in items], dtype=float)
-        scale = X.max(axis=0)
-        scale[scale == 0] = 1.0
         out = {}
         for col in LOGIC:
-            y = np.array([res.get(col, 0) - exact_part(c, fam)["resources"].get(col, 0) for c, res in items],
-                         dtype=float)
-            # relative least squares: every point weighs the same whatever its size
-            wgt = 1.0 / np.maximum(np.array([max(res.get(col, 0), 1) for _, res in items], dtype=float), 1.0)
-            sol, _ = nnls((X / scale) * wgt[:, None], y * wgt)
-            out[col] = {n: float(s / sc) for n, s, sc in zip(names, sol, scale) if s}
+            t = np.array([res.get(col, 0) for _, res in items], dtype=float)
+            y = t - np.array([exact_part(c, fam)["resources"].get(col, 0) for c, _ in items], dtype=float)
+            use = [i for i in range(len(names)) if X[:, i].any()]
+            err = _loo_error(X[:, use], y, t)
+            while len(use) > 1:
+                trials = [(_loo_error(X[:, [j for j in use if j != i]], y, t), i) for i in use]
+                best, drop = min(trials)
+                if best >= err - 1e-4:
+                    break
+                err, use = best, [j for j in use if j != drop]
+            coef = _nnls_fit(X[:, use], y, t)
+            out[col] = {names[i]: float(c) for i, c in zip(use, coef) if c}
+            model["loo_error"].setdefault(fam, {}).setdefault(kind, {})[col] = round(err, 4)
         model["families"].setdefault(fam, {})[kind] = out
-        model.setdefault("points", {}).setdefault(fam, {})[kind] = len(items)
+        model["points"].setdefault(fam, {})[kind] = len(items)
     return model
 
 
