@@ -374,6 +374,16 @@ class Progress:
 
 # -- the sweep ------------------------------------------------------------------------------------
 
+#: Thread-count variables of OpenMP and the BLAS libraries.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _threads():
+    """The OpenMP/BLAS thread count a worker started here runs k-means with (part of a
+    result's identity: k-means sums in a thread-dependent order)."""
+    return os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+
 def make_client(workers=None, scheduler=None):
     """A Dask client: on ``scheduler`` (``tcp://host:port``), or a new :class:`LocalCluster` of
     ``workers`` single-threaded processes (default: one per core)."""
@@ -384,8 +394,11 @@ def make_client(workers=None, scheduler=None):
         except OSError as e:
             raise ValueError(f"--scheduler {scheduler!r}: cannot connect ({e})") from None
     n = workers or os.cpu_count() or 1
+    # Dask starts workers with one OpenMP/BLAS thread; k-means results depend on the thread
+    # count (the order of floating-point sums), so workers get what a command run here gets
+    env = {k: os.environ.get(k, _threads()) for k in THREAD_VARIABLES}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=50)
+                           silence_logs=50, env=env)
     return Client(cluster), cluster
 
 
@@ -460,7 +473,7 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
     acc_keys = {}
     for num, e in engines.items():
         key = _hash("accuracy", version, onnx_sha, data_id, e.to_dict(), list(keep), space.method,
-                    space.epochs if space.method == "finetune" else 0, space.seed)
+                    space.epochs if space.method == "finetune" else 0, space.seed, _threads())
         acc_keys[num] = key
         tasks[key] = (f"accuracy {num}", accuracy_task,
                       (onnx_bytes, spec, e.to_dict(), list(keep), space.method, space.epochs, space.seed))

@@ -245,3 +245,15 @@ def test_cosim_prints_mismatches_and_writes_waves(tmp_path, monkeypatch, capsys)
     assert rc == 1
     assert re.search(r"mismatch: row \d+ output \d+: got -?\d+, expected -?\d+", out)
     assert waves.exists() and waves.stat().st_size > 1000
+
+
+def test_generate_the_mac_baseline(tmp_path, capsys):
+    out = tmp_path / "mac"
+    assert main(["generate", "--preset", "resnet20-v9k8-net", "--design", "mac", "--mac-mult", "lut",
+                 "--mac-d-par", "3", "--out", str(out)]) == 0
+    m = json.loads((out / "pq_engine.manifest.json").read_text())
+    assert m["kind"] == "mac" and m["engine"]["mult"] == "lut" and m["engine"]["d_par"] == 3
+    assert "lookup" in capsys.readouterr().out
+    assert main(["generate", "--design", "mac", "--train-seed", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "--design mac" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -8,6 +8,7 @@ import os
 from .. import config as cf
 
 __all__ = ["CLIError", "Terminated", "int_arg", "positive_float", "probability", "add_config_args", "resolve_config", "config_label",
+           "add_mac_args", "design_configs",
            "write_json"]
 
 
@@ -131,3 +132,22 @@ def config_label(args):
 def write_json(path, obj, what="--json"):
     from ..fsutil import write_text_atomic
     write_text_atomic(path, json.dumps(obj, indent=2), what)
+
+
+def add_mac_args(p):
+    """The MAC baseline's options (``--mac-d-par``, ``--mac-m-par``, ``--mac-w-bits``, ``--mac-mult``)."""
+    p.add_argument("--mac-d-par", type=int_arg(1), default=9, help="MAC inputs per cycle (default 9)")
+    p.add_argument("--mac-m-par", type=int_arg(1), default=16, help="MAC outputs per cycle (default 16)")
+    p.add_argument("--mac-w-bits", type=int_arg(2), default=8, help="MAC weight width (default 8)")
+    p.add_argument("--mac-mult", choices=("dsp", "lut"), default="dsp",
+                   help="MAC multipliers: dsp (DSP blocks where the family has them) or lut (logic only, "
+                        "no DSP: the PQ engine's budget)")
+
+
+def design_configs(args):
+    """``(PQ engine, its MAC baseline)`` from the configuration and the ``--mac-*`` options."""
+    from ..mac import MacConfig
+    engine, _ = resolve_config(args)
+    mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, w_bits=args.mac_w_bits,
+                               mult=args.mac_mult)
+    return engine, mac

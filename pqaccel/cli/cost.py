@@ -4,22 +4,15 @@ import os
 
 from ..fsutil import check_output_file, write_text_atomic
 from ..report import resource_table
-from .common import add_config_args, config_label, int_arg, positive_float, resolve_config, write_json
+from .common import (add_config_args, add_mac_args, config_label, design_configs, int_arg, positive_float,
+                     write_json)
 
 __all__ = ["add_commands"]
 
 
-def _design_cfg(args):
-    from ..mac import MacConfig
-    engine, _ = resolve_config(args)
-    mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, w_bits=args.mac_w_bits,
-                               mult=args.mac_mult)
-    return engine, mac
-
-
 def cmd_synth(args):
     from ..compare import synth_design
-    engine, mac = _design_cfg(args)
+    engine, mac = design_configs(args)
     designs = {"pq": engine, "mac": mac}
     chosen = ["pq", "mac"] if args.design == "both" else [args.design]
     label = config_label(args)
@@ -49,7 +42,7 @@ def cmd_synth(args):
 
 def cmd_pnr(args):
     from ..compare import pnr_design, bram_reference
-    engine, mac = _design_cfg(args)
+    engine, mac = design_configs(args)
     cfg = engine if args.design == "pq" else mac
     if args.json:
         check_output_file(args.json, "--json")
@@ -79,7 +72,7 @@ def cmd_pnr(args):
 def cmd_compare(args):
     from ..compare import compare, lowbit_study
     from ..report import compare_report, compare_csv, lowbit_report
-    engine, mac = _design_cfg(args)
+    engine, mac = design_configs(args)
     label = config_label(args)
     base = args.csv or os.path.join("rtl_out", "compare", f"{label}-{args.target}")
     check_output_file(base + ".json", "--csv")
@@ -108,12 +101,7 @@ def add_commands(sub):
                        help="nextpnr router (default router1; router2 is often much faster on congested designs)")
 
     def mac_args(p):
-        p.add_argument("--mac-d-par", type=int, default=9, help="MAC inputs per cycle (default 9)")
-        p.add_argument("--mac-m-par", type=int, default=16, help="MAC outputs per cycle (default 16)")
-        p.add_argument("--mac-w-bits", type=int, default=8, help="MAC weight width (default 8)")
-        p.add_argument("--mac-mult", choices=("dsp", "lut"), default="dsp",
-                       help="MAC multipliers: dsp (DSP blocks where the family has them) or lut (logic only, "
-                            "no DSP: the PQ engine's budget)")
+        add_mac_args(p)
         p.add_argument("--no-cache", action="store_true", help="ignore cached synthesis results")
 
     s = sub.add_parser("synth", help="Yosys synthesis: LUT/FF/carry/BRAM/LUT-RAM/DSP")

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .common import CLIError, add_config_args, int_arg, probability, resolve_config
+from .common import CLIError, add_config_args, add_mac_args, design_configs, int_arg, probability, resolve_config
 
 __all__ = ["add_commands", "COSIM_ROWS_MAX"]
 
@@ -68,6 +68,10 @@ def cmd_model(args):
 def cmd_generate(args):
     from ..export import check_output, generate
     engine, layer = resolve_config(args, n_default=2048)
+    if args.design == "mac":
+        if args.train_seed is not None:
+            raise CLIError("--train-seed trains PQ tables; the MAC engine (--design mac) has none")
+        _, engine = design_configs(args)
     check_output(args.out, args.name, tables=args.train_seed is not None)
     tables = None
     if args.train_seed is not None:
@@ -84,8 +88,9 @@ def cmd_generate(args):
         m = json.load(f)
     lat = m["latency"]
     print(f"engine: {len(m['ports'])} ports, table port {m['address_map']['addr_bits']}-bit address / "
-          f"{m['address_map']['data_bits']}-bit data, encode {lat['encode_stages']} + lookup "
-          f"{lat['lookup_stages']} pipeline stages")
+          f"{m['address_map']['data_bits']}-bit data, "
+          + " + ".join(f"{k[:-len('_stages')]} {v}" for k, v in lat.items() if k.endswith("_stages"))
+          + " pipeline stages")
     return 0
 
 
@@ -211,6 +216,9 @@ def add_commands(sub):
                         "tables/control (see the manifest's 'wrapper' section)")
     g.add_argument("--train-seed", type=int_arg(0), default=None,
                    help="train PQ on a seeded random layer (--d/--m/--n) and write its tables")
+    g.add_argument("--design", choices=("pq", "mac"), default="pq",
+                   help="the PQ engine (default) or its MAC baseline (--mac-* options)")
+    add_mac_args(g)
     g.set_defaults(func=cmd_generate)
 
     t = sub.add_parser("tables", help="table-port writes for your own integer codebooks and tables")

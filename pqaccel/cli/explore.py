@@ -98,6 +98,7 @@ def cmd_dse(args):
                     synth_front=not args.no_synth, pnr_best=args.pnr,
                     log=lambda s: print(s, flush=True))
     r["wall_s"] = round(time.perf_counter() - t0, 1)
+    r["base"] = args.preset
     with staged_files(args.out, DSE_FILES, _previous(args.out)) as tmp:
         with open(os.path.join(tmp, "dse.csv"), "w", newline="") as f:
             f.write(dse_csv(r))
@@ -149,6 +150,31 @@ def report(r):
             print(f"  HEADLINE batch {b}: best perf/area at <= {budget:g} point loss: {_label(p)}, "
                   f"{100 * p['accuracy']:.2f} % ({100 * (p['accuracy'] - r['float']):+.2f}), "
                   f"{p[f'ratio_b{b}']:.2f}x the {label} MAC (estimated areas, equal clock){real}{fmax}")
+            print(f"    convert it: {convert_command(r, p)}")
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def convert_command(r, p):
+    """The ``net convert`` command line that makes a bundle for point ``p``."""
+    from ..config import preset
+    base = _flat(preset(r["base"]).to_dict()) if r.get("base") else {}
+    sets = [f"--set {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in _flat(p["engine"]).items()
+            if base.get(k) != v]
+    data = f"--dataset {r['data']}" if not os.path.isabs(str(r["data"])) else f"--data {r['data']}"
+    method = r["space"]["method"]
+    how = {"kmeans": "", "refit": " --refit", "finetune": f" --refit --finetune {r['space']['epochs']}"}[method]
+    keep = f" --keep {','.join(r['keep'])}" if r["keep"] else ""
+    return (f"pqaccel net convert --onnx {r['onnx']} {data}{keep} --preset {r.get('base') or 'net-v9k16'} "
+            + " ".join(sets) + f"{how} --out BUNDLE")
 
 
 def dse_csv(r):
