@@ -367,10 +367,6 @@ class EngineConfig(EngineBase):
         p = self.par
         return p.c_par * p.k_par * self.v * self.widths.in_bits + p.m_par * (p.c_par - 1) * self.widths.lut_bits
 
-    def rtl(self, checks=False):
-        from .rtl.top import PQEngine
-        return PQEngine(self, checks=checks)
-
     def forward(self, x, protos, lut, shift=None, relu=False):
         """The golden model (:func:`pqaccel.model.forward`)."""
         from . import model

@@ -24,7 +24,7 @@ TABLE_HEX_FORMAT = "one write per line: <addr hex> <data hex>"
 
 
 def make_engine(cfg, checks=False):
-    """The hardware for ``cfg`` (any :class:`pqaccel.config.EngineBase`: ``cfg.rtl()``).
+    """The hardware for ``cfg`` (any :class:`pqaccel.config.EngineBase`: ``engine_rtl(cfg)``).
 
     ``checks`` adds the engine's assertions (FIFOs never written when full, credit and busy
     counters never wrap, commits never overlap): every Amaranth-simulator test turns them on;
@@ -33,7 +33,8 @@ def make_engine(cfg, checks=False):
         raise TypeError(f"cfg must be an engine configuration (EngineConfig, MacConfig), got {cfg!r}")
     from .capacity import check_capacity
     check_capacity(cfg)             # before elaboration, which grows with the parallelism
-    return cfg.rtl(checks=checks)
+    from .rtl import engine_rtl
+    return engine_rtl(cfg, checks=checks)
 
 
 def to_verilog(elaboratable, name):
@@ -97,7 +98,7 @@ def wrapper_manifest(top):
 
 
 def build_manifest(cfg: EngineBase, engine, name):
-    """The manifest of ``engine`` (the component ``cfg.rtl()`` built) under top module ``name``:
+    """The manifest of ``engine`` (the component ``engine_rtl(cfg)`` built) under top module ``name``:
     ports, stream layouts, address map, latencies and memories, as the engine states them."""
     ports = component_ports(engine)
     return {

@@ -26,6 +26,7 @@ from amaranth.lib import wiring
 from .rtl.argmin import ArgminTree
 from .rtl.shell import region_fields
 from .rtl.distance import DistanceUnit
+from .rtl import engine_rtl
 from .rtl.util import delay
 
 __all__ = ["ArgminSpec", "DistanceSpec", "prove"]
@@ -133,7 +134,7 @@ class EngineSpec(_Spec):
     def __init__(self, cfg, depth=20):
         self.cfg = cfg
         self.depth = depth
-        self.block = cfg.rtl(checks=True)
+        self.block = engine_rtl(cfg, checks=True)
         members = {name: member for name, member in self.block.signature.members.items()
                    if member.flow == wiring.In}
         wiring.Component.__init__(self, {**members, "o_ready": wiring.In(1)})

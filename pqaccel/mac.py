@@ -112,10 +112,6 @@ class MacConfig(EngineBase):
         accumulation trees (:mod:`pqaccel.capacity`); the multipliers may sit in DSPs."""
         return self.m_par * (self.d_par - 1) * self.in_bits
 
-    def rtl(self, checks=False):
-        from .rtl.mac import MacEngine
-        return MacEngine(self, checks=checks)
-
     def forward(self, x, w, shift=None, relu=False):
         return mac_forward(self, x, w, shift, relu)
 

@@ -72,7 +72,8 @@ DEPTHS = {"pq": 20, "mac": 20, "pq-wide-runtime": 23}
 def first_output_cycle(cfg):
     """The cycle of the first output beat with rows offered from reset and no backpressure."""
     from amaranth.sim import Simulator
-    dut = cfg.rtl()
+    from pqaccel.rtl import engine_rtl
+    dut = engine_rtl(cfg)
     seen = []
 
     async def bench(ctx):

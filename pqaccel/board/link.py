@@ -35,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 
 from .frames import LINK_VERSION, OPCODES, STATUS_BYTES, STATUS_MAGIC, byte_count as _bytes, manifest_hash
 from .uart import UartRx, UartTx
+from ..rtl import engine_rtl
 
 __all__ = ["HostLink", "link_params"]
 
@@ -64,7 +65,7 @@ class HostLink(wiring.Component):
 
     def __init__(self, cfg, *, clk_hz, baud, rx_depth=512):
         self.cfg = cfg
-        self.engine = cfg.rtl()
+        self.engine = engine_rtl(cfg)
         self.params = link_params(cfg, self.engine, clk_hz=clk_hz, baud=baud, rx_depth=rx_depth)
         super().__init__()
 

@@ -1,5 +1,5 @@
 """A converted network on the emitted engine: which engine a bundle runs on, the cocotb run
-(:mod:`pqaccel.sim.net_tb`), and the analytical cycle model for the same rows."""
+(:mod:`pqaccel.net.rtl_tb`), and the analytical cycle model for the same rows."""
 
 import os
 
@@ -25,7 +25,7 @@ def rtl_engine(qn, mac_par=(9, 16)):
 
 def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0, waves=None, load_bits=None):
     """Run the engine layers of the bundle ``qn`` (folder ``bundle``) on the emitted engine
-    (:func:`rtl_engine`) for images ``x`` under cocotb (:mod:`pqaccel.sim.net_tb`), table loads
+    (:func:`rtl_engine`) for images ``x`` under cocotb (:mod:`pqaccel.net.rtl_tb`), table loads
     limited to ``load_bits`` bits per cycle (None: one write per cycle); return its result dict."""
     import tempfile
     from ..export import generate
@@ -34,7 +34,7 @@ def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0
         files = generate(rtl_engine(qn), os.path.join(tmp, "rtl"))
         images = os.path.join(tmp, "images.npy")
         np.save(images, np.asarray(x, dtype=np.float64))
-        return run_testbench(files["verilog"], files["manifest"], "net_tb",
+        return run_testbench(files["verilog"], files["manifest"], "pqaccel.net.rtl_tb",
                              {"bundle": os.path.abspath(bundle), "images": images, "in_gap": in_gap,
                               "out_stall": out_stall, "seed": seed, "load_bits": load_bits},
                              sim=sim, build_dir=os.path.join(tmp, "build"), waves=waves)

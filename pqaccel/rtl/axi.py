@@ -1,6 +1,6 @@
 """SoC wrapper: AXI4-Stream rows in and results out, AXI4-Lite for tables and control.
 
-The wrapper instantiates any engine (``cfg.rtl()``) and connects its three interfaces:
+The wrapper instantiates any engine (``engine_rtl(cfg)``) and connects its three interfaces:
 
 * ``s_axis`` (AXI4-Stream slave): one transfer per input beat of the engine, ``tdata`` the
   engine's input payload (zero-extended to whole bytes); ``tlast`` marks a row's last beat and
@@ -39,11 +39,12 @@ def _bytes(bits):
 
 
 class AxiWrapper(wiring.Component):
-    """``cfg.rtl()`` behind AXI4-Stream and AXI4-Lite (see the module docstring)."""
+    """``engine_rtl(cfg)`` behind AXI4-Stream and AXI4-Lite (see the module docstring)."""
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.engine = cfg.rtl()
+        from . import engine_rtl
+        self.engine = engine_rtl(cfg)
         e = self.engine
         self.in_bits = e.in_layout.size if hasattr(e.in_layout, "size") else len(e.i.payload)
         self.data_bits = e.amap.data_bits

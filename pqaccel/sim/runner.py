@@ -107,7 +107,7 @@ def run_link(cfg, *, sim="icarus", layers, seed=0, divisor=8, rx_depth=512, expe
 
 
 def run_testbench(verilog, manifest, module, config, *, sim="icarus", build_dir=None, verbose=False, waves=None):
-    """Run the cocotb testbench ``pqaccel.sim.<module>`` on ``verilog``; it reads ``config`` (plus
+    """Run the cocotb testbench ``pqaccel.sim.<module>`` (or the module of that dotted path) on ``verilog``; it reads ``config`` (plus
     ``manifest`` and ``result`` paths) from the JSON file named by ``PQ_COSIM`` and writes its
     result there.  Returns the result dict with ``sim``, ``build_s`` and ``wall_s``."""
     if sim not in SIMULATORS:
@@ -155,7 +155,7 @@ def run_testbench(verilog, manifest, module, config, *, sim="icarus", build_dir=
                     os.environ["MAKEFLAGS"] = saved
         t1 = time.perf_counter()
         try:
-            runner.test(test_module=f"{__package__}.{module}", hdl_toplevel=top, build_dir=build_dir,
+            runner.test(test_module=module if "." in module else f"{__package__}.{module}", hdl_toplevel=top, build_dir=build_dir,
                         test_dir=build_dir, extra_env={"PQ_COSIM": cfg_path},
                         results_xml=os.path.join(build_dir, "results.xml"), waves=bool(waves),
                         log_file=None if verbose else os.path.join(build_dir, "test.log"))

@@ -31,7 +31,7 @@ from pqaccel.jobs import Job, MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
 
-from .tbutil import Traffic, clock_cycle, load_config, next_write, reset
+from pqaccel.sim.tbutil import Traffic, clock_cycle, load_config, next_write, reset
 
 
 class Host:
