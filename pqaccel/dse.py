@@ -262,9 +262,8 @@ def pnr_task(cfg_kind, cfg_dict, target):
 
 
 def _config(kind, d):
-    from .config import engine_from_dict
-    from .mac import MacConfig
-    return engine_from_dict(d) if kind == "pq" else MacConfig.from_dict(d)
+    from .config import engine_from_manifest
+    return engine_from_manifest({"kind": kind, "engine": d})
 
 
 # -- the hardware side of a point (client, milliseconds) ----------------------------------------
@@ -501,7 +500,8 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
                      "mac": f"{mcfg.d_par}x{mcfg.m_par} {mult}", "accuracy": acc["accuracy"],
                      "table_bits": acc["table_bits"], "area": area["area"], "mac_area": marea["area"],
                      "resources": area["resources"], "block_area": area["block_area"],
-                     "engine": eng.to_dict(), "mac_engine": mcfg.to_dict()}
+                     "engine": eng.to_dict(), "mac_engine": mcfg.to_dict(), "engine_kind": eng.kind,
+                     "mac_engine_kind": mcfg.kind}
                 for b in space.batches:
                     p[f"cycles_b{b}"] = pq_cyc[b]
                     p[f"mac_cycles_b{b}"] = mcyc[b]
@@ -537,56 +537,46 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
     return out
 
 
+#: The two engines of a point: its PQ engine and the MAC baseline it is compared with.
+ROLES = ("engine", "mac_engine")
+
+
 def synth_points(points, out, cache, space, *, client=None, workers=None, scheduler=None, log=print, pnr_best=0):
-    """Real Yosys for every front point's engine and MAC (and nextpnr for the ``pnr_best``
-    best of each front); the figures are added to the points."""
+    """Real Yosys for both engines of every front point (and nextpnr for the ``pnr_best`` best
+    of each front); the figures are added to the points."""
     from . import __version__
-    want = {}
-    for label, front in out["front"].items():
-        for i in front:
-            p = points[i]
-            want[("pq", json.dumps(p["engine"], sort_keys=True))] = None
-            want[("mac", json.dumps(p["mac_engine"], sort_keys=True))] = None
+    from .area import area
     tasks = {}
-    keys = {}
-    for kind, d in want:
-        key = _hash("synth", __version__, kind, d, space.target)
-        keys[(kind, d)] = key
-        tasks[key] = (f"synth {kind}", synth_task, (kind, json.loads(d), space.target))
-    best = set()
-    if pnr_best:
-        for label, front in out["front"].items():
-            for i in sorted(front, key=lambda i: -points[i]["ratio_b1"])[:pnr_best]:
-                best.add(i)
-        for i in best:
-            for kind, d in (("pq", points[i]["engine"]), ("mac", points[i]["mac_engine"])):
-                dj = json.dumps(d, sort_keys=True)
-                key = _hash("pnr", __version__, kind, dj, space.target)
-                keys[("pnr", kind, dj)] = key
-                tasks[key] = (f"pnr {kind}", pnr_task, (kind, d, space.target))
+
+    def need(what, fn, p, role):
+        kind = p[f"{role}_kind"]
+        key = _hash(what, __version__, kind, p[role], space.target)
+        tasks[key] = (f"{what} {kind}", fn, (kind, p[role], space.target))
+        return key
+
+    fronts = sorted({i for f in out["front"].values() for i in f})
+    best = {i for f in out["front"].values() for i in sorted(f, key=lambda i: -points[i]["ratio_b1"])[:pnr_best]}
+    synth_keys = {(i, role): need("synth", synth_task, points[i], role) for i in fronts for role in ROLES}
+    pnr_keys = {(i, role): need("pnr", pnr_task, points[i], role) for i in best for role in ROLES}
     if not tasks:
         return
     results = run_tasks(tasks, cache, client=client, workers=workers, scheduler=scheduler, log=log)
-    from .area import area
-    for label, front in out["front"].items():
-        for i in front:
-            p = points[i]
-            s_pq = results[keys[("pq", json.dumps(p["engine"], sort_keys=True))]]
-            s_mac = results[keys[("mac", json.dumps(p["mac_engine"], sort_keys=True))]]
-            p["synth"] = {"pq": s_pq["resources"], "mac": s_mac["resources"],
-                          "pq_area": area(s_pq["resources"], space.target),
-                          "mac_area": area(s_mac["resources"], space.target)}
-            for b in space.batches:
-                p["synth"][f"ratio_b{b}"] = ((p[f"mac_cycles_b{b}"] * p["synth"]["mac_area"])
-                                             / (p[f"cycles_b{b}"] * p["synth"]["pq_area"]))
-            if i in best:
-                f_pq = results[keys[("pnr", "pq", json.dumps(p["engine"], sort_keys=True))]]
-                f_mac = results[keys[("pnr", "mac", json.dumps(p["mac_engine"], sort_keys=True))]]
-                p["pnr"] = {"pq_fmax_mhz": f_pq["fmax_mhz"], "mac_fmax_mhz": f_mac["fmax_mhz"],
-                            "pq_s": f_pq["nextpnr_s"], "mac_s": f_mac["nextpnr_s"]}
-                if f_pq["fmax_mhz"] and f_mac["fmax_mhz"]:
-                    for b in space.batches:
-                        p["pnr"][f"ratio_b{b}"] = p["synth"][f"ratio_b{b}"] * f_pq["fmax_mhz"] / f_mac["fmax_mhz"]
+    for i in fronts:
+        p = points[i]
+        res = {role: results[synth_keys[(i, role)]]["resources"] for role in ROLES}
+        p["synth"] = {"pq": res["engine"], "mac": res["mac_engine"], "pq_area": area(res["engine"], space.target),
+                      "mac_area": area(res["mac_engine"], space.target)}
+        for b in space.batches:
+            p["synth"][f"ratio_b{b}"] = ((p[f"mac_cycles_b{b}"] * p["synth"]["mac_area"])
+                                         / (p[f"cycles_b{b}"] * p["synth"]["pq_area"]))
+        if i in best:
+            f = {role: results[pnr_keys[(i, role)]] for role in ROLES}
+            p["pnr"] = {"pq_fmax_mhz": f["engine"]["fmax_mhz"], "mac_fmax_mhz": f["mac_engine"]["fmax_mhz"],
+                        "pq_s": f["engine"]["nextpnr_s"], "mac_s": f["mac_engine"]["nextpnr_s"]}
+            if f["engine"]["fmax_mhz"] and f["mac_engine"]["fmax_mhz"]:
+                for b in space.batches:
+                    p["pnr"][f"ratio_b{b}"] = (p["synth"][f"ratio_b{b}"] * f["engine"]["fmax_mhz"]
+                                               / f["mac_engine"]["fmax_mhz"])
 
 
 def run_tasks(tasks, cache, *, client=None, workers=None, scheduler=None, log=print):

@@ -90,7 +90,9 @@ def memory_list(cfg):
 
 def map_memory(depth, width, granularity, family):
     """``{"bram", "lutram", "ff", "how"}`` of one memory as ``memory_libmap`` maps it on
-    ``family``: the cheapest of its block RAM aspect ratios, LUT-RAM and flip-flops."""
+    ``family``: the cheapest of flip-flops, its block RAM aspect ratios and LUT-RAM, in that
+    order on a tie (as Yosys breaks them on the engines' memories).  (A read port whose address is a register is a synchronous port to Yosys,
+    which absorbs the register, so the codebooks' LUT-RAM-style reads may become block RAM.)"""
     lib = MEMORY_LIBS[family]
     if depth <= 0:
         return {"bram": 0, "lutram": 0, "ff": 0, "how": "none", "pieces": 0}
@@ -102,6 +104,17 @@ def map_memory(depth, width, granularity, family):
     padded = groups * (-(-granularity // byte) * byte) if byte > 1 and granularity < width else width
     n, how, pieces = _bram_blocks(depth, padded, tuple(sorted(shapes.items())), lib["mixed_depth"])
     options.append((n * cost, {"bram": n, "lutram": 0, "ff": 0, "how": how, "pieces": pieces}))
+    if lib["mixed_depth"]:
+        # iCE40: the width in binary slices, each packed into whole blocks; a slice narrower
+        # than the narrowest aspect folds its depth into the block's width
+        bits = max(w * d for w, d in shapes.items())
+        widest = max(shapes)
+        rest = padded % widest
+        n = (padded // widest) * -(-depth // shapes[widest])
+        n += sum(-(-depth * (1 << i) // bits) for i in range(rest.bit_length()) if rest >> i & 1)
+        if depth * widest >= bits:
+            options.append((n * cost, {"bram": n, "lutram": 0, "ff": 0, "how": f"{depth}x{padded} in width slices",
+                                       "pieces": -(-depth * min(shapes) // bits)}))
     if lib["lutram"]:
         lcost, ld, lw = lib["lutram"]
         # no write enables per bit group: each group is its own slice of LUT-RAMs
@@ -110,7 +123,8 @@ def map_memory(depth, width, granularity, family):
         options.append((n * lcost, {"bram": 0, "lutram": n, "ff": 0, "how": "lutram", "pieces": -(-depth // ld)}))
     bits = depth * width
     options.append((bits * lib["logic_bit"], {"bram": 0, "lutram": 0, "ff": bits, "how": "logic", "pieces": depth}))
-    return min(options, key=lambda o: o[0])[1]
+    rank = {"logic": 0, "lutram": 2}
+    return min(options, key=lambda o: (o[0], rank.get(o[1]["how"], 1)))[1]
 
 
 def _bram_blocks(depth, width, shapes, mixed):

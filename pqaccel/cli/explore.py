@@ -226,7 +226,12 @@ def plot_front(r, path):
         ax.set_xlabel(f"perf/area vs the {label} MAC engine (batch 1, equal clock)")
         ax.set_ylabel("test accuracy (%)")
         lo = min(100 * p["accuracy"] for p in pts)
-        ax.set_ylim(max(lo - 1, 100 * r["float"] - 15), 100 * r["float"] + 1)
+        floor = max(lo - 1, 100 * r["float"] - 15)
+        ax.set_ylim(floor, 100 * r["float"] + 1)
+        below = sum(100 * p["accuracy"] < floor for p in pts)
+        if below:
+            ax.text(0.99, 0.01, f"{below} points below {floor:.0f} %", transform=ax.transAxes, ha="right",
+                    va="bottom", fontsize=7)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, ncol=2, loc="lower left")
     name = os.path.basename(r["onnx"])
