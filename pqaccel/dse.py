@@ -395,9 +395,18 @@ def make_client(workers=None, scheduler=None):
     n = workers or os.cpu_count() or 1
     # Dask starts workers with one OpenMP/BLAS thread; k-means results depend on the thread
     # count (the order of floating-point sums), so workers get what a command run here gets
+    saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
     env = {k: os.environ.get(k, _threads()) for k in THREAD_VARIABLES}
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=50, env=env)
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=50, env=env)
+    finally:
+        # the nanny writes its one-thread defaults into this process's environment: undo that
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return Client(cluster), cluster
 
 
