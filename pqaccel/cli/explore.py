@@ -223,6 +223,10 @@ def plot_front(r, path):
             ax.scatter([p["ratio_b1"]], [100 * p["accuracy"]], marker="*", s=160, color="gold", edgecolor="k",
                        zorder=6, label=f"best: {p['ratio_b1']:.2f}x")
         ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}x"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"perf/area vs the {label} MAC engine (batch 1, equal clock)")
         ax.set_ylabel("test accuracy (%)")
         lo = min(100 * p["accuracy"] for p in pts)
@@ -248,10 +252,11 @@ def plot_area(r, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     seen, pts = set(), []
-    for label, front in r["front"].items():
+    for label, front in r["front"].items():     # a PQ engine on several fronts is shown once
         for i in front:
-            if i not in seen:
-                seen.add(i)
+            key = json.dumps(r["points"][i]["engine"], sort_keys=True)
+            if key not in seen:
+                seen.add(key)
                 pts.append(r["points"][i])
     pts = sorted(pts, key=lambda p: p["area"])[:14]
     blocks = sorted({b for p in pts for b in p["block_area"]})
@@ -261,7 +266,7 @@ def plot_area(r, path):
         vals = [p["block_area"].get(b, 0) for p in pts]
         ax.bar(range(len(pts)), vals, bottom=bottom, label=b)
         bottom = [x + y for x, y in zip(bottom, vals)]
-    macs = sorted({(p["mac"], p["mac_area"]) for p in pts})
+    macs = sorted({(r["points"][i]["mac"], r["points"][i]["mac_area"]) for f in r["front"].values() for i in f})
     for (label, a), ls in zip(macs, ("--", ":", "-.")):
         ax.axhline(a, color="k", ls=ls, lw=1, label=f"MAC {label}: {a:,.0f}")
     ax.set_xticks(range(len(pts)))
