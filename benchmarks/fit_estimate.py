@@ -155,6 +155,10 @@ def report(rows, est, what):
             print(line)
         print("  mean |error|: " + ", ".join(
             f"{c} {100 * sum(v) / len(v):.1f} % (max {100 * max(v):.1f} %)" for c, v in errs.items() if v))
+        fitted = est.model.get("points", {}).get(target, {})
+        cells = [f"{100 * sum(errs[c]) / len(errs[c]):.1f} % ({100 * max(errs[c]):.1f})" if errs[c] else "-"
+                 for c in cols]
+        print(f"  README row: | {target} | {sum(fitted.values())} / {len(sel)} | " + " | ".join(cells) + " |")
 
 
 def main():
