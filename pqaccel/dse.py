@@ -289,6 +289,27 @@ def _cycles(layers, rows, engine, batches, load_bits):
             for b in batches}
 
 
+#: The device of each family a point must fit (estimated resources): name, LUT4s, block RAMs
+#: (18-kbit ECP5 EBRs, 4-kbit iCE40 RAM4Ks) and DSP multipliers.
+DEVICES = {"ecp5": ("ECP5 LFE5U-85F", 83_640, 208, 156), "ice40": ("iCE40 HX8K", 7_680, 32, 0)}
+
+
+def device_misfit(resources, target):
+    """Why ``resources`` do not fit the family's device (:data:`DEVICES`), or ``""``."""
+    name, luts, brams, dsps = DEVICES[target]
+    from .area import FAMILY_LUT_WEIGHT
+    lut_w, carry_w = FAMILY_LUT_WEIGHT[target]
+    logic = resources.get("lut", 0) * lut_w + resources.get("carry", 0) * carry_w + 4 * resources.get("lutram", 0)
+    out = []
+    if logic > luts:
+        out.append(f"{logic:,.0f} LUT4s of {luts:,}")
+    if resources.get("bram", 0) > brams:
+        out.append(f"{resources['bram']:,.0f} block RAMs of {brams}")
+    if resources.get("dsp", 0) > dsps:
+        out.append(f"{resources['dsp']:,.0f} DSPs of {dsps}")
+    return f"needs {', '.join(out)} on the {name}" if out else ""
+
+
 def pareto_front(points, x="ratio_b1", y="accuracy"):
     """Indices of the points no other point beats on both ``x`` and ``y`` (higher is better)."""
     order = sorted(range(len(points)), key=lambda i: (-points[i][x], -points[i][y]))
@@ -504,13 +525,15 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
                     mac_cache[mk] = (mcfg, est.estimate(mcfg, space.target),
                                      _cycles(bl["mac_layers"], rows, mcfg, space.batches, space.load_bits))
                 mcfg, marea, mcyc = mac_cache[mk]
+                misfit = device_misfit(area["resources"], space.target) or device_misfit(marea["resources"],
+                                                                                         space.target)
                 p = {"metric": num[0], "v": num[1], "k": num[2], "bits": num[3], "lut_bits": num[4],
                      "c_par": eng.par.c_par, "k_par": eng.par.k_par, "m_par": eng.par.m_par, "wide_port": wide,
                      "mac": f"{mcfg.d_par}x{mcfg.m_par} {mult}", "accuracy": acc["accuracy"],
                      "table_bits": acc["table_bits"], "area": area["area"], "mac_area": marea["area"],
                      "resources": area["resources"], "block_area": area["block_area"],
                      "engine": eng.to_dict(), "mac_engine": mcfg.to_dict(), "engine_kind": eng.kind,
-                     "mac_engine_kind": mcfg.kind}
+                     "mac_engine_kind": mcfg.kind, "fits": not misfit, "misfit": misfit}
                 for b in space.batches:
                     p[f"cycles_b{b}"] = pq_cyc[b]
                     p[f"mac_cycles_b{b}"] = mcyc[b]
@@ -520,13 +543,15 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
     out = {"onnx": os.path.abspath(onnx_path), "data": dataset or os.path.abspath(data_path),
            "keep": list(keep), "images": bl["images"], "float": bl["float"], "int8_mac": bl["int8_mac"],
            "space": {k: v for k, v in space.__dict__.items() if k != "where"}, "points": points,
+           "device": DEVICES[space.target][0], "misfits": sum(not p["fits"] for p in points),
            "accuracy_tasks": len(engines), "task_wall_s": round(sum(r.get("wall_s", 0) for r in results.values()), 1)}
     # one front per MAC baseline: a point's ratio is against that baseline
     out["front"], out["headline"] = {}, {}
     for d_par, mm_par, mult in space.macs():
         sel = [i for i, p in enumerate(points) if p["mac_engine"]["mult"] == mult
                and p["mac_engine"]["d_par"] == min(d_par, p["mac_engine"]["d_max"])
-               and p["mac_engine"]["m_par"] == min(mm_par, p["mac_engine"]["m_max"])]
+               and p["mac_engine"]["m_par"] == min(mm_par, p["mac_engine"]["m_max"])
+               and p["fits"]]
         if not sel:
             continue
         label = points[sel[0]]["mac"]

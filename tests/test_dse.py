@@ -168,3 +168,12 @@ def test_progress_line():
     text = buf.getvalue()
     assert "4/10 done" in text and "2 running" in text and "1 failed" in text and "ETA" in text
     assert dse.Progress(3).out is None                  # quiet when stderr is not a terminal
+
+
+def test_device_fit():
+    fits = {"lut": 1000, "carry": 100, "lutram": 10, "bram": 20, "dsp": 0}
+    assert dse.device_misfit(fits, "ecp5") == ""
+    big = dict(fits, bram=240, dsp=200)
+    msg = dse.device_misfit(big, "ecp5")
+    assert "240 block RAMs of 208" in msg and "200 DSPs of 156" in msg and "LFE5U-85F" in msg
+    assert "LUT4s" in dse.device_misfit(dict(fits, lut=9000), "ice40")

@@ -123,6 +123,8 @@ def report(r):
     print(f"dse of {len(r['points'])} points ({r['accuracy_tasks']} accuracy tasks, {r['task_wall_s']:.0f} s of task "
           f"time) in {r['wall_s']:.0f} s: float {100 * r['float']:.2f} %, int8 MAC {100 * r['int8_mac']:.2f} % "
           f"on {r['images']} test images")
+    if r.get("misfits"):
+        print(f"  {r['misfits']} points do not fit the {r['device']} (estimated) and are left out of the fronts")
     for label, front in r["front"].items():
         print(f"  against the int8 MAC network on the {label} MAC engine: front of {len(front)} points")
         hdr = f"    {'point':<40}{'acc %':>7}" + "".join(f"{'x b' + str(b):>8}" for b in batches)
@@ -186,13 +188,13 @@ def dse_csv(r):
     head = ["metric", "v", "k", "bits", "lut_bits", "c_par", "k_par", "m_par", "wide_port", "mac", "accuracy",
             "table_bits", "area", "mac_area"]
     head += [f"{x}_b{b}" for b in batches for x in ("cycles", "mac_cycles", "ratio")]
-    head += ["front", "synth_area", "synth_mac_area"]
+    head += ["fits", "front", "synth_area", "synth_mac_area"]
     w.writerow(head)
     for p in r["points"]:
         s = p.get("synth") or {}
         w.writerow([p[h] for h in head[:14]] + [p[f"{x}_b{b}"] for b in batches for x in ("cycles", "mac_cycles",
                                                                                           "ratio")]
-                   + [int(bool(p.get("front"))), s.get("pq_area", ""), s.get("mac_area", "")])
+                   + [int(p["fits"]), int(bool(p.get("front"))), s.get("pq_area", ""), s.get("mac_area", "")])
     return buf.getvalue()
 
 
