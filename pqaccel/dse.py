@@ -576,8 +576,9 @@ ROLES = ("engine", "mac_engine")
 
 
 def synth_points(points, out, cache, space, *, client=None, workers=None, scheduler=None, log=print, pnr_best=0):
-    """Real Yosys for both engines of every front point (and nextpnr for the ``pnr_best`` best
-    of each front); the figures are added to the points."""
+    """Real Yosys for both engines of every front point (and nextpnr for ``pnr_best`` points
+    of each front: its headline point at batch 1, then the best by perf/area); the figures are
+    added to the points."""
     from . import __version__
     from .area import area
     tasks = {}
@@ -589,7 +590,12 @@ def synth_points(points, out, cache, space, *, client=None, workers=None, schedu
         return key
 
     fronts = sorted({i for f in out["front"].values() for i in f})
-    best = {i for f in out["front"].values() for i in sorted(f, key=lambda i: -points[i]["ratio_b1"])[:pnr_best]}
+    best = set()
+    for label, f in out["front"].items():      # the headline point first, then the front by perf/area
+        top = out["headline"][label].get("1")
+        order = ([top] if top is not None else []) + sorted((i for i in f if i != top),
+                                                           key=lambda i: -points[i]["ratio_b1"])
+        best |= set(order[:pnr_best])
     synth_keys = {(i, role): need("synth", synth_task, points[i], role) for i in fronts for role in ROLES}
     pnr_keys = {(i, role): need("pnr", pnr_task, points[i], role) for i in best for role in ROLES}
     if not tasks:

@@ -319,6 +319,7 @@ def add_commands(sub):
     d.add_argument("--cache", metavar="DIR", help="task result cache (default $PQACCEL_CACHE/dse)")
     d.add_argument("--no-synth", action="store_true", help="estimates only: no Yosys for the front points")
     d.add_argument("--pnr", type=int_arg(0), default=0, metavar="N",
-                   help="nextpnr (router2) for the N best points of each front, PQ and MAC (default 0)")
+                   help="nextpnr (router2) for N points of each front, PQ and MAC: the headline point, then the best "
+                        "by perf/area (default 0)")
     d.add_argument("--out", required=True, help="folder for dse.csv, dse.json, dse.png, dse-area.png")
     d.set_defaults(func=cmd_dse)
