@@ -90,21 +90,25 @@ def memory_list(cfg):
 
 def map_memory(depth, width, granularity, family):
     """``{"bram", "lutram", "ff", "how"}`` of one memory as ``memory_libmap`` maps it on
-    ``family``: the cheapest of flip-flops, its block RAM aspect ratios and LUT-RAM, in that
-    order on a tie (as Yosys breaks them on the engines' memories).  (A read port whose address is a register is a synchronous port to Yosys,
-    which absorbs the register, so the codebooks' LUT-RAM-style reads may become block RAM.)"""
+    ``family``: every mapping costed as Yosys does (the cells' library cost, plus half a unit
+    per bit of the read multiplexer that joins depth pieces and per write enable of the
+    demultiplexer that splits them, :func:`_libmap_cost`), the cheapest taken; flip-flops, then
+    block RAM, then LUT-RAM on a tie.  (A read port whose address is a register is a
+    synchronous port to Yosys, which absorbs the register: the codebooks' LUT-RAM-style reads
+    may become block RAM.)"""
     lib = MEMORY_LIBS[family]
     if depth <= 0:
         return {"bram": 0, "lutram": 0, "ff": 0, "how": "none", "pieces": 0}
     options = []
     cost, shapes = lib["bram"]
     byte = lib["byte"]
-    # a write-enable group takes whole bytes of the block RAM
     groups = -(-width // granularity)
+    # a write-enable group takes whole bytes of the block RAM
     padded = groups * (-(-granularity // byte) * byte) if byte > 1 and granularity < width else width
-    n, how, pieces = _bram_blocks(depth, padded, tuple(sorted(shapes.items())), lib["mixed_depth"])
-    options.append((n * cost, {"bram": n, "lutram": 0, "ff": 0, "how": how, "pieces": pieces}))
     if lib["mixed_depth"]:
+        n, how, pieces = _bram_blocks(depth, padded, tuple(sorted(shapes.items())), True)
+        options.append((_libmap_cost(n * cost, pieces, width, groups),
+                        {"bram": n, "lutram": 0, "ff": 0, "how": how, "pieces": pieces}))
         # iCE40: the width in binary slices, each packed into whole blocks; a slice narrower
         # than the narrowest aspect folds its depth into the block's width
         bits = max(w * d for w, d in shapes.items())
@@ -113,18 +117,37 @@ def map_memory(depth, width, granularity, family):
         n = (padded // widest) * -(-depth // shapes[widest])
         n += sum(-(-depth * (1 << i) // bits) for i in range(rest.bit_length()) if rest >> i & 1)
         if depth * widest >= bits:
-            options.append((n * cost, {"bram": n, "lutram": 0, "ff": 0, "how": f"{depth}x{padded} in width slices",
-                                       "pieces": -(-depth * min(shapes) // bits)}))
+            pieces = -(-depth * min(shapes) // bits)
+            options.append((_libmap_cost(n * cost, pieces, width, groups),
+                            {"bram": n, "lutram": 0, "ff": 0, "how": f"{depth}x{padded} in width slices",
+                             "pieces": pieces}))
+    else:
+        for w, d in sorted(shapes.items()):
+            pieces = -(-depth // d)
+            n = pieces * -(-padded // w)
+            options.append((_libmap_cost(n * cost, pieces, width, groups),
+                            {"bram": n, "lutram": 0, "ff": 0, "how": f"{depth}x{width} as {d}x{w}",
+                             "pieces": pieces}))
     if lib["lutram"]:
         lcost, ld, lw = lib["lutram"]
         # no write enables per bit group: each group is its own slice of LUT-RAMs
         slices = groups * -(-granularity // lw) if granularity < width else -(-width // lw)
-        n = -(-depth // ld) * slices
-        options.append((n * lcost, {"bram": 0, "lutram": n, "ff": 0, "how": "lutram", "pieces": -(-depth // ld)}))
+        pieces = -(-depth // ld)
+        n = pieces * slices
+        options.append((_libmap_cost(n * lcost, pieces, width, groups),
+                        {"bram": 0, "lutram": n, "ff": 0, "how": "lutram", "pieces": pieces}))
     bits = depth * width
     options.append((bits * lib["logic_bit"], {"bram": 0, "lutram": 0, "ff": bits, "how": "logic", "pieces": depth}))
     rank = {"logic": 0, "lutram": 2}
     return min(options, key=lambda o: (o[0], rank.get(o[1]["how"], 1)))[1]
+
+
+def _libmap_cost(cells, pieces, width, enables):
+    """``memory_libmap``'s cost of a mapping: its cells' cost, half a unit per bit of the read
+    mux over ``pieces`` depth pieces, half a unit per write enable of the write demux."""
+    mux = (pieces - 1) * width
+    demux = pieces * enables if pieces > 1 else 0
+    return cells + 0.5 * mux + 0.5 * demux
 
 
 def _bram_blocks(depth, width, shapes, mixed):

@@ -20,6 +20,12 @@ def test_memory_mapping_by_hand():
     # iCE40 has no LUT-RAM: 585 bits of flip-flops cost more than 5 RAM4K (256 x 16) -> block RAM
     m = estimate.map_memory(9, 65, 65, "ice40")
     assert (m["bram"], m["ff"]) == (5, 0)
+    # 48 x 384 in 24-bit groups: LUT-RAM takes 3 x 96 = 288 cells (cost 1152) plus the read mux over
+    # 3 depth pieces (0.5 x 2 x 384) and the write demux (0.5 x 3 x 16) = 1560 > 12 block RAMs (1536)
+    m = estimate.map_memory(48, 384, 24, "ecp5")
+    assert (m["bram"], m["lutram"]) == (12, 0)
+    # 16 x 384: one depth piece, no mux: 96 LUT-RAM cells (384) beat the block RAMs
+    assert estimate.map_memory(16, 384, 24, "ecp5")["lutram"] == 96
     # 2 x 2 bits: flip-flops are cheaper than any RAM
     assert estimate.map_memory(2, 2, 2, "ice40")["ff"] == 4
 
