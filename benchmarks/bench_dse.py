@@ -1,6 +1,7 @@
 """The published design-space explorations: ``pqaccel dse`` on the trained ResNet20 (MNIST-5k,
-post-training PQ with the table refit) and on the MNIST demo network (PQ-aware fine-tuning, 4
-epochs a point), each on a 2-worker LocalCluster, first and last layers int8 (on the host).
+post-training PQ with the table refit) and on the MNIST demo network (the same, and PQ-aware
+fine-tuning, 4 epochs a point), each on a 2-worker LocalCluster, first and last layers int8 (on
+the host).
 
 Each sweep prints its front and the headline (best perf/area within 1.0 point of float accuracy,
 against the DSP MAC and the DSP-free MAC, batch 1 and 32) and writes CSV, JSON and the two PNGs
@@ -8,7 +9,7 @@ under ``--out``.  With ``--synth`` the front points are synthesized (Yosys, cach
 places and routes the N best of each front.  Tasks are cached (``$PQACCEL_CACHE/dse``): a rerun
 prints the same figures at once; ``--cache DIR`` for a cold run.
 
-Usage: python benchmarks/bench_dse.py [--only resnet20|demo] [--synth] [--pnr N] [--out build/dse]
+Usage: python benchmarks/bench_dse.py [--only resnet20|demo-refit|demo] [--synth] [--pnr N] [--out build/dse]
 """
 
 import argparse
@@ -22,6 +23,8 @@ ROOT = os.path.dirname(HERE)
 
 SWEEPS = {
     "resnet20": ("models/mnist5k_resnet20.onnx", "mnist5k", "spaces/resnet20-mnist.toml"),
+    # the demo network over the same post-training space, then fine-tuned at v=9
+    "demo-refit": ("models/mnist5k_resnet.onnx", "mnist5k", "spaces/resnet20-mnist.toml"),
     "demo": ("models/mnist5k_resnet.onnx", "mnist5k", "spaces/demo-finetune.toml"),
 }
 
