@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 
-__all__ = ["OutputError", "atomic_directory", "check_no_clobber", "check_output_dir", "check_output_file", "staged_files",
+__all__ = ["OutputError", "atomic_directory", "check_no_clobber", "check_output_dir", "check_output_file", "staged_files", "previous_run",
            "write_text_atomic"]
 
 
@@ -167,3 +167,16 @@ def atomic_directory(dest):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def previous_run(out_dir, index, names, keys):
+    """``names`` if ``out_dir`` holds the JSON file ``index`` that an earlier pqaccel run wrote
+    (a JSON object with every key of ``keys``), else an empty set: the files a rerun may replace."""
+    import json
+    try:
+        with open(os.path.join(out_dir, index)) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return set()
+    return set(names) if isinstance(doc, dict) and all(k in doc for k in keys) else set()
+

@@ -60,12 +60,8 @@ def _overrides(args):
 
 
 def _previous(out_dir):
-    try:
-        with open(os.path.join(out_dir, "dse.json")) as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        return set()
-    return set(DSE_FILES) if isinstance(doc, dict) and "points" in doc and "front" in doc else set()
+    from ..fsutil import previous_run
+    return previous_run(out_dir, "dse.json", DSE_FILES, ("points", "front"))
 
 
 def cmd_dse(args):

@@ -365,12 +365,8 @@ def cmd_sweep(args):
 
 
 def _previous_sweep(out_dir):
-    try:
-        with open(os.path.join(out_dir, "sweep.json")) as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        return set()
-    return {"sweep.csv", "sweep.json", "sweep.png"} if isinstance(doc, dict) and "points" in doc else set()
+    from ..fsutil import previous_run
+    return previous_run(out_dir, "sweep.json", ("sweep.csv", "sweep.json", "sweep.png"), ("points",))
 
 
 def plot_sweep(result, path):
