@@ -24,7 +24,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from pqaccel.config import Widths, preset  # noqa: E402
+from pqaccel.config import Widths
+from pqaccel.presets import preset  # noqa: E402
 from pqaccel.net import quant  # noqa: E402
 from pqaccel.net.datasets import load_dataset  # noqa: E402
 from pqaccel.net.finetune import FinetuneSettings, finetune  # noqa: E402

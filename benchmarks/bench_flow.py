@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from pqaccel.config import preset, default_layer
+from pqaccel.presets import preset, default_layer
 from pqaccel.export import generate
 
 

@@ -8,8 +8,9 @@ import time
 
 import numpy as np
 
-from pqaccel import model
-from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Widths
+from pqaccel.engines.pq import model
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import LayerConfig, Parallelism, Widths
 
 
 def main():

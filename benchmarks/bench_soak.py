@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from pqaccel.config import preset
+from pqaccel.presets import preset
 from pqaccel.export import generate
 from pqaccel.sim.runner import run_soak
 

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from pqaccel import area as area_model  # noqa: E402
 from pqaccel.compare import LOAD_BITS, converted_network_cycles, synth_design  # noqa: E402
-from pqaccel.mac import MacConfig  # noqa: E402
+from pqaccel.engines.mac.config import MacConfig  # noqa: E402
 from pqaccel.net import quant  # noqa: E402
 from pqaccel.net.bundle import load_bundle  # noqa: E402
 from pqaccel.net.datasets import load_dataset  # noqa: E402

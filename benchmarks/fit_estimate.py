@@ -32,8 +32,9 @@ DEFAULT_POINTS_ICE40 = os.path.join(ROOT, "build", "estimate-points-ice40.jsonl"
 
 def sample_configs(n, seed):
     """``n`` seeded engine configurations: about 3 PQ engines for each MAC engine."""
-    from pqaccel.config import EngineConfig, Parallelism, Requant, Widths
-    from pqaccel.mac import MacConfig
+    from pqaccel.engines.pq.config import EngineConfig
+    from pqaccel.config import Parallelism, Requant, Widths
+    from pqaccel.engines.mac.config import MacConfig
     rng = random.Random(seed)
     out = []
     while len(out) < n:
@@ -73,8 +74,8 @@ def preset_configs():
     """The network presets and their MAC baselines (both multipliers): the region a DSE front
     sits in, larger than most of the random sample."""
     from pqaccel.compare import network_engine
-    from pqaccel.config import PRESETS
-    from pqaccel.mac import MacConfig
+    from pqaccel.presets import PRESETS
+    from pqaccel.engines.mac.config import MacConfig
     out = []
     for name in ("net-v9k16", "resnet20-v9k8-net", "net-v3k32", "net-v3k32-6bit", "resnet20-v9k8-net-lut6"):
         out.append(network_engine(PRESETS[name]))
@@ -112,8 +113,8 @@ def synth_stage(args):
 
 
 def load_points(path):
-    from pqaccel.config import engine_from_dict
-    from pqaccel.mac import MacConfig
+    from pqaccel.engines.pq.config import engine_from_dict
+    from pqaccel.engines.mac.config import MacConfig
     rows = []
     with open(path) as f:
         for line in f:

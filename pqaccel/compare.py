@@ -1,5 +1,6 @@
 """PQ engine versus the MAC baseline on the same flow: resources, area, Fmax, cycles, perf/area."""
 
+import glob
 import hashlib
 import json
 import os
@@ -9,10 +10,11 @@ from amaranth.back import rtlil
 
 from . import area as area_model
 from . import synth
-from .config import EngineConfig, LayerConfig, Widths
+from .engines.pq.config import EngineConfig
+from .config import LayerConfig, Widths
 from .export import generate, make_engine
 from .fsutil import atomic_directory
-from .mac import MacConfig
+from .engines.mac.config import MacConfig
 from .rtl.harness import PnRHarness, BramLoop
 
 __all__ = ["RESNET20_CONV3X3", "collision_free_globs", "synth_design", "pnr_design", "bram_reference", "measure_cycles",
@@ -71,7 +73,8 @@ def _measurement_key(verilog, spec, sim, seed):
         h.update(f.read())
     here = os.path.dirname(os.path.abspath(__file__))
     from .sim import pq_tb
-    for src in (pq_tb.__file__, *(os.path.join(here, f) for f in ("jobs.py", "payload.py", "model.py"))):
+    engine_sources = sorted(glob.glob(os.path.join(here, "engines", "*", "*.py")))
+    for src in (pq_tb.__file__, *(os.path.join(here, f) for f in ("jobs.py", "payload.py")), *engine_sources):
         with open(src, "rb") as f:
             h.update(f.read())
     h.update(json.dumps([spec, sim, seed, synth.tool_version("cocotb"),

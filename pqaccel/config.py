@@ -1,22 +1,19 @@
-"""One configuration object, the source of truth for the golden model, the RTL and the tools.
+"""What every engine configuration shares: the validators, the configuration sections
+(:class:`Widths`, :class:`Parallelism`, :class:`Requant`), the run-time :class:`LayerConfig`, the
+engine protocol :class:`EngineBase` and the loader of nested dicts (TOML, JSON, manifests).
 
-An :class:`EngineConfig` is fixed when the hardware is generated; a :class:`LayerConfig` is set at
-run time, so one engine runs every layer of a network that fits its maxima.  Every derived width
-is computed here from the exact integer ranges (see :mod:`pqaccel.fixedpoint`), never guessed.
+An engine configuration is fixed when the hardware is generated; a :class:`LayerConfig` is set at
+run time, so one engine runs every layer of a network that fits its maxima.  The engines
+themselves live in :mod:`pqaccel.engines` (one package each, one registry); presets and
+configuration files in :mod:`pqaccel.presets`.
 """
 
-import json
 import operator
-import tomllib
-from dataclasses import dataclass, field, fields, asdict, replace
-
-from . import fixedpoint as fx
+from dataclasses import dataclass, fields, asdict, replace
 
 __all__ = [
-    "METRICS", "ROUNDINGS", "REQUANT_MODES",
-    "Widths", "Parallelism", "Requant", "EngineConfig", "LayerConfig",
-    "PRESETS", "preset", "load_config_file", "engine_from_dict", "EngineBase", "ENGINE_KINDS",
-    "engine_from_manifest",
+    "METRICS", "ROUNDINGS", "REQUANT_MODES", "Widths", "Parallelism", "Requant", "LayerConfig",
+    "EngineBase", "config_from_dict",
 ]
 
 METRICS = ("l1", "l2", "chebyshev")
@@ -148,8 +145,9 @@ class EngineBase:
     """What every engine configuration is and provides: the protocol the generator, the driver,
     the cycle model and the reports use instead of asking which engine they hold.
 
-    A subclass (a frozen dataclass: :class:`EngineConfig`, :class:`pqaccel.mac.MacConfig`) sets
-    ``kind`` (its name in manifests; subclasses register themselves in :data:`ENGINE_KINDS`) and
+    A subclass (a frozen dataclass: :class:`pqaccel.engines.pq.config.EngineConfig`,
+    :class:`pqaccel.engines.mac.config.MacConfig`) sets ``kind`` (its name in manifests and in
+    the registry :data:`pqaccel.engines.ENGINES`) and
     ``ideal_formula``, and defines the hooks ``d_max``, ``m_max``, ``group_size`` (input
     elements per input beat), ``out_lanes`` (outputs per output beat), ``acc_bits``,
     ``steps_per_group(layer)``, ``d_limit_message()``, ``from_dict``, ``address_map()``,
@@ -161,11 +159,6 @@ class EngineBase:
 
     kind = None
     ideal_formula = None
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            ENGINE_KINDS[cls.kind] = cls
 
     # -- shared -----------------------------------------------------------------------------------
     def _check_requant(self):
@@ -215,180 +208,6 @@ class EngineBase:
         return replace(self, **changes)
 
 
-#: Engine configuration classes by manifest ``kind`` (filled by :class:`EngineBase` subclasses).
-ENGINE_KINDS = {}
-
-
-def engine_from_manifest(manifest):
-    """The engine configuration a manifest was generated for, validated."""
-    import importlib
-    importlib.import_module(".mac", __package__)          # registers the MAC engine's kind
-    kind = manifest.get("kind", "pq")
-    if kind not in ENGINE_KINDS:
-        raise ValueError(f"manifest kind must be one of {', '.join(sorted(ENGINE_KINDS))}, got {kind!r}")
-    return ENGINE_KINDS[kind].from_dict(manifest["engine"])
-
-
-@dataclass(frozen=True)
-class EngineConfig(EngineBase):
-    """Everything fixed in hardware.
-
-    ``v``: subvector length; ``k``: prototypes per subspace; ``c_max``, ``m_max``: the largest
-    number of subspaces and output channels a layer may have; ``par``: :class:`Parallelism`;
-    ``widths``: :class:`Widths`; ``metric``: ``l1``, ``l2`` or ``chebyshev``; ``requant``:
-    :class:`Requant`.
-
-    Raises :class:`TypeError` or :class:`ValueError` naming the parameter, its value and what is
-    valid.
-    """
-    v: int = 4
-    k: int = 16
-    c_max: int = 8
-    m_max: int = 8
-    par: Parallelism = field(default_factory=Parallelism)
-    widths: Widths = field(default_factory=Widths)
-    metric: str = "l1"
-    requant: Requant = field(default_factory=Requant)
-    wide_port: bool = False
-
-    kind = "pq"
-    ideal_formula = "ceil(C/c_par) * max(k/k_par, ceil(M/m_par))"
-
-    def __post_init__(self):
-        if not isinstance(self.wide_port, bool):
-            raise TypeError(f"wide_port must be a boolean, got {self.wide_port!r}")
-        _check_int("v", self.v, 1, V_MAX)
-        _check_int("k", self.k, 2, K_MAX)
-        _check_int("c_max", self.c_max, 1, C_MAX_MAX)
-        _check_int("m_max", self.m_max, 1, M_MAX_MAX)
-        for name, cls in (("par", Parallelism), ("widths", Widths), ("requant", Requant)):
-            if not isinstance(getattr(self, name), cls):
-                raise TypeError(f"{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
-        _check_choice("metric", self.metric, METRICS)
-        p = self.par
-        if p.c_par > self.c_max:
-            raise ValueError(f"c_par must be an integer from 1 to c_max={self.c_max}, got {p.c_par!r}")
-        if self.k % p.k_par:
-            divisors = [d for d in range(1, self.k + 1) if self.k % d == 0]
-            raise ValueError(f"k_par must divide k={self.k} (one of {divisors}), got {p.k_par!r}")
-        if p.m_par > self.m_max:
-            raise ValueError(f"m_par must be an integer from 1 to m_max={self.m_max}, got {p.m_par!r}")
-        self._check_requant()
-
-    # -- derived widths ---------------------------------------------------------------------------
-    @property
-    def idx_bits(self):
-        """Width of a prototype index."""
-        return max(1, (self.k - 1).bit_length())
-
-    @property
-    def diff_max(self):
-        """Largest ``|x - p|`` over all inputs and prototypes in range."""
-        return fx.diff_abs_max(self.widths.in_bits, self.widths.proto_bits)
-
-    @property
-    def dist_max(self):
-        """Largest distance over all inputs and prototypes in range."""
-        return fx.dist_max(self.metric, self.v, self.widths.in_bits, self.widths.proto_bits)
-
-    @property
-    def dist_bits(self):
-        """Width of an (unsigned) distance; exact, never wraps."""
-        return max(1, self.dist_max.bit_length())
-
-    @property
-    def acc_range(self):
-        lo, hi = fx.signed_range(self.widths.lut_bits)
-        return self.c_max * lo, self.c_max * hi
-
-    @property
-    def acc_bits(self):
-        """Signed width of the exact accumulator of ``c_max`` table entries; never wraps."""
-        return fx.signed_bits_for(*self.acc_range)
-
-    @property
-    def result_bits(self):
-        """Signed width of a streamed output: ``out_bits`` when requantized, else ``acc_bits``."""
-        return self.widths.out_bits if self.requant.mode == "shift" else self.acc_bits
-
-    @property
-    def k_steps(self):
-        """Cycles the encoder spends per subspace group (``k / k_par``)."""
-        return self.k // self.par.k_par
-
-    # -- engine protocol (EngineBase) ------------------------------------------------------------
-    @property
-    def d_max(self):
-        """Largest layer input width: ``v * c_max``."""
-        return self.v * self.c_max
-
-    @property
-    def group_size(self):
-        """Input elements per input beat: ``c_par`` subvectors of ``v``."""
-        return self.v * self.par.c_par
-
-    @property
-    def out_lanes(self):
-        return self.par.m_par
-
-    def d_limit_message(self):
-        return f"d must be at most v*c_max={self.d_max} (C = ceil(d/v) <= c_max={self.c_max})"
-
-    def steps_per_group(self, layer):
-        """``max(k/k_par, ceil(M/m_par))``: the encoder's steps or the output beats."""
-        return max(self.k_steps, self.m_steps(layer))
-
-    def subspaces(self, layer):
-        """``C = ceil(d / v)``."""
-        return -(-self.check_layer(layer).d // self.v)
-
-    @classmethod
-    def from_dict(cls, d, base=None):
-        return engine_from_dict(d, base)
-
-    def address_map(self):
-        from .addrmap import PQAddressMap
-        return PQAddressMap(self)
-
-    def memories(self):
-        """The engine's memories: count, depth (words, both banks) and width (bits)."""
-        p = self.par
-        return {
-            "codebook": {"count": p.c_par, "depth": 2 * self.g_max * self.k_steps,
-                         "width": p.k_par * self.v * self.widths.proto_bits},
-            "lut": {"count": p.c_par * p.m_par, "depth": 2 * self.g_max * self.mt_max * self.k,
-                    "width": self.widths.lut_bits},
-        }
-
-    def min_logic_luts(self):
-        """A lower bound of the logic (LUT4s): one per bit of each element subtractor of the
-        distance units and of each adder that sums the looked-up table entries
-        (:mod:`pqaccel.capacity`)."""
-        p = self.par
-        return p.c_par * p.k_par * self.v * self.widths.in_bits + p.m_par * (p.c_par - 1) * self.widths.lut_bits
-
-    def forward(self, x, protos, lut, shift=None, relu=False):
-        """The golden model (:func:`pqaccel.model.forward`)."""
-        from . import model
-        return model.forward(self, x, protos, lut, shift, relu)
-
-    # -- (de)serialization ------------------------------------------------------------------------
-    def derived(self):
-        return {
-            "idx_bits": self.idx_bits, "dist_max": self.dist_max, "dist_bits": self.dist_bits,
-            "acc_bits": self.acc_bits, "result_bits": self.result_bits, "k_steps": self.k_steps,
-            "g_max": self.g_max, "mt_max": self.mt_max,
-        }
-
-
-_SECTIONS = {"par": Parallelism, "widths": Widths, "requant": Requant}
-
-
-def engine_from_dict(d, base=None):
-    """Build an :class:`EngineConfig` from a nested dict (as in TOML/JSON), over ``base``."""
-    return config_from_dict(EngineConfig, d, base or EngineConfig(), "engine", _SECTIONS)
-
-
 def config_from_dict(cls, d, base, what, sections):
     """``base`` with the values of the nested dict ``d``: unknown keys (top level or in one of
     the ``sections``, ``{key: dataclass}``) and non-table sections are refused by name; the
@@ -412,104 +231,3 @@ def config_from_dict(cls, d, base, what, sections):
         else:
             changes[key] = value
     return replace(base, **changes)
-
-
-def load_config_file(path):
-    """Load ``(EngineConfig, LayerConfig or None)`` from a ``.toml`` or ``.json`` file.
-
-    The file holds an ``[engine]`` table (optionally ``preset = "name"`` as the base) and an
-    optional ``[layer]`` table with ``d``, ``m`` and ``n``.
-    """
-    path = str(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ValueError(f"config file {path!r} cannot be read: {e.strerror}") from None
-    try:
-        if path.endswith(".toml"):
-            doc = tomllib.loads(raw.decode())
-        elif path.endswith(".json"):
-            doc = json.loads(raw)
-        else:
-            raise ValueError(f"config file {path!r} must end in .toml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"config file {path!r} is not valid: {e}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"config file {path!r} must hold a table/object with 'engine' and "
-                         f"optionally 'layer', got {doc!r}")
-    unknown = sorted(set(doc) - {"engine", "layer"})
-    if unknown:
-        raise ValueError(f"unknown section {unknown[0]!r} in {path!r}; valid: 'engine', 'layer'")
-    engine_doc = doc.get("engine", {})
-    if not isinstance(engine_doc, dict):
-        raise ValueError(f"engine in {path!r} must be a table/object of engine parameters, got {engine_doc!r}")
-    engine_doc = dict(engine_doc)
-    base = preset(engine_doc.pop("preset")) if "preset" in engine_doc else None
-    engine = engine_from_dict(engine_doc, base)
-    layer = None
-    if "layer" in doc:
-        ld = doc["layer"]
-        if not isinstance(ld, dict) or set(ld) - {"d", "m", "n"} or not {"d", "m"} <= set(ld):
-            raise ValueError(f"layer must be a table with keys 'd', 'm' and optionally 'n', got {ld!r}")
-        layer = engine.check_layer(LayerConfig(**ld))
-    return engine, layer
-
-
-def _resnet20(k, lowbit=False):
-    widths = Widths(in_bits=8, proto_bits=6 if lowbit else 8, lut_bits=5 if lowbit else 8, out_bits=16)
-    return EngineConfig(v=9, k=k, c_max=64, m_max=64,
-                        par=Parallelism(c_par=4, k_par=k, m_par=16),
-                        widths=widths, metric="l1", requant=Requant(mode="raw"))
-
-
-#: Named presets.  ResNet20 presets: every 3x3 convolution of ResNet20 (C_in, C_out <= 64, so
-#: d = 9*C_in <= 576 -> C <= 64 subspaces of v=9) fits; ``c_par=4, k_par=k, m_par=16`` balances the
-#: encoder (1 cycle per group) against the lookups (ceil(m/16) <= 4 cycles per group) and gives one
-#: 18-kbit block RAM per table bank.  L1 distance: no multiplier anywhere (L2 at this parallelism
-#: would need 4*k*9 = 288 or 576 multipliers, more than an ECP5-85F has).
-PRESETS = {
-    "default": EngineConfig(v=4, k=16, c_max=8, m_max=8,
-                            par=Parallelism(c_par=2, k_par=4, m_par=2),
-                            widths=Widths(in_bits=8, proto_bits=8, lut_bits=8, out_bits=12),
-                            metric="l1", requant=Requant(mode="shift", shift=2, rounding="half_up")),
-    "resnet20-v9k8": _resnet20(8),
-    "resnet20-v9k16": _resnet20(16),
-    "resnet20-v9k8-lowbit": _resnet20(8, lowbit=True),
-    # For whole networks (``pqaccel net``): 8-bit activations in and out, every layer its own shift
-    # (0..13: a 64-subspace sum of 8-bit entries is 14 bits) and ReLU.
-    "net-v9k16": EngineConfig(v=9, k=16, c_max=64, m_max=64, par=Parallelism(c_par=4, k_par=16, m_par=16),
-                              widths=Widths(8, 8, 8, 8), metric="l1",
-                              requant=Requant(mode="shift", shift=13, rounding="half_up", saturate=True,
-                                              runtime=True)),
-}
-#: ResNet20 for whole-network runs: the v9k8 engine with 8-bit outputs, per-layer shift and ReLU,
-#: and the wide table port (a row of all 64 banks, 512 bits, per write).
-PRESETS["resnet20-v9k8-net"] = PRESETS["resnet20-v9k8"].replace(
-    widths=Widths(8, 8, 8, 8), requant=Requant(mode="shift", shift=13, rounding="half_up", saturate=True, runtime=True),
-    wide_port=True)
-#: The same with 6-bit tables: the low-bit point of the demo networks (``net-v3k32-lut6``).
-PRESETS["resnet20-v9k8-net-lut6"] = PRESETS["resnet20-v9k8-net"].replace(
-    widths=Widths(8, 8, 6, 8), requant=Requant(mode="shift", shift=11, rounding="half_up", saturate=True, runtime=True))
-#: The demo networks' engine (``models/``: 16/32/64 channels, 3x3 convolutions): v=3 (a third
-#: of a channel's patch), K=32, up to 64 channels in (192 subspaces) and out, wide table port.
-#: 8-bit: within 0.2 points of the float network on digits (RTL run: 98.0 %).
-PRESETS["net-v3k32"] = PRESETS["net-v9k16"].replace(v=3, k=32, c_max=192,
-                                                    par=Parallelism(c_par=4, k_par=16, m_par=16), wide_port=True)
-#: Its low-bit points: 6-bit tables (25 % less table memory), 8-bit activations and prototypes;
-#: and every width 6 bits, which with the table refit (``net convert --refit``) stays within
-#: 0.7 points of the float network on MNIST (96.7 % against 97.4 %).
-PRESETS["net-v3k32-lut6"] = PRESETS["net-v3k32"].replace(widths=Widths(8, 8, 6, 8))
-PRESETS["net-v3k32-6bit"] = PRESETS["net-v3k32"].replace(widths=Widths(6, 6, 6, 6))
-
-
-def default_layer(engine, n=64):
-    """The largest layer the engine takes, with ``n`` rows."""
-    return LayerConfig(d=engine.v * engine.c_max, m=engine.m_max, n=n)
-
-
-def preset(name):
-    """Return the named preset :class:`EngineConfig`."""
-    if name not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(repr(p) for p in PRESETS)}, got {name!r}")
-    return PRESETS[name]

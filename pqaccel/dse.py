@@ -218,7 +218,7 @@ def _layer_shapes(qn):
 
 def baseline_task(onnx_bytes, data_spec, engine_dict):
     """Float and int8 MAC accuracy, and the int8 MAC network's layer shapes."""
-    from .config import engine_from_dict
+    from .engines.pq.config import engine_from_dict
     from .net import quant
     from .net.graph import load_onnx, run_float
     t0 = time.perf_counter()
@@ -232,7 +232,7 @@ def baseline_task(onnx_bytes, data_spec, engine_dict):
 
 def accuracy_task(onnx_bytes, data_spec, engine_dict, keep, method, epochs, seed):
     """One numerics point: convert (k-means, refit, or refit + fine-tuning), test accuracy."""
-    from .config import engine_from_dict
+    from .engines.pq.config import engine_from_dict
     from .net import quant
     from .net.graph import load_onnx
     t0 = time.perf_counter()
@@ -262,7 +262,7 @@ def pnr_task(cfg_kind, cfg_dict, target):
 
 
 def _config(kind, d):
-    from .config import engine_from_manifest
+    from .engines import engine_from_manifest
     return engine_from_manifest({"kind": kind, "engine": d})
 
 
@@ -278,8 +278,7 @@ def _mac_cfg(mac_layers, engine8, d_par, m_par, mult, wide_port):
     from .net.quant import mac_config
     d_max = max(l["d_w"] for l in mac_layers)
     m_max = max(l["m"] for l in mac_layers)
-    return replace(mac_config(engine8, d_max, m_max), d_par=min(d_par, d_max), m_par=min(m_par, m_max),
-                   wide_port=wide_port, mult=mult)
+    return replace(mac_config(engine8, d_max, m_max, d_par, m_par), wide_port=wide_port, mult=mult)
 
 
 def _cycles(layers, rows, engine, batches, load_bits):
@@ -467,7 +466,8 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
             scheduler=None, cache_dir=None, synth_front=True, pnr_best=0, log=print, client=None):
     """Run the sweep; return the result dict (``points``, ``front``, ``headline``, ...)."""
     from . import estimate as est
-    from .config import Parallelism, Widths, preset
+    from .config import Parallelism, Widths
+    from .presets import preset
     from .net.graph import load_onnx
     from .net.datasets import load_dataset
     from .synth import cache_dir as default_cache

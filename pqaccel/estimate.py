@@ -62,7 +62,7 @@ def memory_list(cfg):
     engine (``SyncFIFOBuffered`` keeps ``depth - 1`` words in memory, its head in a register)."""
     if cfg.kind == "pq":
         p = cfg.par
-        pl = pipeline.pq(cfg)
+        pl = cfg.pipeline()
         code_w, out_w = _pq_fifo_widths(cfg)
         vec = cfg.v * cfg.widths.proto_bits
         return [
@@ -77,7 +77,7 @@ def memory_list(cfg):
              "width": out_w, "granularity": out_w},
         ]
     if cfg.kind == "mac":
-        pl = pipeline.mac(cfg)
+        pl = cfg.pipeline()
         out_w = cfg.m_par * cfg.result_bits + 1
         return [
             {"name": "weights", "block": "weights", "count": cfg.m_par, "depth": 2 * cfg.g_max * cfg.mt_max,

@@ -12,7 +12,7 @@ __all__ = [
     "field_bits", "tree_levels",
     "signed_range", "signed_bits_for", "diff_abs_max", "dist_max",
     "distance_np", "requantize_np", "requantize_hdl", "requantize_runtime_hdl", "requant_shift_hdl",
-    "requant_finish_hdl", "requant_bits",
+    "requant_finish_hdl", "requant_bits", "as_int_array", "check_signed_range",
 ]
 
 
@@ -219,3 +219,28 @@ def multiply_hdl(a, b, kind="dsp"):
     for t in terms[1:]:
         total = total + t
     return total - Mux(b[n - 1], a << (n - 1), 0)
+
+
+def as_int_array(name, a, ndim):
+    """``a`` as an ``int64`` array of ``ndim`` dimensions; anything else (floats, bools, objects,
+    another number of dimensions) raises :class:`ValueError` (or :class:`TypeError`) naming it."""
+    arr = np.asarray(a)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.rint(arr)):
+            hint = " (whole-valued floats: convert with .astype(np.int64) if that is meant)"
+        else:
+            hint = ""
+        raise TypeError(f"{name} must be an array of integers, got dtype {arr.dtype}{hint}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} has values beyond int64")
+    return arr.astype(np.int64)
+
+
+def check_signed_range(name, a, bits):
+    """Raise :class:`ValueError` naming ``name`` unless every value of ``a`` fits ``bits`` signed bits."""
+    lo, hi = signed_range(bits)
+    if a.size and (a.min() < lo or a.max() > hi):
+        raise ValueError(f"{name} must hold {bits}-bit signed integers in [{lo}, {hi}], "
+                         f"got values in [{a.min()}, {a.max()}]")

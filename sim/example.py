@@ -3,7 +3,7 @@
 import sys
 import tempfile
 
-from pqaccel.config import preset
+from pqaccel.presets import preset
 from pqaccel.export import generate
 from pqaccel.sim.runner import run_cosim
 

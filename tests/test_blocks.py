@@ -5,8 +5,10 @@ import pytest
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from pqaccel import fixedpoint as fx, model
-from pqaccel.config import EngineConfig, Parallelism, Requant, Widths, METRICS, ROUNDINGS
+from pqaccel import fixedpoint as fx
+from pqaccel.engines.pq import model
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import Parallelism, Requant, Widths, METRICS, ROUNDINGS
 from pqaccel.rtl.accumulator import Accumulator
 from pqaccel.rtl.argmin import ArgminTree
 from pqaccel.rtl.codebook import CodebookMemory

@@ -4,7 +4,7 @@ link's Verilog through a bit-level UART under cocotb, on both simulators; the bo
 import pytest
 
 from pqaccel.board.frames import manifest_hash
-from pqaccel.config import preset
+from pqaccel.presets import preset
 from pqaccel.sim.runner import run_link
 
 

@@ -178,8 +178,8 @@ def test_signal_during_cosim(tmp_path, sig, code, word):
 
 def test_tables_command(tmp_path):
     import numpy as np
-    from pqaccel.addrmap import PQAddressMap
-    from pqaccel.config import preset
+    from pqaccel.engines.pq.addrmap import PQAddressMap
+    from pqaccel.presets import preset
     cfg = preset("default")
     rng = np.random.default_rng(3)
     protos = rng.integers(-128, 128, size=(5, 16, 4))

@@ -4,8 +4,9 @@ import pytest
 
 from pqaccel import area
 from pqaccel.compare import compare, measure_cycles, lowbit_study
-from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Widths
-from pqaccel.mac import MacConfig
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import LayerConfig, Parallelism, Widths
+from pqaccel.engines.mac.config import MacConfig
 
 SMALL = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 4, 2),
                      widths=Widths(in_bits=4, proto_bits=4, lut_bits=4, out_bits=8))
@@ -51,7 +52,7 @@ def test_network_level_cycles(name):
     """Whole ResNet20 inferences on both engines: compute as the per-layer ideal, loads from the
     port words and the shared bandwidth, batches amortizing loads, bandwidth scan monotone."""
     from pqaccel.compare import network_cycles
-    from pqaccel.config import preset
+    from pqaccel.presets import preset
     e = preset(name)
     mac = MacConfig.for_engine(e)
     r = network_cycles(e, mac, load_bits=256, scan=(16, 256, 4096))

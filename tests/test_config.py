@@ -3,8 +3,10 @@ import re
 
 import pytest
 
-from pqaccel import config as cf
-from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Requant, Widths
+from pqaccel import presets as cf
+from pqaccel.engines.pq.config import engine_from_dict
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import LayerConfig, Parallelism, Requant, Widths
 
 
 def test_init_derived():
@@ -84,9 +86,9 @@ def test_presets():
     (lambda: cf.preset("resnet50"), ValueError,
      "preset must be one of 'default', 'resnet20-v9k8', 'resnet20-v9k16', 'resnet20-v9k8-lowbit', 'net-v9k16', 'resnet20-v9k8-net', 'resnet20-v9k8-net-lut6', 'net-v3k32', 'net-v3k32-lut6', 'net-v3k32-6bit', "
      "got 'resnet50'"),
-    (lambda: cf.engine_from_dict({"vv": 3}), ValueError,
+    (lambda: engine_from_dict({"vv": 3}), ValueError,
      "unknown engine parameter 'vv'; valid: c_max, k, m_max, metric, par, requant, v, wide_port, widths"),
-    (lambda: cf.engine_from_dict({"widths": {"in": 3}}), ValueError,
+    (lambda: engine_from_dict({"widths": {"in": 3}}), ValueError,
      "unknown widths parameter 'in'; valid: in_bits, lut_bits, out_bits, proto_bits"),
 ])
 def test_wrong(make, exc, message):
@@ -130,7 +132,8 @@ def test_pure_python_layers_import_no_hdl():
     pay for Amaranth."""
     import subprocess
     import sys
-    code = ("import sys, pqaccel.config, pqaccel.model, pqaccel.addrmap, pqaccel.mac, pqaccel.fixedpoint; "
+    code = ("import sys, pqaccel.config, pqaccel.presets, pqaccel.engines, pqaccel.engines.pq.model, pqaccel.engines.pq.job, "
+            "pqaccel.engines.mac.job, pqaccel.addrmap, pqaccel.jobs, pqaccel.fixedpoint; "
             "print(sorted(m for m in sys.modules if m.startswith('amaranth')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -141,11 +144,13 @@ def test_engine_protocol_shared_by_both_engines():
     kinds, groups and output steps from group size and output lanes, the same layer checks,
     manifests round-trip through ``engine_from_manifest``, and the MAC side validates like the
     PQ side (a shift beyond the accumulator, unknown keys)."""
-    from pqaccel.config import ENGINE_KINDS, EngineBase, engine_from_manifest, preset
-    from pqaccel.mac import MacConfig
+    from pqaccel.engines import ENGINES, engine_from_manifest
+    from pqaccel.config import EngineBase
+    from pqaccel.presets import preset
+    from pqaccel.engines.mac.config import MacConfig
     pq = preset("resnet20-v9k8")
     mac = MacConfig.for_engine(pq)
-    assert ENGINE_KINDS["pq"] is EngineConfig and ENGINE_KINDS["mac"] is MacConfig
+    assert ENGINES["pq"].config is EngineConfig and ENGINES["mac"].config is MacConfig
     layer = LayerConfig(d=144, m=40)
     for cfg in (pq, mac):
         assert isinstance(cfg, EngineBase)

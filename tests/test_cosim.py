@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pqaccel.config import EngineConfig, Parallelism, Requant, Widths, METRICS, ROUNDINGS, preset
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import Parallelism, Requant, Widths, METRICS, ROUNDINGS
+from pqaccel.presets import preset
 from pqaccel.export import generate
-from pqaccel.mac import MacConfig
+from pqaccel.engines.mac.config import MacConfig
 from pqaccel.sim.runner import simulator_available, run_cosim
 
 R = Requant
@@ -212,7 +214,7 @@ def test_soak_with_reloads_and_resets(preset_name, wide, tmp_path):
     """A short soak on Verilator: table reloads every job, gaps, backpressure and resets at
     random times; 0 mismatches, nothing out of a reset, every row once
     (``benchmarks/bench_soak.py`` runs 20,000 rows)."""
-    from pqaccel.config import preset
+    from pqaccel.presets import preset
     from pqaccel.sim.runner import run_soak
     if not simulator_available("verilator"):
         pytest.skip("verilator is not installed")

@@ -216,8 +216,8 @@ def test_design_no_device_holds_is_refused_before_elaboration():
     """c_max=1024, m_max=4096 at full parallelism ran out of minutes and gigabytes before; now the
     capacity bound refuses it at once, naming both figures, while every preset passes."""
     from pqaccel.capacity import check_capacity, lower_bound
-    from pqaccel.config import PRESETS
-    from pqaccel.mac import MacConfig
+    from pqaccel.presets import PRESETS
+    from pqaccel.engines.mac.config import MacConfig
     rc, _, err = run("generate", "--preset", "resnet20-v9k8", "--set", "c_max=1024", "--set", "m_max=4096",
                      "--set", "par.c_par=1024", "--set", "par.m_par=4096", "--out", "/nonexistent/never")
     assert rc == 2 and "fits no supported device: its memories hold 513.1 Mbit" in err

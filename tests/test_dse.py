@@ -80,8 +80,8 @@ def test_tiny_sweep_on_two_workers(tmp_path, capsys):
     assert {f for f in os.listdir(out)} == {"dse.csv", "dse.json", "dse.png", "dse-area.png"}
     assert len(list(cache.glob("*.json"))) == 3           # the baseline and 2 accuracy tasks
     # every point's ratio is (MAC cycles x MAC area) / (PQ cycles x PQ area), with the estimate's areas
-    from pqaccel.config import engine_from_dict
-    from pqaccel.mac import MacConfig
+    from pqaccel.engines.pq.config import engine_from_dict
+    from pqaccel.engines.mac.config import MacConfig
     for p in r["points"]:
         eng = engine_from_dict(p["engine"])
         assert p["area"] == pytest.approx(estimate.estimate(eng, "ecp5")["area"])

@@ -1,7 +1,9 @@
 import pytest
 
-from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Requant, Widths, preset
-from pqaccel.mac import MacConfig
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import LayerConfig, Parallelism, Requant, Widths
+from pqaccel.presets import preset
+from pqaccel.engines.mac.config import MacConfig
 from pqaccel.sim.schedule import steady_cycles_per_row
 
 from engine_tb import run_engine, shallow_output_fifo
@@ -106,7 +108,7 @@ def test_runtime_requant_per_layer(cfg):
 def test_wide_table_port(cfg):
     """One write fills a row of every bank: layers whose C and M are not multiples of c_par and
     m_par, back to back (the next layer's rows load while the current computes), as the model says."""
-    from pqaccel.addrmap import PQAddressMap
+    from pqaccel.engines.pq.addrmap import PQAddressMap
     layers = [LayerConfig(d=7, m=3, n=5), LayerConfig(d=6, m=2, n=4), LayerConfig(d=5, m=3, n=4)]
     jobs, _, _ = check(cfg, layers, seed=31, in_gap=0.3, out_stall=0.4)
     row_code = PQAddressMap(cfg).regions["lut_row"]
@@ -133,11 +135,11 @@ def test_mac_wide_port():
 def test_simulation_assertions_fire(monkeypatch, break_what, message):
     """The engine's simulation-only checks are live: a busy counter one bit too narrow, or an
     output FIFO shallower than the credits assume, stops the simulation with the check's name."""
-    from pqaccel.rtl import top
+    from pqaccel.engines.pq import rtl
     if break_what == "busy":
-        monkeypatch.setattr(top, "busy_bits_for", lambda rows: 1)
+        monkeypatch.setattr(rtl, "busy_bits_for", lambda rows: 1)
     else:
-        monkeypatch.setattr(top, "CreditFIFO", shallow_output_fifo(2))
+        monkeypatch.setattr(rtl, "CreditFIFO", shallow_output_fifo(2))
     import gc
     with pytest.raises(AssertionError, match=message):
         run_engine(preset("default"), [LayerConfig(d=32, m=8, n=12), LayerConfig(d=8, m=2, n=12)],

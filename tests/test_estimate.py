@@ -4,9 +4,11 @@ import pytest
 
 from pqaccel import estimate
 from pqaccel.cli import main
-from pqaccel.config import EngineConfig, Parallelism, Requant, Widths, preset
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import Parallelism, Requant, Widths
+from pqaccel.presets import preset
 from pqaccel.compare import network_engine, synth_design
-from pqaccel.mac import MacConfig
+from pqaccel.engines.mac.config import MacConfig
 
 
 def test_memory_mapping_by_hand():

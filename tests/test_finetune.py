@@ -13,7 +13,7 @@ import jax                          # noqa: E402
 import jax.numpy as jnp             # noqa: E402
 
 from pqaccel.cli import main        # noqa: E402
-from pqaccel.config import preset   # noqa: E402
+from pqaccel.presets import preset  # noqa: E402
 from pqaccel.net import quant       # noqa: E402
 from pqaccel.net.datasets import load_dataset  # noqa: E402
 from pqaccel.net.finetune import (FinetuneSettings, _distance_gaps, finetune, hard_tensors, init_params,  # noqa: E402

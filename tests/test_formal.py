@@ -5,8 +5,9 @@ import pytest
 from amaranth.hdl import Module
 
 from pqaccel import formal
-from pqaccel.config import METRICS, EngineConfig, Parallelism, Requant, Widths
-from pqaccel.mac import MacConfig
+from pqaccel.config import METRICS, Parallelism, Requant, Widths
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.engines.mac.config import MacConfig
 
 
 @pytest.mark.parametrize("n, bits", [(1, 3), (2, 4), (5, 4), (8, 3), (16, 6), (64, 5)])
@@ -110,9 +111,9 @@ def test_engine_checks_and_output_handshake_proven(name):
 
 
 def test_engine_proof_catches_a_fifo_too_shallow(monkeypatch):
-    from pqaccel.rtl import top
+    from pqaccel.engines.pq import rtl
     from engine_tb import shallow_output_fifo
-    monkeypatch.setattr(top, "CreditFIFO", shallow_output_fifo(1))
+    monkeypatch.setattr(rtl, "CreditFIFO", shallow_output_fifo(1))
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert not r["proven"] and "proof did fail" in r["log"]
 
@@ -158,7 +159,7 @@ def test_engine_proof_catches_a_swap_inside_a_row(monkeypatch):
 def test_engine_proof_catches_last_on_every_beat(monkeypatch):
     """Two output beats a row (m_max = 2, m_par = 1); an accumulator that flags every beat as
     the row's last is caught."""
-    from pqaccel.rtl import top
+    from pqaccel.engines.pq import rtl
     from pqaccel.rtl.accumulator import Accumulator
 
     class EveryBeatLast(Accumulator):
@@ -171,6 +172,6 @@ def test_engine_proof_catches_last_on_every_beat(monkeypatch):
                          real.entries.eq(self.entries), self.o.valid.eq(real.o.valid),
                          self.o.payload.data.eq(real.o.payload.data), self.o.payload.last.eq(real.o.valid)]
             return m
-    monkeypatch.setattr(top, "Accumulator", EveryBeatLast)
+    monkeypatch.setattr(rtl, "Accumulator", EveryBeatLast)
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert _failed(r)

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from pqaccel.config import preset
+from pqaccel.presets import preset
 from pqaccel.export import generate
-from pqaccel.mac import MacConfig
+from pqaccel.engines.mac.config import MacConfig
 from pqaccel.sim.runner import setup_verilator
 
 

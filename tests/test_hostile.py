@@ -80,9 +80,11 @@ def test_hostile_cli_input(files, what, args, words):
 
 def test_hostile_api_input():
     """The Python API names the array, what it must be and what it got."""
-    from pqaccel import model
-    from pqaccel.config import LayerConfig, preset
-    from pqaccel.mac import MacConfig, mac_forward
+    from pqaccel.engines.pq import model
+    from pqaccel.config import LayerConfig
+    from pqaccel.presets import preset
+    from pqaccel.engines.mac.config import MacConfig
+    from pqaccel.engines.mac.model import mac_forward
     cfg = preset("default")
     layer = LayerConfig(d=8, m=2, n=3)
     protos, lut = model.random_tables(cfg, layer, np.random.default_rng(0))
@@ -100,7 +102,8 @@ def test_hostile_api_input():
 def test_manifest_that_does_not_match_its_engine(tmp_path):
     """A manifest edited after generation (engine changed, address map not) is refused by the
     driver before any stimulus is made."""
-    from pqaccel.config import LayerConfig, preset
+    from pqaccel.config import LayerConfig
+    from pqaccel.presets import preset
     from pqaccel.jobs import make_job
     from pqaccel.export import generate
     files = generate(preset("default"), tmp_path / "rtl")

@@ -6,14 +6,26 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "pqaccel"
 
-#: Bottom to top, as in docs/architecture.md; a module belongs to the longest prefix listed.
+#: Bottom to top, as in docs/architecture.md; a module belongs to the longest prefix listed.  An
+#: engine package spans layers: its configuration, model, address map and job are definitions,
+#: its ``rtl`` is hardware, its ``layer`` (the network hooks) is studies.
+ENGINE_PARTS = {"definitions": ["", "config", "model", "addrmap", "job"], "hardware": ["rtl"], "studies": ["layer"]}
+ENGINE_KINDS = sorted(p.name for p in (PKG / "engines").iterdir() if (p / "__init__.py").exists())
+
+
+def _engine_parts(layer):
+    return [f"pqaccel.engines.{kind}" + (f".{part}" if part else "") for kind in ENGINE_KINDS
+            for part in ENGINE_PARTS.get(layer, [])]
+
+
 LAYERS = [
-    ("definitions", ["pqaccel", "pqaccel.config", "pqaccel.model", "pqaccel.mac", "pqaccel.capacity",
-                     "pqaccel.addrmap", "pqaccel.fixedpoint", "pqaccel.pipeline", "pqaccel.jobs", "pqaccel.payload",
-                     "pqaccel.fsutil", "pqaccel.area", "pqaccel.board.frames"]),
-    ("hardware", ["pqaccel.rtl"]),
+    ("definitions", ["pqaccel", "pqaccel.config", "pqaccel.presets", "pqaccel.capacity", "pqaccel.addrmap",
+                     "pqaccel.fixedpoint", "pqaccel.pipeline", "pqaccel.jobs", "pqaccel.payload", "pqaccel.fsutil",
+                     "pqaccel.area", "pqaccel.board.frames", "pqaccel.engines", *_engine_parts("definitions")]),
+    ("hardware", ["pqaccel.rtl", *_engine_parts("hardware")]),
     ("flow", ["pqaccel.export", "pqaccel.sim", "pqaccel.synth", "pqaccel.formal", "pqaccel.host", "pqaccel.board"]),
-    ("studies", ["pqaccel.compare", "pqaccel.report", "pqaccel.estimate", "pqaccel.net", "pqaccel.dse"]),
+    ("studies", ["pqaccel.compare", "pqaccel.report", "pqaccel.estimate", "pqaccel.net", "pqaccel.dse",
+                 *_engine_parts("studies")]),
     ("cli", ["pqaccel.cli", "pqaccel.__main__"]),
 ]
 

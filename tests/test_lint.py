@@ -7,9 +7,11 @@ import subprocess
 
 import pytest
 
-from pqaccel.config import preset, EngineConfig, Parallelism
+from pqaccel.presets import preset
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import Parallelism
 from pqaccel.export import VERILATOR_STYLE_WARNINGS, generate
-from pqaccel.mac import MacConfig
+from pqaccel.engines.mac.config import MacConfig
 from pqaccel.sim.runner import setup_verilator
 
 # Style of the Yosys Verilog backend, not of the design (the same list the FuseSoC core waives).

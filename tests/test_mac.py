@@ -3,8 +3,11 @@ import re
 import numpy as np
 import pytest
 
-from pqaccel.config import LayerConfig, Requant, preset
-from pqaccel.mac import MacConfig, mac_forward, MacAddressMap
+from pqaccel.config import LayerConfig, Requant
+from pqaccel.presets import preset
+from pqaccel.engines.mac.config import MacConfig
+from pqaccel.engines.mac.model import mac_forward
+from pqaccel.engines.mac.addrmap import MacAddressMap
 
 from naive_reference import naive_requant
 

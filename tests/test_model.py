@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from pqaccel import model, fixedpoint as fx
-from pqaccel.config import EngineConfig, LayerConfig, Parallelism, Requant, Widths, METRICS, ROUNDINGS
+from pqaccel.engines.pq import model
+from pqaccel import fixedpoint as fx
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import LayerConfig, Parallelism, Requant, Widths, METRICS, ROUNDINGS
 
 from naive_reference import naive_forward, naive_requant
 

@@ -14,7 +14,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from pqaccel.config import EngineConfig, Parallelism, Requant, Widths, preset
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import Parallelism, Requant, Widths
+from pqaccel.presets import preset
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle, save_bundle
 from pqaccel.net.graph import UnsupportedModel, load_onnx, run_float
@@ -471,7 +473,7 @@ def test_int8_mac_network_on_the_mac_engine(tmp_path):
     """The int8 MAC network (every layer conventional, biases on extra input columns) on the
     emitted MAC engine: bit-exact, and its cycles as the analytical model says."""
     from pqaccel.net.rtlrun import compare_model, rtl_engine, run_rtl
-    from pqaccel.mac import MacConfig
+    from pqaccel.engines.mac.config import MacConfig
     from pqaccel.sim.runner import simulator_available
     if not simulator_available("verilator"):
         pytest.skip("verilator is not installed")

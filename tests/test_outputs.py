@@ -12,7 +12,7 @@ import pytest
 from pqaccel.cli import main
 from pqaccel.export import generate
 from pqaccel.fsutil import OutputError, check_output_dir, check_output_file, staged_files, write_text_atomic
-from pqaccel.config import preset
+from pqaccel.presets import preset
 
 
 def tree(path):
@@ -42,7 +42,7 @@ def test_regenerate_replaces_only_its_own_files(tmp_path):
     out = tmp_path / "o"
     generate(preset("default"), out, name="eng")
     (out / "notes.md").write_text("n")
-    from pqaccel import model
+    from pqaccel.engines.pq import model
     from pqaccel.config import LayerConfig
     import numpy as np
     cfg = preset("default")

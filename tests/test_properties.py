@@ -22,9 +22,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from naive_reference import naive_forward
-from pqaccel import fixedpoint as fx, model
-from pqaccel.config import (METRICS, ROUNDINGS, EngineConfig, LayerConfig, Parallelism, Requant, Widths,
-                            engine_from_dict)
+from pqaccel import fixedpoint as fx
+from pqaccel.engines.pq import model
+from pqaccel.config import METRICS, ROUNDINGS, LayerConfig, Parallelism, Requant, Widths
+from pqaccel.engines.pq.config import EngineConfig, engine_from_dict
 
 settings.register_profile("ci", deadline=None, derandomize=False,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

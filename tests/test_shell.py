@@ -6,8 +6,9 @@ import pytest
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from pqaccel.addrmap import CONTROL_REGS, PQAddressMap
-from pqaccel.config import EngineConfig, Parallelism, Requant, Widths
+from pqaccel.engines.pq.addrmap import CONTROL_REGS, PQAddressMap
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import Parallelism, Requant, Widths
 from pqaccel.rtl.control import busy_bits_for
 from pqaccel.rtl.shell import CreditFIFO, RowIssuer, TablePort, count_register, requant_register
 

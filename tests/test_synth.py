@@ -4,8 +4,9 @@ import pytest
 
 from pqaccel import area, synth
 from pqaccel.compare import synth_design, pnr_design, bram_reference
-from pqaccel.config import EngineConfig, Parallelism, Widths
-from pqaccel.mac import MacConfig
+from pqaccel.engines.pq.config import EngineConfig
+from pqaccel.config import Parallelism, Widths
+from pqaccel.engines.mac.config import MacConfig
 
 SMALL = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 4, 2),
                      widths=Widths(in_bits=4, proto_bits=4, lut_bits=4, out_bits=8))

@@ -37,7 +37,8 @@ def cmd_build(args):
 
 
 def cmd_run(args):
-    from ..config import LayerConfig, engine_from_manifest
+    from ..config import LayerConfig
+    from ..engines import engine_from_manifest
     from ..jobs import make_job
     from ..host import Board, HostError, SerialTransport
     try:

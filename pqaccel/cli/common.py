@@ -5,7 +5,8 @@ import argparse
 import json
 import os
 
-from .. import config as cf
+from .. import config as cf, presets as named
+from ..engines.pq.config import engine_from_dict
 
 __all__ = ["CLIError", "Terminated", "int_arg", "positive_float", "probability", "add_config_args", "resolve_config", "config_label",
            "add_mac_args", "design_configs",
@@ -89,7 +90,7 @@ def _apply_sets(engine, sets):
             changes[section][name] = value
         else:
             changes[key] = value
-    return cf.engine_from_dict(changes, engine) if changes else engine
+    return engine_from_dict(changes, engine) if changes else engine
 
 
 def add_config_args(p, layer=True, default="default", presets=None):
@@ -97,7 +98,7 @@ def add_config_args(p, layer=True, default="default", presets=None):
     ``--set`` and, with ``layer``, ``--d/--m/--n``."""
     g = p.add_mutually_exclusive_group()
     g.add_argument("--preset", default=None,
-                   help=f"named preset: {', '.join(presets or cf.PRESETS)} (default: {default})")
+                   help=f"named preset: {', '.join(presets or named.PRESETS)} (default: {default})")
     g.add_argument("--config", metavar="FILE", help="TOML or JSON file with [engine] and optional [layer]")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override an engine parameter, e.g. --set k=8 --set par.k_par=4 --set widths.lut_bits=5")
@@ -111,12 +112,12 @@ def resolve_config(args, n_default=64):
     """``(engine, layer)`` from ``--preset/--config/--set`` and ``--d/--m/--n``."""
     layer = None
     if args.config:
-        engine, layer = cf.load_config_file(args.config)
+        engine, layer = named.load_config_file(args.config)
     else:
-        engine = cf.preset(args.preset or "default")
+        engine = named.preset(args.preset or "default")
     engine = _apply_sets(engine, args.set)
     if hasattr(args, "d"):
-        base = layer or cf.default_layer(engine, n_default)
+        base = layer or named.default_layer(engine, n_default)
         layer = cf.LayerConfig(d=args.d if args.d is not None else base.d,
                                m=args.m if args.m is not None else base.m,
                                n=args.n if args.n is not None else base.n)
@@ -146,7 +147,7 @@ def add_mac_args(p):
 
 def design_configs(args):
     """``(PQ engine, its MAC baseline)`` from the configuration and the ``--mac-*`` options."""
-    from ..mac import MacConfig
+    from ..engines.mac.config import MacConfig
     engine, _ = resolve_config(args)
     mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, w_bits=args.mac_w_bits,
                                mult=args.mac_mult)

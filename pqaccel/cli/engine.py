@@ -41,8 +41,8 @@ def cmd_config_show(args):
 
 
 def cmd_model(args):
-    from .. import model
-    from ..model import synthetic_layer
+    from ..engines.pq import model
+    from ..engines.pq.model import synthetic_layer
     engine, layer = resolve_config(args, n_default=2048)
     if layer.n < 2 * engine.k:
         raise CLIError(f"--n must be at least 2*k={2 * engine.k} (half the rows train k={engine.k} "
@@ -75,8 +75,8 @@ def cmd_generate(args):
     check_output(args.out, args.name, tables=args.train_seed is not None)
     tables = None
     if args.train_seed is not None:
-        from .. import model
-        from ..model import synthetic_layer
+        from ..engines.pq import model
+        from ..engines.pq.model import synthetic_layer
         if layer.n < engine.k:
             raise CLIError(f"--n must be at least k={engine.k} to train k prototypes, got {layer.n}")
         x, w = synthetic_layer(layer, args.train_seed)
@@ -119,10 +119,10 @@ def _load_array(path, key, what):
 
 def cmd_tables(args):
     """Table-port writes for the user's own integer codebooks and tables."""
-    from ..addrmap import PQAddressMap
+    from ..engines.pq.addrmap import PQAddressMap
     from ..export import write_table_hex, TABLE_HEX_FORMAT
     from ..fsutil import check_output_file, write_text_atomic
-    from ..model import check_tables
+    from ..engines.pq.model import check_tables
     engine, _ = resolve_config(args)
     check_output_file(args.out, "--out")
     protos = _load_array(args.protos, "protos", "--protos")

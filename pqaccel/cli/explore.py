@@ -14,7 +14,7 @@ DSE_FILES = ("dse.csv", "dse.json", "dse.png", "dse-area.png")
 
 def cmd_estimate(args):
     from .. import estimate
-    from ..mac import MacConfig
+    from ..engines.mac.config import MacConfig
     engine, _ = resolve_config(args)
     cfg = engine
     if args.design == "mac":
@@ -163,7 +163,7 @@ def _flat(d, prefix=""):
 
 def convert_command(r, p):
     """The ``net convert`` command line that makes a bundle for point ``p``."""
-    from ..config import preset
+    from ..presets import preset
     base = _flat(preset(r["base"]).to_dict()) if r.get("base") else {}
     sets = [f"--set {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in _flat(p["engine"]).items()
             if base.get(k) != v]

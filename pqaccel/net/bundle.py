@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from ..config import EngineConfig, engine_from_dict
+from ..engines.pq.config import EngineConfig, engine_from_dict
 from ..fsutil import staged_files
 from .graph import Network, Op
 from .quant import ADD_FRAC_BITS, LayerQuant, QuantNetwork

@@ -32,7 +32,7 @@ import numpy as np
 
 from .interp import matmul_rows, run, semantics, unrows, weight_matrix
 from .quant import QuantNetwork, bias_columns, float_distances, fused_relus, qmax, run_float, run_int
-from .. import model as pqmodel
+from ..engines.pq import model as pqmodel
 
 __all__ = ["FinetuneSettings", "init_params", "to_quant", "JaxBackend", "soft_forward", "finetune"]
 

@@ -34,7 +34,7 @@ __all__ = ["pipeline_latency", "layer_writes", "load_cycles", "word_bits", "netw
 
 def pipeline_latency(engine):
     """``encode_stages + lookup_stages + 4``: the part of ``lambda_j`` common to every layer."""
-    lat = pipeline.pq(engine)
+    lat = engine.pipeline()
     return lat["encode_stages"] + lat["lookup_stages"] + 4
 
 
@@ -66,7 +66,7 @@ def load_cycles(writes, word, load_bits=None):
 
 def _mac_latency(cfg):
     """MAC engine: weight read, multiply, accumulator and the output FIFO hand-over."""
-    return pipeline.mac(cfg)["lookup_stages"] + 2
+    return cfg.pipeline()["lookup_stages"] + 2
 
 
 def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):

@@ -39,8 +39,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import model as pqmodel
-from ..config import EngineConfig, LayerConfig
+from ..engines.pq import model as pqmodel
+from ..engines.pq.config import EngineConfig
+from ..config import LayerConfig
 from .graph import Network, conv_weight_matrix, run_float
 from .interp import Deferred, matmul_rows, run, semantics, unrows, walk
 
@@ -109,17 +110,13 @@ class QuantNetwork:
 MAC_SHIFT_MAX = 20
 
 
-def mac_config(engine: EngineConfig, d_max, m_max):
-    """The int8 MAC engine that runs the conventional layers: the PQ engine's input and output
-    width, rounding and saturation, 8-bit weights, run-time shift up to :data:`MAC_SHIFT_MAX`."""
-    from ..config import Requant
-    from ..mac import MacConfig
-    rq = engine.requant
-    probe = MacConfig(d_max=d_max, m_max=m_max, d_par=1, m_par=1, in_bits=engine.widths.in_bits, w_bits=8,
-                      out_bits=engine.widths.out_bits, requant=Requant("shift", 0, rq.rounding, rq.saturate,
-                                                                       runtime=True))
-    return probe.replace(requant=Requant("shift", min(MAC_SHIFT_MAX, probe.acc_bits - 1), rq.rounding,
-                                         rq.saturate, runtime=True))
+def mac_config(engine: EngineConfig, d_max, m_max, d_par=1, m_par=1):
+    """The int8 MAC engine that runs the conventional layers (:meth:`MacConfig.for_engine`): the
+    PQ engine's input and output width, rounding and saturation, 8-bit weights, run-time shift up
+    to :data:`MAC_SHIFT_MAX`."""
+    from ..engines.mac.config import MacConfig
+    return MacConfig.for_engine(engine, d_max=d_max, m_max=m_max, d_par=d_par, m_par=m_par, w_bits=8,
+                                shift_max=MAC_SHIFT_MAX)
 
 
 def bias_columns(b_units, w_bits):
@@ -174,7 +171,7 @@ def int8_mac_network(net, engine, calib_x):
 
 def network_presets():
     """The presets whose engines can run a network."""
-    from ..config import PRESETS, preset
+    from ..presets import PRESETS, preset
     return [name for name in PRESETS if network_problem(preset(name)) is None]
 
 
@@ -210,7 +207,7 @@ def _engine_forward(engine, lq, rows):
         codes = encode_chunked(engine, rows, lq.protos)
         acc = pqmodel.accumulate(engine, codes, lq.lut)
         return pqmodel.requantize(engine, acc, lq.shift, lq.relu)
-    from ..mac import mac_forward
+    from ..engines.mac.model import mac_forward
     x = mac_rows(engine, lq, rows)
     return mac_forward(mac_config(engine, x.shape[1], lq.m), x, lq.w, lq.shift, lq.relu)
 

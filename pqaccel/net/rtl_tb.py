@@ -26,8 +26,9 @@ import json
 import cocotb
 import numpy as np
 
-from pqaccel.config import engine_from_manifest
-from pqaccel.jobs import Job, MacJob
+from pqaccel.engines import engine_from_manifest
+from pqaccel.engines.pq.job import PQJob
+from pqaccel.engines.mac.job import MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
 
@@ -102,7 +103,7 @@ async def pq_network(dut):
         op, rows, geom = found
         lq = qn.layers[op.name]
         if kind == "pq":
-            jobs[j] = Job(manifest, rows, lq.protos, lq.lut, lq.shift, lq.relu)
+            jobs[j] = PQJob(manifest, rows, lq.protos, lq.lut, lq.shift, lq.relu)
         else:
             jobs[j] = MacJob(manifest, quant.mac_rows(qn.engine, lq, rows), lq.w, lq.shift, lq.relu)
         geoms[j] = geom

@@ -1,21 +1,14 @@
-"""Amaranth blocks of the engines, one per file: :class:`pqaccel.rtl.top.PQEngine` ties the PQ
-engine's, :class:`pqaccel.rtl.mac.MacEngine` is the MAC baseline.
+"""Amaranth blocks of the engines, one per file; each engine's top level is in its package
+(``pqaccel.engines.<kind>.rtl``).
 
-:func:`engine_rtl` is the one place that maps an engine configuration (its ``kind``) to its
-hardware; the configurations (the definitions layer) import no Amaranth.
+:func:`engine_rtl` builds the top level of any engine configuration from the registry; the
+configurations (the definitions layer) import no Amaranth.
 """
 
-import importlib
-
-__all__ = ["ENGINE_RTL", "engine_rtl"]
-
-#: Engine kind -> (module, component class) of its top level.
-ENGINE_RTL = {"pq": ("pqaccel.rtl.top", "PQEngine"), "mac": ("pqaccel.rtl.mac", "MacEngine")}
+__all__ = ["engine_rtl"]
 
 
 def engine_rtl(cfg, checks=False):
     """The top-level Amaranth component of the engine ``cfg`` (with simulation ``checks``)."""
-    if cfg.kind not in ENGINE_RTL:
-        raise ValueError(f"engine kind must be one of {', '.join(sorted(ENGINE_RTL))}, got {cfg.kind!r}")
-    module, name = ENGINE_RTL[cfg.kind]
-    return getattr(importlib.import_module(module), name)(cfg, checks=checks)
+    from ..engines import engine_entry
+    return engine_entry(cfg).load("rtl")(cfg, checks=checks)

@@ -21,7 +21,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from pqaccel.config import LayerConfig, engine_from_manifest
+from pqaccel.config import LayerConfig
+from pqaccel.engines import engine_from_manifest
 from pqaccel.jobs import make_job
 
 from .tbutil import Traffic, clock_cycle, load_config, next_write, reset

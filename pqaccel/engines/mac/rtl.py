@@ -4,14 +4,14 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring, data, memory
 from amaranth.lib.wiring import In, Out
 
-from .. import pipeline
-from ..mac import MacAddressMap, MAC_CONTROL_REGS
-from ..pipeline import MEMORY_READ
-from ..fixedpoint import multiply_hdl
-from .accumulator import Accumulator
-from .control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
-from .shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
-from .util import delay, field_bits, fields_eq, read_signatures
+from ... import pipeline
+from .addrmap import MacAddressMap, MAC_CONTROL_REGS
+from ...pipeline import MEMORY_READ
+from ...fixedpoint import multiply_hdl
+from ...rtl.accumulator import Accumulator
+from ...rtl.control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
+from ...rtl.shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
+from ...rtl.util import delay, field_bits, fields_eq, read_signatures
 
 __all__ = ["MacEngine", "WeightMemory"]
 
@@ -99,7 +99,7 @@ class MacEngine(wiring.Component):
         self.cfg = cfg
         self.checks = checks
         self.amap = MacAddressMap(cfg)
-        self.pipeline = pipeline.mac(cfg)
+        self.pipeline = cfg.pipeline()
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
         self.out_layout = data.StructLayout({
             "data": data.ArrayLayout(signed(cfg.result_bits), cfg.m_par), "last": 1})

@@ -3,15 +3,15 @@
 from amaranth.hdl import Assert, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring, data
 
-from .. import pipeline
-from ..addrmap import PQAddressMap, CONTROL_REGS
-from .codebook import CodebookMemory
-from .encoder import Encoder
-from .tables import TableBanks
-from .accumulator import Accumulator
-from .control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
-from .shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
-from .util import const_function, field_bits, fields_eq
+from ... import pipeline
+from .addrmap import PQAddressMap, CONTROL_REGS
+from ...rtl.codebook import CodebookMemory
+from ...rtl.encoder import Encoder
+from ...rtl.tables import TableBanks
+from ...rtl.accumulator import Accumulator
+from ...rtl.control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
+from ...rtl.shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
+from ...rtl.util import const_function, field_bits, fields_eq
 
 __all__ = ["PQEngine"]
 
@@ -37,7 +37,7 @@ class PQEngine(wiring.Component):
     output FIFO -> ``o``.  A stage issues work only when the FIFO after it has a credit for the
     result, so backpressure on ``o`` stops issue without losing or repeating anything, and with
     no backpressure the initiation interval is one: ``max(k_steps, ceil(M/m_par))`` cycles per
-    subspace group.  Latencies and FIFO depths: :func:`pqaccel.pipeline.pq`.
+    subspace group.  Latencies and FIFO depths: :meth:`EngineConfig.pipeline`.
     """
 
     #: Submodules whose memories never see a read and a write of one word in a cycle.
@@ -48,7 +48,7 @@ class PQEngine(wiring.Component):
         self.checks = checks
         p, w = cfg.par, cfg.widths
         self.amap = PQAddressMap(cfg)
-        self.pipeline = pipeline.pq(cfg)
+        self.pipeline = cfg.pipeline()
         self.in_layout = data.ArrayLayout(data.ArrayLayout(signed(w.in_bits), cfg.v), p.c_par)
         self.out_layout = data.StructLayout({
             "data": data.ArrayLayout(signed(cfg.result_bits), p.m_par), "last": 1})

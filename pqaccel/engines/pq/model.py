@@ -19,54 +19,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import fixedpoint as fx
-from .config import EngineConfig, LayerConfig
+from ... import fixedpoint as fx
+from ...config import LayerConfig
+from .config import EngineConfig
 
 __all__ = [
-    "as_int_array", "check_tables", "split", "distances", "encode", "accumulate", "requantize", "forward",
+    "check_tables", "split", "distances", "encode", "accumulate", "requantize", "forward",
     "PQTables", "train", "quantize_symmetric", "random_tables", "random_inputs", "evaluate", "synthetic_layer",
 ]
-
-
-def as_int_array(name, a, ndim):
-    """``a`` as an ``int64`` array of ``ndim`` dimensions; anything else (floats, bools, objects,
-    another number of dimensions) raises :class:`ValueError` (or :class:`TypeError`) naming it."""
-    arr = np.asarray(a)
-    if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.rint(arr)):
-            hint = " (whole-valued floats: convert with .astype(np.int64) if that is meant)"
-        else:
-            hint = ""
-        raise TypeError(f"{name} must be an array of integers, got dtype {arr.dtype}{hint}")
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
-    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} has values beyond int64")
-    return arr.astype(np.int64)
 
 
 def check_tables(cfg: EngineConfig, protos, lut):
     """Check integer codebooks ``protos`` (``C x k x v``) and tables ``lut`` (``C x k x M``)
     against ``cfg``; return ``(C, M)``.  Raises naming the array, its shape or range and what is
     valid."""
-    protos = as_int_array("protos", protos, 3)
-    lut = as_int_array("lut", lut, 3)
+    protos = fx.as_int_array("protos", protos, 3)
+    lut = fx.as_int_array("lut", lut, 3)
     c = protos.shape[0]
     if not 1 <= c <= cfg.c_max or protos.shape[1:] != (cfg.k, cfg.v):
         raise ValueError(f"protos must have shape (C, k, v) = (1..{cfg.c_max}, {cfg.k}, {cfg.v}), "
                          f"got {protos.shape}")
     if lut.shape[:2] != (c, cfg.k) or not 1 <= lut.shape[2] <= cfg.m_max:
         raise ValueError(f"lut must have shape (C, k, M) = ({c}, {cfg.k}, 1..{cfg.m_max}), got {lut.shape}")
-    _check_range("protos", protos, cfg.widths.proto_bits)
-    _check_range("lut", lut, cfg.widths.lut_bits)
+    fx.check_signed_range("protos", protos, cfg.widths.proto_bits)
+    fx.check_signed_range("lut", lut, cfg.widths.lut_bits)
     return c, lut.shape[2]
-
-
-def _check_range(name, a, bits):
-    lo, hi = fx.signed_range(bits)
-    if a.size and (a.min() < lo or a.max() > hi):
-        raise ValueError(f"{name} must hold {bits}-bit signed integers in [{lo}, {hi}], "
-                         f"got values in [{a.min()}, {a.max()}]")
 
 
 def split(cfg: EngineConfig, x, c=None):
@@ -112,9 +89,9 @@ def forward(cfg: EngineConfig, x, protos, lut, shift=None, relu=False):
     with ``C = ceil(d / v)``; ``shift``/``relu``: the layer's requantization settings (only with
     ``requant.runtime``).  Raises :class:`ValueError` on shapes or values out of range.
     """
-    x = as_int_array("x", x, 2)
-    protos = as_int_array("protos", protos, 3)
-    lut = as_int_array("lut", lut, 3)
+    x = fx.as_int_array("x", x, 2)
+    protos = fx.as_int_array("protos", protos, 3)
+    lut = fx.as_int_array("lut", lut, 3)
     w = cfg.widths
     layer = cfg.check_layer(LayerConfig(d=x.shape[1], m=lut.shape[2], n=max(1, x.shape[0])))
     c = cfg.subspaces(layer)
@@ -122,9 +99,9 @@ def forward(cfg: EngineConfig, x, protos, lut, shift=None, relu=False):
         raise ValueError(f"protos must have shape (C, k, v) = {(c, cfg.k, cfg.v)}, got {protos.shape}")
     if lut.shape[:2] != (c, cfg.k):
         raise ValueError(f"lut must have shape (C, k, m) = {(c, cfg.k, lut.shape[2])}, got {lut.shape}")
-    _check_range("x", x, w.in_bits)
-    _check_range("protos", protos, w.proto_bits)
-    _check_range("lut", lut, w.lut_bits)
+    fx.check_signed_range("x", x, w.in_bits)
+    fx.check_signed_range("protos", protos, w.proto_bits)
+    fx.check_signed_range("lut", lut, w.lut_bits)
     cfg.requant.check_layer_settings(shift, relu)
     codes = encode(cfg, split(cfg, x, c), protos)
     return requantize(cfg, accumulate(cfg, codes, lut), shift, relu)
