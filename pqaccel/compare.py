@@ -190,7 +190,7 @@ def converted_network_cycles(qns, rows, mac_cfg: MacConfig, *, batches=NETWORK_B
     mac_net = replace(mac_net, w_bits=mac_cfg.w_bits, wide_port=mac_cfg.wide_port)
     engines = {"pq": qns["pq"].engine, "mac": mac_net}
     out = {"load_bits": load_bits, "batches": {}, "scan": {}}
-    for kind in ("pq", "mac"):
+    for kind in engines:
         word = perf.word_bits(engines[kind])
         out[f"{kind}_word_bits"] = word
         for b in batches:
@@ -225,7 +225,8 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
     out = {"target": target, "designs": {}}
     # the whole-network figures first: a network that cannot be converted fails before synthesis
     net_figures = network_cycles(pq_cfg, mac_cfg, load_bits=load_bits) if network else None
-    for kind, cfg in (("pq", pq_cfg), ("mac", mac_cfg)):
+    for cfg in (pq_cfg, mac_cfg):
+        kind = cfg.kind
         s = synth_design(cfg, target, use_cache=use_cache)
         entry = {"config": cfg.to_dict(), "resources": s["resources"],
                  "area": area_model.area(s["resources"], target)}
@@ -235,7 +236,7 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
             entry["fmax_mhz"] = p["fmax_mhz"]
         measured = measure_cycles(cfg, [l for _, l, _ in layers], sim=sim, rows=rows, use_cache=use_cache)
         entry["layers"], entry["cycles"], entry["ideal_cycles"] = _network(cfg, measured, layers)
-        if kind == "mac":
+        if hasattr(cfg, "multiplier_utilization"):
             used = sum(c * l.n * cfg.ideal_cycles_per_row(l) * cfg.multiplier_utilization(l)
                        for _, l, c in layers)
             entry["multiplier_utilization"] = used / sum(c * l.n * cfg.ideal_cycles_per_row(l)

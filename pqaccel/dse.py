@@ -212,7 +212,7 @@ def _dataset(spec):
 
 
 def _layer_shapes(qn):
-    return [{"name": lq.name, "mode": lq.mode, "d": lq.d, "m": lq.m, "d_w": int(lq.w.shape[0]) if lq.w is not None else int(lq.d)}
+    return [{"name": lq.name, "mode": lq.mode, "d": lq.d, "m": lq.m, "d_w": int(lq.engine_shape().d)}
             for lq in qn.engine_layers()]
 
 
@@ -269,13 +269,14 @@ def _config(kind, d):
 # -- the hardware side of a point (client, milliseconds) ----------------------------------------
 
 def _shim(layers):
-    ls = [SimpleNamespace(name=l["name"], mode=l["mode"], d=l["d"], m=l["m"], w=SimpleNamespace(shape=(l["d_w"],)))
+    from .config import LayerConfig
+    ls = [SimpleNamespace(name=l["name"], mode=l["mode"], engine_shape=lambda l=l: LayerConfig(d=l["d_w"], m=l["m"]))
           for l in layers]
     return SimpleNamespace(engine_layers=lambda: ls)
 
 
 def _mac_cfg(mac_layers, engine8, d_par, m_par, mult, wide_port):
-    from .net.quant import mac_config
+    from .engines.mac.layer import mac_config
     d_max = max(l["d_w"] for l in mac_layers)
     m_max = max(l["m"] for l in mac_layers)
     return replace(mac_config(engine8, d_max, m_max, d_par, m_par), wide_port=wide_port, mult=mult)

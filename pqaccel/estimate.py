@@ -49,43 +49,10 @@ MEMORY_LIBS = {
 DSP_RULES = {"ecp5": {"min_y": 0, "max_a": 18}, "ice40": {"min_y": 11, "max_a": 16}}
 
 
-def _pq_fifo_widths(cfg):
-    p = cfg.par
-    g_bits = max(1, field_bits(cfg.g_max))
-    code = p.c_par * cfg.idx_bits + g_bits + 2          # codes, tag {g, last_group, bank}
-    out = p.m_par * cfg.result_bits + 1                 # data, last
-    return code, out
-
-
 def memory_list(cfg):
     """``[{"name", "block", "count", "depth", "width", "granularity"}]``: every memory of the
-    engine (``SyncFIFOBuffered`` keeps ``depth - 1`` words in memory, its head in a register)."""
-    if cfg.kind == "pq":
-        p = cfg.par
-        pl = cfg.pipeline()
-        code_w, out_w = _pq_fifo_widths(cfg)
-        vec = cfg.v * cfg.widths.proto_bits
-        return [
-            {"name": "codebook", "block": "codebook", "count": p.c_par, "depth": pipeline.codebook_depth(cfg),
-             "width": p.k_par * vec, "granularity": vec},
-            {"name": "tables", "block": "tables", "count": p.c_par * p.m_par,
-             "depth": 2 * cfg.g_max * cfg.mt_max * cfg.k, "width": cfg.widths.lut_bits,
-             "granularity": cfg.widths.lut_bits},
-            {"name": "code_fifo", "block": "fifos", "count": 1, "depth": pl["code_fifo_depth"] - 1,
-             "width": code_w, "granularity": code_w},
-            {"name": "out_fifo", "block": "fifos", "count": 1, "depth": pl["out_fifo_depth"] - 1,
-             "width": out_w, "granularity": out_w},
-        ]
-    if cfg.kind == "mac":
-        pl = cfg.pipeline()
-        out_w = cfg.m_par * cfg.result_bits + 1
-        return [
-            {"name": "weights", "block": "weights", "count": cfg.m_par, "depth": 2 * cfg.g_max * cfg.mt_max,
-             "width": cfg.d_par * cfg.w_bits, "granularity": cfg.w_bits},
-            {"name": "out_fifo", "block": "fifos", "count": 1, "depth": pl["out_fifo_depth"] - 1,
-             "width": out_w, "granularity": out_w},
-        ]
-    raise ValueError(f"no resource model for engine kind {cfg.kind!r}")
+    engine, as its configuration lists them (``memory_list()``)."""
+    return cfg.memory_list()
 
 
 def map_memory(depth, width, granularity, family):
@@ -176,21 +143,9 @@ def _bram_blocks(depth, width, shapes, mixed):
 
 
 def _dsp_count(cfg, family):
-    """DSP blocks: multipliers whose product is at least the family's minimum width."""
-    rule = DSP_RULES[family]
-    if cfg.kind == "mac":
-        if cfg.mult != "dsp":
-            return 0
-        a, b = cfg.in_bits, cfg.w_bits
-        if a + b < rule["min_y"]:
-            return 0
-        return cfg.d_par * cfg.m_par * -(-a // rule["max_a"]) * -(-b // rule["max_a"])
-    if cfg.metric == "l2":
-        from .rtl.distance import SQUARE_TABLE_MAX_BITS
-        db = cfg.diff_max.bit_length()
-        if db > SQUARE_TABLE_MAX_BITS and 2 * db >= rule["min_y"]:
-            return cfg.par.c_par * cfg.par.k_par * cfg.v
-    return 0
+    """``(block, DSP blocks)``: multipliers whose product is at least the family's minimum width
+    (the engine's ``dsp_multipliers(rule)``)."""
+    return cfg.dsp_multipliers(DSP_RULES[family])
 
 
 def _memory_features(cfg, family):
@@ -217,45 +172,7 @@ def features(cfg, family="ecp5"):
 
 
 def _logic_features(cfg):
-    if cfg.kind == "pq":
-        p, w = cfg.par, cfg.widths
-        du = p.c_par * p.k_par                    # distance units
-        db = cfg.diff_max.bit_length()            # |x - p|
-        dist = cfg.dist_bits
-        l2 = cfg.metric == "l2"
-        from .rtl.distance import SQUARE_TABLE_MAX_BITS
-        sq_table = l2 and db <= SQUARE_TABLE_MAX_BITS
-        shift_levels = field_bits(cfg.requant.shift + 1) if cfg.requant.runtime else 0
-        return {
-            "distance": {"abs": du * cfg.v * db,                   # |x - p| per element
-                         "add": du * (cfg.v - 1) * dist,           # the adder tree
-                         "square_table": du * cfg.v * 2 * db * 2 ** max(0, db - 4) if sq_table else 0,
-                         "square_dsp": du * cfg.v * 2 * db if l2 and not sq_table else 0},
-            "argmin": {"compare": du * (dist + cfg.idx_bits)},     # comparators and muxes
-            "codebook": {"enables": du},
-            "tables": {"enables": p.c_par * p.m_par,
-                       "wide": p.c_par * p.m_par * w.lut_bits if cfg.wide_port else 0},
-            "accumulate": {"tree": p.m_par * max(0, p.c_par - 1) * (w.lut_bits + tree_levels(p.c_par)),
-                           # running sums: a register per output beat and lane, read through a mux
-                           "sums": p.m_par * cfg.mt_max * cfg.acc_bits,
-                           "requant": p.m_par * cfg.acc_bits * (1 + shift_levels)},
-            "control": {"const": 1, "port": cfg.address_map().data_bits},
-        }
-    if cfg.kind == "mac":
-        prod = cfg.product_bits
-        lut_mult = cfg.mult == "lut"
-        shift_levels = field_bits(cfg.requant.shift + 1) if cfg.requant.runtime else 0
-        return {
-            "multiply": {"lut_mult": cfg.d_par * cfg.m_par * cfg.in_bits * cfg.w_bits if lut_mult else 0,
-                         "products": cfg.d_par * cfg.m_par * prod},
-            "weights": {"enables": cfg.m_par * cfg.d_par,
-                        "wide": cfg.d_par * cfg.m_par * cfg.w_bits if cfg.wide_port else 0},
-            "accumulate": {"tree": cfg.m_par * max(0, cfg.d_par - 1) * (prod + tree_levels(cfg.d_par)),
-                           "sums": cfg.m_par * cfg.mt_max * cfg.acc_bits,
-                           "requant": cfg.m_par * cfg.acc_bits * (1 + shift_levels)},
-            "control": {"const": 1, "port": cfg.address_map().data_bits},
-        }
-    raise ValueError(f"no resource model for engine kind {cfg.kind!r}")
+    return cfg.logic_features()
 
 
 def _flat(feats):
@@ -276,10 +193,10 @@ def exact_part(cfg, family):
             res[k] += mm[k] * mem["count"]
             blocks.setdefault(mem["block"], {}).setdefault(k, 0)
             blocks[mem["block"]][k] += mm[k] * mem["count"]
-    dsp = _dsp_count(cfg, family)
+    block, dsp = _dsp_count(cfg, family)
     res["dsp"] = dsp
     if dsp:
-        blocks.setdefault("multiply" if cfg.kind == "mac" else "distance", {})["dsp"] = dsp
+        blocks.setdefault(block, {})["dsp"] = dsp
     return {"resources": res, "blocks": blocks, "memories": mems}
 
 

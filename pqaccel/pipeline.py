@@ -8,8 +8,12 @@ manifest and by the cycle model (:mod:`pqaccel.net.perf`), so none of them resta
 
 from .fixedpoint import tree_levels
 
-__all__ = ["LUTRAM_MAX_DEPTH", "MEMORY_READ", "distance", "argmin", "encoder", "codebook_depth", "codebook",
+__all__ = ["LUTRAM_MAX_DEPTH", "MEMORY_READ", "distance", "argmin", "encoder", "codebook_depth", "table_depth", "weight_depth", "codebook",
+           "SQUARE_TABLE_MAX_BITS",
            "accumulator", "CREDIT_ROUND_TRIP"]
+
+#: Widest ``|x - p|`` whose square an L2 distance unit looks up in a table (wider: a multiplier).
+SQUARE_TABLE_MAX_BITS = 6
 
 #: Memories this shallow map to LUT-RAM on every family pqaccel targets (asynchronous read).
 LUTRAM_MAX_DEPTH = 64
@@ -38,8 +42,18 @@ def encoder(cfg):
 
 
 def codebook_depth(cfg):
-    """Words of one codebook memory (both banks)."""
+    """Words of one codebook memory (both banks): ``k_steps`` words per group."""
     return 2 * cfg.g_max * cfg.k_steps
+
+
+def table_depth(cfg):
+    """Words of one PQ table bank (both banks): ``k`` entries per group and output beat."""
+    return 2 * cfg.g_max * cfg.mt_max * cfg.k
+
+
+def weight_depth(cfg):
+    """Words of one MAC weight bank (both banks): one per group and output beat."""
+    return 2 * cfg.g_max * cfg.mt_max
 
 
 def codebook(cfg):

@@ -9,6 +9,8 @@ from . import area as area_model
 __all__ = ["RES_COLUMNS", "resource_table", "compare_report", "lowbit_report", "compare_csv"]
 
 RES_COLUMNS = ("lut", "ff", "carry", "mux", "bram", "lutram", "dsp", "other", "cells")
+#: The designs a comparison reports, in order: the PQ engine, then its baseline.
+DESIGNS = ("pq", "mac")
 
 
 def resource_table(rows, out=print):
@@ -71,7 +73,7 @@ def network_report(net, out=print):
     out(f"  {'batch':>7}{'design':>8}{'cycles/image':>14}{'compute':>11}{'load':>10}{'stall':>9}"
           f"{'inf/s':>10}{'perf/area':>11}")
     for b, per in net["batches"].items():
-        for kind in ("pq", "mac"):
+        for kind in DESIGNS:
             f = per[kind]
             ips = f"{f['inferences_per_s']:.1f}" if "inferences_per_s" in f else "-"
             ppa = f"{f['perf_per_area']:.5f}" if "perf_per_area" in f else "-"
@@ -85,7 +87,7 @@ def network_report(net, out=print):
         out(line)
     out("  batch-1 cycles per image against the load bandwidth (bits/cycle):")
     out(f"  {'bits/cycle':>12}" + "".join(f"{bw:>10}" for bw in net["scan"]))
-    for kind in ("pq", "mac"):
+    for kind in DESIGNS:
         out(f"  {kind:>12}" + "".join(f"{per[kind]:>10}" for per in net["scan"].values()))
 
 
@@ -104,13 +106,13 @@ def compare_csv(r):
     wcsv = csv.writer(f)
     wcsv.writerow(["design", "layer", "d", "m", "rows", "count", "cycles_per_row", "ideal_cycles_per_row",
                    "cycles"])
-    for d in ("pq", "mac"):
+    for d in r["designs"]:
         for l in r["designs"][d]["layers"]:
             wcsv.writerow([d, l["layer"], l["d"], l["m"], l["rows"], l["count"], l["cycles_per_row"],
                            l["ideal_cycles_per_row"], l["cycles"]])
     wcsv.writerow([])
     wcsv.writerow(["design", *RES_COLUMNS, "area", "fmax_mhz", "cycles", "inferences_per_s", "perf_per_area"])
-    for d in ("pq", "mac"):
+    for d in r["designs"]:
         e = r["designs"][d]
         wcsv.writerow([d, *[e["resources"].get(c, 0) for c in RES_COLUMNS], e["area"], e.get("fmax_mhz"),
                        e["cycles"], e.get("inferences_per_s"), e.get("perf_per_area")])

@@ -103,8 +103,8 @@ def test_a_few_epochs_lift_the_kmeans_start(converted):
     # deterministic on the CPU: the same seed gives the same network
     again, _ = finetune(qn, data, FinetuneSettings(epochs=2, seed=0))
     for name, lq in tuned.layers.items():
-        for k in ("protos", "lut", "w"):
-            a, b = getattr(lq, k), getattr(again.layers[name], k)
+        for k, a in lq.arrays().items():
+            b = again.layers[name].arrays()[k]
             assert (a is None and b is None) or np.array_equal(a, b), (name, k)
 
 

@@ -17,7 +17,9 @@ from onnx import TensorProto, helper, numpy_helper
 from pqaccel.engines.pq.config import EngineConfig
 from pqaccel.config import Parallelism, Requant, Widths
 from pqaccel.presets import preset
+from pqaccel.engines.pq.layer import refit_tables
 from pqaccel.net import quant
+from pqaccel.net.layer import qmax
 from pqaccel.net.bundle import load_bundle, save_bundle
 from pqaccel.net.graph import UnsupportedModel, load_onnx, run_float
 
@@ -318,10 +320,10 @@ def test_refit_tables_is_the_ridge_least_squares_solution():
 
     prev = objective(lut0)
     for sweeps in (1, 2, 4, 8):
-        cur = objective(quant.refit_tables(codes, target, lut0, ridge=ridge, sweeps=sweeps))
+        cur = objective(refit_tables(codes, target, lut0, ridge=ridge, sweeps=sweeps))
         assert cur <= prev + 1e-9
         prev = cur
-    fitted = quant.refit_tables(codes, target, lut0, ridge=ridge, sweeps=3000)
+    fitted = refit_tables(codes, target, lut0, ridge=ridge, sweeps=3000)
     assert np.abs(fitted.reshape(c * k, m) - exact).max() < 1e-6
 
 
@@ -338,7 +340,7 @@ def test_refit_brings_pq_outputs_closer_to_the_float_network():
         qn = quant.convert(net, small_engine(), calib, keep=("c1",), refit=refit)
         out = quant.run_int(qn, x) * qn.scales[net.output]
         err[refit] = np.abs(out - ref).mean()
-        ql = quant.qmax(qn.engine.widths.lut_bits)
+        ql = qmax(qn.engine.widths.lut_bits)
         assert all(np.abs(lq.lut).max() <= ql for lq in qn.engine_layers() if lq.mode == "pq")
     assert err[True] < err[False]
 

@@ -152,3 +152,10 @@ def design_configs(args):
     mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, w_bits=args.mac_w_bits,
                                mult=args.mac_mult)
     return engine, mac
+
+
+def chosen_design(args):
+    """The engine configuration ``--design`` names (``pq``: the configured engine, ``mac``: its
+    MAC baseline from the ``--mac-*`` options)."""
+    engine, mac = design_configs(args)
+    return {engine.kind: engine, mac.kind: mac}[args.design]

@@ -4,7 +4,7 @@ import os
 
 from ..fsutil import check_output_file, write_text_atomic
 from ..report import resource_table
-from .common import (add_config_args, add_mac_args, config_label, design_configs, int_arg, positive_float,
+from .common import (add_config_args, add_mac_args, chosen_design, config_label, design_configs, int_arg, positive_float,
                      write_json)
 
 __all__ = ["add_commands"]
@@ -42,8 +42,7 @@ def cmd_synth(args):
 
 def cmd_pnr(args):
     from ..compare import pnr_design, bram_reference
-    engine, mac = design_configs(args)
-    cfg = engine if args.design == "pq" else mac
+    cfg = chosen_design(args)
     if args.json:
         check_output_file(args.json, "--json")
     p, s = pnr_design(cfg, args.target, freq_mhz=args.freq, seed=args.seed, router=args.router,

@@ -7,7 +7,9 @@ import time
 
 import numpy as np
 
-from .common import CLIError, add_config_args, add_mac_args, design_configs, int_arg, probability, resolve_config
+from ..engines.pq.config import EngineConfig
+from .common import (CLIError, add_config_args, add_mac_args, chosen_design, design_configs, int_arg, probability,
+                     resolve_config)
 
 __all__ = ["add_commands", "COSIM_ROWS_MAX"]
 
@@ -68,10 +70,10 @@ def cmd_model(args):
 def cmd_generate(args):
     from ..export import check_output, generate
     engine, layer = resolve_config(args, n_default=2048)
-    if args.design == "mac":
-        if args.train_seed is not None:
-            raise CLIError("--train-seed trains PQ tables; the MAC engine (--design mac) has none")
-        _, engine = design_configs(args)
+    engine = chosen_design(args)
+    if args.train_seed is not None and not isinstance(engine, EngineConfig):
+        raise CLIError(f"--train-seed trains PQ tables; the {args.design.upper()} engine (--design {args.design}) "
+                       f"has none")
     check_output(args.out, args.name, tables=args.train_seed is not None)
     tables = None
     if args.train_seed is not None:

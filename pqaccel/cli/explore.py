@@ -16,9 +16,8 @@ def cmd_estimate(args):
     from .. import estimate
     from ..engines.mac.config import MacConfig
     engine, _ = resolve_config(args)
-    cfg = engine
-    if args.design == "mac":
-        cfg = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, mult=args.mac_mult)
+    mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, mult=args.mac_mult)
+    cfg = {engine.kind: engine, mac.kind: mac}[args.design]
     if args.json:
         from ..fsutil import check_output_file
         check_output_file(args.json, "--json")

@@ -79,7 +79,7 @@ def _layer_table(qn):
     e = qn.engine
     print(f"  {'layer':<12}{'mode':>5}{'d':>6}{'m':>5}{'C':>5}{'shift':>6}{'relu':>5}{'out scale':>12}")
     for lq in qn.engine_layers():
-        c = -(-lq.d // e.v) if lq.mode == "pq" else "-"
+        c = lq.describe(e)
         print(f"  {lq.name:<12}{lq.mode:>5}{lq.d:>6}{lq.m:>5}{c:>5}{lq.shift:>6}{'yes' if lq.relu else '':>5}"
               f"{lq.out_scale:>12.4g}")
 
@@ -229,7 +229,7 @@ def cmd_eval(args):
 
 
 def cmd_run(args):
-    from ..net.rtlrun import compare_model, run_rtl
+    from ..net.rtlrun import compare_model, rtl_engine, run_rtl
     from ..fsutil import write_text_atomic
     qn, meta, dataset, data = _load_bundle(args)
     x, y = data.split("test")
@@ -238,7 +238,7 @@ def cmd_run(args):
     x, y = x[:args.images], y[:args.images]
     r = run_rtl(qn, args.bundle, x, sim=args.sim, in_gap=args.in_gap, out_stall=args.out_stall, seed=args.seed,
                 load_bits=args.load_bits)
-    kind = "PQ" if any(l.mode == "pq" for l in qn.engine_layers()) else "MAC"
+    kind = rtl_engine(qn).kind.upper()
     print(f"{args.bundle} on the emitted {kind} engine ({args.sim}): {len(x)} {dataset} test images (one batch), "
           f"{kind} layers on the RTL, the rest on the host")
     link = f"{args.load_bits} bits/cycle" if args.load_bits else "one write per cycle"

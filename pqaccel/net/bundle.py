@@ -26,17 +26,18 @@ import os
 
 import numpy as np
 
+from ..engines import ENGINES
 from ..engines.pq.config import EngineConfig, engine_from_dict
 from ..fsutil import staged_files
 from .graph import Network, Op
-from .quant import ADD_FRAC_BITS, LayerQuant, QuantNetwork
+from .layer import EngineLayer
+from .quant import ADD_FRAC_BITS, QuantNetwork
 
 __all__ = ["FORMAT_VERSION", "BundleError", "save_bundle", "load_bundle", "BUNDLE_FILES"]
 
 FORMAT_VERSION = 1
 BUNDLE_FILES = ("network.json", "arrays.npz")
 _OP_FIELDS = ("kernel", "stride", "pads", "count_include_pad", "lo", "hi")
-_LAYER_FIELDS = ("name", "mode", "d", "m", "relu", "shift", "in_scale", "acc_scale", "out_scale", "bias_cols")
 
 
 def _previous(out_dir):
@@ -69,14 +70,10 @@ def save_bundle(qn: QuantNetwork, out_dir, meta=None):
     layers = []
     for op in net.matmul_ops():
         lq = qn.layers[op.name]
-        layers.append({f: (float(getattr(lq, f)) if "scale" in f else getattr(lq, f)) for f in _LAYER_FIELDS})
+        layers.append(lq.scalars())
         arrays[f"{op.name}/w_float"] = op.w
         arrays[f"{op.name}/b_float"] = op.b
-        if lq.mode == "pq":
-            arrays.update({f"{op.name}/protos": lq.protos, f"{op.name}/lut": lq.lut,
-                           f"{op.name}/protos_f": lq.protos_f, f"{op.name}/lut_f": lq.lut_f})
-        else:
-            arrays[f"{op.name}/w"] = lq.w
+        arrays.update({f"{op.name}/{k}": a for k, a in lq.arrays().items() if a is not None})
     doc = {
         "format": "pqaccel-network", "format_version": FORMAT_VERSION,
         "engine": qn.engine.to_dict(),
@@ -217,11 +214,13 @@ def load_bundle(path):
         for t in op.inputs:
             _expect(t in known, path, f"network.json: op {op.name!r} reads tensor {t!r} that nothing writes")
     _expect(net.output in known, path, f"network.json: the output tensor {net.output!r} is never written")
-    widths = engine.widths
     layers = {}
     for d in _field(doc, "layers", path, "the document", list):
+        _expect(isinstance(d, dict), path, f"network.json layer {d!r} must be an object")
+        _expect(d.get("mode") in ENGINES, path, f"layer {d.get('name')!r}: mode must be one of "
+                                                f"{', '.join(repr(k) for k in sorted(ENGINES))}, got {d.get('mode')!r}")
         try:
-            lq = LayerQuant(**{f: d[f] for f in _LAYER_FIELDS})
+            lq = EngineLayer.from_scalars(d)
         except (KeyError, TypeError) as e:
             raise BundleError(f"network bundle {path!r}: network.json layer {d.get('name') if isinstance(d, dict) else d!r} "
                               f"lacks or mistypes an entry ({e})") from None
@@ -233,21 +232,18 @@ def load_bundle(path):
         op = matmuls[name]
         d, m = conv_weight_matrix(op).shape
         _expect((lq.d, lq.m) == (d, m), path, f"layer {name!r}: d={lq.d}, m={lq.m}, but its weights are {d} x {m}")
-        _expect(lq.mode in ("pq", "mac"), path, f"layer {name!r}: mode must be 'pq' or 'mac', got {lq.mode!r}")
-        if lq.mode == "pq":
-            c = -(-d // engine.v)
-            lq.protos = _array(arrays, path, f"{name}/protos", (c, engine.k, engine.v), True, widths.proto_bits)
-            lq.lut = _array(arrays, path, f"{name}/lut", (c, engine.k, m), True, widths.lut_bits)
-            lq.protos_f = _array(arrays, path, f"{name}/protos_f", (c, engine.k, engine.v), False)
-            if f"{name}/lut_f" in arrays:       # optional: bundles before it was saved lack it
-                lq.lut_f = _array(arrays, path, f"{name}/lut_f", (c, engine.k, m), False)
-        else:
-            lq.w = _array(arrays, path, f"{name}/w", (d + lq.bias_cols, m), True, 8)
+
+        def get(suffix, shape, integer, bits=None, optional=False, name=name):
+            key = f"{name}/{suffix}"
+            return None if optional and key not in arrays else _array(arrays, path, key, shape, integer, bits)
+        try:
+            lq.load_arrays(engine, get)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, BundleError):
+                raise
+            raise BundleError(f"network bundle {path!r}: layer {name!r}: {e}") from None
     try:
-        check_fit(net, engine, keep=[n for n, lq in layers.items() if lq.mode == "mac"])
-        for lq in layers.values():
-            if lq.mode == "pq":
-                engine.requant.check_layer_settings(lq.shift, lq.relu)
+        check_fit(net, engine, keep=[n for n, lq in layers.items() if lq.mode != engine.kind])
     except (TypeError, ValueError) as e:
         raise BundleError(f"network bundle {path!r}: {e}") from None
     try:

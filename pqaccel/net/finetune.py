@@ -30,9 +30,9 @@ import time
 
 import numpy as np
 
-from .interp import matmul_rows, run, semantics, unrows, weight_matrix
-from .quant import QuantNetwork, bias_columns, float_distances, fused_relus, qmax, run_float, run_int
-from ..engines.pq import model as pqmodel
+from .interp import matmul_rows, run, semantics, unrows
+from .layer import qmax
+from .quant import QuantNetwork, fused_relus, run_float, run_int
 
 __all__ = ["FinetuneSettings", "init_params", "to_quant", "JaxBackend", "soft_forward", "finetune"]
 
@@ -63,61 +63,20 @@ class FinetuneSettings:
             raise ValueError(f"distill must be a number from 0 to 1, got {self.distill!r}")
 
 
-def _padded_weights(op, c, v):
-    w = weight_matrix(op)
-    return np.pad(w, ((0, c * v - w.shape[0]), (0, 0)))
-
-
-def _tables(protos_real, w_pad, b, c, v):
-    """Float tables ``P_c W_c`` with the bias in subspace 0 (NumPy, float64)."""
-    t = np.einsum("ckv,cvm->ckm", protos_real, w_pad.reshape(c, v, -1))
-    t[0] += b
-    return t
-
-
 def init_params(qn: QuantNetwork):
-    """The trainable parameters of ``qn`` as NumPy float64 arrays, ``{layer: {...}}``: PQ layers
-    ``P`` (float prototypes), ``W``, ``b``, ``dT`` (the converted tables minus ``P_q W + b``),
-    ``theta``; conventional layers ``W``, ``b``."""
-    e = qn.engine
-    params = {}
-    for op in qn.net.matmul_ops():
-        lq = qn.layers[op.name]
-        w = weight_matrix(op).astype(np.float64)
-        if lq.mode == "pq":
-            c = lq.protos.shape[0]
-            w_pad = _padded_weights(op, c, e.v)
-            base = _tables(lq.protos * lq.in_scale, w_pad, op.b, c, e.v)
-            lut_f = lq.lut_f if lq.lut_f is not None else base
-            params[op.name] = {"P": np.array(lq.protos_f, dtype=np.float64), "W": w_pad, "b": np.array(op.b, float),
-                               "dT": lut_f - base, "theta": np.zeros(())}
-        else:
-            params[op.name] = {"W": w, "b": np.array(op.b, float)}
-    return params
+    """The trainable parameters of ``qn`` as NumPy float64 arrays, ``{layer: {...}}``, as each
+    layer's engine defines them (``params``: PQ layers ``P``, ``W``, ``b``, ``dT``, ``theta``;
+    conventional layers ``W``, ``b``)."""
+    return {op.name: qn.layers[op.name].params(qn.engine, op) for op in qn.net.matmul_ops()}
 
 
 def to_quant(qn: QuantNetwork, params):
     """The :class:`QuantNetwork` the engine runs for ``params``: ``qn`` with every layer's integer
     arrays re-derived exactly as the conversion quantizes them (its scales, shifts and ReLUs)."""
-    e = qn.engine
-    qp, ql = qmax(e.widths.proto_bits), qmax(e.widths.lut_bits)
     layers = {}
     for op in qn.net.matmul_ops():
-        lq = qn.layers[op.name]
         p = {k: np.asarray(v, dtype=np.float64) for k, v in params[op.name].items()}
-        if lq.mode == "pq":
-            c = lq.protos.shape[0]
-            protos = np.clip(np.rint(p["P"] / lq.in_scale), -qp, qp).astype(np.int64)
-            lut_f = _tables(protos * lq.in_scale, p["W"], p["b"], c, e.v)
-            if np.any(p["dT"]):
-                lut_f = lut_f + p["dT"]
-            lut = np.clip(np.rint(lut_f / lq.acc_scale), -ql, ql).astype(np.int64)
-            layers[op.name] = dataclasses.replace(lq, protos=protos, lut=lut, protos_f=p["P"], lut_f=lut_f)
-        else:
-            qw, q_in = qmax(8), qmax(e.widths.in_bits)
-            w_q = np.clip(np.rint(p["W"] * lq.in_scale / lq.acc_scale), -qw, qw).astype(np.int64)
-            bias = bias_columns(np.rint(p["b"] / (lq.acc_scale * q_in)).astype(np.int64), 8)
-            layers[op.name] = dataclasses.replace(lq, w=np.concatenate([w_q, bias]), bias_cols=len(bias))
+        layers[op.name] = qn.layers[op.name].from_params(qn.engine, p)
     return dataclasses.replace(qn, layers=layers)
 
 
@@ -129,22 +88,17 @@ def hard_tensors(qn: QuantNetwork, x):
 
 
 def _distance_gaps(qn, x):
-    """Per PQ layer, the mean gap between the nearest and the second-nearest prototype's
-    distance (real units) over the layer's input rows of ``x``: the temperature's unit."""
+    """Per layer with a soft assignment, its temperature's unit over (at most 2048 of) the
+    layer's input rows of ``x`` (``distance_gap``: for PQ, the mean gap between the nearest and
+    the second-nearest prototype's distance in real units)."""
     env = run_int(qn, x, keep=True)
-    e = qn.engine
     out = {}
     for op in qn.net.matmul_ops():
-        lq = qn.layers[op.name]
-        if lq.mode != "pq":
-            continue
         rows, _ = matmul_rows(op, env[op.inputs[0]])
         rows = rows[np.random.default_rng(0).permutation(len(rows))[:2048]]
-        xs = pqmodel.split(e, rows, lq.protos.shape[0]).astype(np.float64) * lq.in_scale
-        dist = float_distances(e.metric, xs, lq.protos_f)
-        two = np.sort(dist, axis=2)[:, :, :2]
-        gap = float(np.mean(two[:, :, 1] - two[:, :, 0]))
-        out[op.name] = gap if gap > 0 else 1.0
+        gap = qn.layers[op.name].distance_gap(qn.engine, rows)
+        if gap is not None:
+            out[op.name] = gap
     return out
 
 
@@ -169,23 +123,7 @@ class JaxBackend:
         jnp = self.jnp
         lq, p, e = self.qn.layers[op.name], self.params[op.name], self.qn.engine
         rows, geom = matmul_rows(op, a, jnp)
-        if lq.mode == "pq":
-            c, v = lq.protos.shape[0], e.v
-            rows = jnp.pad(rows, ((0, 0), (0, c * v - rows.shape[1])))
-            xs = rows.reshape(rows.shape[0], c, v)
-            if e.metric == "l2":      # |x|^2 - 2 x.P + |P|^2: no rows x C x k x v temporary
-                dist = ((xs * xs).sum(-1)[:, :, None] - 2 * jnp.einsum("ncv,ckv->nck", xs, p["P"])
-                        + (p["P"] * p["P"]).sum(-1)[None])
-            else:
-                diff = jnp.abs(xs[:, :, None, :] - p["P"][None])
-                dist = diff.sum(-1) if e.metric == "l1" else diff.max(-1)
-            tau = self.gaps[op.name] * jnp.exp(p["theta"])
-            s = self.jax.nn.softmax(-dist / tau, axis=-1)
-            t = jnp.einsum("ckv,cvm->ckm", p["P"], p["W"].reshape(c, v, -1)) + p["dT"]
-            t = t.at[0].add(p["b"])
-            y = jnp.einsum("nck,ckm->nm", s, t)
-        else:
-            y = rows @ p["W"] + p["b"]
+        y = lq.soft_forward(self.jax, jnp, e, p, rows, self.gaps.get(op.name))
         if lq.relu:
             y = jnp.maximum(y, 0)
         top = qmax(e.widths.out_bits) * lq.out_scale

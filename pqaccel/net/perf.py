@@ -13,7 +13,8 @@ For a batch of ``B`` images the PQ layers run one after the other, each over the
 * ``C_j = rows_j * ceil(C/c_par) * max(k/k_par, ceil(M/m_par)) + lambda_j``: the ideal initiation
   interval plus the latency from the first input beat (accepted on the encoder's last of
   ``k/k_par`` steps) to the last output beat: ``lambda_j = encode_stages + lookup_stages + 4 +
-  min(ceil(M/m_par), k/k_par) - k/k_par`` (4: the hand-over through the two buffered FIFOs).
+  min(ceil(M/m_par), k/k_par) - k/k_par`` (4: the hand-over through the two buffered FIFOs),
+  the engine's ``row_latency``.  Writes are counted by the engine's address map (``write_count``).
 
 Tables of layer ``j`` are written while layer ``j-1`` computes, into the other bank; the commit
 waits until layer ``j-1``'s rows are all fed, and layer ``j`` starts when it is committed and
@@ -26,29 +27,13 @@ with ``commit_{-1} = 0``.  The stall of layer ``j`` is ``start_j - end_{j-1}`` (
 waits for tables).  Host operations take no cycles here.
 """
 
-from .. import pipeline
-from ..config import LayerConfig
-
-__all__ = ["pipeline_latency", "layer_writes", "load_cycles", "word_bits", "network_cycles"]
-
-
-def pipeline_latency(engine):
-    """``encode_stages + lookup_stages + 4``: the part of ``lambda_j`` common to every layer."""
-    lat = engine.pipeline()
-    return lat["encode_stages"] + lat["lookup_stages"] + 4
+__all__ = ["layer_writes", "load_cycles", "word_bits", "network_cycles"]
 
 
 def layer_writes(engine, lq):
-    """Table-port writes of one layer (see :meth:`pqaccel.addrmap.PQAddressMap.table_writes` and
-    :meth:`pqaccel.mac.MacAddressMap.weight_writes`)."""
-    if lq.mode == "mac":
-        d = lq.w.shape[0]
-        weights = (-(-d // engine.d_par) * -(-lq.m // engine.m_par)) if engine.wide_port else d * lq.m
-        return 2 + int(engine.requant.runtime) + weights + 1
-    c = -(-lq.d // engine.v)
-    p = engine.par
-    entries = (-(-c // p.c_par) * -(-lq.m // p.m_par) * engine.k) if engine.wide_port else c * engine.k * lq.m
-    return 2 + int(engine.requant.runtime) + c * engine.k + entries + 1
+    """Table-port writes of the converted layer ``lq`` on ``engine``, counted by the engine's
+    address map (``write_count``, the same count as ``layer_writes``)."""
+    return engine.address_map().write_count(lq.engine_shape())
 
 
 def word_bits(engine):
@@ -64,11 +49,6 @@ def load_cycles(writes, word, load_bits=None):
     return -(-writes * word // load_bits)
 
 
-def _mac_latency(cfg):
-    """MAC engine: weight read, multiply, accumulator and the output FIFO hand-over."""
-    return cfg.pipeline()["lookup_stages"] + 2
-
-
 def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):
     """Per engine layer ``{"layer", "rows", "writes", "load", "compute", "stall", "start", "end"}``
     and the total, for the row counts ``rows_per_layer`` (``{name: rows of the batch}``) on
@@ -76,24 +56,18 @@ def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):
     int8 MAC network on the MAC engine), with table loads over ``load_bits`` bits per cycle
     (None: one write per cycle)."""
     e = qn.engine if engine is None else engine
-    kind = e.kind
-    base = pipeline_latency(e) if kind == "pq" else _mac_latency(e)
     word = word_bits(e)
+    amap = e.address_map()
     out = []
     commit_prev = end_prev = fed_prev = 0
     for lq in qn.engine_layers():
-        if lq.mode != kind:
+        if lq.mode != e.kind:
             continue
         rows = rows_per_layer[lq.name]
-        if kind == "pq":
-            layer = LayerConfig(d=lq.d, m=lq.m)
-            ideal = e.ideal_cycles_per_row(layer)
-            lam = base + min(e.m_steps(layer), e.k_steps) - e.k_steps
-        else:
-            layer = LayerConfig(d=lq.w.shape[0], m=lq.m)
-            ideal = e.ideal_cycles_per_row(layer)
-            lam = base + e.m_steps(layer) - 1
-        writes = layer_writes(e, lq)
+        layer = lq.engine_shape()
+        ideal = e.ideal_cycles_per_row(layer)
+        lam = e.row_latency(layer)
+        writes = amap.write_count(layer)
         load = load_cycles(writes, word, load_bits)
         compute = rows * ideal + lam
         load_start = commit_prev

@@ -27,11 +27,8 @@ import cocotb
 import numpy as np
 
 from pqaccel.engines import engine_from_manifest
-from pqaccel.engines.pq.job import PQJob
-from pqaccel.engines.mac.job import MacJob
 from pqaccel.net import quant
 from pqaccel.net.bundle import load_bundle
-
 from pqaccel.sim.tbutil import Traffic, clock_cycle, load_config, next_write, reset
 
 
@@ -77,7 +74,7 @@ async def pq_network(dut):
     kind = manifest.get("kind", "pq")
     pq_ops = [op for op in qn.net.matmul_ops() if qn.layers[op.name].mode == kind]
     engine = engine_from_manifest(manifest)
-    if kind == "pq" and engine != qn.engine:
+    if kind == qn.engine.kind and engine != qn.engine:
         raise ValueError("the bundle was converted for another engine than the manifest's")
     amap = engine.address_map()
     writes = [amap.layer_writes(qn.layers[op.name]) for op in pq_ops]
@@ -101,11 +98,7 @@ async def pq_network(dut):
         found = host.next_layer()
         assert found is not None and found[0] is pq_ops[j]
         op, rows, geom = found
-        lq = qn.layers[op.name]
-        if kind == "pq":
-            jobs[j] = PQJob(manifest, rows, lq.protos, lq.lut, lq.shift, lq.relu)
-        else:
-            jobs[j] = MacJob(manifest, quant.mac_rows(qn.engine, lq, rows), lq.w, lq.shift, lq.relu)
+        jobs[j] = qn.layers[op.name].job(manifest, qn.engine, rows)
         geoms[j] = geom
 
     if n_layers:

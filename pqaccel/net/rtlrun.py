@@ -12,13 +12,13 @@ def rtl_engine(qn, mac_par=(9, 16)):
     """The engine a bundle runs on: its PQ engine if it has PQ layers; for an int8 MAC bundle
     (``net convert --mac-only``) a MAC engine with ``d_par x m_par`` multipliers that takes every
     layer (bias columns included) with the model's widths and run-time requantization."""
-    from . import quant
+    from ..engines.mac.layer import mac_config
     layers = qn.engine_layers()
-    if any(l.mode == "pq" for l in layers):
+    if any(l.mode == qn.engine.kind for l in layers):
         return qn.engine
-    d_max = max(l.w.shape[0] for l in layers)
+    d_max = max(l.engine_shape().d for l in layers)
     m_max = max(l.m for l in layers)
-    return quant.mac_config(qn.engine, d_max, m_max, *mac_par)
+    return mac_config(qn.engine, d_max, m_max, *mac_par)
 
 
 def run_rtl(qn, bundle, x, *, sim="verilator", in_gap=0.0, out_stall=0.0, seed=0, waves=None, load_bits=None):

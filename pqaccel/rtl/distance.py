@@ -5,12 +5,11 @@ from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
 from .. import fixedpoint as fx, pipeline
+#: In L2, ``|x - p|`` of at most this many bits is squared by a constant table (no DSP block);
+#: a wider one by a multiplier (defined with the latencies, where the resource model reads it).
+from ..pipeline import SQUARE_TABLE_MAX_BITS
 
 __all__ = ["DistanceUnit", "SQUARE_TABLE_MAX_BITS"]
-
-#: In L2, ``|x - p|`` of at most this many bits is squared by a constant table (plain logic, no
-#: DSP block); a wider one by a multiplier, which synthesis maps to a DSP block.
-SQUARE_TABLE_MAX_BITS = 6
 
 
 class DistanceUnit(wiring.Component):

@@ -4,6 +4,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring, data, memory
 from amaranth.lib.wiring import In, Out
 
+from .. import pipeline
 from ..pipeline import MEMORY_READ
 from .util import delay, field_bits, read_signatures
 
@@ -30,7 +31,7 @@ class TableBanks(wiring.Component):
         self.cfg = cfg
         p = cfg.par
         self.latency = MEMORY_READ
-        self.depth = 2 * cfg.g_max * cfg.mt_max * cfg.k
+        self.depth = pipeline.table_depth(cfg)
         self.addr_bits = max(1, field_bits(self.depth))
         entry = signed(self.cfg.widths.lut_bits)
         entries = data.ArrayLayout(data.ArrayLayout(entry, p.m_par), p.c_par)

@@ -43,6 +43,14 @@ class MacAddressMap(AddressMap):
                 "control": {"packing": "d: inputs (1..d_max); m: outputs (1..m_max); commit: any value; "
                                        + self.requant_format(self.cfg.requant)}}
 
+    def write_count(self, layer):
+        """Writes :meth:`weight_writes` makes for a layer of shape ``layer``, counted without
+        making them: shape (2), the requantization (``requant.runtime``), the weights (one per
+        write, or a row of every bank with ``wide_port``) and the commit."""
+        cfg = self.cfg
+        weights = cfg.groups(layer) * cfg.m_steps(layer) if cfg.wide_port else layer.d * layer.m
+        return 2 + int(cfg.requant.runtime) + weights + 1
+
     def layer_writes(self, lq):
         """The writes of a converted network layer kept conventional (its weights with the bias rows)."""
         return self.weight_writes(lq.w, shift=lq.shift, relu=lq.relu)

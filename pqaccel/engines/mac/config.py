@@ -113,8 +113,48 @@ class MacConfig(EngineBase):
         return MacAddressMap(self)
 
     def memories(self):
-        return {"weights": {"count": self.m_par, "depth": 2 * self.g_max * self.mt_max,
+        return {"weights": {"count": self.m_par, "depth": pipeline.weight_depth(self),
                             "width": self.d_par * self.w_bits}}
+
+    def row_latency(self, layer):
+        """Cycles from a layer's last row issued to its last output beat (:mod:`pqaccel.net.perf`):
+        weight read, multiply, accumulator, the output FIFO hand-over (2) and the row's output
+        beats after the first."""
+        return self.pipeline()["lookup_stages"] + 2 + self.m_steps(layer) - 1
+
+    # -- resource model hooks (:mod:`pqaccel.estimate`) ----------------------------------------
+    def memory_list(self):
+        """Every memory of the hardware: the weight banks and the output FIFO."""
+        out_w = self.m_par * self.result_bits + 1
+        return [
+            {"name": "weights", "block": "weights", "count": self.m_par, "depth": pipeline.weight_depth(self),
+             "width": self.d_par * self.w_bits, "granularity": self.w_bits},
+            {"name": "out_fifo", "block": "fifos", "count": 1, "depth": self.pipeline()["out_fifo_depth"] - 1,
+             "width": out_w, "granularity": out_w},
+        ]
+
+    def dsp_multipliers(self, rule):
+        """``(block, count)``: DSP blocks of the multipliers (none with ``mult="lut"`` or when a
+        product is narrower than the family's ``min_y``)."""
+        a, b = self.in_bits, self.w_bits
+        if self.mult != "dsp" or a + b < rule["min_y"]:
+            return "multiply", 0
+        return "multiply", self.d_par * self.m_par * -(-a // rule["max_a"]) * -(-b // rule["max_a"])
+
+    def logic_features(self):
+        """``{block: {feature: count}}``: what each block's logic scales with."""
+        prod = self.product_bits
+        shift_levels = fx.field_bits(self.requant.shift + 1) if self.requant.runtime else 0
+        return {
+            "multiply": {"lut_mult": self.d_par * self.m_par * self.in_bits * self.w_bits if self.mult == "lut" else 0,
+                         "products": self.d_par * self.m_par * prod},
+            "weights": {"enables": self.m_par * self.d_par,
+                        "wide": self.d_par * self.m_par * self.w_bits if self.wide_port else 0},
+            "accumulate": {"tree": self.m_par * max(0, self.d_par - 1) * (prod + fx.tree_levels(self.d_par)),
+                           "sums": self.m_par * self.mt_max * self.acc_bits,
+                           "requant": self.m_par * self.acc_bits * (1 + shift_levels)},
+            "control": {"const": 1, "port": self.address_map().data_bits},
+        }
 
     def min_logic_luts(self):
         """A lower bound of the logic (LUT4s): one per input bit of each adder of the

@@ -33,7 +33,7 @@ class WeightMemory(wiring.Component):
     def __init__(self, cfg, tag=0):
         self.cfg = cfg
         self.latency = MEMORY_READ
-        self.depth = 2 * cfg.g_max * cfg.mt_max
+        self.depth = pipeline.weight_depth(cfg)
         self.addr_bits = max(1, field_bits(self.depth))
         wvec = data.ArrayLayout(signed(cfg.w_bits), cfg.d_par)
         rd, rd_out = read_signatures(self.addr_bits, data.ArrayLayout(wvec, cfg.m_par), tag)

@@ -71,6 +71,16 @@ class PQAddressMap(AddressMap):
                                    "commit: any value; " + self.requant_format(self.cfg.requant)},
         }
 
+    def write_count(self, layer):
+        """Writes :meth:`table_writes` makes for a layer of shape ``layer`` (a
+        :class:`~pqaccel.config.LayerConfig`), counted without making them: shape (2), the
+        requantization (with ``requant.runtime``), ``C*k`` prototypes, the table entries (one
+        per write, or a row of every bank with ``wide_port``) and the commit."""
+        cfg, p = self.cfg, self.cfg.par
+        c = cfg.subspaces(layer)
+        entries = (-(-c // p.c_par) * cfg.m_steps(layer) * cfg.k) if cfg.wide_port else c * cfg.k * layer.m
+        return 2 + int(cfg.requant.runtime) + c * cfg.k + entries + 1
+
     def layer_writes(self, lq):
         """The writes of a converted network layer (:class:`pqaccel.net.quant.LayerQuant`)."""
         return self.table_writes(lq.protos, lq.lut, shift=lq.shift, relu=lq.relu)

@@ -145,10 +145,72 @@ class EngineConfig(EngineBase):
         """The engine's memories: count, depth (words, both banks) and width (bits)."""
         p = self.par
         return {
-            "codebook": {"count": p.c_par, "depth": 2 * self.g_max * self.k_steps,
+            "codebook": {"count": p.c_par, "depth": pipeline.codebook_depth(self),
                          "width": p.k_par * self.v * self.widths.proto_bits},
-            "lut": {"count": p.c_par * p.m_par, "depth": 2 * self.g_max * self.mt_max * self.k,
-                    "width": self.widths.lut_bits},
+            "lut": {"count": p.c_par * p.m_par, "depth": pipeline.table_depth(self), "width": self.widths.lut_bits},
+        }
+
+    def row_latency(self, layer):
+        """Cycles from a layer's last row issued to its last output beat, for the cycle model
+        (:mod:`pqaccel.net.perf`): the encoder and lookup pipelines, the hand-over through the
+        two buffered FIFOs (4) and ``min(ceil(M/m_par), k/k_par) - k/k_par`` (the last group's
+        lookups against its encoder steps)."""
+        pl = self.pipeline()
+        return pl["encode_stages"] + pl["lookup_stages"] + 4 + min(self.m_steps(layer), self.k_steps) - self.k_steps
+
+    # -- resource model hooks (:mod:`pqaccel.estimate`) ----------------------------------------
+    def memory_list(self):
+        """``[{"name", "block", "count", "depth", "width", "granularity"}]``: every memory of the
+        hardware (``SyncFIFOBuffered`` keeps ``depth - 1`` words in memory, its head in a
+        register)."""
+        p, pl = self.par, self.pipeline()
+        g_bits = max(1, fx.field_bits(self.g_max))
+        code_w = p.c_par * self.idx_bits + g_bits + 2          # codes, tag {g, last_group, bank}
+        out_w = p.m_par * self.result_bits + 1                 # data, last
+        vec = self.v * self.widths.proto_bits
+        return [
+            {"name": "codebook", "block": "codebook", "count": p.c_par, "depth": pipeline.codebook_depth(self),
+             "width": p.k_par * vec, "granularity": vec},
+            {"name": "tables", "block": "tables", "count": p.c_par * p.m_par, "depth": pipeline.table_depth(self),
+             "width": self.widths.lut_bits, "granularity": self.widths.lut_bits},
+            {"name": "code_fifo", "block": "fifos", "count": 1, "depth": pl["code_fifo_depth"] - 1,
+             "width": code_w, "granularity": code_w},
+            {"name": "out_fifo", "block": "fifos", "count": 1, "depth": pl["out_fifo_depth"] - 1,
+             "width": out_w, "granularity": out_w},
+        ]
+
+    def dsp_multipliers(self, rule):
+        """``(block, count)``: L2 distance units whose squares are too wide for a table use a
+        multiplier each, a DSP block where the product reaches the family's ``min_y``."""
+        if self.metric == "l2":
+            db = self.diff_max.bit_length()
+            if db > pipeline.SQUARE_TABLE_MAX_BITS and 2 * db >= rule["min_y"]:
+                return "distance", self.par.c_par * self.par.k_par * self.v
+        return "distance", 0
+
+    def logic_features(self):
+        """``{block: {feature: count}}``: what each block's logic scales with."""
+        p, w = self.par, self.widths
+        du = p.c_par * p.k_par                    # distance units
+        db = self.diff_max.bit_length()           # |x - p|
+        dist = self.dist_bits
+        l2 = self.metric == "l2"
+        sq_table = l2 and db <= pipeline.SQUARE_TABLE_MAX_BITS
+        shift_levels = fx.field_bits(self.requant.shift + 1) if self.requant.runtime else 0
+        return {
+            "distance": {"abs": du * self.v * db,                  # |x - p| per element
+                         "add": du * (self.v - 1) * dist,          # the adder tree
+                         "square_table": du * self.v * 2 * db * 2 ** max(0, db - 4) if sq_table else 0,
+                         "square_dsp": du * self.v * 2 * db if l2 and not sq_table else 0},
+            "argmin": {"compare": du * (dist + self.idx_bits)},    # comparators and muxes
+            "codebook": {"enables": du},
+            "tables": {"enables": p.c_par * p.m_par,
+                       "wide": p.c_par * p.m_par * w.lut_bits if self.wide_port else 0},
+            "accumulate": {"tree": p.m_par * max(0, p.c_par - 1) * (w.lut_bits + fx.tree_levels(p.c_par)),
+                           # running sums: a register per output beat and lane, read through a mux
+                           "sums": p.m_par * self.mt_max * self.acc_bits,
+                           "requant": p.m_par * self.acc_bits * (1 + shift_levels)},
+            "control": {"const": 1, "port": self.address_map().data_bits},
         }
 
     def min_logic_luts(self):
