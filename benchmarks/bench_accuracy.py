@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from pqaccel.config import Widths
 from pqaccel.presets import preset  # noqa: E402
-from pqaccel.net import quant  # noqa: E402
+from pqaccel.net import conversion, evaluation, intmodel  # noqa: E402
 from pqaccel.net.datasets import load_dataset  # noqa: E402
 from pqaccel.net.finetune import FinetuneSettings, finetune  # noqa: E402
 from pqaccel.net.graph import load_onnx, run_float  # noqa: E402
@@ -56,21 +56,21 @@ def widths_label(w):
 
 def run_point(net, data, keep, point, settings, seed=0):
     v, k, widths, metric = POINTS[point]
-    engine = quant.sweep_engine(preset("net-v9k16"), net, keep, metric, v, k, None, widths)
+    engine = conversion.sweep_engine(preset("net-v9k16"), net, keep, metric, v, k, None, widths)
     x, y = data.split("test")
     out = {"point": point, "v": v, "k": k, "metric": metric, "widths": widths_label(widths)}
     t0 = time.perf_counter()
-    qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=seed)
-    out["kmeans"] = quant.accuracy(quant.run_int(qn, x), y)
-    qr = quant.convert(net, engine, data.calib_x, keep=keep, seed=seed, refit=True)
-    out["refit"] = quant.accuracy(quant.run_int(qr, x), y)
+    qn = conversion.convert(net, engine, data.calib_x, keep=keep, seed=seed)
+    out["kmeans"] = evaluation.accuracy(intmodel.run_int(qn, x), y)
+    qr = conversion.convert(net, engine, data.calib_x, keep=keep, seed=seed, refit=True)
+    out["refit"] = evaluation.accuracy(intmodel.run_int(qr, x), y)
     out["convert_s"] = time.perf_counter() - t0
     if v == 3:
         return out
     t1 = time.perf_counter()
     qf, history = finetune(qr, data, settings)
     out["finetune_s"] = time.perf_counter() - t1
-    out["finetuned"] = quant.accuracy(quant.run_int(qf, x), y)
+    out["finetuned"] = evaluation.accuracy(intmodel.run_int(qf, x), y)
     out["history"] = history
     return out
 
@@ -93,8 +93,8 @@ def main():
         names = [op.name for op in net.matmul_ops()]
         keep = [names[0], names[-1]]
         x, y = data.split("test")
-        fl = quant.accuracy(run_float(net, x), y)
-        mac = quant.accuracy(quant.run_int(quant.int8_mac_network(net, preset("net-v9k16"), data.calib_x), x), y)
+        fl = evaluation.accuracy(run_float(net, x), y)
+        mac = evaluation.accuracy(intmodel.run_int(conversion.int8_mac_network(net, preset("net-v9k16"), data.calib_x), x), y)
         print(f"{name}: {len(x)} test images; float {100 * fl:.1f} %, int8 MAC {100 * mac:.1f} %; first and last "
               f"layers int8; fine-tuning {settings.epochs} epochs (Adam {settings.lr:g} relative, cosine) from the refit",
               flush=True)

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from pqaccel import area as area_model  # noqa: E402
 from pqaccel.compare import LOAD_BITS, converted_network_cycles, synth_design  # noqa: E402
 from pqaccel.engines.mac.config import MacConfig  # noqa: E402
-from pqaccel.net import quant  # noqa: E402
+from pqaccel.net import conversion, evaluation, intmodel  # noqa: E402
 from pqaccel.net.bundle import load_bundle  # noqa: E402
 from pqaccel.net.datasets import load_dataset  # noqa: E402
 from pqaccel.net.graph import load_onnx, run_float  # noqa: E402
@@ -41,11 +41,11 @@ def main():
     net = load_onnx(meta["onnx"])
     data = load_dataset(meta["dataset"])
     x, y = data.split("test")
-    mac_qn = quant.int8_mac_network(net, qn.engine, data.calib_x)
-    acc = {"float": quant.accuracy(run_float(net, x), y), "int8_mac": quant.accuracy(quant.run_int(mac_qn, x), y),
-           "pq": quant.accuracy(quant.run_int(qn, x), y)}
+    mac_qn = conversion.int8_mac_network(net, qn.engine, data.calib_x)
+    acc = {"float": evaluation.accuracy(run_float(net, x), y), "int8_mac": evaluation.accuracy(intmodel.run_int(mac_qn, x), y),
+           "pq": evaluation.accuracy(intmodel.run_int(qn, x), y)}
     mac_cfg = MacConfig.for_engine(qn.engine)
-    cyc = converted_network_cycles({"pq": qn, "mac": mac_qn}, quant.rows_per_image(net), mac_cfg,
+    cyc = converted_network_cycles({"pq": qn, "mac": mac_qn}, evaluation.rows_per_image(net), mac_cfg,
                                    load_bits=args.load_bits)
     areas = {}
     for kind, cfg in (("pq", qn.engine), ("mac", mac_cfg), ("mac-lut", mac_cfg.replace(mult="lut"))):

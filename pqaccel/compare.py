@@ -155,24 +155,24 @@ def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_
     (:func:`pqaccel.net.perf.network_cycles`, checked against the RTL by ``pqaccel net run``),
     per image at each batch size, and at batch 1 for each bandwidth of ``scan``.  None when a layer
     does not fit the PQ engine."""
-    from .net import quant
+    from .net import conversion, evaluation
     from .net.datasets import load_dataset
     from .net.graph import load_onnx
     from .net.zoo import resnet20_onnx
     net = load_onnx(resnet20_onnx(seed=seed))
     engine = network_engine(pq_cfg)
     try:
-        quant.check_fit(net, engine)
+        conversion.check_fit(net, engine)
     except ValueError as e:
         return {"skipped": f"ResNet20 does not fit the PQ engine: {e}"}
     images = load_dataset("cifar-shapes").calib_x
-    rows = quant.rows_per_image(net)
+    rows = evaluation.rows_per_image(net)
     # enough calibration images for k-means with k prototypes; a layer with fewer rows than k
     # even then (the classifier, one row an image, at k > 64) stays conventional
     calib = images[:min(len(images), max(8, engine.k))]
     keep = [name for name, r in rows.items() if r * len(calib) < engine.k]
-    qns = {"pq": quant.convert(net, engine, calib, seed=seed, keep=keep),
-           "mac": quant.convert(net, engine, calib, seed=seed, mac_only=True)}
+    qns = {"pq": conversion.convert(net, engine, calib, seed=seed, keep=keep),
+           "mac": conversion.convert(net, engine, calib, seed=seed, mac_only=True)}
     out = converted_network_cycles(qns, rows, mac_cfg, batches=batches, load_bits=load_bits, scan=scan)
     return {"network": "resnet20 (CIFAR-10 shapes)", **out, "kept_conventional": keep}
 

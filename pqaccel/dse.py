@@ -219,31 +219,31 @@ def _layer_shapes(qn):
 def baseline_task(onnx_bytes, data_spec, engine_dict):
     """Float and int8 MAC accuracy, and the int8 MAC network's layer shapes."""
     from .engines.pq.config import engine_from_dict
-    from .net import quant
+    from .net import conversion, evaluation, intmodel
     from .net.graph import load_onnx, run_float
     t0 = time.perf_counter()
     net, data = load_onnx(onnx_bytes), _dataset(data_spec)
     engine = engine_from_dict(engine_dict)
     x, y = data.split("test")
-    mac = quant.int8_mac_network(net, engine, data.calib_x)
-    return {"float": quant.accuracy(run_float(net, x), y), "int8_mac": quant.accuracy(quant.run_int(mac, x), y),
+    mac = conversion.int8_mac_network(net, engine, data.calib_x)
+    return {"float": evaluation.accuracy(run_float(net, x), y), "int8_mac": evaluation.accuracy(intmodel.run_int(mac, x), y),
             "mac_layers": _layer_shapes(mac), "images": int(len(x)), "wall_s": round(time.perf_counter() - t0, 1)}
 
 
 def accuracy_task(onnx_bytes, data_spec, engine_dict, keep, method, epochs, seed):
     """One numerics point: convert (k-means, refit, or refit + fine-tuning), test accuracy."""
     from .engines.pq.config import engine_from_dict
-    from .net import quant
+    from .net import conversion, evaluation, intmodel
     from .net.graph import load_onnx
     t0 = time.perf_counter()
     net, data = load_onnx(onnx_bytes), _dataset(data_spec)
     engine = engine_from_dict(engine_dict)
-    qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=seed, refit=method != "kmeans")
+    qn = conversion.convert(net, engine, data.calib_x, keep=keep, seed=seed, refit=method != "kmeans")
     if method == "finetune":
         from .net.finetune import FinetuneSettings, finetune
         qn, _ = finetune(qn, data, FinetuneSettings(epochs=epochs, seed=seed))
     x, y = data.split("test")
-    return {"accuracy": quant.accuracy(quant.run_int(qn, x), y), "table_bits": int(quant.table_bits(qn)),
+    return {"accuracy": evaluation.accuracy(intmodel.run_int(qn, x), y), "table_bits": int(intmodel.table_bits(qn)),
             "layers": _layer_shapes(qn), "wall_s": round(time.perf_counter() - t0, 1)}
 
 
@@ -443,11 +443,11 @@ def plan(net, base, keep, space):
     """``(numerics engines {numerics: EngineConfig}, rows per image)``; every combination of the
     space is validated against the network here, before any task runs."""
     from .config import Parallelism, Widths
-    from .net import quant
+    from .net import conversion, evaluation, intmodel
     engines = {}
     for metric, v, k, bits, lut_bits in space.numerics():
         try:
-            e = quant.sweep_engine(base, net, keep, metric, v, k, bits,
+            e = conversion.sweep_engine(base, net, keep, metric, v, k, bits,
                                    widths=Widths(bits, bits, lut_bits, bits))
         except (ValueError, TypeError) as ex:
             raise ValueError(f"{space.where}: the point metric={metric} v={v} k={k} bits={bits} "
@@ -460,7 +460,7 @@ def plan(net, base, keep, space):
             except (ValueError, TypeError) as ex:
                 raise ValueError(f"{space.where}: pq.c_par={c_par}, pq.k_par={k_par}, pq.m_par={m_par} with "
                                  f"v={v} k={k}: {ex}") from None
-    return engines, quant.rows_per_image(net)
+    return engines, evaluation.rows_per_image(net)
 
 
 def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=None, workers=None,

@@ -14,7 +14,7 @@ import jax.numpy as jnp             # noqa: E402
 
 from pqaccel.cli import main        # noqa: E402
 from pqaccel.presets import preset  # noqa: E402
-from pqaccel.net import quant       # noqa: E402
+from pqaccel.net import conversion, evaluation, intmodel  # noqa: E402
 from pqaccel.net.datasets import load_dataset  # noqa: E402
 from pqaccel.net.finetune import (FinetuneSettings, _distance_gaps, finetune, hard_tensors, init_params,  # noqa: E402
                                   soft_forward, to_quant)
@@ -29,7 +29,7 @@ def converted():
     net = load_onnx(DIGITS)
     data = load_dataset("digits")
     names = [op.name for op in net.matmul_ops()]
-    qn = quant.convert(net, preset("net-v9k16"), data.calib_x, keep=[names[0], names[-1]], seed=0)
+    qn = conversion.convert(net, preset("net-v9k16"), data.calib_x, keep=[names[0], names[-1]], seed=0)
     return qn, data
 
 
@@ -62,11 +62,11 @@ def test_training_forward_is_the_integer_model_bit_for_bit(converted, metric):
     if metric != qn.engine.metric:
         net = qn.net
         names = [op.name for op in net.matmul_ops()]
-        qn = quant.convert(net, qn.engine.replace(metric=metric), data.calib_x, keep=[names[0], names[-1]])
+        qn = conversion.convert(net, qn.engine.replace(metric=metric), data.calib_x, keep=[names[0], names[-1]])
     params = _perturbed(qn)
     q = to_quant(qn, params)
     x = data.test_x[:24]
-    want = quant.run_int(q, x)
+    want = intmodel.run_int(q, x)
     jp = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), params)
     logits = np.asarray(soft_forward(qn, jp, hard_tensors(q, x), _distance_gaps(qn, data.calib_x[:16])))
     got = np.rint(logits / qn.scales[qn.net.output]).astype(np.int64)
@@ -95,9 +95,9 @@ def test_gradients_reach_every_trained_parameter(converted):
 def test_a_few_epochs_lift_the_kmeans_start(converted):
     qn, data = converted
     x, y = data.split("test")
-    before = quant.accuracy(quant.run_int(qn, x), y)
+    before = evaluation.accuracy(intmodel.run_int(qn, x), y)
     tuned, history = finetune(qn, data, FinetuneSettings(epochs=2, seed=0))
-    after = quant.accuracy(quant.run_int(tuned, x), y)
+    after = evaluation.accuracy(intmodel.run_int(tuned, x), y)
     assert len(history) == 2 and history[1]["loss"] < history[0]["loss"]
     assert after > before + 0.2, (before, after)
     # deterministic on the CPU: the same seed gives the same network

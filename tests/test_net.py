@@ -18,7 +18,7 @@ from pqaccel.engines.pq.config import EngineConfig
 from pqaccel.config import Parallelism, Requant, Widths
 from pqaccel.presets import preset
 from pqaccel.engines.pq.layer import refit_tables
-from pqaccel.net import quant
+from pqaccel.net import conversion, evaluation, intmodel
 from pqaccel.net.layer import qmax
 from pqaccel.net.bundle import load_bundle, save_bundle
 from pqaccel.net.graph import UnsupportedModel, load_onnx, run_float
@@ -112,7 +112,7 @@ def test_demo_network_matches_onnxruntime():
     got = run_float(net, data.test_x)
     assert np.abs(got - ref).max() < 1e-4
     assert (got.argmax(1) == ref.argmax(1)).all()
-    assert quant.accuracy(got, data.test_y) > 0.95
+    assert evaluation.accuracy(got, data.test_y) > 0.95
 
 
 def _one(node, inits=None, shape=(2, 5, 5), out="y", batch="N"):
@@ -280,8 +280,8 @@ def test_integer_network_equals_naive_reference(keep, metric):
     rng = np.random.default_rng(5)
     calib = rng.normal(size=(40, 1, 6, 6))
     x = rng.normal(size=(5, 1, 6, 6))
-    qn = quant.convert(net, small_engine(metric=metric), calib, keep=keep)
-    got = quant.run_int(qn, x)
+    qn = conversion.convert(net, small_engine(metric=metric), calib, keep=keep)
+    got = intmodel.run_int(qn, x)
     want = naive_run_int(qn, x)
     assert got.tolist() == want
     assert len({tuple(r) for r in got.tolist()}) > 1           # not a constant network
@@ -292,9 +292,9 @@ def test_integer_network_equals_naive_reference(keep, metric):
 def test_calibration_is_seeded():
     net = tiny_net()
     calib = np.random.default_rng(1).normal(size=(40, 1, 6, 6))
-    a = quant.convert(net, small_engine(), calib, seed=3)
-    b = quant.convert(net, small_engine(), calib, seed=3)
-    c = quant.convert(net, small_engine(), calib, seed=4)
+    a = conversion.convert(net, small_engine(), calib, seed=3)
+    b = conversion.convert(net, small_engine(), calib, seed=3)
+    c = conversion.convert(net, small_engine(), calib, seed=4)
     for name in a.layers:
         assert np.array_equal(a.layers[name].protos, b.layers[name].protos)
         assert np.array_equal(a.layers[name].lut, b.layers[name].lut)
@@ -337,8 +337,8 @@ def test_refit_brings_pq_outputs_closer_to_the_float_network():
     ref = run_float(net, x)
     err = {}
     for refit in (False, True):
-        qn = quant.convert(net, small_engine(), calib, keep=("c1",), refit=refit)
-        out = quant.run_int(qn, x) * qn.scales[net.output]
+        qn = conversion.convert(net, small_engine(), calib, keep=("c1",), refit=refit)
+        out = intmodel.run_int(qn, x) * qn.scales[net.output]
         err[refit] = np.abs(out - ref).mean()
         ql = qmax(qn.engine.widths.lut_bits)
         assert all(np.abs(lq.lut).max() <= ql for lq in qn.engine_layers() if lq.mode == "pq")
@@ -349,12 +349,12 @@ def test_bundle_roundtrip(tmp_path):
     net = tiny_net()
     rng = np.random.default_rng(2)
     calib, x = rng.normal(size=(40, 1, 6, 6)), rng.normal(size=(6, 1, 6, 6))
-    qn = quant.convert(net, small_engine(), calib, keep=("fc",))
+    qn = conversion.convert(net, small_engine(), calib, keep=("fc",))
     (tmp_path / "mine.txt").write_text("keep")
     save_bundle(qn, tmp_path)
     back = load_bundle(tmp_path)
-    assert np.array_equal(quant.run_int(back, x), quant.run_int(qn, x))
-    assert np.allclose(quant.run_pq_float(back, x), quant.run_pq_float(qn, x))
+    assert np.array_equal(intmodel.run_int(back, x), intmodel.run_int(qn, x))
+    assert np.allclose(evaluation.run_pq_float(back, x), evaluation.run_pq_float(qn, x))
     assert (tmp_path / "mine.txt").read_text() == "keep"
     save_bundle(qn, tmp_path)                                     # its own files may be replaced
     with pytest.raises(ValueError, match=r"is not a network bundle: network.json is missing"):
@@ -365,9 +365,9 @@ def test_layer_that_does_not_fit():
     net = load_onnx(DIGITS)
     with pytest.raises(ValueError, match=r"^layer 's3.conv1' \(d=288, m=64\) does not fit the engine: m must be "
                                          r"an integer from 1 to m_max=32, got 64$"):
-        quant.check_fit(net, preset("net-v9k16").replace(m_max=32))
+        conversion.check_fit(net, preset("net-v9k16").replace(m_max=32))
     with pytest.raises(ValueError, match=r"^this engine cannot run a network: it lacks requant.runtime=true .*; network presets: net-v9k16"):
-        quant.convert(net, preset("default"), np.zeros((1, 1, 8, 8)))
+        conversion.convert(net, preset("default"), np.zeros((1, 1, 8, 8)))
 
 
 def run_cli(*args):
@@ -425,11 +425,11 @@ def test_network_on_the_rtl(sim, tmp_path):
     net = tiny_net()
     rng = np.random.default_rng(8)
     calib, x = rng.normal(size=(40, 1, 6, 6)), rng.normal(size=(3, 1, 6, 6))
-    qn = quant.convert(net, small_engine(), calib, keep=("c1",))
+    qn = conversion.convert(net, small_engine(), calib, keep=("c1",))
     save_bundle(qn, tmp_path / "b")
     r = run_rtl(load_bundle(tmp_path / "b"), tmp_path / "b", x, sim=sim, in_gap=0.3, out_stall=0.3, seed=1)
     assert r["mismatch"] is None and r["equal_to_golden"]
-    assert r["predictions"] == quant.run_int(qn, x).argmax(axis=1).tolist()
+    assert r["predictions"] == intmodel.run_int(qn, x).argmax(axis=1).tolist()
     assert [l["layer"] for l in r["layers"]] == ["c2", "fc"]
     for l in r["layers"]:
         assert l["compute_cycles"] >= l["ideal_compute_cycles"] > 0
@@ -449,7 +449,7 @@ def test_analytical_model_matches_the_rtl(tmp_path, wide, link):
     net = tiny_net()
     rng = np.random.default_rng(9)
     calib, x = rng.normal(size=(40, 1, 6, 6)), rng.normal(size=(4, 1, 6, 6))
-    qn = quant.convert(net, small_engine(wide=wide, par=(2, 4, 2)), calib)
+    qn = conversion.convert(net, small_engine(wide=wide, par=(2, 4, 2)), calib)
     save_bundle(qn, tmp_path / "b")
     load_bits = None
     if link:
@@ -482,7 +482,7 @@ def test_int8_mac_network_on_the_mac_engine(tmp_path):
     net = tiny_net()
     rng = np.random.default_rng(10)
     calib, x = rng.normal(size=(40, 1, 6, 6)), rng.normal(size=(3, 1, 6, 6))
-    qn = quant.convert(net, small_engine(wide=True), calib, mac_only=True)
+    qn = conversion.convert(net, small_engine(wide=True), calib, mac_only=True)
     assert isinstance(rtl_engine(qn), MacConfig) and rtl_engine(qn).wide_port
     save_bundle(qn, tmp_path / "b")
     r = run_rtl(qn, tmp_path / "b", x, sim="verilator", in_gap=0.2, out_stall=0.2, seed=3)
@@ -506,14 +506,14 @@ def test_resnet20_cifar_shapes():
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     ref = sess.run(None, {"input": x.astype(np.float32)})[0]
     assert np.abs(run_float(net, x) - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
-    quant.check_fit(net, preset("resnet20-v9k8-net"))
+    conversion.check_fit(net, preset("resnet20-v9k8-net"))
     assert resnet20_onnx(seed=0).SerializeToString() == model.SerializeToString()
 
 
 def test_sweep_engine_widths():
     """A sweep point sets every width, so prototypes keep the activations' range; c_max follows
     the widest PQ layer."""
-    from pqaccel.net.quant import sweep_engine
+    from pqaccel.net.conversion import sweep_engine
     net = load_onnx(DIGITS)
     e = sweep_engine(preset("net-v9k16"), net, ["stem", "fc"], "l2", 3, 32, 5)
     assert e.widths == Widths(5, 5, 5, 5) and (e.v, e.k, e.metric) == (3, 32, "l2")
@@ -567,10 +567,10 @@ def test_pad_and_clip_in_the_integer_model():
         [conv("c", "x", "c", "w", kernel_shape=[3, 3], pads=[1, 2, 1, 0]),
          helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="clip")],
         {"w": r(4, 2, 3, 3), "wb": r(4), "lo": np.array(0.0), "hi": np.array(0.5)}, (2, 6, 5), "y"))
-    qa = quant.convert(padded, engine, x, seed=0)
-    qb = quant.convert(direct, engine, x, seed=0)
+    qa = conversion.convert(padded, engine, x, seed=0)
+    qb = conversion.convert(direct, engine, x, seed=0)
     assert qa.layers["c"].relu and qb.layers["c"].relu
-    ya, yb = quant.run_int(qa, x, keep=True), quant.run_int(qb, x, keep=True)
+    ya, yb = intmodel.run_int(qa, x, keep=True), intmodel.run_int(qb, x, keep=True)
     assert np.array_equal(ya["y"], yb["y"])
     s = qa.scales["c"]
     assert ya["y"].min() >= 0 and ya["y"].max() <= int(np.floor(0.5 / s + 1e-9))
@@ -578,8 +578,8 @@ def test_pad_and_clip_in_the_integer_model():
     # host Pad and a two-sided Clip on the integers
     net = load_onnx(PAD_CLIP["pad_pool_clip"]())
     x2 = np.random.default_rng(5).normal(size=(6, 2, 6, 6))
-    qn = quant.convert(net, engine.replace(v=1, k=4), x2, seed=0)
-    env = quant.run_int(qn, x2, keep=True)
+    qn = conversion.convert(net, engine.replace(v=1, k=4), x2, seed=0)
+    env = intmodel.run_int(qn, x2, keep=True)
     s = qn.scales["m"]
     lo, hi = int(np.ceil(-0.3 / s - 1e-9)), int(np.floor(0.4 / s + 1e-9))
     assert np.array_equal(env["y"], np.clip(env["m"], lo, hi))

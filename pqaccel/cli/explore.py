@@ -71,8 +71,8 @@ def cmd_dse(args):
     if args.preset is None and args.config is None:
         args.preset = "net-v9k16"
     engine, _ = resolve_config(args)
-    from ..net import quant
-    quant.check_engine(engine)
+    from ..net import conversion
+    conversion.check_engine(engine)
     check_output_dir(args.out)
     check_no_clobber(args.out, DSE_FILES, _previous(args.out))
     space = dse.load_space(args.space, _overrides(args))
@@ -278,7 +278,7 @@ def plot_area(r, path):
 
 def add_commands(sub):
     from ..net.datasets import DATASETS
-    from ..net.quant import network_presets
+    from ..net.conversion import network_presets
     e = sub.add_parser("estimate", help="resources per family from the parameters alone (milliseconds, no synthesis)")
     add_config_args(e, layer=False)
     e.add_argument("--target", default="ecp5", help="FPGA family with a fitted model (ecp5, ice40)")

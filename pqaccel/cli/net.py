@@ -107,18 +107,18 @@ def _finetune_settings(args):
 
 def cmd_convert(args):
     from ..fsutil import check_output_dir, check_no_clobber
-    from ..net import quant
+    from ..net import conversion, intmodel
     from ..net.bundle import BUNDLE_FILES, _previous, save_bundle
     engine, _ = resolve_config(args)
-    quant.check_engine(engine)
+    conversion.check_engine(engine)
     check_output_dir(args.out)
     check_no_clobber(args.out, BUNDLE_FILES, _previous(args.out))
     net, data, label, entries = _load(args)
     keep = _keep_names(net, _names(args.keep, '--keep'))
-    quant.check_fit(net, engine, keep=keep)
+    conversion.check_fit(net, engine, keep=keep)
     settings = _finetune_settings(args)           # checked, and JAX found, before the long work
     t0 = time.perf_counter()
-    qn = quant.convert(net, engine, data.calib_x, keep=keep, seed=args.seed, mac_only=args.mac_only,
+    qn = conversion.convert(net, engine, data.calib_x, keep=keep, seed=args.seed, mac_only=args.mac_only,
                        refit=args.refit)
     wall = time.perf_counter() - t0
     meta = {"onnx": os.path.abspath(args.onnx), **entries, "keep": keep, "seed": args.seed,
@@ -140,43 +140,10 @@ def cmd_convert(args):
         print(f"  fine-tuned in {meta['finetune']['wall_s']:.1f} s")
     files = save_bundle(qn, args.out, meta)
     _layer_table(qn)
-    print(f"  table bits (codebooks + tables of the PQ layers): {quant.table_bits(qn)}")
+    print(f"  table bits (codebooks + tables of the PQ layers): {intmodel.table_bits(qn)}")
     for f in files:
         print(f"bundle   {f}")
     return 0
-
-
-def evaluate(qn, net, data, onnx_path=None, split="test", mac=None):
-    """Accuracies on ``split``: float (own executor and, with ``onnx_path``, onnxruntime), the
-    int8 MAC network (``mac``: its :class:`QuantNetwork`), PQ float, PQ integer; and per PQ layer
-    the relative RMS error of its output against the float network's."""
-    from ..net import quant
-    from ..net.graph import run_float
-    x, y = data.split(split)
-    out = {"images": len(x)}
-    env_f = run_float(net, x, keep=True)
-    out["float"] = quant.accuracy(env_f[net.output], y)
-    if onnx_path:
-        import onnxruntime as ort
-        sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-        ref = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
-        out["float_onnxruntime"] = quant.accuracy(ref, y)
-        out["float_max_abs_diff"] = float(np.abs(ref - env_f[net.output]).max())
-    if mac is not None:
-        out["int8_mac"] = quant.accuracy(quant.run_int(mac, x), y)
-    out["pq_float"] = quant.accuracy(quant.run_pq_float(qn, x), y)
-    env_q = quant.run_int(qn, x, keep=True)
-    out["pq_int"] = quant.accuracy(env_q[net.output], y)
-    errs = {}
-    for op in net.matmul_ops():
-        lq = qn.layers[op.name]
-        f = env_f[op.output]
-        if lq.relu:
-            f = np.maximum(f, 0)
-        q = env_q[op.output] * lq.out_scale
-        errs[op.name] = float(np.sqrt(np.mean((q - f) ** 2)) / (np.sqrt(np.mean(f * f)) or 1.0))
-    out["layer_rel_rms_error"] = errs
-    return out
 
 
 def _load_bundle(args):
@@ -196,7 +163,8 @@ def _load_bundle(args):
 
 def cmd_eval(args):
     from ..fsutil import write_text_atomic
-    from ..net import quant
+    from ..net import conversion
+    from ..net.evaluation import evaluate
     from ..net.graph import load_onnx
     qn, meta, dataset, data = _load_bundle(args)
     onnx_path = args.onnx or meta.get("onnx")
@@ -205,7 +173,7 @@ def cmd_eval(args):
     mac = None
     if onnx_path:
         net = load_onnx(onnx_path)
-        mac = quant.int8_mac_network(net, qn.engine, data.calib_x)
+        mac = conversion.int8_mac_network(net, qn.engine, data.calib_x)
     t0 = time.perf_counter()
     r = evaluate(qn, qn.net, data, onnx_path, mac=mac)
     r["eval_s"] = round(time.perf_counter() - t0, 2)
@@ -307,35 +275,20 @@ def cmd_sweep(args):
     import csv
     import io
     from ..fsutil import check_output_dir, check_no_clobber, staged_files
-    from ..net import quant
+    from ..net.conversion import check_engine
+    from ..net.evaluation import plot_sweep, sweep
     engine, _ = resolve_config(args)
-    quant.check_engine(engine)
+    check_engine(engine)
     names = ("sweep.csv", "sweep.json", "sweep.png")
     check_output_dir(args.out)
     check_no_clobber(args.out, names, _previous_sweep(args.out))
     net, data, label, entries = _load(args)
     keep = _keep_names(net, _names(args.keep, '--keep'))
     points = sweep_points(args)
-    for metric, v, k, b in points:        # every point is checked before any work
-        from ..config import METRICS
-        if metric not in METRICS:
-            raise ValueError(f"--metric must be among {', '.join(METRICS)}, got {metric!r}")
-        quant.sweep_engine(engine, net, keep, metric, v, k, b)
-    mac = quant.int8_mac_network(net, engine, data.calib_x)
-    x, y = data.split("test")
-    from ..net.graph import run_float
-    base = {"float": quant.accuracy(run_float(net, x), y), "int8_mac": quant.accuracy(quant.run_int(mac, x), y)}
-    rows = []
-    t0 = time.perf_counter()
-    from tqdm import tqdm
-    for metric, v, k, b in tqdm(points, desc="sweep", unit="point", disable=args.quiet):
-        e = quant.sweep_engine(engine, net, keep, metric, v, k, b)
-        qn = quant.convert(net, e, data.calib_x, keep=keep, seed=args.seed, refit=args.refit)
-        rows.append({"metric": metric, "v": v, "k": k, "bits": b, "refit": args.refit, "table_bits": quant.table_bits(qn),
-                     "pq_int": quant.accuracy(quant.run_int(qn, x), y)})
-    wall = time.perf_counter() - t0
-    result = {"onnx": args.onnx, "dataset": label, "keep": keep, "images": len(x), **base,
-              "points": rows, "wall_s": round(wall, 1)}
+    result = sweep(net, data, engine, points, keep=keep, seed=args.seed, refit=args.refit, progress=not args.quiet)
+    result = {"onnx": args.onnx, "dataset": label, **result}
+    rows, base, wall = result["points"], result, result["wall_s"]
+    x = result["images"]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["metric", "v", "k", "bits", "refit", "table_bits", "pq_int_accuracy"])
@@ -347,7 +300,7 @@ def cmd_sweep(args):
         with open(os.path.join(tmp, "sweep.json"), "w") as f:
             json.dump(result, f, indent=2)
         plot_sweep(result, os.path.join(tmp, "sweep.png"))
-    print(f"sweep of {len(rows)} points on {label} ({len(x)} test images) in {wall:.1f} s: "
+    print(f"sweep of {len(rows)} points on {label} ({x} test images) in {wall:.1f} s: "
           f"float {100 * base['float']:.2f} %, int8 MAC {100 * base['int8_mac']:.2f} %")
     print(f"  {'metric':<7}{'v':>3}{'k':>5}{'bits':>5}{'table bits':>12}{'PQ int %':>10}")
     for r in rows:
@@ -369,32 +322,6 @@ def _previous_sweep(out_dir):
     return previous_run(out_dir, "sweep.json", ("sweep.csv", "sweep.json", "sweep.png"), ("points",))
 
 
-def plot_sweep(result, path):
-    """Accuracy against table bits, one line per (metric, v, k) over the widths."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    groups = {}
-    for r in result["points"]:
-        groups.setdefault((r["metric"], r["v"], r["k"]), []).append(r)
-    for (metric, v, k), rs in sorted(groups.items()):
-        rs = sorted(rs, key=lambda r: r["table_bits"])
-        ax.plot([r["table_bits"] / 8192 for r in rs], [100 * r["pq_int"] for r in rs], marker="o",
-                label=f"{metric} v={v} K={k}")
-    ax.axhline(100 * result["float"], color="k", ls="--", lw=1, label="float")
-    ax.axhline(100 * result["int8_mac"], color="gray", ls=":", lw=1, label="int8 MAC")
-    ax.set_xscale("log")
-    ax.set_xlabel("codebook + table size (KiB)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"PQ integer accuracy, {result['dataset']} ({result['images']} test images)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def add_commands(sub):
     from ..net.datasets import DATASETS
     from ..net.finetune import FinetuneSettings
@@ -410,7 +337,7 @@ def add_commands(sub):
                        help="your own data: arrays x (N x C x H x W, or N x F) and y (labels), optionally "
                             "x_test and y_test; otherwise a seeded split")
         if preset:
-            from ..net.quant import network_presets
+            from ..net.conversion import network_presets
             add_config_args(p, layer=False, default=NET_PRESET, presets=network_presets())
         p.add_argument("--keep", action="append", metavar="LAYERS",
                        help="conv/gemm layers kept conventional (int8 MAC), comma-separated; 'first' and "

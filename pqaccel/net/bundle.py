@@ -11,7 +11,7 @@ Format (``format_version`` 1), two files:
     ``{"name", "mode": "pq"|"mac", "d", "m", "relu", "shift", "in_scale", "acc_scale",
     "out_scale", "bias_cols"}``), ``adds`` (per residual add: the integer multipliers ``[Ma,
     Mb]`` with ``frac_bits``) and ``scales`` (every tensor's scale: a value ``q`` stands for
-    ``q * scale``).  The integer semantics are those of :mod:`pqaccel.net.quant`.
+    ``q * scale``).  The integer semantics are those of :mod:`pqaccel.net.intmodel`.
 ``arrays.npz``
     per layer ``<name>/protos`` (``C x k x v``) and ``<name>/lut`` (``C x k x M``) for ``pq``,
     ``<name>/w`` (``D' x M``, the last ``bias_cols`` rows carry the bias) for ``mac``, all
@@ -31,7 +31,7 @@ from ..engines.pq.config import EngineConfig, engine_from_dict
 from ..fsutil import staged_files
 from .graph import Network, Op
 from .layer import EngineLayer
-from .quant import ADD_FRAC_BITS, QuantNetwork
+from .intmodel import ADD_FRAC_BITS, QuantNetwork
 
 __all__ = ["FORMAT_VERSION", "BundleError", "save_bundle", "load_bundle", "BUNDLE_FILES"]
 
@@ -156,7 +156,7 @@ def load_bundle(path):
     the engine, and the shapes through the graph.  Raises :class:`BundleError` (a
     :class:`ValueError`) naming the bundle, the file and the problem."""
     from .graph import OP_KINDS, conv_weight_matrix
-    from .quant import check_fit
+    from .conversion import check_fit
     path = str(path)
     try:
         with open(os.path.join(path, "network.json"), encoding="utf-8") as f:

@@ -5,7 +5,7 @@ The recipe the public implementations share (LUT-NN, halutmatmul, PQA's layer-wi
 the engine's integer arithmetic as the hard path:
 
 * **forward is hard**: every tensor's value is exactly the integer golden network model's
-  (:func:`pqaccel.net.quant.run_int` on the integer arrays :func:`to_quant` derives from the
+  (:func:`pqaccel.net.intmodel.run_int` on the integer arrays :func:`to_quant` derives from the
   current parameters: prototypes and activations quantized to their widths, tables =
   prototypes x weights quantized to ``lut_bits``, integer accumulation, the requantization shift,
   rounding, saturation and ReLU), times the tensor's scale;
@@ -21,7 +21,7 @@ the engine's integer arithmetic as the hard path:
 * Adam on a cosine schedule, optional distillation from the float network's logits; seeded and
   deterministic on the CPU; the training split only.
 
-The result is a :class:`~pqaccel.net.quant.QuantNetwork` like any converted one: the bundle code,
+The result is a :class:`~pqaccel.net.intmodel.QuantNetwork` like any converted one: the bundle code,
 ``net eval``, ``net run --rtl`` and ``net sweep`` take it unchanged.
 """
 
@@ -32,7 +32,8 @@ import numpy as np
 
 from .interp import matmul_rows, run, semantics, unrows
 from .layer import qmax
-from .quant import QuantNetwork, fused_relus, run_float, run_int
+from .graph import run_float
+from .intmodel import QuantNetwork, fused_relus, run_int
 
 __all__ = ["FinetuneSettings", "init_params", "to_quant", "JaxBackend", "soft_forward", "finetune"]
 

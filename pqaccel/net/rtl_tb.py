@@ -27,18 +27,18 @@ import cocotb
 import numpy as np
 
 from pqaccel.engines import engine_from_manifest
-from pqaccel.net import quant
+from pqaccel.net import intmodel
 from pqaccel.net.bundle import load_bundle
 from pqaccel.sim.tbutil import Traffic, clock_cycle, load_config, next_write, reset
 
 
 class Host:
-    """The host side: the network interpreter's integer walk (:func:`pqaccel.net.quant.walk_int`),
+    """The host side: the network interpreter's integer walk (:func:`pqaccel.net.intmodel.walk_int`),
     which stops at every layer of the engine's kind and hands over its rows."""
 
     def __init__(self, qn, x, kind):
         self.qn = qn
-        self.walk = quant.walk_int(qn, x, kind)
+        self.walk = intmodel.walk_int(qn, x, kind)
         self.started = False
         self.result = None
         self.env = None
@@ -79,7 +79,7 @@ async def pq_network(dut):
     amap = engine.address_map()
     writes = [amap.layer_writes(qn.layers[op.name]) for op in pq_ops]
     host = Host(qn, x, kind)
-    golden = quant.run_int(qn, x)
+    golden = intmodel.run_int(qn, x)
     rng = np.random.default_rng(cfg.get("seed", 0))
     in_gap, out_stall = cfg.get("in_gap", 0.0), cfg.get("out_stall", 0.0)
     n_layers = len(pq_ops)

@@ -82,7 +82,7 @@ class PQAddressMap(AddressMap):
         return 2 + int(cfg.requant.runtime) + c * cfg.k + entries + 1
 
     def layer_writes(self, lq):
-        """The writes of a converted network layer (:class:`pqaccel.net.quant.LayerQuant`)."""
+        """The writes of a converted network layer (:class:`pqaccel.engines.pq.layer.PQLayer`)."""
         return self.table_writes(lq.protos, lq.lut, shift=lq.shift, relu=lq.relu)
 
     def table_writes(self, protos, lut, c=None, m=None, commit=True, shift=None, relu=False):
