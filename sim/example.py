@@ -3,9 +3,7 @@
 import sys
 import tempfile
 
-from pqaccel.presets import preset
-from pqaccel.export import generate
-from pqaccel.sim.runner import run_cosim
+from pqaccel.api import generate, preset, run_cosim
 
 
 def main(sim="icarus"):

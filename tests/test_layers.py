@@ -26,6 +26,7 @@ LAYERS = [
     ("flow", ["pqaccel.export", "pqaccel.sim", "pqaccel.synth", "pqaccel.formal", "pqaccel.host", "pqaccel.board"]),
     ("studies", ["pqaccel.compare", "pqaccel.report", "pqaccel.estimate", "pqaccel.net", "pqaccel.dse",
                  *_engine_parts("studies")]),
+    ("api", ["pqaccel.api"]),
     ("cli", ["pqaccel.cli", "pqaccel.__main__"]),
 ]
 

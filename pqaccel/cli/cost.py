@@ -11,7 +11,7 @@ __all__ = ["add_commands"]
 
 
 def cmd_synth(args):
-    from ..compare import synth_design
+    from ..api import synthesize as synth_design
     engine, mac = design_configs(args)
     designs = {"pq": engine, "mac": mac}
     chosen = ["pq", "mac"] if args.design == "both" else [args.design]
@@ -41,7 +41,8 @@ def cmd_synth(args):
 
 
 def cmd_pnr(args):
-    from ..compare import pnr_design, bram_reference
+    from ..api import place_and_route as pnr_design
+    from ..compare import bram_reference
     cfg = chosen_design(args)
     if args.json:
         check_output_file(args.json, "--json")
@@ -69,7 +70,8 @@ def cmd_pnr(args):
 
 
 def cmd_compare(args):
-    from ..compare import compare, lowbit_study
+    from ..api import compare
+    from ..compare import lowbit_study
     from ..report import compare_report, compare_csv, lowbit_report
     engine, mac = design_configs(args)
     label = config_label(args)

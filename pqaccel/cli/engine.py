@@ -68,7 +68,8 @@ def cmd_model(args):
 
 
 def cmd_generate(args):
-    from ..export import check_output, generate
+    from ..api import generate
+    from ..export import check_output
     engine, layer = resolve_config(args, n_default=2048)
     engine = chosen_design(args)
     if args.train_seed is not None and not isinstance(engine, EngineConfig):
@@ -145,9 +146,10 @@ def cmd_tables(args):
 
 
 def cmd_cosim(args):
-    from ..export import generate
+    from ..api import generate
     from ..fsutil import check_output_file
-    from ..sim.runner import run_cosim, WAVE_FORMATS
+    from ..api import run_cosim
+    from ..sim.runner import WAVE_FORMATS
     engine, layer = resolve_config(args)
     if args.json:
         check_output_file(args.json, "--json")

@@ -67,7 +67,7 @@ def cmd_dse(args):
     from .. import dse
     from ..fsutil import check_no_clobber, check_output_dir, staged_files
     from .net import _keep_names, _names
-    from ..net.graph import load_onnx
+    from ..api import load_onnx
     if args.preset is None and args.config is None:
         args.preset = "net-v9k16"
     engine, _ = resolve_config(args)

@@ -53,7 +53,7 @@ def _fit_shape(net, data, what, dataset):
 def _dataset(args, meta=None):
     """``(label, Dataset, meta entries)`` from ``--dataset`` or ``--data`` (for ``eval``/``run``
     falling back to the bundle's ``meta``)."""
-    from ..net.datasets import load_dataset, load_npz
+    from ..api import load_dataset, load_npz
     meta = meta or {}
     path = getattr(args, "data", None)
     name = args.dataset
@@ -69,7 +69,7 @@ def _dataset(args, meta=None):
 
 
 def _load(args):
-    from ..net.graph import load_onnx
+    from ..api import load_onnx
     net = load_onnx(args.onnx)
     label, data, entries = _dataset(args)
     return net, _fit_shape(net, data, f"--onnx {args.onnx!r}", label), label, entries
@@ -90,7 +90,7 @@ def _finetune_settings(args):
         return None
     if args.mac_only:
         raise ValueError("--finetune trains PQ layers; --mac-only converts none")
-    from ..net.finetune import FinetuneSettings
+    from ..api import FinetuneSettings
     try:
         import jax  # noqa: F401
         import optax  # noqa: F401
@@ -108,7 +108,8 @@ def _finetune_settings(args):
 def cmd_convert(args):
     from ..fsutil import check_output_dir, check_no_clobber
     from ..net import conversion, intmodel
-    from ..net.bundle import BUNDLE_FILES, _previous, save_bundle
+    from ..api import save_bundle
+    from ..net.bundle import BUNDLE_FILES, _previous
     engine, _ = resolve_config(args)
     conversion.check_engine(engine)
     check_output_dir(args.out)
@@ -126,7 +127,7 @@ def cmd_convert(args):
     print(f"converted {args.onnx} for {args.preset or args.config} on {len(data.calib_x)} "
           f"calibration images of {label} in {wall:.1f} s")
     if settings is not None:
-        from ..net.finetune import finetune
+        from ..api import finetune
         print(f"fine-tuning {settings.epochs} epochs on {len(data.train_x)} training images (batch "
               f"{settings.batch}, Adam {settings.lr:g} of each tensor's RMS, cosine, distillation "
               f"{settings.distill:g}, seed {settings.seed})", flush=True)
@@ -149,7 +150,7 @@ def cmd_convert(args):
 def _load_bundle(args):
     """``(bundle, its meta, data label, dataset)`` for ``eval``/``run``; ``--json`` checked first."""
     from ..fsutil import check_output_file
-    from ..net.bundle import load_bundle
+    from ..api import load_bundle
     if args.json:
         check_output_file(args.json, "--json")
     qn = load_bundle(args.bundle)
@@ -164,8 +165,8 @@ def _load_bundle(args):
 def cmd_eval(args):
     from ..fsutil import write_text_atomic
     from ..net import conversion
-    from ..net.evaluation import evaluate
-    from ..net.graph import load_onnx
+    from ..api import evaluate
+    from ..api import load_onnx
     qn, meta, dataset, data = _load_bundle(args)
     onnx_path = args.onnx or meta.get("onnx")
     if onnx_path and not os.path.exists(onnx_path):
@@ -197,7 +198,8 @@ def cmd_eval(args):
 
 
 def cmd_run(args):
-    from ..net.rtlrun import compare_model, rtl_engine, run_rtl
+    from ..api import run_rtl
+    from ..net.rtlrun import compare_model, rtl_engine
     from ..fsutil import write_text_atomic
     qn, meta, dataset, data = _load_bundle(args)
     x, y = data.split("test")
@@ -276,7 +278,8 @@ def cmd_sweep(args):
     import io
     from ..fsutil import check_output_dir, check_no_clobber, staged_files
     from ..net.conversion import check_engine
-    from ..net.evaluation import plot_sweep, sweep
+    from ..api import sweep
+    from ..net.evaluation import plot_sweep
     engine, _ = resolve_config(args)
     check_engine(engine)
     names = ("sweep.csv", "sweep.json", "sweep.png")
@@ -324,7 +327,7 @@ def _previous_sweep(out_dir):
 
 def add_commands(sub):
     from ..net.datasets import DATASETS
-    from ..net.finetune import FinetuneSettings
+    from ..api import FinetuneSettings
     FT_DEFAULTS = FinetuneSettings()
     n = sub.add_parser("net", help="networks: ONNX import, PQ conversion, accuracy")
     nsub = n.add_subparsers(dest="net_command", required=True)

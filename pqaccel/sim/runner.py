@@ -58,21 +58,34 @@ def simulator_available(sim):
     return False
 
 
+def _layer_specs(layers):
+    """``layers`` (dicts or :class:`~pqaccel.config.LayerConfig`) as the testbenches' dicts."""
+    out = []
+    for layer in layers:
+        spec = {"d": layer.d, "m": layer.m, "n": layer.n} if hasattr(layer, "d") else dict(layer)
+        missing = {"d", "m", "n"} - set(spec)
+        if missing:
+            raise ValueError(f"layers: every layer needs d, m and n, got {layer!r}")
+        out.append({"in_gap": 0.0, "out_stall": 0.0, **spec})
+    return out
+
+
 def run_cosim(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None, verbose=False, waves=None):
     """Simulate ``verilog`` (with its ``manifest`` path) under cocotb; return the result dict.
 
-    ``layers``: list of ``{"d", "m", "n", "in_gap", "out_stall"}``.  Adds ``wall_s`` (build and
-    run) and ``build_s`` to the result.  ``waves``: a path that receives the waveform (format
-    :data:`WAVE_FORMATS`), also when the run has mismatches.
+    ``layers``: list of ``{"d", "m", "n", "in_gap", "out_stall"}`` (or :class:`LayerConfig`;
+    ``in_gap``/``out_stall`` default to 0).  Adds ``wall_s`` (build and run) and ``build_s`` to
+    the result.  ``waves``: a path that receives the waveform (format :data:`WAVE_FORMATS`), also
+    when the run has mismatches.
     """
-    return run_testbench(verilog, manifest, "pq_tb", {"seed": seed, "layers": layers}, sim=sim,
+    return run_testbench(verilog, manifest, "pq_tb", {"seed": seed, "layers": _layer_specs(layers)}, sim=sim,
                          build_dir=build_dir, verbose=verbose, waves=waves)
 
 
 def run_axi(verilog, manifest, *, sim="icarus", layers, seed=0, build_dir=None):
     """The AXI wrapper's testbench (:mod:`pqaccel.sim.axi_tb`, cocotbext-axi bus models) on a
     ``generate --wrapper axi`` output; ``layers`` as for :func:`run_cosim`."""
-    return run_testbench(verilog, manifest, "axi_tb", {"seed": seed, "layers": layers}, sim=sim, build_dir=build_dir)
+    return run_testbench(verilog, manifest, "axi_tb", {"seed": seed, "layers": _layer_specs(layers)}, sim=sim, build_dir=build_dir)
 
 
 def run_soak(verilog, manifest, *, sim="verilator", rows=20000, rows_per_job=(100, 400), in_gap=0.2,
