@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from pqaccel.config import Widths
+from pqaccel.config import Widths  # noqa: E402
 from pqaccel.presets import preset  # noqa: E402
 from pqaccel.net import conversion, evaluation, intmodel  # noqa: E402
 from pqaccel.net.datasets import load_dataset  # noqa: E402
@@ -33,9 +33,11 @@ from pqaccel.net.graph import load_onnx, run_float  # noqa: E402
 
 #: (ONNX, dataset, fine-tuning epochs): about 450 steps of 32 images each (digits has 1,000
 #: training images, MNIST-5k 3,500)
-NETS = {"digits": ("models/digits_resnet.onnx", "digits", 16),
-        "mnist5k": ("models/mnist5k_resnet.onnx", "mnist5k", 4),
-        "mnist5k_resnet20": ("models/mnist5k_resnet20.onnx", "mnist5k", 4)}
+NETS = {
+    "digits": ("models/digits_resnet.onnx", "digits", 16),
+    "mnist5k": ("models/mnist5k_resnet.onnx", "mnist5k", 4),
+    "mnist5k_resnet20": ("models/mnist5k_resnet20.onnx", "mnist5k", 4),
+}
 POINTS = {
     # post-training references (v=3 keeps accuracy without fine-tuning; not fine-tuned here)
     "v3k32-8": (3, 32, Widths(8, 8, 8, 8), "l1"),
@@ -79,7 +81,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", action="append", choices=sorted(NETS), help="(default: all)")
     ap.add_argument("--points", nargs="*", choices=sorted(POINTS), help="(default: all)")
-    ap.add_argument("--epochs", type=int, help="fine-tuning epochs (default: per net, about 450 steps)")
+    ap.add_argument(
+        "--epochs", type=int, help="fine-tuning epochs (default: per net, about 450 steps)"
+    )
     ap.add_argument("--lr", type=float, default=FinetuneSettings().lr)
     ap.add_argument("--json", help="write every figure here")
     args = ap.parse_args()
@@ -94,12 +98,25 @@ def main():
         keep = [names[0], names[-1]]
         x, y = data.split("test")
         fl = evaluation.accuracy(run_float(net, x), y)
-        mac = evaluation.accuracy(intmodel.run_int(conversion.int8_mac_network(net, preset("net-v9k16"), data.calib_x), x), y)
-        print(f"{name}: {len(x)} test images; float {100 * fl:.1f} %, int8 MAC {100 * mac:.1f} %; first and last "
-              f"layers int8; fine-tuning {settings.epochs} epochs (Adam {settings.lr:g} relative, cosine) from the refit",
-              flush=True)
-        print(f"  {'point':<12}{'metric':>7}{'bits a/p/t':>11}{'k-means':>9}{'refit':>8}{'fine-tuned':>12}"
-              f"{'vs float':>10}{'tune s':>8}", flush=True)
+        mac = evaluation.accuracy(
+            intmodel.run_int(
+                conversion.int8_mac_network(net, preset("net-v9k16"), data.calib_x), x
+            ),
+            y,
+        )
+        print(
+            f"{name}: {len(x)} test images; float {100 * fl:.1f} %, int8 MAC {100 * mac:.1f} %; "
+            f"first and last "
+            f"layers int8; fine-tuning {settings.epochs} epochs (Adam {settings.lr:g} relative, "
+            f"cosine) from the refit",
+            flush=True,
+        )
+        print(
+            f"  {'point':<12}{'metric':>7}{'bits a/p/t':>11}{'k-means':>9}{'refit':>8}"
+            f"{'fine-tuned':>12}"
+            f"{'vs float':>10}{'tune s':>8}",
+            flush=True,
+        )
         for point in args.points or list(POINTS):
             r = run_point(net, data, keep, point, settings)
             r.update(net=name, float=fl, int8_mac=mac)
@@ -107,8 +124,12 @@ def main():
             best = r.get("finetuned", max(r["kmeans"], r["refit"]))
             tuned = f"{100 * r['finetuned']:>11.1f}%" if "finetuned" in r else f"{'-':>12}"
             secs = f"{r['finetune_s']:>8.0f}" if "finetune_s" in r else f"{'-':>8}"
-            print(f"  {point:<12}{r['metric']:>7}{r['widths']:>11}{100 * r['kmeans']:>8.1f}%{100 * r['refit']:>7.1f}%"
-                  f"{tuned}{100 * (best - fl):>+9.1f}{secs}", flush=True)
+            print(
+                f"  {point:<12}{r['metric']:>7}{r['widths']:>11}{100 * r['kmeans']:>8.1f}%"
+                f"{100 * r['refit']:>7.1f}%"
+                f"{tuned}{100 * (best - fl):>+9.1f}{secs}",
+                flush=True,
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

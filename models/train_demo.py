@@ -1,7 +1,8 @@
 """Train the demo networks and write them as ONNX next to this script (seeded, reproducible).
 
     pip install -e '.[train]'             # JAX (CPU) and optax
-    python models/train_demo.py           # writes models/digits_resnet.onnx, models/mnist5k_resnet.onnx,
+    python models/train_demo.py           # writes models/digits_resnet.onnx,
+    models/mnist5k_resnet.onnx,
                                           # models/mnist5k_resnet20.onnx
     python models/train_demo.py --model mnist5k_resnet20     # one of them
 
@@ -29,20 +30,43 @@ sys.path.insert(0, os.path.dirname(HERE))
 from pqaccel.net.datasets import load_dataset  # noqa: E402
 
 #: per model: its dataset, residual blocks per stage, training settings and file name
-SETTINGS = {"digits": {"dataset": "digits", "blocks": 1, "epochs": 40, "lr": 3e-3, "batch": 50,
-                       "file": "digits_resnet"},
-            "mnist5k": {"dataset": "mnist5k", "blocks": 1, "epochs": 15, "lr": 2e-3, "batch": 50,
-                        "file": "mnist5k_resnet"},
-            "mnist5k_resnet20": {"dataset": "mnist5k", "blocks": 3, "epochs": 12, "lr": 2e-3, "batch": 50,
-                                 "file": "mnist5k_resnet20"}}
+SETTINGS = {
+    "digits": {
+        "dataset": "digits",
+        "blocks": 1,
+        "epochs": 40,
+        "lr": 3e-3,
+        "batch": 50,
+        "file": "digits_resnet",
+    },
+    "mnist5k": {
+        "dataset": "mnist5k",
+        "blocks": 1,
+        "epochs": 15,
+        "lr": 2e-3,
+        "batch": 50,
+        "file": "mnist5k_resnet",
+    },
+    "mnist5k_resnet20": {
+        "dataset": "mnist5k",
+        "blocks": 3,
+        "epochs": 12,
+        "lr": 2e-3,
+        "batch": 50,
+        "file": "mnist5k_resnet20",
+    },
+}
 CHANNELS = (16, 32, 64)
 
 
 def blocks_of(blocks):
     """``[(prefix, stage)]`` of every residual block: ``s2`` with one block per stage (the demo
     networks' names), ``s2.b1`` with several."""
-    return [(f"s{s}" if blocks == 1 else f"s{s}.b{j}", s, j) for s in range(1, len(CHANNELS) + 1)
-            for j in range(blocks)]
+    return [
+        (f"s{s}" if blocks == 1 else f"s{s}.b{j}", s, j)
+        for s in range(1, len(CHANNELS) + 1)
+        for j in range(blocks)
+    ]
 
 
 def layout(blocks=1):
@@ -63,7 +87,9 @@ def init_params(seed, blocks=1):
     rng = np.random.default_rng(seed)
     p = {}
     for name, ci, co, k, _ in layout(blocks):
-        p[name + ".w"] = (rng.normal(size=(co, ci, k, k)) * np.sqrt(2.0 / (ci * k * k))).astype(np.float32)
+        p[name + ".w"] = (rng.normal(size=(co, ci, k, k)) * np.sqrt(2.0 / (ci * k * k))).astype(
+            np.float32
+        )
         p[name + ".g"] = np.ones(co, np.float32)
         p[name + ".b"] = np.zeros(co, np.float32)
     p["fc.w"] = (rng.normal(size=(CHANNELS[-1], 10)) / np.sqrt(CHANNELS[-1])).astype(np.float32)
@@ -76,14 +102,20 @@ def forward(p, x, stats=None, blocks=1):
     var)}``.  Returns ``(logits, batch_stats)``."""
     import jax.numpy as jnp
     from jax import lax
+
     convs = {name: (k, s) for name, _, _, k, s in layout(blocks)}
     seen = {}
 
     def conv_bn(name, h):
         k, s = convs[name]
         pad = (k - 1) // 2
-        h = lax.conv_general_dilated(h, p[name + ".w"], (s, s), [(pad, pad), (pad, pad)],
-                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        h = lax.conv_general_dilated(
+            h,
+            p[name + ".w"],
+            (s, s),
+            [(pad, pad), (pad, pad)],
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        )
         if stats is None:
             mean, var = h.mean(axis=(0, 2, 3)), h.var(axis=(0, 2, 3))
         else:
@@ -107,6 +139,7 @@ def train(name, seed=0):
     import jax
     import jax.numpy as jnp
     import optax
+
     cfg = SETTINGS[name]
     data = load_dataset(cfg["dataset"])
     forward_ = functools.partial(forward, blocks=cfg["blocks"])
@@ -131,10 +164,13 @@ def train(name, seed=0):
     for epoch in range(cfg["epochs"]):
         order = rng.permutation(len(x))
         for i in range(len(x) // cfg["batch"]):
-            idx = order[i * cfg["batch"]:(i + 1) * cfg["batch"]]
+            idx = order[i * cfg["batch"] : (i + 1) * cfg["batch"]]
             params, state, loss = step(params, state, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
         if epoch % 5 == 4 or epoch == cfg["epochs"] - 1:
-            print(f"{name}: epoch {epoch + 1} loss {float(loss):.4f} ({time.perf_counter() - t0:.0f} s)")
+            print(
+                f"{name}: epoch {epoch + 1} loss {float(loss):.4f} "
+                f"({time.perf_counter() - t0:.0f} s)"
+            )
     _, stats = jax.jit(forward_)(params, jnp.asarray(x))
     params = {k: np.asarray(v) for k, v in params.items()}
     stats = {k: (np.asarray(m), np.asarray(v)) for k, (m, v) in stats.items()}
@@ -147,6 +183,7 @@ def train(name, seed=0):
 def to_onnx(params, stats, input_shape, path, name, blocks=1):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+
     inits, nodes = [], []
 
     def const(n, a):
@@ -155,13 +192,33 @@ def to_onnx(params, stats, input_shape, path, name, blocks=1):
 
     def conv_bn(conv, h, k, s):
         pad = (k - 1) // 2
-        nodes.append(helper.make_node("Conv", [h, const(conv + ".w", params[conv + ".w"])], [conv + ".c"],
-                                      name=conv, kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4))
+        nodes.append(
+            helper.make_node(
+                "Conv",
+                [h, const(conv + ".w", params[conv + ".w"])],
+                [conv + ".c"],
+                name=conv,
+                kernel_shape=[k, k],
+                strides=[s, s],
+                pads=[pad] * 4,
+            )
+        )
         mean, var = stats[conv]
-        nodes.append(helper.make_node(
-            "BatchNormalization", [conv + ".c", const(conv + ".g", params[conv + ".g"]),
-                                   const(conv + ".beta", params[conv + ".b"]), const(conv + ".mean", mean),
-                                   const(conv + ".var", var)], [conv + ".bn"], name=conv + ".bn", epsilon=1e-5))
+        nodes.append(
+            helper.make_node(
+                "BatchNormalization",
+                [
+                    conv + ".c",
+                    const(conv + ".g", params[conv + ".g"]),
+                    const(conv + ".beta", params[conv + ".b"]),
+                    const(conv + ".mean", mean),
+                    const(conv + ".var", var),
+                ],
+                [conv + ".bn"],
+                name=conv + ".bn",
+                epsilon=1e-5,
+            )
+        )
         return conv + ".bn"
 
     def relu(h, n):
@@ -178,13 +235,26 @@ def to_onnx(params, stats, input_shape, path, name, blocks=1):
         h = relu(f"{b}.add", f"{b}.relu2")
     nodes.append(helper.make_node("GlobalAveragePool", [h], ["gap"], name="gap"))
     nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], name="flatten", axis=1))
-    nodes.append(helper.make_node("Gemm", ["flat", const("fc.w", params["fc.w"]), const("fc.b", params["fc.b"])],
-                                  ["logits"], name="fc"))
+    nodes.append(
+        helper.make_node(
+            "Gemm",
+            ["flat", const("fc.w", params["fc.w"]), const("fc.b", params["fc.b"])],
+            ["logits"],
+            name="fc",
+        )
+    )
     graph = helper.make_graph(
-        nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *input_shape])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="pqaccel models/train_demo.py")
+        nodes,
+        name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *input_shape])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
+        inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="pqaccel models/train_demo.py",
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, path)
@@ -193,15 +263,28 @@ def to_onnx(params, stats, input_shape, path, name, blocks=1):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", "--dataset", dest="model", choices=sorted(SETTINGS), action="append",
-                    help="model to train (default: all)")
+    ap.add_argument(
+        "--model",
+        "--dataset",
+        dest="model",
+        choices=sorted(SETTINGS),
+        action="append",
+        help="model to train (default: all)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=HERE)
     args = ap.parse_args()
     for name in args.model or sorted(SETTINGS):
         cfg = SETTINGS[name]
         params, stats, shape = train(name, args.seed)
-        to_onnx(params, stats, shape, os.path.join(args.out, f"{cfg['file']}.onnx"), cfg["file"], cfg["blocks"])
+        to_onnx(
+            params,
+            stats,
+            shape,
+            os.path.join(args.out, f"{cfg['file']}.onnx"),
+            cfg["file"],
+            cfg["blocks"],
+        )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ first.  Each engine's map (its regions, fields and data formats) is in its packa
 :mod:`pqaccel.engines.pq.addrmap`, :mod:`pqaccel.engines.mac.addrmap`.
 """
 
-from .fixedpoint import field_bits
-
 __all__ = ["AddressMap", "REGION_BITS"]
 
 REGION_BITS = 2
@@ -42,10 +40,15 @@ class AddressMap:
 
     def to_dict(self):
         return {
-            "addr_bits": self.addr_bits, "data_bits": self.data_bits,
-            "region_offset": self.body_bits, "region_bits": REGION_BITS, "regions": self.regions,
-            "fields": {r: [{"name": n, "offset": o, "width": w}
-                           for n, (o, w) in self.slices(r).items()] for r in self.fields},
+            "addr_bits": self.addr_bits,
+            "data_bits": self.data_bits,
+            "region_offset": self.body_bits,
+            "region_bits": REGION_BITS,
+            "regions": self.regions,
+            "fields": {
+                r: [{"name": n, "offset": o, "width": w} for n, (o, w) in self.slices(r).items()]
+                for r in self.fields
+            },
             "control_regs": self.control_regs,
             "data_formats": self.data_formats(),
         }

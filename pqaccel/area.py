@@ -23,12 +23,27 @@ weights halved and doubled, so the conclusion's sensitivity to the model is visi
 
 __all__ = ["WEIGHTS", "area", "FAMILY_LUT_WEIGHT"]
 
-WEIGHTS = {"lut": 1.0, "carry": 2.0, "ff": 0.5, "mux": 0.0, "lutram": 4.0, "bram": 96.0, "dsp": 64.0,
-           "other": 1.0}
+WEIGHTS = {
+    "lut": 1.0,
+    "carry": 2.0,
+    "ff": 0.5,
+    "mux": 0.0,
+    "lutram": 4.0,
+    "bram": 96.0,
+    "dsp": 64.0,
+    "other": 1.0,
+}
 
 # LUT4-equivalents of one "lut" cell, and of one "carry" cell, per family.
-FAMILY_LUT_WEIGHT = {"ice40": (1.0, 0.0), "ecp5": (1.0, 2.0), "nexus": (1.0, 2.0), "gowin": (1.0, 1.0),
-                     "xilinx": (2.0, 0.0), "cyclonev": (2.0, 0.0), "generic": (1.0, 1.0)}
+FAMILY_LUT_WEIGHT = {
+    "ice40": (1.0, 0.0),
+    "ecp5": (1.0, 2.0),
+    "nexus": (1.0, 2.0),
+    "gowin": (1.0, 1.0),
+    "xilinx": (2.0, 0.0),
+    "cyclonev": (2.0, 0.0),
+    "generic": (1.0, 1.0),
+}
 
 
 def area(resources, target="ecp5", weights=None, scale_bram=1.0, scale_dsp=1.0):

@@ -14,7 +14,8 @@ The bound is deliberately loose (it must never refuse a design that fits):
 
 __all__ = ["LARGEST_DEVICES", "lower_bound", "check_capacity"]
 
-#: The largest device of each family pqaccel synthesizes for: (name, LUT4 equivalents, block RAM bits)
+#: The largest device of each family pqaccel synthesizes for: (name, LUT4 equivalents, block RAM
+# bits)
 LARGEST_DEVICES = {
     "ice40": ("iCE40 HX8K", 7_680, 32 * 4096),
     "ecp5": ("ECP5 LFE5UM-85F", 83_640, 208 * 18_432),
@@ -38,12 +39,19 @@ def check_capacity(cfg):
     lut_name, luts, _ = max(LARGEST_DEVICES.values(), key=lambda d: d[1])
     problems = []
     if need["memory_bits"] > mem:
-        problems.append(f"its memories hold {need['memory_bits'] / 2**20:,.1f} Mbit, the largest block RAM "
-                        f"of a supported device ({mem_name}) {mem / 2**20:,.1f} Mbit")
+        problems.append(
+            f"its memories hold {need['memory_bits'] / 2**20:,.1f} Mbit, the largest block RAM "
+            f"of a supported device ({mem_name}) {mem / 2**20:,.1f} Mbit"
+        )
     if need["logic_luts"] > luts:
-        problems.append(f"its datapath needs at least {need['logic_luts']:,} LUT4s, the largest supported "
-                        f"device ({lut_name}) has {luts:,}")
+        problems.append(
+            f"its datapath needs at least {need['logic_luts']:,} LUT4s, the largest supported "
+            f"device ({lut_name}) has {luts:,}"
+        )
     if problems:
-        raise ValueError("this engine fits no supported device: " + "; ".join(problems) +
-                         " (lower the parallelism par.* or c_max/m_max)")
+        raise ValueError(
+            "this engine fits no supported device: "
+            + "; ".join(problems)
+            + " (lower the parallelism par.* or c_max/m_max)"
+        )
     return need

@@ -17,8 +17,18 @@ from .fsutil import atomic_directory
 from .engines.mac.config import MacConfig
 from .rtl.harness import PnRHarness, BramLoop
 
-__all__ = ["RESNET20_CONV3X3", "collision_free_globs", "synth_design", "pnr_design", "bram_reference", "measure_cycles",
-           "network_engine", "network_cycles", "compare", "lowbit_study"]
+__all__ = [
+    "RESNET20_CONV3X3",
+    "collision_free_globs",
+    "synth_design",
+    "pnr_design",
+    "bram_reference",
+    "measure_cycles",
+    "network_engine",
+    "network_cycles",
+    "compare",
+    "lowbit_study",
+]
 
 #: ResNet20 (CIFAR-10) 3x3 convolutions: (name, C_in, C_out, rows = H_out*W_out, how many).
 RESNET20_CONV3X3 = [
@@ -29,6 +39,7 @@ RESNET20_CONV3X3 = [
     ("stage3.down", 32, 64, 8 * 8, 1),
     ("stage3", 64, 64, 8 * 8, 5),
 ]
+
 
 def collision_free_globs(engine):
     """Yosys module globs of the memories that ``engine`` declares collision-free (its
@@ -41,27 +52,40 @@ def synth_design(cfg, target, *, harness=False, collision_fix=True, use_cache=Tr
     core = make_engine(cfg)
     design = PnRHarness(core) if harness else core
     text = rtlil.convert(design, name="top", emit_src=False)
-    return synth.synthesize(text, "top", target, collision_free=collision_free_globs(core) if collision_fix else (),
-                            netlist=harness, use_cache=use_cache)
+    return synth.synthesize(
+        text,
+        "top",
+        target,
+        collision_free=collision_free_globs(core) if collision_fix else (),
+        netlist=harness,
+        use_cache=use_cache,
+    )
 
 
 def pnr_design(cfg, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
     s = synth_design(cfg, target, harness=True, use_cache=use_cache)
-    return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, router=router,
-                                 use_cache=use_cache), s
+    return synth.place_and_route(
+        s, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache
+    ), s
 
 
 def bram_reference(target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
     """Fmax of :class:`BramLoop` on the same device: the reference for a BRAM-based design."""
     text = rtlil.convert(BramLoop(), name="top", emit_src=False)
-    s = synth.synthesize(text, "top", target, collision_free=["*"], netlist=True, use_cache=use_cache)
-    return synth.place_and_route(s, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache)
+    s = synth.synthesize(
+        text, "top", target, collision_free=["*"], netlist=True, use_cache=use_cache
+    )
+    return synth.place_and_route(
+        s, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache
+    )
 
 
 def resnet20_layers():
     """ResNet20's 3x3 convolutions as im2col layers: D = 9*C_in, M = C_out, rows = H_out*W_out."""
-    return [(name, LayerConfig(d=9 * cin, m=cout, n=rows), count)
-            for name, cin, cout, rows, count in RESNET20_CONV3X3]
+    return [
+        (name, LayerConfig(d=9 * cin, m=cout, n=rows), count)
+        for name, cin, cout, rows, count in RESNET20_CONV3X3
+    ]
 
 
 def _measurement_key(verilog, spec, sim, seed):
@@ -73,12 +97,20 @@ def _measurement_key(verilog, spec, sim, seed):
         h.update(f.read())
     here = os.path.dirname(os.path.abspath(__file__))
     from .sim import pq_tb
+
     engine_sources = sorted(glob.glob(os.path.join(here, "engines", "*", "*.py")))
-    for src in (pq_tb.__file__, *(os.path.join(here, f) for f in ("jobs.py", "payload.py")), *engine_sources):
+    for src in (
+        pq_tb.__file__,
+        *(os.path.join(here, f) for f in ("jobs.py", "payload.py")),
+        *engine_sources,
+    ):
         with open(src, "rb") as f:
             h.update(f.read())
-    h.update(json.dumps([spec, sim, seed, synth.tool_version("cocotb"),
-                         synth.tool_version("verilator")]).encode())
+    h.update(
+        json.dumps(
+            [spec, sim, seed, synth.tool_version("cocotb"), synth.tool_version("verilator")]
+        ).encode()
+    )
     return h.hexdigest()[:24]
 
 
@@ -90,16 +122,25 @@ def measure_cycles(cfg, layers, *, sim="verilator", rows=12, seed=0, use_cache=T
     (under :func:`pqaccel.synth.cache_dir`) by :func:`_measurement_key`.
     """
     from .sim.runner import run_cosim
-    spec = [{"d": l.d, "m": l.m, "n": rows, "in_gap": 0.0, "out_stall": 0.0} for l in layers]
+
+    spec = [{"d": ly.d, "m": ly.m, "n": rows, "in_gap": 0.0, "out_stall": 0.0} for ly in layers]
     with tempfile.TemporaryDirectory(prefix="pqaccel-cmp-") as tmp:
         files = generate(cfg, os.path.join(tmp, "rtl"))
-        entry = os.path.join(synth.cache_dir(), f"cycles-{sim}-{_measurement_key(files['verilog'], spec, sim, seed)}")
+        entry = os.path.join(
+            synth.cache_dir(), f"cycles-{sim}-{_measurement_key(files['verilog'], spec, sim, seed)}"
+        )
         cached = synth.cached_result(entry, ["result.json"]) if use_cache else None
         if cached:
             return cached
-        result = run_cosim(files["verilog"], files["manifest"], sim=sim, layers=spec, seed=seed,
-                           build_dir=os.path.join(tmp, "build"))
-    if use_cache and not any(l["mismatches"] for l in result["layers"]):
+        result = run_cosim(
+            files["verilog"],
+            files["manifest"],
+            sim=sim,
+            layers=spec,
+            seed=seed,
+            build_dir=os.path.join(tmp, "build"),
+        )
+    if use_cache and not any(ly["mismatches"] for ly in result["layers"]):
         with atomic_directory(entry) as folder:
             synth.store_result(folder, result)
     return result
@@ -113,18 +154,32 @@ def _network(cfg, measured, layers):
         cpr = res["cycles_per_row"]
         ideal = cfg.ideal_cycles_per_row(layer)
         cycles = layer.n * cpr + res["latency_first_row"]
-        rows.append({"layer": name, "d": layer.d, "m": layer.m, "rows": layer.n, "count": count,
-                     "cycles_per_row": cpr, "ideal_cycles_per_row": ideal,
-                     "cycles": cycles, "ideal_cycles": layer.n * ideal,
-                     "mismatches": res["mismatches"]})
+        rows.append(
+            {
+                "layer": name,
+                "d": layer.d,
+                "m": layer.m,
+                "rows": layer.n,
+                "count": count,
+                "cycles_per_row": cpr,
+                "ideal_cycles_per_row": ideal,
+                "cycles": cycles,
+                "ideal_cycles": layer.n * ideal,
+                "mismatches": res["mismatches"],
+            }
+        )
         total += count * cycles
         total_ideal += count * layer.n * ideal
     return rows, total, total_ideal
 
 
 #: Area-model variations the perf/area ratio is also given for.
-SENSITIVITY = {"bram/2": {"scale_bram": 0.5}, "bram*2": {"scale_bram": 2},
-               "dsp/2": {"scale_dsp": 0.5}, "dsp*2": {"scale_dsp": 2}}
+SENSITIVITY = {
+    "bram/2": {"scale_bram": 0.5},
+    "bram*2": {"scale_bram": 2},
+    "dsp/2": {"scale_dsp": 0.5},
+    "dsp*2": {"scale_dsp": 2},
+}
 
 #: Batch sizes of the network-level figures.
 NETWORK_BATCHES = (1, 32)
@@ -143,12 +198,22 @@ def network_engine(cfg: EngineConfig):
     if rq.mode == "shift" and rq.runtime and w.out_bits == w.in_bits:
         return cfg
     from dataclasses import replace
-    return cfg.replace(requant=replace(rq, mode="shift", runtime=True, shift=max(rq.shift, 1)),
-                       widths=replace(w, out_bits=w.in_bits))
+
+    return cfg.replace(
+        requant=replace(rq, mode="shift", runtime=True, shift=max(rq.shift, 1)),
+        widths=replace(w, out_bits=w.in_bits),
+    )
 
 
-def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_BATCHES, load_bits=LOAD_BITS,
-                   scan=LOAD_SCAN, seed=0):
+def network_cycles(
+    pq_cfg: EngineConfig,
+    mac_cfg: MacConfig,
+    *,
+    batches=NETWORK_BATCHES,
+    load_bits=LOAD_BITS,
+    scan=LOAD_SCAN,
+    seed=0,
+):
     """Cycles of a whole ResNet20 inference (CIFAR-10 shapes, :func:`pqaccel.net.zoo.resnet20_onnx`:
     19 convolutions, 2 projections and the classifier, every one on the engine) on both engines,
     tables/weights loaded over ``load_bits`` bits per cycle and overlapped with compute
@@ -159,6 +224,7 @@ def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_
     from .net.datasets import load_dataset
     from .net.graph import load_onnx
     from .net.zoo import resnet20_onnx
+
     net = load_onnx(resnet20_onnx(seed=seed))
     engine = network_engine(pq_cfg)
     try:
@@ -169,16 +235,21 @@ def network_cycles(pq_cfg: EngineConfig, mac_cfg: MacConfig, *, batches=NETWORK_
     rows = evaluation.rows_per_image(net)
     # enough calibration images for k-means with k prototypes; a layer with fewer rows than k
     # even then (the classifier, one row an image, at k > 64) stays conventional
-    calib = images[:min(len(images), max(8, engine.k))]
+    calib = images[: min(len(images), max(8, engine.k))]
     keep = [name for name, r in rows.items() if r * len(calib) < engine.k]
-    qns = {"pq": conversion.convert(net, engine, calib, seed=seed, keep=keep),
-           "mac": conversion.convert(net, engine, calib, seed=seed, mac_only=True)}
-    out = converted_network_cycles(qns, rows, mac_cfg, batches=batches, load_bits=load_bits, scan=scan)
+    qns = {
+        "pq": conversion.convert(net, engine, calib, seed=seed, keep=keep),
+        "mac": conversion.convert(net, engine, calib, seed=seed, mac_only=True),
+    }
+    out = converted_network_cycles(
+        qns, rows, mac_cfg, batches=batches, load_bits=load_bits, scan=scan
+    )
     return {"network": "resnet20 (CIFAR-10 shapes)", **out, "kept_conventional": keep}
 
 
-def converted_network_cycles(qns, rows, mac_cfg: MacConfig, *, batches=NETWORK_BATCHES, load_bits=LOAD_BITS,
-                             scan=LOAD_SCAN):
+def converted_network_cycles(
+    qns, rows, mac_cfg: MacConfig, *, batches=NETWORK_BATCHES, load_bits=LOAD_BITS, scan=LOAD_SCAN
+):
     """Cycles of whole inferences of converted networks ``qns`` (``{"pq": ..., "mac": ...}``, the
     same network as a PQ bundle and as the int8 MAC network) with ``rows`` engine rows per image
     and layer: the PQ bundle on its engine, the MAC network on the MAC engine of ``mac_cfg``'s
@@ -186,6 +257,7 @@ def converted_network_cycles(qns, rows, mac_cfg: MacConfig, *, batches=NETWORK_B
     from dataclasses import replace
     from .net import perf
     from .net.rtlrun import rtl_engine
+
     mac_net = rtl_engine(qns["mac"], mac_par=(mac_cfg.d_par, mac_cfg.m_par))
     mac_net = replace(mac_net, w_bits=mac_cfg.w_bits, wide_port=mac_cfg.wide_port)
     engines = {"pq": qns["pq"].engine, "mac": mac_net}
@@ -194,23 +266,41 @@ def converted_network_cycles(qns, rows, mac_cfg: MacConfig, *, batches=NETWORK_B
         word = perf.word_bits(engines[kind])
         out[f"{kind}_word_bits"] = word
         for b in batches:
-            m = perf.network_cycles(qns[kind], {k: v * b for k, v in rows.items()}, engines[kind],
-                                    load_bits=load_bits)
+            m = perf.network_cycles(
+                qns[kind], {k: v * b for k, v in rows.items()}, engines[kind], load_bits=load_bits
+            )
             ls = m["layers"]
             out["batches"].setdefault(str(b), {})[kind] = {
-                "cycles": m["total"], "cycles_per_image": m["total"] / b,
-                "compute": sum(l["compute"] for l in ls), "load": sum(l["load"] for l in ls),
-                "stall": sum(l["stall"] for l in ls), "writes": sum(l["writes"] for l in ls),
-                "layers": ls}
+                "cycles": m["total"],
+                "cycles_per_image": m["total"] / b,
+                "compute": sum(ly["compute"] for ly in ls),
+                "load": sum(ly["load"] for ly in ls),
+                "stall": sum(ly["stall"] for ly in ls),
+                "writes": sum(ly["writes"] for ly in ls),
+                "layers": ls,
+            }
         for bw in scan:
             m = perf.network_cycles(qns[kind], rows, engines[kind], load_bits=bw)
             out["scan"].setdefault(str(bw), {})[kind] = m["total"]
     return out
 
 
-def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=None, sim="verilator",
-            rows=12, pnr=True, freq_mhz=100.0, seed=1, router="router1", use_cache=True, network=True,
-            load_bits=LOAD_BITS):
+def compare(
+    pq_cfg: EngineConfig,
+    mac_cfg: MacConfig,
+    target="ecp5",
+    *,
+    layers=None,
+    sim="verilator",
+    rows=12,
+    pnr=True,
+    freq_mhz=100.0,
+    seed=1,
+    router="router1",
+    use_cache=True,
+    network=True,
+    load_bits=LOAD_BITS,
+):
     """PQ against MAC on ``layers`` (``[(name, LayerConfig, count)]``, default ResNet20's 3x3
     convolutions): resources, area, Fmax, measured cycles per layer, throughput, perf/area; with
     ``network`` also whole ResNet20 inferences with table loads (:func:`network_cycles`) and
@@ -221,26 +311,38 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
             try:
                 cfg.check_layer(layer)
             except ValueError as e:
-                raise ValueError(f"layer {name} (d={layer.d}, m={layer.m}) does not fit the {kind}: {e}") from None
+                raise ValueError(
+                    f"layer {name} (d={layer.d}, m={layer.m}) does not fit the {kind}: {e}"
+                ) from None
     out = {"target": target, "designs": {}}
     # the whole-network figures first: a network that cannot be converted fails before synthesis
     net_figures = network_cycles(pq_cfg, mac_cfg, load_bits=load_bits) if network else None
     for cfg in (pq_cfg, mac_cfg):
         kind = cfg.kind
         s = synth_design(cfg, target, use_cache=use_cache)
-        entry = {"config": cfg.to_dict(), "resources": s["resources"],
-                 "area": area_model.area(s["resources"], target)}
+        entry = {
+            "config": cfg.to_dict(),
+            "resources": s["resources"],
+            "area": area_model.area(s["resources"], target),
+        }
         if pnr and target in synth.PNR_TARGETS:
-            p, _ = pnr_design(cfg, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache)
+            p, _ = pnr_design(
+                cfg, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache
+            )
             entry["pnr"] = p
             entry["fmax_mhz"] = p["fmax_mhz"]
-        measured = measure_cycles(cfg, [l for _, l, _ in layers], sim=sim, rows=rows, use_cache=use_cache)
+        measured = measure_cycles(
+            cfg, [ly for _, ly, _ in layers], sim=sim, rows=rows, use_cache=use_cache
+        )
         entry["layers"], entry["cycles"], entry["ideal_cycles"] = _network(cfg, measured, layers)
         if hasattr(cfg, "multiplier_utilization"):
-            used = sum(c * l.n * cfg.ideal_cycles_per_row(l) * cfg.multiplier_utilization(l)
-                       for _, l, c in layers)
-            entry["multiplier_utilization"] = used / sum(c * l.n * cfg.ideal_cycles_per_row(l)
-                                                         for _, l, c in layers)
+            used = sum(
+                c * ly.n * cfg.ideal_cycles_per_row(ly) * cfg.multiplier_utilization(ly)
+                for _, ly, c in layers
+            )
+            entry["multiplier_utilization"] = used / sum(
+                c * ly.n * cfg.ideal_cycles_per_row(ly) for _, ly, c in layers
+            )
         fmax = entry.get("fmax_mhz")
         if fmax:
             entry["inferences_per_s"] = fmax * 1e6 / entry["cycles"]
@@ -253,7 +355,9 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
         for label, sc in SENSITIVITY.items():
             a_pq = area_model.area(pq["resources"], target, **sc)
             a_mac = area_model.area(mac["resources"], target, **sc)
-            out["sensitivity"][label] = (pq["inferences_per_s"] / a_pq) / (mac["inferences_per_s"] / a_mac)
+            out["sensitivity"][label] = (pq["inferences_per_s"] / a_pq) / (
+                mac["inferences_per_s"] / a_mac
+            )
     if network:
         net = net_figures
         out["network"] = net
@@ -266,31 +370,62 @@ def compare(pq_cfg: EngineConfig, mac_cfg: MacConfig, target="ecp5", *, layers=N
             if per["pq"].get("perf_per_area") and per["mac"].get("perf_per_area"):
                 per["ratio"] = per["pq"]["perf_per_area"] / per["mac"]["perf_per_area"]
                 per["sensitivity"] = {
-                    label: ((per["pq"]["inferences_per_s"] / area_model.area(pq["resources"], target, **sc))
-                            / (per["mac"]["inferences_per_s"] / area_model.area(mac["resources"], target, **sc)))
-                    for label, sc in SENSITIVITY.items()}
+                    label: (
+                        (
+                            per["pq"]["inferences_per_s"]
+                            / area_model.area(pq["resources"], target, **sc)
+                        )
+                        / (
+                            per["mac"]["inferences_per_s"]
+                            / area_model.area(mac["resources"], target, **sc)
+                        )
+                    )
+                    for label, sc in SENSITIVITY.items()
+                }
             # at equal clock: the ratio of cycles x area, independent of Fmax
-            per["ratio_equal_clock"] = ((per["mac"]["cycles_per_image"] * mac["area"])
-                                        / (per["pq"]["cycles_per_image"] * pq["area"]))
+            per["ratio_equal_clock"] = (per["mac"]["cycles_per_image"] * mac["area"]) / (
+                per["pq"]["cycles_per_image"] * pq["area"]
+            )
             per["sensitivity_equal_clock"] = {
-                label: ((per["mac"]["cycles_per_image"] * area_model.area(mac["resources"], target, **sc))
-                        / (per["pq"]["cycles_per_image"] * area_model.area(pq["resources"], target, **sc)))
-                for label, sc in SENSITIVITY.items()}
+                label: (
+                    (
+                        per["mac"]["cycles_per_image"]
+                        * area_model.area(mac["resources"], target, **sc)
+                    )
+                    / (
+                        per["pq"]["cycles_per_image"]
+                        * area_model.area(pq["resources"], target, **sc)
+                    )
+                )
+                for label, sc in SENSITIVITY.items()
+            }
     if pnr and target in synth.PNR_TARGETS:
-        ref = bram_reference(target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache)
+        ref = bram_reference(
+            target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache
+        )
         out["bram_loop_fmax_mhz"] = ref["fmax_mhz"]
     return out
 
 
-def lowbit_study(base: EngineConfig, target="ecp5", bits=range(2, 9), metrics=("l1", "l2"),
-                 use_cache=True):
+def lowbit_study(
+    base: EngineConfig, target="ecp5", bits=range(2, 9), metrics=("l1", "l2"), use_cache=True
+):
     """Resources of ``base`` with input/prototype/table widths ``b`` for each ``b`` and metric."""
     rows = []
     for metric in metrics:
         for b in bits:
-            cfg = base.replace(metric=metric, widths=Widths(in_bits=b, proto_bits=b, lut_bits=b,
-                                                            out_bits=base.widths.out_bits))
+            cfg = base.replace(
+                metric=metric,
+                widths=Widths(in_bits=b, proto_bits=b, lut_bits=b, out_bits=base.widths.out_bits),
+            )
             s = synth_design(cfg, target, use_cache=use_cache)
-            rows.append({"metric": metric, "bits": b, "resources": s["resources"],
-                         "area": area_model.area(s["resources"], target), "dist_bits": cfg.dist_bits})
+            rows.append(
+                {
+                    "metric": metric,
+                    "bits": b,
+                    "resources": s["resources"],
+                    "area": area_model.area(s["resources"], target),
+                    "dist_bits": cfg.dist_bits,
+                }
+            )
     return rows

@@ -12,8 +12,15 @@ import operator
 from dataclasses import dataclass, fields, asdict, replace
 
 __all__ = [
-    "METRICS", "ROUNDINGS", "REQUANT_MODES", "Widths", "Parallelism", "Requant", "LayerConfig",
-    "EngineBase", "config_from_dict",
+    "METRICS",
+    "ROUNDINGS",
+    "REQUANT_MODES",
+    "Widths",
+    "Parallelism",
+    "Requant",
+    "LayerConfig",
+    "EngineBase",
+    "config_from_dict",
 ]
 
 METRICS = ("l1", "l2", "chebyshev")
@@ -47,6 +54,7 @@ class Widths:
     ``in_bits``: input elements; ``proto_bits``: prototype elements; ``lut_bits``: lookup-table
     entries; ``out_bits``: requantized outputs (unused when requantization is ``raw``).
     """
+
     in_bits: int = 8
     proto_bits: int = 8
     lut_bits: int = 8
@@ -60,6 +68,7 @@ class Widths:
 @dataclass(frozen=True)
 class Parallelism:
     """Hardware parallelism: subspaces, prototypes and output channels handled per cycle."""
+
     c_par: int = 1
     k_par: int = 1
     m_par: int = 1
@@ -74,7 +83,8 @@ class Requant:
     """Output requantization.
 
     ``mode="raw"`` streams the exact accumulator.  ``mode="shift"`` divides by ``2**shift`` with the
-    given ``rounding`` (``floor``, ``half_up`` = round half towards +inf, ``half_even``) and then either
+    given ``rounding`` (``floor``, ``half_up`` = round half towards +inf, ``half_even``) and then
+    either
     saturates (``saturate=True``) or wraps to ``out_bits``.
 
     ``runtime=True`` (with ``mode="shift"``) makes the shift and a ReLU per-layer settings: the
@@ -83,6 +93,7 @@ class Requant:
     is what a network needs: every layer scales its outputs differently and only some are
     followed by a ReLU.
     """
+
     mode: str = "raw"
     shift: int = 0
     rounding: str = "half_up"
@@ -121,16 +132,22 @@ class Requant:
         relu = bool(relu)
         if not self.runtime:
             if shift != self.shift or relu:
-                raise ValueError(f"a per-layer shift or relu needs requant.runtime=true "
-                                 f"(this engine's shift is fixed at {self.shift}, no relu), got shift={shift}, relu={relu}")
+                raise ValueError(
+                    f"a per-layer shift or relu needs requant.runtime=true "
+                    f"(this engine's shift is fixed at {self.shift}, no relu), got shift={shift}, "
+                    f"relu={relu}"
+                )
         elif not 0 <= shift <= self.shift:
-            raise ValueError(f"shift must be an integer from 0 to requant.shift={self.shift}, got {shift}")
+            raise ValueError(
+                f"shift must be an integer from 0 to requant.shift={self.shift}, got {shift}"
+            )
         return shift, relu
 
 
 @dataclass(frozen=True)
 class LayerConfig:
     """The shape of one layer, set at run time: ``Y (n x m) = X (n x d) @ W (d x m)``."""
+
     d: int
     m: int
     n: int = 1
@@ -166,8 +183,10 @@ class EngineBase:
         if not isinstance(rq, Requant):
             raise TypeError(f"requant must be a Requant, got {rq!r}")
         if rq.mode == "shift" and rq.shift >= self.acc_bits:
-            raise ValueError(f"requant.shift must be an integer from 0 to {self.acc_bits - 1} "
-                             f"(accumulator width {self.acc_bits} bits), got {rq.shift!r}")
+            raise ValueError(
+                f"requant.shift must be an integer from 0 to {self.acc_bits - 1} "
+                f"(accumulator width {self.acc_bits} bits), got {rq.shift!r}"
+            )
 
     @property
     def g_max(self):
@@ -217,7 +236,9 @@ def config_from_dict(cls, d, base, what, sections):
     valid = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - valid)
     if unknown:
-        raise ValueError(f"unknown {what} parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}")
+        raise ValueError(
+            f"unknown {what} parameter {unknown[0]!r}; valid: {', '.join(sorted(valid))}"
+        )
     changes = {}
     for key, value in d.items():
         if key in sections:
@@ -226,7 +247,9 @@ def config_from_dict(cls, d, base, what, sections):
             section_valid = {f.name for f in fields(sections[key])}
             bad = sorted(set(value) - section_valid)
             if bad:
-                raise ValueError(f"unknown {key} parameter {bad[0]!r}; valid: {', '.join(sorted(section_valid))}")
+                raise ValueError(
+                    f"unknown {key} parameter {bad[0]!r}; valid: {', '.join(sorted(section_valid))}"
+                )
             changes[key] = replace(getattr(base, key), **value)
         else:
             changes[key] = value

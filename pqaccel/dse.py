@@ -27,7 +27,7 @@ import os
 import sys
 import time
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 __all__ = ["Space", "load_space", "DEFAULT_SPACE", "run_dse", "pareto_front", "headline", "METHODS"]
@@ -36,13 +36,25 @@ METHODS = ("kmeans", "refit", "finetune")
 
 #: Axes of a space file: section -> {key: (kind, default)}
 SPACE_AXES = {
-    "pq": {"metric": ("names", None), "v": ("ints", None), "k": ("ints", None), "bits": ("ints", None),
-           "lut_bits": ("ints", None), "c_par": ("ints", [4]), "k_par": ("kpar", ["k"]), "m_par": ("ints", [16]),
-           "wide_port": ("bools", [True])},
+    "pq": {
+        "metric": ("names", None),
+        "v": ("ints", None),
+        "k": ("ints", None),
+        "bits": ("ints", None),
+        "lut_bits": ("ints", None),
+        "c_par": ("ints", [4]),
+        "k_par": ("kpar", ["k"]),
+        "m_par": ("ints", [16]),
+        "wide_port": ("bools", [True]),
+    },
     "mac": {"d_par": ("ints", [9]), "m_par": ("ints", [16]), "mult": ("names", ["dsp", "lut"])},
     "accuracy": {"method": ("name", "refit"), "epochs": ("int", 2), "seed": ("int", 0)},
-    "flow": {"load_bits": ("int", 512), "batches": ("ints", [1, 32]), "target": ("name", "ecp5"),
-             "loss_budget": ("float", 1.0)},
+    "flow": {
+        "load_bits": ("int", 512),
+        "batches": ("ints", [1, 32]),
+        "target": ("name", "ecp5"),
+        "loss_budget": ("float", 1.0),
+    },
 }
 
 
@@ -71,8 +83,12 @@ class Space:
 
     def numerics(self):
         """Distinct accuracy tasks: ``(metric, v, k, bits, lut_bits)``."""
-        return [(m, v, k, b, lb if lb is not None else b)
-                for m, v, k, b, lb in itertools.product(self.metric, self.v, self.k, self.bits, self.lut_bits)]
+        return [
+            (m, v, k, b, lb if lb is not None else b)
+            for m, v, k, b, lb in itertools.product(
+                self.metric, self.v, self.k, self.bits, self.lut_bits
+            )
+        ]
 
     def hardware(self):
         return list(itertools.product(self.c_par, self.k_par, self.m_par, self.wide_port))
@@ -93,6 +109,7 @@ def _value(where, key, kind, raw):
         if isinstance(x, bool) or not isinstance(x, int) or x < 1:
             raise _err(where, key, f"takes integers >= 1, got {x!r}")
         return x
+
     if kind in ("ints", "names", "bools", "kpar"):
         items = raw if isinstance(raw, list) else [raw]
         if not items:
@@ -151,8 +168,10 @@ def load_space(path=None, overrides=None, base=DEFAULT_SPACE):
     entries = []
     for section, table in doc.items():
         if section not in SPACE_AXES:
-            raise ValueError(f"{where}: unknown section [{section}]; sections: "
-                             f"{', '.join(f'[{s}]' for s in SPACE_AXES)}")
+            raise ValueError(
+                f"{where}: unknown section [{section}]; sections: "
+                f"{', '.join(f'[{s}]' for s in SPACE_AXES)}"
+            )
         if not isinstance(table, dict):
             raise ValueError(f"{where}: [{section}] must be a table of axes")
         for key, raw in table.items():
@@ -161,8 +180,9 @@ def load_space(path=None, overrides=None, base=DEFAULT_SPACE):
     for section, key, raw in entries:
         axes = SPACE_AXES[section]
         if key not in axes:
-            raise ValueError(f"{where}: unknown axis {section}.{key}; [{section}] takes "
-                             f"{', '.join(axes)}")
+            raise ValueError(
+                f"{where}: unknown axis {section}.{key}; [{section}] takes {', '.join(axes)}"
+            )
         changes[_FIELD[(section, key)]] = _value(where, f"{section}.{key}", axes[key][0], raw)
     space = replace(base, **changes)
     check_space(space)
@@ -172,6 +192,7 @@ def load_space(path=None, overrides=None, base=DEFAULT_SPACE):
 def check_space(space):
     """Refuse values no engine takes, naming the entry."""
     from .config import METRICS
+
     where = space.where
     for m in space.metric:
         if m not in METRICS:
@@ -180,26 +201,39 @@ def check_space(space):
         if mult not in ("dsp", "lut"):
             raise _err(where, "mac.mult", f"must be among dsp, lut, got {mult!r}")
     if space.method not in METHODS:
-        raise _err(where, "accuracy.method", f"must be one of {', '.join(METHODS)}, got {space.method!r}")
+        raise _err(
+            where, "accuracy.method", f"must be one of {', '.join(METHODS)}, got {space.method!r}"
+        )
     for b in (*space.bits, *(x for x in space.lut_bits if x is not None)):
         if not 2 <= b <= 16:
             raise _err(where, "pq.bits", f"takes widths from 2 to 16, got {b}")
     for kp in space.k_par:
         for k in space.k:
             if kp != "k" and k % kp:
-                raise _err(where, "pq.k_par", f"= {kp} with pq.k = {k}: k_par must divide k "
-                           f"(use \"k\" for one distance unit per prototype)")
+                raise _err(
+                    where,
+                    "pq.k_par",
+                    f"= {kp} with pq.k = {k}: k_par must divide k "
+                    f'(use "k" for one distance unit per prototype)',
+                )
     from .estimate import families
+
     if space.target not in families():
-        raise _err(where, "flow.target", f"must be one of {', '.join(families())} (families with a resource "
-                   f"model), got {space.target!r}")
+        raise _err(
+            where,
+            "flow.target",
+            f"must be one of {', '.join(families())} (families with a resource "
+            f"model), got {space.target!r}",
+        )
 
 
 # -- tasks (run on Dask workers: arguments and results are plain data) ----------------------------
 
+
 def _dataset(spec):
     from .net.datasets import load_dataset, load_npz
     import tempfile
+
     if spec["kind"] == "name":
         data = load_dataset(spec["name"])
     else:
@@ -212,8 +246,10 @@ def _dataset(spec):
 
 
 def _layer_shapes(qn):
-    return [{"name": lq.name, "mode": lq.mode, "d": lq.d, "m": lq.m, "d_w": int(lq.engine_shape().d)}
-            for lq in qn.engine_layers()]
+    return [
+        {"name": lq.name, "mode": lq.mode, "d": lq.d, "m": lq.m, "d_w": int(lq.engine_shape().d)}
+        for lq in qn.engine_layers()
+    ]
 
 
 def baseline_task(onnx_bytes, data_spec, engine_dict):
@@ -221,13 +257,19 @@ def baseline_task(onnx_bytes, data_spec, engine_dict):
     from .engines.pq.config import engine_from_dict
     from .net import conversion, evaluation, intmodel
     from .net.graph import load_onnx, run_float
+
     t0 = time.perf_counter()
     net, data = load_onnx(onnx_bytes), _dataset(data_spec)
     engine = engine_from_dict(engine_dict)
     x, y = data.split("test")
     mac = conversion.int8_mac_network(net, engine, data.calib_x)
-    return {"float": evaluation.accuracy(run_float(net, x), y), "int8_mac": evaluation.accuracy(intmodel.run_int(mac, x), y),
-            "mac_layers": _layer_shapes(mac), "images": int(len(x)), "wall_s": round(time.perf_counter() - t0, 1)}
+    return {
+        "float": evaluation.accuracy(run_float(net, x), y),
+        "int8_mac": evaluation.accuracy(intmodel.run_int(mac, x), y),
+        "mac_layers": _layer_shapes(mac),
+        "images": int(len(x)),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 def accuracy_task(onnx_bytes, data_spec, engine_dict, keep, method, epochs, seed):
@@ -235,21 +277,30 @@ def accuracy_task(onnx_bytes, data_spec, engine_dict, keep, method, epochs, seed
     from .engines.pq.config import engine_from_dict
     from .net import conversion, evaluation, intmodel
     from .net.graph import load_onnx
+
     t0 = time.perf_counter()
     net, data = load_onnx(onnx_bytes), _dataset(data_spec)
     engine = engine_from_dict(engine_dict)
-    qn = conversion.convert(net, engine, data.calib_x, keep=keep, seed=seed, refit=method != "kmeans")
+    qn = conversion.convert(
+        net, engine, data.calib_x, keep=keep, seed=seed, refit=method != "kmeans"
+    )
     if method == "finetune":
         from .net.finetune import FinetuneSettings, finetune
+
         qn, _ = finetune(qn, data, FinetuneSettings(epochs=epochs, seed=seed))
     x, y = data.split("test")
-    return {"accuracy": evaluation.accuracy(intmodel.run_int(qn, x), y), "table_bits": int(intmodel.table_bits(qn)),
-            "layers": _layer_shapes(qn), "wall_s": round(time.perf_counter() - t0, 1)}
+    return {
+        "accuracy": evaluation.accuracy(intmodel.run_int(qn, x), y),
+        "table_bits": int(intmodel.table_bits(qn)),
+        "layers": _layer_shapes(qn),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 def synth_task(cfg_kind, cfg_dict, target):
     """Yosys resources of one engine (cached by :mod:`pqaccel.synth`)."""
     from .compare import synth_design
+
     cfg = _config(cfg_kind, cfg_dict)
     s = synth_design(cfg, target)
     return {"resources": s["resources"], "yosys_s": s["yosys_s"]}
@@ -257,36 +308,53 @@ def synth_task(cfg_kind, cfg_dict, target):
 
 def pnr_task(cfg_kind, cfg_dict, target):
     from .compare import pnr_design
+
     p, _ = pnr_design(_config(cfg_kind, cfg_dict), target, router="router2")
     return {"fmax_mhz": p.get("fmax_mhz"), "nextpnr_s": p.get("nextpnr_s"), "fits": p.get("fits")}
 
 
 def _config(kind, d):
     from .engines import engine_from_manifest
+
     return engine_from_manifest({"kind": kind, "engine": d})
 
 
 # -- the hardware side of a point (client, milliseconds) ----------------------------------------
 
+
 def _shim(layers):
     from .config import LayerConfig
-    ls = [SimpleNamespace(name=l["name"], mode=l["mode"], engine_shape=lambda l=l: LayerConfig(d=l["d_w"], m=l["m"]))
-          for l in layers]
+
+    ls = [
+        SimpleNamespace(
+            name=ly["name"],
+            mode=ly["mode"],
+            engine_shape=lambda ly=ly: LayerConfig(d=ly["d_w"], m=ly["m"]),
+        )
+        for ly in layers
+    ]
     return SimpleNamespace(engine_layers=lambda: ls)
 
 
 def _mac_cfg(mac_layers, engine8, d_par, m_par, mult, wide_port):
     from .engines.mac.layer import mac_config
-    d_max = max(l["d_w"] for l in mac_layers)
-    m_max = max(l["m"] for l in mac_layers)
+
+    d_max = max(ly["d_w"] for ly in mac_layers)
+    m_max = max(ly["m"] for ly in mac_layers)
     return replace(mac_config(engine8, d_max, m_max, d_par, m_par), wide_port=wide_port, mult=mult)
 
 
 def _cycles(layers, rows, engine, batches, load_bits):
     from .net import perf
+
     shim = _shim(layers)
-    return {b: perf.network_cycles(shim, {k: v * b for k, v in rows.items()}, engine, load_bits=load_bits)["total"] / b
-            for b in batches}
+    return {
+        b: perf.network_cycles(
+            shim, {k: v * b for k, v in rows.items()}, engine, load_bits=load_bits
+        )["total"]
+        / b
+        for b in batches
+    }
 
 
 #: The device of each family a point must fit (estimated resources): name, LUT4s, block RAMs
@@ -298,8 +366,13 @@ def device_misfit(resources, target):
     """Why ``resources`` do not fit the family's device (:data:`DEVICES`), or ``""``."""
     name, luts, brams, dsps = DEVICES[target]
     from .area import FAMILY_LUT_WEIGHT
+
     lut_w, carry_w = FAMILY_LUT_WEIGHT[target]
-    logic = resources.get("lut", 0) * lut_w + resources.get("carry", 0) * carry_w + 4 * resources.get("lutram", 0)
+    logic = (
+        resources.get("lut", 0) * lut_w
+        + resources.get("carry", 0) * carry_w
+        + 4 * resources.get("lutram", 0)
+    )
     out = []
     if logic > luts:
         out.append(f"{logic:,.0f} LUT4s of {luts:,}")
@@ -331,6 +404,7 @@ def headline(points, reference, budget, batch):
 
 # -- cache ----------------------------------------------------------------------------------------
 
+
 def _hash(*parts):
     h = hashlib.sha256()
     for p in parts:
@@ -358,10 +432,12 @@ class Cache:
 
     def put(self, key, value):
         from .fsutil import write_text_atomic
+
         write_text_atomic(self.path(key), json.dumps(value))
 
 
 # -- progress -------------------------------------------------------------------------------------
+
 
 class Progress:
     """``dse  12/48 done  2 running  0 failed  ETA 3m10s`` on a terminal; silent otherwise."""
@@ -378,8 +454,10 @@ class Progress:
         if self.done and self.done < self.total:
             left = el / self.done * (self.total - self.done - self.failed)
             eta = f"  ETA {int(left) // 60}m{int(left) % 60:02d}s"
-        return (f"dse  {self.done}/{self.total} done  {self.running} running  {self.failed} failed  "
-                f"{int(el) // 60}m{int(el) % 60:02d}s{eta}")
+        return (
+            f"dse  {self.done}/{self.total} done  {self.running} running  {self.failed} failed  "
+            f"{int(el) // 60}m{int(el) % 60:02d}s{eta}"
+        )
 
     def show(self):
         if self.out is not None:
@@ -408,6 +486,7 @@ def make_client(workers=None, scheduler=None):
     """A Dask client: on ``scheduler`` (``tcp://host:port``), or a new :class:`LocalCluster` of
     ``workers`` single-threaded processes (default: one per core)."""
     from distributed import Client, LocalCluster
+
     if scheduler:
         try:
             return Client(scheduler, timeout="20s"), None
@@ -419,8 +498,14 @@ def make_client(workers=None, scheduler=None):
     saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
     env = {k: os.environ.get(k, _threads()) for k in THREAD_VARIABLES}
     try:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=50, env=env)
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=50,
+            env=env,
+        )
     finally:
         # the nanny writes its one-thread defaults into this process's environment: undo that
         for k, v in saved.items():
@@ -435,7 +520,9 @@ def _data_spec(dataset=None, data_path=None, reshape=None):
     if data_path:
         with open(data_path, "rb") as f:
             b = f.read()
-        return {"kind": "npz", "bytes": b, "reshape": reshape}, {"data_sha": hashlib.sha256(b).hexdigest()}
+        return {"kind": "npz", "bytes": b, "reshape": reshape}, {
+            "data_sha": hashlib.sha256(b).hexdigest()
+        }
     return {"kind": "name", "name": dataset, "reshape": reshape}, {"dataset": dataset}
 
 
@@ -443,28 +530,50 @@ def plan(net, base, keep, space):
     """``(numerics engines {numerics: EngineConfig}, rows per image)``; every combination of the
     space is validated against the network here, before any task runs."""
     from .config import Parallelism, Widths
-    from .net import conversion, evaluation, intmodel
+    from .net import conversion, evaluation
+
     engines = {}
     for metric, v, k, bits, lut_bits in space.numerics():
         try:
-            e = conversion.sweep_engine(base, net, keep, metric, v, k, bits,
-                                   widths=Widths(bits, bits, lut_bits, bits))
+            e = conversion.sweep_engine(
+                base, net, keep, metric, v, k, bits, widths=Widths(bits, bits, lut_bits, bits)
+            )
         except (ValueError, TypeError) as ex:
-            raise ValueError(f"{space.where}: the point metric={metric} v={v} k={k} bits={bits} "
-                             f"lut_bits={lut_bits} is not an engine: {ex}") from None
+            raise ValueError(
+                f"{space.where}: the point metric={metric} v={v} k={k} bits={bits} "
+                f"lut_bits={lut_bits} is not an engine: {ex}"
+            ) from None
         engines[(metric, v, k, bits, lut_bits)] = e
         for c_par, k_par, m_par, wide in space.hardware():
             kp = k if k_par == "k" else k_par
             try:
-                e.replace(par=Parallelism(min(c_par, e.c_max), kp, min(m_par, e.m_max)), wide_port=wide)
+                e.replace(
+                    par=Parallelism(min(c_par, e.c_max), kp, min(m_par, e.m_max)), wide_port=wide
+                )
             except (ValueError, TypeError) as ex:
-                raise ValueError(f"{space.where}: pq.c_par={c_par}, pq.k_par={k_par}, pq.m_par={m_par} with "
-                                 f"v={v} k={k}: {ex}") from None
+                raise ValueError(
+                    f"{space.where}: pq.c_par={c_par}, pq.k_par={k_par}, pq.m_par={m_par} with "
+                    f"v={v} k={k}: {ex}"
+                ) from None
     return engines, evaluation.rows_per_image(net)
 
 
-def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=None, workers=None,
-            scheduler=None, cache_dir=None, synth_front=True, pnr_best=0, log=print, client=None):
+def run_dse(
+    onnx_path,
+    space,
+    *,
+    dataset=None,
+    data_path=None,
+    keep=(),
+    base=None,
+    workers=None,
+    scheduler=None,
+    cache_dir=None,
+    synth_front=True,
+    pnr_best=0,
+    log=print,
+    client=None,
+):
     """Run the sweep; return the result dict (``points``, ``front``, ``headline``, ...)."""
     from . import estimate as est
     from .config import Parallelism, Widths
@@ -473,6 +582,7 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
     from .net.datasets import load_dataset
     from .synth import cache_dir as default_cache
     from . import __version__
+
     base = base or preset("net-v9k16")
     with open(onnx_path, "rb") as f:
         onnx_bytes = f.read()
@@ -481,15 +591,19 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
     probe = load_dataset(dataset) if dataset else None
     if probe is None:
         from .net.datasets import load_npz
+
         probe, _ = load_npz(data_path)
     have, want = tuple(probe.test_x.shape[1:]), tuple(net.input_shape)
     if have != want:
         import numpy as np
+
         if len(want) == 1 and int(np.prod(have)) == want[0]:
             reshape = want
         else:
-            raise ValueError(f"--onnx {onnx_path!r} takes inputs of shape {want}, but the data has images of "
-                             f"shape {have}")
+            raise ValueError(
+                f"--onnx {onnx_path!r} takes inputs of shape {want}, but the data has images of "
+                f"shape {have}"
+            )
     engines, rows = plan(net, base, keep, space)
     spec, data_id = _data_spec(dataset, data_path, reshape)
     onnx_sha = hashlib.sha256(onnx_bytes).hexdigest()
@@ -497,16 +611,29 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
     version = __version__
     engine8 = base.replace(widths=Widths(8, 8, 8, 8))
 
-    tasks = {}     # key -> (label, function, args)
+    tasks = {}  # key -> (label, function, args)
     base_key = _hash("baseline", version, onnx_sha, data_id, engine8.to_dict())
     tasks[base_key] = ("baseline", baseline_task, (onnx_bytes, spec, engine8.to_dict()))
     acc_keys = {}
     for num, e in engines.items():
-        key = _hash("accuracy", version, onnx_sha, data_id, e.to_dict(), list(keep), space.method,
-                    space.epochs if space.method == "finetune" else 0, space.seed, _threads())
+        key = _hash(
+            "accuracy",
+            version,
+            onnx_sha,
+            data_id,
+            e.to_dict(),
+            list(keep),
+            space.method,
+            space.epochs if space.method == "finetune" else 0,
+            space.seed,
+            _threads(),
+        )
         acc_keys[num] = key
-        tasks[key] = (f"accuracy {num}", accuracy_task,
-                      (onnx_bytes, spec, e.to_dict(), list(keep), space.method, space.epochs, space.seed))
+        tasks[key] = (
+            f"accuracy {num}",
+            accuracy_task,
+            (onnx_bytes, spec, e.to_dict(), list(keep), space.method, space.epochs, space.seed),
+        )
     results = run_tasks(tasks, cache, client=client, workers=workers, scheduler=scheduler, log=log)
     bl = results[base_key]
 
@@ -516,43 +643,79 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
         acc = results[acc_keys[num]]
         for c_par, k_par, m_par, wide in space.hardware():
             kp = e.k if k_par == "k" else k_par
-            eng = e.replace(par=Parallelism(min(c_par, e.c_max), kp, min(m_par, e.m_max)), wide_port=wide)
+            eng = e.replace(
+                par=Parallelism(min(c_par, e.c_max), kp, min(m_par, e.m_max)), wide_port=wide
+            )
             area = est.estimate(eng, space.target)
             pq_cyc = _cycles(acc["layers"], rows, eng, space.batches, space.load_bits)
             for d_par, mm_par, mult in space.macs():
                 mk = (d_par, mm_par, mult, wide)
                 if mk not in mac_cache:
                     mcfg = _mac_cfg(bl["mac_layers"], engine8, d_par, mm_par, mult, wide)
-                    mac_cache[mk] = (mcfg, est.estimate(mcfg, space.target),
-                                     _cycles(bl["mac_layers"], rows, mcfg, space.batches, space.load_bits))
+                    mac_cache[mk] = (
+                        mcfg,
+                        est.estimate(mcfg, space.target),
+                        _cycles(bl["mac_layers"], rows, mcfg, space.batches, space.load_bits),
+                    )
                 mcfg, marea, mcyc = mac_cache[mk]
-                misfit = device_misfit(area["resources"], space.target) or device_misfit(marea["resources"],
-                                                                                         space.target)
-                p = {"metric": num[0], "v": num[1], "k": num[2], "bits": num[3], "lut_bits": num[4],
-                     "c_par": eng.par.c_par, "k_par": eng.par.k_par, "m_par": eng.par.m_par, "wide_port": wide,
-                     "mac": f"{mcfg.d_par}x{mcfg.m_par} {mult}", "accuracy": acc["accuracy"],
-                     "table_bits": acc["table_bits"], "area": area["area"], "mac_area": marea["area"],
-                     "resources": area["resources"], "block_area": area["block_area"],
-                     "engine": eng.to_dict(), "mac_engine": mcfg.to_dict(), "engine_kind": eng.kind,
-                     "mac_engine_kind": mcfg.kind, "fits": not misfit, "misfit": misfit}
+                misfit = device_misfit(area["resources"], space.target) or device_misfit(
+                    marea["resources"], space.target
+                )
+                p = {
+                    "metric": num[0],
+                    "v": num[1],
+                    "k": num[2],
+                    "bits": num[3],
+                    "lut_bits": num[4],
+                    "c_par": eng.par.c_par,
+                    "k_par": eng.par.k_par,
+                    "m_par": eng.par.m_par,
+                    "wide_port": wide,
+                    "mac": f"{mcfg.d_par}x{mcfg.m_par} {mult}",
+                    "accuracy": acc["accuracy"],
+                    "table_bits": acc["table_bits"],
+                    "area": area["area"],
+                    "mac_area": marea["area"],
+                    "resources": area["resources"],
+                    "block_area": area["block_area"],
+                    "engine": eng.to_dict(),
+                    "mac_engine": mcfg.to_dict(),
+                    "engine_kind": eng.kind,
+                    "mac_engine_kind": mcfg.kind,
+                    "fits": not misfit,
+                    "misfit": misfit,
+                }
                 for b in space.batches:
                     p[f"cycles_b{b}"] = pq_cyc[b]
                     p[f"mac_cycles_b{b}"] = mcyc[b]
                     p[f"ratio_b{b}"] = (mcyc[b] * marea["area"]) / (pq_cyc[b] * area["area"])
                 points.append(p)
 
-    out = {"onnx": os.path.abspath(onnx_path), "data": dataset or os.path.abspath(data_path),
-           "keep": list(keep), "images": bl["images"], "float": bl["float"], "int8_mac": bl["int8_mac"],
-           "space": {k: v for k, v in space.__dict__.items() if k != "where"}, "points": points,
-           "device": DEVICES[space.target][0], "misfits": sum(not p["fits"] for p in points),
-           "accuracy_tasks": len(engines), "task_wall_s": round(sum(r.get("wall_s", 0) for r in results.values()), 1)}
+    out = {
+        "onnx": os.path.abspath(onnx_path),
+        "data": dataset or os.path.abspath(data_path),
+        "keep": list(keep),
+        "images": bl["images"],
+        "float": bl["float"],
+        "int8_mac": bl["int8_mac"],
+        "space": {k: v for k, v in space.__dict__.items() if k != "where"},
+        "points": points,
+        "device": DEVICES[space.target][0],
+        "misfits": sum(not p["fits"] for p in points),
+        "accuracy_tasks": len(engines),
+        "task_wall_s": round(sum(r.get("wall_s", 0) for r in results.values()), 1),
+    }
     # one front per MAC baseline: a point's ratio is against that baseline
     out["front"], out["headline"] = {}, {}
     for d_par, mm_par, mult in space.macs():
-        sel = [i for i, p in enumerate(points) if p["mac_engine"]["mult"] == mult
-               and p["mac_engine"]["d_par"] == min(d_par, p["mac_engine"]["d_max"])
-               and p["mac_engine"]["m_par"] == min(mm_par, p["mac_engine"]["m_max"])
-               and p["fits"]]
+        sel = [
+            i
+            for i, p in enumerate(points)
+            if p["mac_engine"]["mult"] == mult
+            and p["mac_engine"]["d_par"] == min(d_par, p["mac_engine"]["d_max"])
+            and p["mac_engine"]["m_par"] == min(mm_par, p["mac_engine"]["m_max"])
+            and p["fits"]
+        ]
         if not sel:
             continue
         label = points[sel[0]]["mac"]
@@ -567,8 +730,17 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
             points[i]["front"] = points[i].get("front", []) + [label]
 
     if synth_front:
-        synth_points(points, out, cache, space, client=client, workers=workers, scheduler=scheduler, log=log,
-                     pnr_best=pnr_best)
+        synth_points(
+            points,
+            out,
+            cache,
+            space,
+            client=client,
+            workers=workers,
+            scheduler=scheduler,
+            log=log,
+            pnr_best=pnr_best,
+        )
     return out
 
 
@@ -576,12 +748,15 @@ def run_dse(onnx_path, space, *, dataset=None, data_path=None, keep=(), base=Non
 ROLES = ("engine", "mac_engine")
 
 
-def synth_points(points, out, cache, space, *, client=None, workers=None, scheduler=None, log=print, pnr_best=0):
+def synth_points(
+    points, out, cache, space, *, client=None, workers=None, scheduler=None, log=print, pnr_best=0
+):
     """Real Yosys for both engines of every front point (and nextpnr for ``pnr_best`` points
     of each front: its headline point at batch 1, then the best by perf/area); the figures are
     added to the points."""
     from . import __version__
     from .area import area
+
     tasks = {}
 
     def need(what, fn, p, role):
@@ -592,12 +767,15 @@ def synth_points(points, out, cache, space, *, client=None, workers=None, schedu
 
     fronts = sorted({i for f in out["front"].values() for i in f})
     best = set()
-    for label, f in out["front"].items():      # the headline point first, then the front by perf/area
+    for label, f in out["front"].items():  # the headline point first, then the front by perf/area
         top = out["headline"][label].get("1")
-        order = ([top] if top is not None else []) + sorted((i for i in f if i != top),
-                                                           key=lambda i: -points[i]["ratio_b1"])
+        order = ([top] if top is not None else []) + sorted(
+            (i for i in f if i != top), key=lambda i: -points[i]["ratio_b1"]
+        )
         best |= set(order[:pnr_best])
-    synth_keys = {(i, role): need("synth", synth_task, points[i], role) for i in fronts for role in ROLES}
+    synth_keys = {
+        (i, role): need("synth", synth_task, points[i], role) for i in fronts for role in ROLES
+    }
     pnr_keys = {(i, role): need("pnr", pnr_task, points[i], role) for i in best for role in ROLES}
     if not tasks:
         return
@@ -605,19 +783,31 @@ def synth_points(points, out, cache, space, *, client=None, workers=None, schedu
     for i in fronts:
         p = points[i]
         res = {role: results[synth_keys[(i, role)]]["resources"] for role in ROLES}
-        p["synth"] = {"pq": res["engine"], "mac": res["mac_engine"], "pq_area": area(res["engine"], space.target),
-                      "mac_area": area(res["mac_engine"], space.target)}
+        p["synth"] = {
+            "pq": res["engine"],
+            "mac": res["mac_engine"],
+            "pq_area": area(res["engine"], space.target),
+            "mac_area": area(res["mac_engine"], space.target),
+        }
         for b in space.batches:
-            p["synth"][f"ratio_b{b}"] = ((p[f"mac_cycles_b{b}"] * p["synth"]["mac_area"])
-                                         / (p[f"cycles_b{b}"] * p["synth"]["pq_area"]))
+            p["synth"][f"ratio_b{b}"] = (p[f"mac_cycles_b{b}"] * p["synth"]["mac_area"]) / (
+                p[f"cycles_b{b}"] * p["synth"]["pq_area"]
+            )
         if i in best:
             f = {role: results[pnr_keys[(i, role)]] for role in ROLES}
-            p["pnr"] = {"pq_fmax_mhz": f["engine"]["fmax_mhz"], "mac_fmax_mhz": f["mac_engine"]["fmax_mhz"],
-                        "pq_s": f["engine"]["nextpnr_s"], "mac_s": f["mac_engine"]["nextpnr_s"]}
+            p["pnr"] = {
+                "pq_fmax_mhz": f["engine"]["fmax_mhz"],
+                "mac_fmax_mhz": f["mac_engine"]["fmax_mhz"],
+                "pq_s": f["engine"]["nextpnr_s"],
+                "mac_s": f["mac_engine"]["nextpnr_s"],
+            }
             if f["engine"]["fmax_mhz"] and f["mac_engine"]["fmax_mhz"]:
                 for b in space.batches:
-                    p["pnr"][f"ratio_b{b}"] = (p["synth"][f"ratio_b{b}"] * f["engine"]["fmax_mhz"]
-                                               / f["mac_engine"]["fmax_mhz"])
+                    p["pnr"][f"ratio_b{b}"] = (
+                        p["synth"][f"ratio_b{b}"]
+                        * f["engine"]["fmax_mhz"]
+                        / f["mac_engine"]["fmax_mhz"]
+                    )
 
 
 def run_tasks(tasks, cache, *, client=None, workers=None, scheduler=None, log=print):
@@ -635,10 +825,13 @@ def run_tasks(tasks, cache, *, client=None, workers=None, scheduler=None, log=pr
         client, own = make_client(workers, scheduler)
     try:
         from distributed import as_completed
+
         # a fresh Dask key per run: a task that failed before is run again, not looked up
         run = os.urandom(4).hex()
-        futures = {client.submit(tasks[k][1], *tasks[k][2], key=f"pqaccel-{k}-{run}", pure=False): k
-                   for k in todo}
+        futures = {
+            client.submit(tasks[k][1], *tasks[k][2], key=f"pqaccel-{k}-{run}", pure=False): k
+            for k in todo
+        }
         bar = Progress(len(todo))
         failures = []
         ac = as_completed(futures)
@@ -646,7 +839,7 @@ def run_tasks(tasks, cache, *, client=None, workers=None, scheduler=None, log=pr
             k = futures[fut]
             try:
                 res = fut.result()
-            except Exception as e:        # a task's own error: reported, the sweep goes on
+            except Exception as e:  # a task's own error: reported, the sweep goes on
                 bar.failed += 1
                 failures.append(f"{tasks[k][0]}: {e.__class__.__name__}: {e}")
             else:
@@ -655,14 +848,18 @@ def run_tasks(tasks, cache, *, client=None, workers=None, scheduler=None, log=pr
                 bar.done += 1
             try:
                 keys = {f"pqaccel-{x}-{run}" for x in todo if results.get(x) is None}
-                bar.running = sum(1 for ks in client.processing().values() for kk in ks if kk in keys)
+                bar.running = sum(
+                    1 for ks in client.processing().values() for kk in ks if kk in keys
+                )
             except Exception:
                 bar.running = 0
             bar.show()
         bar.close()
         if failures:
-            raise RuntimeError(f"{len(failures)} of {len(todo)} tasks failed (finished ones are cached; a rerun "
-                               f"recomputes only these):\n  " + "\n  ".join(failures[:5]))
+            raise RuntimeError(
+                f"{len(failures)} of {len(todo)} tasks failed (finished ones are cached; a rerun "
+                f"recomputes only these):\n  " + "\n  ".join(failures[:5])
+            )
     finally:
         if own is not None:
             client.close()

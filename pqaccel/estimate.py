@@ -24,11 +24,19 @@ Families without a fitted model raise a :class:`ValueError` that names the ones 
 import json
 import os
 
-from . import pipeline
-from .fixedpoint import field_bits, tree_levels
 
-__all__ = ["MODEL_PATH", "memory_list", "map_memory", "features", "Estimator", "estimate", "fit", "save_model",
-           "load_model", "families"]
+__all__ = [
+    "MODEL_PATH",
+    "memory_list",
+    "map_memory",
+    "features",
+    "Estimator",
+    "estimate",
+    "fit",
+    "save_model",
+    "load_model",
+    "families",
+]
 
 MODEL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "estimate_model.json")
 
@@ -38,10 +46,20 @@ LOGIC = ("lut", "ff", "carry", "mux")
 #: ``memory_libmap`` costs and shapes per family: block RAM (cost, {width: depth}), LUT-RAM
 #: (cost, depth, width) or None, and the cost of one bit of memory as flip-flops.
 MEMORY_LIBS = {
-    "ecp5": {"bram": (128, {1: 16384, 2: 8192, 4: 4096, 9: 2048, 18: 1024, 36: 512}), "byte": 9,
-             "lutram": (4, 16, 4), "logic_bit": 1.0, "mixed_depth": False},
-    "ice40": {"bram": (64, {2: 2048, 4: 1024, 8: 512, 16: 256}), "byte": 1, "lutram": None, "logic_bit": 1.0,
-              "mixed_depth": True},
+    "ecp5": {
+        "bram": (128, {1: 16384, 2: 8192, 4: 4096, 9: 2048, 18: 1024, 36: 512}),
+        "byte": 9,
+        "lutram": (4, 16, 4),
+        "logic_bit": 1.0,
+        "mixed_depth": False,
+    },
+    "ice40": {
+        "bram": (64, {2: 2048, 4: 1024, 8: 512, 16: 256}),
+        "byte": 1,
+        "lutram": None,
+        "logic_bit": 1.0,
+        "mixed_depth": True,
+    },
 }
 
 #: Smallest product width a family's DSP mapping takes (narrower products stay in LUTs), and the
@@ -71,11 +89,17 @@ def map_memory(depth, width, granularity, family):
     byte = lib["byte"]
     groups = -(-width // granularity)
     # a write-enable group takes whole bytes of the block RAM
-    padded = groups * (-(-granularity // byte) * byte) if byte > 1 and granularity < width else width
+    padded = (
+        groups * (-(-granularity // byte) * byte) if byte > 1 and granularity < width else width
+    )
     if lib["mixed_depth"]:
         n, how, pieces = _bram_blocks(depth, padded, tuple(sorted(shapes.items())), True)
-        options.append((_libmap_cost(n * cost, pieces, width, groups),
-                        {"bram": n, "lutram": 0, "ff": 0, "how": how, "pieces": pieces}))
+        options.append(
+            (
+                _libmap_cost(n * cost, pieces, width, groups),
+                {"bram": n, "lutram": 0, "ff": 0, "how": how, "pieces": pieces},
+            )
+        )
         # iCE40: the width in binary slices, each packed into whole blocks; a slice narrower
         # than the narrowest aspect folds its depth into the block's width
         bits = max(w * d for w, d in shapes.items())
@@ -85,26 +109,53 @@ def map_memory(depth, width, granularity, family):
         n += sum(-(-depth * (1 << i) // bits) for i in range(rest.bit_length()) if rest >> i & 1)
         if depth * widest >= bits:
             pieces = -(-depth * min(shapes) // bits)
-            options.append((_libmap_cost(n * cost, pieces, width, groups),
-                            {"bram": n, "lutram": 0, "ff": 0, "how": f"{depth}x{padded} in width slices",
-                             "pieces": pieces}))
+            options.append(
+                (
+                    _libmap_cost(n * cost, pieces, width, groups),
+                    {
+                        "bram": n,
+                        "lutram": 0,
+                        "ff": 0,
+                        "how": f"{depth}x{padded} in width slices",
+                        "pieces": pieces,
+                    },
+                )
+            )
     else:
         for w, d in sorted(shapes.items()):
             pieces = -(-depth // d)
             n = pieces * -(-padded // w)
-            options.append((_libmap_cost(n * cost, pieces, width, groups),
-                            {"bram": n, "lutram": 0, "ff": 0, "how": f"{depth}x{width} as {d}x{w}",
-                             "pieces": pieces}))
+            options.append(
+                (
+                    _libmap_cost(n * cost, pieces, width, groups),
+                    {
+                        "bram": n,
+                        "lutram": 0,
+                        "ff": 0,
+                        "how": f"{depth}x{width} as {d}x{w}",
+                        "pieces": pieces,
+                    },
+                )
+            )
     if lib["lutram"]:
         lcost, ld, lw = lib["lutram"]
         # no write enables per bit group: each group is its own slice of LUT-RAMs
         slices = groups * -(-granularity // lw) if granularity < width else -(-width // lw)
         pieces = -(-depth // ld)
         n = pieces * slices
-        options.append((_libmap_cost(n * lcost, pieces, width, groups),
-                        {"bram": 0, "lutram": n, "ff": 0, "how": "lutram", "pieces": pieces}))
+        options.append(
+            (
+                _libmap_cost(n * lcost, pieces, width, groups),
+                {"bram": 0, "lutram": n, "ff": 0, "how": "lutram", "pieces": pieces},
+            )
+        )
     bits = depth * width
-    options.append((bits * lib["logic_bit"], {"bram": 0, "lutram": 0, "ff": bits, "how": "logic", "pieces": depth}))
+    options.append(
+        (
+            bits * lib["logic_bit"],
+            {"bram": 0, "lutram": 0, "ff": bits, "how": "logic", "pieces": depth},
+        )
+    )
     rank = {"logic": 0, "lutram": 2}
     return min(options, key=lambda o: (o[0], rank.get(o[1]["how"], 1)))[1]
 
@@ -125,7 +176,11 @@ def _bram_blocks(depth, width, shapes, mixed):
     best = None
     for w, d in shapes:
         if not mixed:
-            n, how, pieces = -(-depth // d) * -(-width // w), f"{depth}x{width} as {d}x{w}", -(-depth // d)
+            n, how, pieces = (
+                -(-depth // d) * -(-width // w),
+                f"{depth}x{width} as {d}x{w}",
+                -(-depth // d),
+            )
         elif depth >= d:
             full = depth // d
             n = full * -(-width // w)
@@ -182,13 +237,24 @@ def _flat(feats):
 def exact_part(cfg, family):
     """``{"resources", "blocks", "memories"}`` of the exactly counted part: memories, DSPs."""
     if family not in MEMORY_LIBS:
-        raise ValueError(f"target must be one of {', '.join(sorted(MEMORY_LIBS))} for an estimate, got {family!r}")
+        raise ValueError(
+            f"target must be one of {', '.join(sorted(MEMORY_LIBS))} for an estimate, got "
+            f"{family!r}"
+        )
     res = {"bram": 0, "lutram": 0, "dsp": 0, "ff": 0}
     blocks = {}
     mems = []
     for mem in memory_list(cfg):
         mm = map_memory(mem["depth"], mem["width"], mem["granularity"], family)
-        mems.append({**mem, **{k: v * mem["count"] if k in ("bram", "lutram", "ff") else v for k, v in mm.items()}})
+        mems.append(
+            {
+                **mem,
+                **{
+                    k: v * mem["count"] if k in ("bram", "lutram", "ff") else v
+                    for k, v in mm.items()
+                },
+            }
+        )
         for k in ("bram", "lutram", "ff"):
             res[k] += mm[k] * mem["count"]
             blocks.setdefault(mem["block"], {}).setdefault(k, 0)
@@ -201,7 +267,8 @@ def exact_part(cfg, family):
 
 
 class Estimator:
-    """Estimates from a fitted model (``{"families": {family: {kind: {column: {feature: coef}}}}}``)."""
+    """Estimates from a fitted model (``{"families": {family: {kind: {column: {feature:
+    coef}}}}}``)."""
 
     def __init__(self, model=None):
         self.model = load_model() if model is None else model
@@ -212,8 +279,10 @@ class Estimator:
     def estimate(self, cfg, target):
         fams = self.model.get("families", {})
         if target not in fams or cfg.kind not in fams[target]:
-            raise ValueError(f"target must be one of {', '.join(self.families())} for an estimate "
-                             f"(families with a fitted model), got {target!r}")
+            raise ValueError(
+                f"target must be one of {', '.join(self.families())} for an estimate "
+                f"(families with a fitted model), got {target!r}"
+            )
         coefs = fams[target][cfg.kind]
         ex = exact_part(cfg, target)
         res = {c: 0.0 for c in ("lut", "ff", "carry", "mux", "bram", "lutram", "dsp")}
@@ -231,10 +300,15 @@ class Estimator:
         for col in LOGIC:
             res[col] = round(res[col])
         from .area import area
-        return {"target": target, "resources": res, "area": area(res, target),
-                "blocks": {b: {k: round(v, 1) for k, v in d.items()} for b, d in blocks.items()},
-                "block_area": {b: area(d, target) for b, d in blocks.items()},
-                "memories": ex["memories"]}
+
+        return {
+            "target": target,
+            "resources": res,
+            "area": area(res, target),
+            "blocks": {b: {k: round(v, 1) for k, v in d.items()} for b, d in blocks.items()},
+            "block_area": {b: area(d, target) for b, d in blocks.items()},
+            "memories": ex["memories"],
+        }
 
 
 def estimate(cfg, target="ecp5"):
@@ -251,6 +325,7 @@ def _nnls_fit(X, y, t):
     weighs the same whatever its size); returns the coefficients."""
     import numpy as np
     from scipy.optimize import nnls
+
     scale = X.max(axis=0)
     scale[scale == 0] = 1.0
     wgt = 1.0 / np.maximum(t, 1.0)
@@ -261,6 +336,7 @@ def _nnls_fit(X, y, t):
 def _loo_error(X, y, t):
     """Mean relative error of leave-one-out predictions of the totals ``t``."""
     import numpy as np
+
     errs = []
     for i in range(len(y)):
         m = np.arange(len(y)) != i
@@ -276,6 +352,7 @@ def fit(rows):
     that lowers the leave-one-out error (with few points, fewer terms predict better).
     Returns the model dict."""
     import numpy as np
+
     model = {"version": 2, "families": {}, "points": {}, "loo_error": {}}
     groups = {}
     for cfg, fam, res in rows:
@@ -286,7 +363,9 @@ def fit(rows):
         out = {}
         for col in LOGIC:
             t = np.array([res.get(col, 0) for _, res in items], dtype=float)
-            y = t - np.array([exact_part(c, fam)["resources"].get(col, 0) for c, _ in items], dtype=float)
+            y = t - np.array(
+                [exact_part(c, fam)["resources"].get(col, 0) for c, _ in items], dtype=float
+            )
             use = [i for i in range(len(names)) if X[:, i].any()]
             err = _loo_error(X[:, use], y, t)
             while len(use) > 1:

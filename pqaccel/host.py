@@ -36,7 +36,9 @@ class SerialTransport:
     def read(self, n):
         data = self.port.read(n)
         if len(data) < n:
-            raise TimeoutError(f"{self.name}: {n} bytes expected, {len(data)} arrived before the time-out")
+            raise TimeoutError(
+                f"{self.name}: {n} bytes expected, {len(data)} arrived before the time-out"
+            )
         return data
 
     def close(self):
@@ -50,7 +52,7 @@ class Board:
     def __init__(self, transport, params):
         self.t = transport
         self.p = params
-        self.pending = []           # output beats read while waiting for something else
+        self.pending = []  # output beats read while waiting for something else
         self.bytes_sent = 0
 
     # -- frames ----------------------------------------------------------------------------------
@@ -65,10 +67,18 @@ class Board:
             return "out", int.from_bytes(self.t.read(self.p["out_bytes"]), "little")
         if op == OPCODES["status"]:
             b = self.t.read(STATUS_BYTES)
-            return "status", {"magic": b[0], "version": b[1], "active_bank": b[2] & 1, "error": (b[2] >> 1) & 1,
-                              "rx_level": 16 * b[3], "hash": int.from_bytes(b[4:8], "little")}
-        raise HostError(f"the board sent an unknown frame type 0x{op:02x} (is it running a pqaccel link "
-                        f"of version {LINK_VERSION}?)")
+            return "status", {
+                "magic": b[0],
+                "version": b[1],
+                "active_bank": b[2] & 1,
+                "error": (b[2] >> 1) & 1,
+                "rx_level": 16 * b[3],
+                "hash": int.from_bytes(b[4:8], "little"),
+            }
+        raise HostError(
+            f"the board sent an unknown frame type 0x{op:02x} (is it running a pqaccel link "
+            f"of version {LINK_VERSION}?)"
+        )
 
     def status(self):
         """Request and return the status; every frame sent before has then been taken."""
@@ -77,8 +87,10 @@ class Board:
             kind, value = self._frame()
             if kind == "status":
                 if value["magic"] != STATUS_MAGIC:
-                    raise HostError(f"the board's status has magic 0x{value['magic']:02x}, not "
-                                    f"0x{STATUS_MAGIC:02x}: not a pqaccel link")
+                    raise HostError(
+                        f"the board's status has magic 0x{value['magic']:02x}, not "
+                        f"0x{STATUS_MAGIC:02x}: not a pqaccel link"
+                    )
                 return value
             self.pending.append(value)
 
@@ -89,10 +101,14 @@ class Board:
         except TimeoutError as e:
             raise HostError(f"the board does not answer a status request ({e})") from None
         if s["version"] != LINK_VERSION:
-            raise HostError(f"the board speaks link version {s['version']}, this host {LINK_VERSION}")
+            raise HostError(
+                f"the board speaks link version {s['version']}, this host {LINK_VERSION}"
+            )
         if s["hash"] != self.p["hash"]:
-            raise HostError(f"the board runs a different design: manifest hash 0x{s['hash']:08x}, expected "
-                            f"0x{self.p['hash']:08x} (rebuild with 'pqaccel build' for this configuration)")
+            raise HostError(
+                f"the board runs a different design: manifest hash 0x{s['hash']:08x}, expected "
+                f"0x{self.p['hash']:08x} (rebuild with 'pqaccel build' for this configuration)"
+            )
         return s
 
     # -- writes and rows -------------------------------------------------------------------------
@@ -104,7 +120,7 @@ class Board:
         chunk = max(1, (self.p["rx_depth"] // 2) // per)
         for i in range(0, len(writes), chunk):
             data = bytearray()
-            for addr, value in writes[i:i + chunk]:
+            for addr, value in writes[i : i + chunk]:
                 data.append(OPCODES["write"])
                 data += int(addr).to_bytes(a, "little") + int(value).to_bytes(d, "little")
             self._send(data)
@@ -124,7 +140,7 @@ class Board:
             done = len(outs) // outs_per_row
             if sent < rows and sent - done < window:
                 data = bytearray()
-                for beat in beats[sent * beats_per_row:(sent + 1) * beats_per_row]:
+                for beat in beats[sent * beats_per_row : (sent + 1) * beats_per_row]:
                     data.append(OPCODES["row"])
                     data += int(beat).to_bytes(ib, "little")
                 self._send(data)

@@ -40,18 +40,33 @@ class Job:
         bad = []
         if len(beats) != self.out_beats:
             bad.append({"what": "count", "got": len(beats), "expected": self.out_beats})
-        for idx, word in enumerate(beats[:self.out_beats]):
+        for idx, word in enumerate(beats[: self.out_beats]):
             row, t = divmod(idx, self.mt)
             got = unpack(desc, word)
             want_last = int(t == self.mt - 1)
             if got["last"] != want_last:
-                bad.append({"what": "last", "row": row, "beat": t, "got": int(got["last"]),
-                            "expected": want_last})
+                bad.append(
+                    {
+                        "what": "last",
+                        "row": row,
+                        "beat": t,
+                        "got": int(got["last"]),
+                        "expected": want_last,
+                    }
+                )
             for ml in range(m_par):
                 mi = t * m_par + ml
                 if mi < self.m and got["data"][ml] != self.expected[row, mi]:
-                    bad.append({"what": "value", "row": row, "beat": t, "output": mi,
-                                "got": int(got["data"][ml]), "expected": int(self.expected[row, mi])})
+                    bad.append(
+                        {
+                            "what": "value",
+                            "row": row,
+                            "beat": t,
+                            "output": mi,
+                            "got": int(got["data"][ml]),
+                            "expected": int(self.expected[row, mi]),
+                        }
+                    )
         return bad
 
 

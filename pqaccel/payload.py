@@ -28,7 +28,10 @@ def describe_layout(layout):
         for name, fld in layout:
             out.append({"name": name, "offset": fld.offset, **leaf(fld.shape, [])})
         return {"width": layout.size, "fields": out}
-    return {"width": Shape.cast(layout).width, "fields": [{"name": "data", "offset": 0, **leaf(layout, [])}]}
+    return {
+        "width": Shape.cast(layout).width,
+        "fields": [{"name": "data", "offset": 0, **leaf(layout, [])}],
+    }
 
 
 def pack(desc, values):
@@ -64,5 +67,7 @@ def unpack(desc, word):
             if sign and e >> (width - 1):
                 e -= 1 << width
             elems.append(e)
-        out[f["name"]] = np.array(elems, dtype=np.int64).reshape(f["dims"]) if f["dims"] else elems[0]
+        out[f["name"]] = (
+            np.array(elems, dtype=np.int64).reshape(f["dims"]) if f["dims"] else elems[0]
+        )
     return out

@@ -8,9 +8,20 @@ manifest and by the cycle model (:mod:`pqaccel.net.perf`), so none of them resta
 
 from .fixedpoint import tree_levels
 
-__all__ = ["LUTRAM_MAX_DEPTH", "MEMORY_READ", "distance", "argmin", "encoder", "codebook_depth", "table_depth", "weight_depth", "codebook",
-           "SQUARE_TABLE_MAX_BITS",
-           "accumulator", "CREDIT_ROUND_TRIP"]
+__all__ = [
+    "LUTRAM_MAX_DEPTH",
+    "MEMORY_READ",
+    "distance",
+    "argmin",
+    "encoder",
+    "codebook_depth",
+    "table_depth",
+    "weight_depth",
+    "codebook",
+    "SQUARE_TABLE_MAX_BITS",
+    "accumulator",
+    "CREDIT_ROUND_TRIP",
+]
 
 #: Widest ``|x - p|`` whose square an L2 distance unit looks up in a table (wider: a multiplier).
 SQUARE_TABLE_MAX_BITS = 6

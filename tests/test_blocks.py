@@ -36,18 +36,22 @@ def pipelined(dut, stages, inputs, apply, read):
             await ctx.tick()
             if n >= stages - 1:
                 got.append(read(ctx))
+
     if stages == 0:
+
         async def bench(ctx):  # noqa: F811
             for item in inputs:
                 apply(ctx, item)
                 got.append(read(ctx))
+
     simulate(dut, bench)
     return got
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("v, in_bits, proto_bits", [(1, 2, 2), (3, 5, 8), (4, 16, 16), (9, 8, 6), (9, 6, 6),
-                                                    (2, 7, 3)])
+@pytest.mark.parametrize(
+    "v, in_bits, proto_bits", [(1, 2, 2), (3, 5, 8), (4, 16, 16), (9, 8, 6), (9, 6, 6), (2, 7, 3)]
+)
 def test_distance_unit(metric, v, in_bits, proto_bits):
     rng = np.random.default_rng(v * 100 + in_bits)
     dut = DistanceUnit(metric=metric, v=v, in_bits=in_bits, proto_bits=proto_bits)
@@ -55,13 +59,16 @@ def test_distance_unit(metric, v, in_bits, proto_bits):
     plo, phi = fx.signed_range(proto_bits)
     xs = rng.integers(xlo, xhi + 1, size=(40, v))
     ps = rng.integers(plo, phi + 1, size=(40, v))
-    xs[:4] = xlo; ps[:4] = phi          # the largest distance
-    xs[4:8] = xhi; ps[4:8] = plo
+    xs[:4] = xlo
+    ps[:4] = phi  # the largest distance
+    xs[4:8] = xhi
+    ps[4:8] = plo
     pairs = list(zip(xs.tolist(), ps.tolist()))
 
     def apply(ctx, item):
         ctx.set(dut.x, item[0])
         ctx.set(dut.p, item[1])
+
     got = pipelined(dut, dut.latency, pairs, apply, lambda ctx: ctx.get(dut.dist))
     want = fx.distance_np(metric, xs, ps).tolist()
     assert got == want
@@ -72,25 +79,36 @@ def test_distance_unit(metric, v, in_bits, proto_bits):
 def test_argmin_tree(n):
     rng = np.random.default_rng(n)
     dut = ArgminTree(n=n, dist_bits=6)
-    cases = rng.integers(0, 8, size=(30, n)).tolist()     # few values: many ties
+    cases = rng.integers(0, 8, size=(30, n)).tolist()  # few values: many ties
     cases.append([5] * n)
-    got = pipelined(dut, dut.latency, cases, lambda ctx, c: ctx.set(dut.dist, c),
-                    lambda ctx: (ctx.get(dut.min_idx), ctx.get(dut.min_dist)))
+    got = pipelined(
+        dut,
+        dut.latency,
+        cases,
+        lambda ctx, c: ctx.set(dut.dist, c),
+        lambda ctx: (ctx.get(dut.min_idx), ctx.get(dut.min_dist)),
+    )
     assert got == [(int(np.argmin(c)), min(c)) for c in cases]
 
 
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("k, k_par, c_par", [(2, 1, 1), (8, 2, 3), (16, 16, 2), (64, 8, 1)])
 def test_encoder(metric, k, k_par, c_par):
-    cfg = EngineConfig(v=3, k=k, c_max=c_par, m_max=1, metric=metric,
-                       par=Parallelism(c_par=c_par, k_par=k_par, m_par=1),
-                       widths=Widths(in_bits=4, proto_bits=3, lut_bits=4, out_bits=4))
+    cfg = EngineConfig(
+        v=3,
+        k=k,
+        c_max=c_par,
+        m_max=1,
+        metric=metric,
+        par=Parallelism(c_par=c_par, k_par=k_par, m_par=1),
+        widths=Widths(in_bits=4, proto_bits=3, lut_bits=4, out_bits=4),
+    )
     rng = np.random.default_rng(k + c_par)
     n = 12
     xs = rng.integers(-8, 8, size=(n, c_par, 3))
     protos = rng.integers(-4, 4, size=(c_par, k, 3))
-    protos[:, -1] = protos[:, 0]                # duplicate prototypes: ties across steps
-    dut = Encoder(cfg, tag=8)          # the tag travels with each subvector: here its row number
+    protos[:, -1] = protos[:, 0]  # duplicate prototypes: ties across steps
+    dut = Encoder(cfg, tag=8)  # the tag travels with each subvector: here its row number
     steps = cfg.k_steps
     got, tags, cycles = [], [], []
 
@@ -99,9 +117,17 @@ def test_encoder(metric, k, k_par, c_par):
             r, s = divmod(cyc, steps)
             if r < n:
                 ctx.set(dut.i.valid, 1)
-                ctx.set(dut.i.payload, {"first": s == 0, "last": s == steps - 1, "step": s, "x": xs[r].tolist(),
-                                        "tag": 100 + r})
-                ctx.set(dut.protos, protos[:, s * k_par:(s + 1) * k_par].tolist())
+                ctx.set(
+                    dut.i.payload,
+                    {
+                        "first": s == 0,
+                        "last": s == steps - 1,
+                        "step": s,
+                        "x": xs[r].tolist(),
+                        "tag": 100 + r,
+                    },
+                )
+                ctx.set(dut.protos, protos[:, s * k_par : (s + 1) * k_par].tolist())
             else:
                 ctx.set(dut.i.valid, 0)
             await ctx.tick()
@@ -109,6 +135,7 @@ def test_encoder(metric, k, k_par, c_par):
                 got.append(list(ctx.get(dut.o.payload.codes)))
                 tags.append(ctx.get(dut.o.payload.tag))
                 cycles.append(cyc)
+
     simulate(dut, bench)
     assert got == model.encode(cfg, xs, protos).tolist()
     assert tags == [100 + r for r in range(n)]
@@ -116,15 +143,25 @@ def test_encoder(metric, k, k_par, c_par):
     assert cycles == [r * steps + steps - 1 + dut.latency - 1 for r in range(n)]
 
 
-@pytest.mark.parametrize("c_par, m_par, rq", [
-    (1, 1, Requant(mode="raw")),
-    (3, 2, Requant(mode="shift", shift=3, rounding="half_even", saturate=True)),
-    (4, 3, Requant(mode="shift", shift=2, rounding="half_up", saturate=False)),
-    (5, 1, Requant(mode="shift", shift=0, rounding="floor", saturate=True)),
-])
+@pytest.mark.parametrize(
+    "c_par, m_par, rq",
+    [
+        (1, 1, Requant(mode="raw")),
+        (3, 2, Requant(mode="shift", shift=3, rounding="half_even", saturate=True)),
+        (4, 3, Requant(mode="shift", shift=2, rounding="half_up", saturate=False)),
+        (5, 1, Requant(mode="shift", shift=0, rounding="floor", saturate=True)),
+    ],
+)
 def test_accumulator(c_par, m_par, rq):
-    cfg = EngineConfig(v=1, k=2, c_max=4 * c_par, m_max=3 * m_par, par=Parallelism(c_par, 1, m_par),
-                       widths=Widths(in_bits=4, proto_bits=4, lut_bits=6, out_bits=5), requant=rq)
+    cfg = EngineConfig(
+        v=1,
+        k=2,
+        c_max=4 * c_par,
+        m_max=3 * m_par,
+        par=Parallelism(c_par, 1, m_par),
+        widths=Widths(in_bits=4, proto_bits=4, lut_bits=6, out_bits=5),
+        requant=rq,
+    )
     rng = np.random.default_rng(c_par)
     dut = Accumulator.for_engine(cfg)
     rows, groups, mt = 4, 3, 2
@@ -143,8 +180,16 @@ def test_accumulator(c_par, m_par, rq):
             if n < len(seq):
                 r, g, t = seq[n]
                 ctx.set(dut.i.valid, 1)
-                ctx.set(dut.i.payload, {"first": g == 0, "last": g == groups - 1, "row_end": t == mt - 1, "t": t,
-                                        "mask": int(sum(1 << cl for cl in range(c_par) if mask[g, cl]))})
+                ctx.set(
+                    dut.i.payload,
+                    {
+                        "first": g == 0,
+                        "last": g == groups - 1,
+                        "row_end": t == mt - 1,
+                        "t": t,
+                        "mask": int(sum(1 << cl for cl in range(c_par) if mask[g, cl])),
+                    },
+                )
                 ctx.set(dut.entries, entries[r, g, t].tolist())
                 if g == groups - 1:
                     lasts.append(n)
@@ -154,16 +199,23 @@ def test_accumulator(c_par, m_par, rq):
             if ctx.get(dut.o.valid):
                 got.append((list(ctx.get(dut.o.payload.data)), ctx.get(dut.o.payload.last)))
                 cycles.append(n)
+
     simulate(dut, bench)
-    assert cycles == [n + dut.latency - 1 for n in lasts]          # the latency it declares
-    acc = (entries * mask[None, :, None, :, None]).sum(axis=(1, 3))       # rows x mt x m_par
-    want = [(model.requantize(cfg, acc[r, t]).tolist(), int(t == mt - 1))
-            for r in range(rows) for t in range(mt)]
+    assert cycles == [n + dut.latency - 1 for n in lasts]  # the latency it declares
+    acc = (entries * mask[None, :, None, :, None]).sum(axis=(1, 3))  # rows x mt x m_par
+    want = [
+        (model.requantize(cfg, acc[r, t]).tolist(), int(t == mt - 1))
+        for r in range(rows)
+        for t in range(mt)
+    ]
     assert got == want
 
 
-@pytest.mark.parametrize("rq", [Requant("shift", s, r, sat) for s in (0, 1, 3)
-                                for r in ROUNDINGS for sat in (True, False)] + [Requant("raw")])
+@pytest.mark.parametrize(
+    "rq",
+    [Requant("shift", s, r, sat) for s in (0, 1, 3) for r in ROUNDINGS for sat in (True, False)]
+    + [Requant("raw")],
+)
 def test_requantize_hdl_exhaustive(rq):
     acc_bits, out_bits = 8, 4
     m = Module()
@@ -177,6 +229,7 @@ def test_requantize_hdl_exhaustive(rq):
         for v in values:
             ctx.set(acc, v)
             got.append(ctx.get(out))
+
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
@@ -184,29 +237,41 @@ def test_requantize_hdl_exhaustive(rq):
 
 
 def test_memories_write_then_read():
-    cfg = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 2, 2),
-                       widths=Widths(proto_bits=5, lut_bits=7))
+    cfg = EngineConfig(
+        v=2,
+        k=4,
+        c_max=4,
+        m_max=4,
+        par=Parallelism(2, 2, 2),
+        widths=Widths(proto_bits=5, lut_bits=7),
+    )
     cb, luts = CodebookMemory(cfg), TableBanks(cfg, tag=8)
     m = Module()
     m.submodules.cb, m.submodules.luts = cb, luts
     rng = np.random.default_rng(1)
-    cb_words = rng.integers(-16, 16, size=(cb.depth, 2, 2, 2))          # addr, lane, slot, elem
-    lut_words = rng.integers(-64, 64, size=(luts.depth, 2, 2))          # addr, cl, ml
+    cb_words = rng.integers(-16, 16, size=(cb.depth, 2, 2, 2))  # addr, lane, slot, elem
+    lut_words = rng.integers(-64, 64, size=(luts.depth, 2, 2))  # addr, cl, ml
     got_cb, got_lut = [], []
 
     async def bench(ctx):
         for a in range(cb.depth):
             for lane in range(2):
                 for slot in range(2):
-                    ctx.set(cb.wr_en, 1); ctx.set(cb.wr_lane, lane); ctx.set(cb.wr_slot, slot)
-                    ctx.set(cb.wr_addr, a); ctx.set(cb.wr_data, cb_words[a, lane, slot].tolist())
+                    ctx.set(cb.wr_en, 1)
+                    ctx.set(cb.wr_lane, lane)
+                    ctx.set(cb.wr_slot, slot)
+                    ctx.set(cb.wr_addr, a)
+                    ctx.set(cb.wr_data, cb_words[a, lane, slot].tolist())
                     await ctx.tick()
         ctx.set(cb.wr_en, 0)
         for a in range(luts.depth):
             for cl in range(2):
                 for ml in range(2):
-                    ctx.set(luts.wr_en, 1); ctx.set(luts.wr_cl, cl); ctx.set(luts.wr_ml, ml)
-                    ctx.set(luts.wr_addr, a); ctx.set(luts.wr_data, int(lut_words[a, cl, ml]))
+                    ctx.set(luts.wr_en, 1)
+                    ctx.set(luts.wr_cl, cl)
+                    ctx.set(luts.wr_ml, ml)
+                    ctx.set(luts.wr_addr, a)
+                    ctx.set(luts.wr_data, int(lut_words[a, cl, ml]))
                     await ctx.tick()
         ctx.set(luts.wr_en, 0)
         for a in range(cb.depth):
@@ -225,15 +290,25 @@ def test_memories_write_then_read():
             await ctx.tick().repeat(luts.latency - 1)
             assert ctx.get(luts.rd_out.valid) and ctx.get(luts.rd_out.payload.tag) == a
             got_lut.append(ctx.get(luts.rd_out.payload.data))
+
     simulate(m, bench)
     assert [list(map(lambda s: [list(e) for e in s], w)) for w in got_cb] == cb_words.tolist()
-    want_lut = [[lut_words[a, 0].tolist(), lut_words[(a + 1) % luts.depth, 1].tolist()]
-                for a in range(luts.depth)]
-    assert [[list(l) for l in w] for w in got_lut] == want_lut
+    want_lut = [
+        [lut_words[a, 0].tolist(), lut_words[(a + 1) % luts.depth, 1].tolist()]
+        for a in range(luts.depth)
+    ]
+    assert [[list(ly) for ly in w] for w in got_lut] == want_lut
 
 
-@pytest.mark.parametrize("rq", [Requant("shift", s, r, sat, runtime=True) for s in (0, 1, 4)
-                                for r in ROUNDINGS for sat in (True, False)])
+@pytest.mark.parametrize(
+    "rq",
+    [
+        Requant("shift", s, r, sat, runtime=True)
+        for s in (0, 1, 4)
+        for r in ROUNDINGS
+        for sat in (True, False)
+    ],
+)
 def test_requantize_runtime_hdl_exhaustive(rq):
     """Every accumulator value, every run-time shift 0..rq.shift, ReLU on and off."""
     acc_bits, out_bits = 8, 4
@@ -255,11 +330,12 @@ def test_requantize_runtime_hdl_exhaustive(rq):
                     ctx.set(acc, v)
                     got.append(ctx.get(out))
                 want.extend(fx.requantize_np(np.array(values), rq, out_bits, s, r).tolist())
+
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
     assert got == want
-    assert min(want) < 0 and 0 in want        # the cases cover negative outputs and ReLU
+    assert min(want) < 0 and 0 in want  # the cases cover negative outputs and ReLU
 
 
 def test_requant_settings_need_runtime():
@@ -267,9 +343,13 @@ def test_requant_settings_need_runtime():
     with pytest.raises(ValueError, match=r"^a per-layer shift or relu needs requant.runtime=true "):
         fx.requantize_np(np.array([5]), fixed, 8, relu=True)
     rt = Requant("shift", 3, runtime=True)
-    with pytest.raises(ValueError, match=r"^shift must be an integer from 0 to requant.shift=3, got 4$"):
+    with pytest.raises(
+        ValueError, match=r"^shift must be an integer from 0 to requant.shift=3, got 4$"
+    ):
         fx.requantize_np(np.array([5]), rt, 8, shift=4)
-    with pytest.raises(ValueError, match=r"^requant.runtime needs requant.mode='shift', got mode 'raw'$"):
+    with pytest.raises(
+        ValueError, match=r"^requant.runtime needs requant.mode='shift', got mode 'raw'$"
+    ):
         Requant("raw", runtime=True)
     # ReLU: negatives become 0 after the shift
     assert fx.requantize_np(np.array([-9, 9]), rt, 8, shift=1, relu=True).tolist() == [0, 5]
@@ -282,6 +362,7 @@ def test_lut_multiplier_is_exact(a_bits, b_bits):
     from amaranth.hdl import Module, Signal, signed
     from amaranth.sim import Simulator
     from pqaccel.fixedpoint import multiply_hdl
+
     a, b = Signal(signed(a_bits)), Signal(signed(b_bits))
     p = Signal(signed(a_bits + b_bits))
     m = Module()
@@ -296,6 +377,7 @@ def test_lut_multiplier_is_exact(a_bits, b_bits):
                 ctx.set(b, y)
                 if ctx.get(p) != x * y:
                     bad.append((x, y, ctx.get(p)))
+
     sim.add_testbench(bench)
     sim.run()
     assert not bad, bad[:5]

@@ -8,8 +8,14 @@ from pqaccel.engines.pq.config import EngineConfig
 from pqaccel.config import LayerConfig, Parallelism, Widths
 from pqaccel.engines.mac.config import MacConfig
 
-SMALL = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 4, 2),
-                     widths=Widths(in_bits=4, proto_bits=4, lut_bits=4, out_bits=8))
+SMALL = EngineConfig(
+    v=2,
+    k=4,
+    c_max=4,
+    m_max=4,
+    par=Parallelism(2, 4, 2),
+    widths=Widths(in_bits=4, proto_bits=4, lut_bits=4, out_bits=8),
+)
 MAC = MacConfig.for_engine(SMALL, d_par=2, m_par=2, w_bits=4)
 LAYERS = [("wide", LayerConfig(d=8, m=4, n=10), 3), ("narrow", LayerConfig(d=3, m=1, n=6), 2)]
 
@@ -30,10 +36,12 @@ def test_compare_small_on_ice40():
             assert row["layer"] == name and row["mismatches"] == 0
             # free-running: the measured rate is the analytical one
             assert row["cycles_per_row"] == cfg.ideal_cycles_per_row(layer)
-            assert row["cycles"] > layer.n * row["cycles_per_row"]          # plus the pipeline fill
+            assert row["cycles"] > layer.n * row["cycles_per_row"]  # plus the pipeline fill
             total += count * row["cycles"]
         assert d["cycles"] == total
-        assert d["ideal_cycles"] == sum(c * l.n * cfg.ideal_cycles_per_row(l) for _, l, c in LAYERS)
+        assert d["ideal_cycles"] == sum(
+            c * ly.n * cfg.ideal_cycles_per_row(ly) for _, ly, c in LAYERS
+        )
         assert d["inferences_per_s"] == pytest.approx(d["fmax_mhz"] * 1e6 / d["cycles"])
     pq, mac = r["designs"]["pq"], r["designs"]["mac"]
     assert r["ratio"] == pytest.approx(pq["perf_per_area"] / mac["perf_per_area"])
@@ -44,7 +52,7 @@ def test_compare_small_on_ice40():
     assert mac["multiplier_utilization"] == pytest.approx(useful / slots)
     assert set(r["sensitivity"]) == {"bram/2", "bram*2", "dsp/2", "dsp*2"}
     assert r["bram_loop_fmax_mhz"] > 10
-    assert "does not fit the PQ engine" in r["network"]["skipped"]     # ResNet20 on a 4x4 engine
+    assert "does not fit the PQ engine" in r["network"]["skipped"]  # ResNet20 on a 4x4 engine
 
 
 @pytest.mark.parametrize("name", ["resnet20-v9k8-net", "resnet20-v9k8"])
@@ -53,19 +61,22 @@ def test_network_level_cycles(name):
     port words and the shared bandwidth, batches amortizing loads, bandwidth scan monotone."""
     from pqaccel.compare import network_cycles
     from pqaccel.presets import preset
+
     e = preset(name)
     mac = MacConfig.for_engine(e)
     r = network_cycles(e, mac, load_bits=256, scan=(16, 256, 4096))
-    assert r["pq_word_bits"] == (e.par.c_par * e.par.m_par * e.widths.lut_bits if e.wide_port else 72)
+    assert r["pq_word_bits"] == (
+        e.par.c_par * e.par.m_par * e.widths.lut_bits if e.wide_port else 72
+    )
     for kind in ("pq", "mac"):
         b1, b32 = r["batches"]["1"][kind], r["batches"]["32"][kind]
-        assert len(b1["layers"]) == 22                     # 19 conv + 2 projections + classifier
+        assert len(b1["layers"]) == 22  # 19 conv + 2 projections + classifier
         word = r[f"{kind}_word_bits"]
-        for l in b1["layers"]:
-            assert l["load"] == (l["writes"] if word <= 256 else -(-l["writes"] * word // 256))
+        for ly in b1["layers"]:
+            assert ly["load"] == (ly["writes"] if word <= 256 else -(-ly["writes"] * word // 256))
         # 32 images: the same loads, 32x the rows; never worse per image than one
         assert b32["load"] == b1["load"] and b32["cycles_per_image"] <= b1["cycles_per_image"]
-        assert b32["cycles"] >= 32 * sum(l["compute"] for l in b1["layers"]) - 32 * 22 * 40
+        assert b32["cycles"] >= 32 * sum(ly["compute"] for ly in b1["layers"]) - 32 * 22 * 40
         scan = [r["scan"][str(bw)][kind] for bw in (16, 256, 4096)]
         assert scan[0] >= scan[1] >= scan[2] >= b1["compute"]
     # the PQ engine does the same network in fewer cycles than the MAC engine of the same preset
@@ -73,7 +84,7 @@ def test_network_level_cycles(name):
 
 
 def test_cycle_measurement_is_cached():
-    layers = [l for _, l, _ in LAYERS]
+    layers = [ly for _, ly, _ in LAYERS]
     first = measure_cycles(SMALL, layers, sim="icarus", rows=6)
     again = measure_cycles(SMALL, layers, sim="icarus", rows=6)
     assert not first["cached"] and again["cached"]

@@ -1,4 +1,5 @@
-"""pqaccel dse: space files, a tiny sweep on a 2-worker LocalCluster, the cache, resume, lost workers."""
+"""pqaccel dse: space files, a tiny sweep on a 2-worker LocalCluster, the cache, resume, lost
+workers."""
 
 import json
 import os
@@ -20,18 +21,24 @@ def _space(tmp_path, text):
     return str(p)
 
 
-@pytest.mark.parametrize("text,match", [
-    ("[pq]\ncpar = [2]\n", r"unknown axis pq\.cpar; \[pq\] takes metric, v, k"),
-    ("[hw]\nc_par = [2]\n", r"unknown section \[hw\]"),
-    ("[pq]\nc_par = []\n", r"pq\.c_par is empty"),
-    ("[pq]\nk = [8]\nk_par = [16]\n", r"pq\.k_par = 16 with pq\.k = 8: k_par must divide k"),
-    ("[pq]\nmetric = ['cosine']\n", r"pq\.metric must be among l1, l2"),
-    ("[mac]\nmult = ['fpga']\n", r"mac\.mult must be among dsp, lut"),
-    ("[accuracy]\nmethod = 'magic'\n", r"accuracy\.method must be one of kmeans, refit, finetune"),
-    ("[flow]\ntarget = 'xilinx'\n", r"flow\.target must be one of .*ecp5"),
-    ("[pq]\nc_par = [0]\n", r"pq\.c_par takes integers >= 1, got 0"),
-    ("[pq\n", r"is not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("[pq]\ncpar = [2]\n", r"unknown axis pq\.cpar; \[pq\] takes metric, v, k"),
+        ("[hw]\nc_par = [2]\n", r"unknown section \[hw\]"),
+        ("[pq]\nc_par = []\n", r"pq\.c_par is empty"),
+        ("[pq]\nk = [8]\nk_par = [16]\n", r"pq\.k_par = 16 with pq\.k = 8: k_par must divide k"),
+        ("[pq]\nmetric = ['cosine']\n", r"pq\.metric must be among l1, l2"),
+        ("[mac]\nmult = ['fpga']\n", r"mac\.mult must be among dsp, lut"),
+        (
+            "[accuracy]\nmethod = 'magic'\n",
+            r"accuracy\.method must be one of kmeans, refit, finetune",
+        ),
+        ("[flow]\ntarget = 'xilinx'\n", r"flow\.target must be one of .*ecp5"),
+        ("[pq]\nc_par = [0]\n", r"pq\.c_par takes integers >= 1, got 0"),
+        ("[pq\n", r"is not valid TOML"),
+    ],
+)
 def test_bad_space_files_name_the_entry(tmp_path, text, match):
     path = _space(tmp_path, text)
     with pytest.raises(ValueError, match=match) as e:
@@ -42,17 +49,35 @@ def test_bad_space_files_name_the_entry(tmp_path, text, match):
 def test_invalid_combination_found_before_any_task(tmp_path, capsys):
     # c_par larger than the widest layer's subspaces is clamped; k_par=3 divides no k -> refused
     path = _space(tmp_path, "[pq]\nk = [8, 16]\nk_par = [3]\n")
-    assert main(["dse", "--onnx", DIGITS, "--dataset", "digits", "--space", path, "--out",
-                 str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "dse",
+                "--onnx",
+                DIGITS,
+                "--dataset",
+                "digits",
+                "--space",
+                path,
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "pq.k_par = 3 with pq.k = 8" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_pareto_front_and_headline():
-    pts = [{"ratio_b1": 1.0, "accuracy": 0.90}, {"ratio_b1": 2.0, "accuracy": 0.95},
-           {"ratio_b1": 3.0, "accuracy": 0.80}, {"ratio_b1": 1.5, "accuracy": 0.85}]
+    pts = [
+        {"ratio_b1": 1.0, "accuracy": 0.90},
+        {"ratio_b1": 2.0, "accuracy": 0.95},
+        {"ratio_b1": 3.0, "accuracy": 0.80},
+        {"ratio_b1": 1.5, "accuracy": 0.85},
+    ]
     assert dse.pareto_front(pts) == [1, 2]
-    assert dse.headline(pts, 0.96, 1.0, 1) is pts[1]            # 0.95 is within 1 point of 0.96
+    assert dse.headline(pts, 0.96, 1.0, 1) is pts[1]  # 0.95 is within 1 point of 0.96
     assert dse.headline(pts, 0.97, 1.0, 1) is None
 
 
@@ -70,25 +95,51 @@ method = "kmeans"
 def test_tiny_sweep_on_two_workers(tmp_path, capsys):
     cache = tmp_path / "cache"
     out = tmp_path / "out"
-    args = ["dse", "--onnx", DIGITS, "--dataset", "digits", "--space", _space(tmp_path, SPACE), "--k", "8,16",
-            "--v", "3", "--bits", "8", "--keep", "first,last", "--workers", "2", "--no-synth",
-            "--cache", str(cache), "--out", str(out)]
+    args = [
+        "dse",
+        "--onnx",
+        DIGITS,
+        "--dataset",
+        "digits",
+        "--space",
+        _space(tmp_path, SPACE),
+        "--k",
+        "8,16",
+        "--v",
+        "3",
+        "--bits",
+        "8",
+        "--keep",
+        "first,last",
+        "--workers",
+        "2",
+        "--no-synth",
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     r = json.loads((out / "dse.json").read_text())
-    assert len(r["points"]) == 2 * 2                      # 2 K x 2 c_par x 1 MAC
+    assert len(r["points"]) == 2 * 2  # 2 K x 2 c_par x 1 MAC
     assert {f for f in os.listdir(out)} == {"dse.csv", "dse.json", "dse.png", "dse-area.png"}
-    assert len(list(cache.glob("*.json"))) == 3           # the baseline and 2 accuracy tasks
-    # every point's ratio is (MAC cycles x MAC area) / (PQ cycles x PQ area), with the estimate's areas
+    assert len(list(cache.glob("*.json"))) == 3  # the baseline and 2 accuracy tasks
+    # every point's ratio is (MAC cycles x MAC area) / (PQ cycles x PQ area), with the estimate's
+    # areas
     from pqaccel.engines.pq.config import engine_from_dict
     from pqaccel.engines.mac.config import MacConfig
+
     for p in r["points"]:
         eng = engine_from_dict(p["engine"])
         assert p["area"] == pytest.approx(estimate.estimate(eng, "ecp5")["area"])
-        assert p["mac_area"] == pytest.approx(estimate.estimate(MacConfig.from_dict(p["mac_engine"]), "ecp5")["area"])
+        assert p["mac_area"] == pytest.approx(
+            estimate.estimate(MacConfig.from_dict(p["mac_engine"]), "ecp5")["area"]
+        )
         for b in (1, 32):
-            assert p[f"ratio_b{b}"] == pytest.approx(p[f"mac_cycles_b{b}"] * p["mac_area"]
-                                                     / (p[f"cycles_b{b}"] * p["area"]))
+            assert p[f"ratio_b{b}"] == pytest.approx(
+                p[f"mac_cycles_b{b}"] * p["mac_area"] / (p[f"cycles_b{b}"] * p["area"])
+            )
         assert 0.0 <= p["accuracy"] <= 1.0
         assert perf.word_bits(eng) > 0
     # the same K gives the same accuracy whatever the parallelism (one accuracy task)
@@ -138,7 +189,9 @@ def client():
 def test_failed_task_keeps_finished_ones_and_resume_runs_only_it(tmp_path, client):
     cache = dse.Cache(str(tmp_path / "c"))
     tasks = {f"k{i}": (f"point {i}", _fails_on, (i, 2)) for i in range(4)}
-    with pytest.raises(RuntimeError, match=r"(?s)1 of 4 tasks failed .*point 2: ValueError: point 2 is broken"):
+    with pytest.raises(
+        RuntimeError, match=r"(?s)1 of 4 tasks failed .*point 2: ValueError: point 2 is broken"
+    ):
         dse.run_tasks(tasks, cache, client=client, log=lambda s: None)
     assert sorted(os.listdir(cache.folder)) == ["k0.json", "k1.json", "k3.json"]
     # resume: the finished points come from the cache, only the failed one runs again
@@ -154,20 +207,21 @@ def test_killed_worker_the_sweep_still_completes(tmp_path, client):
     marker = str(tmp_path / "died")
     tasks = {f"w{i}": (f"point {i}", _dies_once, (i, marker)) for i in range(4)}
     res = dse.run_tasks(tasks, cache, client=client, log=lambda s: None)
-    assert os.path.exists(marker)                       # a worker did die mid-task
+    assert os.path.exists(marker)  # a worker did die mid-task
     assert sorted(r["value"] for r in res.values()) == [0, 1, 2, 3]
     assert len(os.listdir(cache.folder)) == 4
 
 
 def test_progress_line():
     import io
+
     buf = io.StringIO()
     bar = dse.Progress(10, out=buf)
     bar.done, bar.running, bar.failed = 4, 2, 1
     bar.show()
     text = buf.getvalue()
     assert "4/10 done" in text and "2 running" in text and "1 failed" in text and "ETA" in text
-    assert dse.Progress(3).out is None                  # quiet when stderr is not a terminal
+    assert dse.Progress(3).out is None  # quiet when stderr is not a terminal
 
 
 def test_device_fit():

@@ -14,7 +14,8 @@ from pqaccel.engines.mac.config import MacConfig
 def test_memory_mapping_by_hand():
     # 2048 x 8: one 18-kbit block RAM as 2048 x 9
     assert estimate.map_memory(2048, 8, 8, "ecp5")["bram"] == 1
-    # 256 x 96 written in 24-bit groups: each group takes 3 whole 9-bit bytes -> 108 bits -> 3 x (512 x 36)
+    # 256 x 96 written in 24-bit groups: each group takes 3 whole 9-bit bytes -> 108 bits -> 3 x
+    # (512 x 36)
     assert estimate.map_memory(256, 96, 24, "ecp5")["bram"] == 3
     # 9 x 65 (a FIFO): LUT-RAM, one 16 x 4 per 4 bits
     m = estimate.map_memory(9, 65, 65, "ecp5")
@@ -23,7 +24,8 @@ def test_memory_mapping_by_hand():
     m = estimate.map_memory(9, 65, 65, "ice40")
     assert (m["bram"], m["ff"]) == (5, 0)
     # 48 x 384 in 24-bit groups: LUT-RAM takes 3 x 96 = 288 cells (cost 1152) plus the read mux over
-    # 3 depth pieces (0.5 x 2 x 384) and the write demux (0.5 x 3 x 16) = 1560 > 12 block RAMs (1536)
+    # 3 depth pieces (0.5 x 2 x 384) and the write demux (0.5 x 3 x 16) = 1560 > 12 block RAMs
+    # (1536)
     m = estimate.map_memory(48, 384, 24, "ecp5")
     assert (m["bram"], m["lutram"]) == (12, 0)
     # 16 x 384: one depth piece, no mux: 96 LUT-RAM cells (384) beat the block RAMs
@@ -32,16 +34,39 @@ def test_memory_mapping_by_hand():
     assert estimate.map_memory(2, 2, 2, "ice40")["ff"] == 4
 
 
-SMALL_PQ = EngineConfig(v=3, k=8, c_max=16, m_max=16, par=Parallelism(2, 4, 4), widths=Widths(6, 6, 8, 6),
-                        metric="l1", requant=Requant(mode="shift", shift=11, rounding="half_up", saturate=True,
-                                                     runtime=True), wide_port=True)
-SMALL_MAC = MacConfig(d_max=144, m_max=16, d_par=3, m_par=4, in_bits=8, w_bits=8, out_bits=8,
-                      requant=Requant(mode="shift", shift=11, rounding="half_up", saturate=True, runtime=True))
+SMALL_PQ = EngineConfig(
+    v=3,
+    k=8,
+    c_max=16,
+    m_max=16,
+    par=Parallelism(2, 4, 4),
+    widths=Widths(6, 6, 8, 6),
+    metric="l1",
+    requant=Requant(mode="shift", shift=11, rounding="half_up", saturate=True, runtime=True),
+    wide_port=True,
+)
+SMALL_MAC = MacConfig(
+    d_max=144,
+    m_max=16,
+    d_par=3,
+    m_par=4,
+    in_bits=8,
+    w_bits=8,
+    out_bits=8,
+    requant=Requant(mode="shift", shift=11, rounding="half_up", saturate=True, runtime=True),
+)
 
 
-@pytest.mark.parametrize("cfg,target", [(SMALL_PQ, "ecp5"), (SMALL_MAC, "ecp5"), (SMALL_PQ, "ice40"),
-                                        (SMALL_MAC.replace(mult="lut"), "ecp5")],
-                         ids=["pq-ecp5", "mac-ecp5", "pq-ice40", "maclut-ecp5"])
+@pytest.mark.parametrize(
+    "cfg,target",
+    [
+        (SMALL_PQ, "ecp5"),
+        (SMALL_MAC, "ecp5"),
+        (SMALL_PQ, "ice40"),
+        (SMALL_MAC.replace(mult="lut"), "ecp5"),
+    ],
+    ids=["pq-ecp5", "mac-ecp5", "pq-ice40", "maclut-ecp5"],
+)
 def test_exact_resources_match_yosys(cfg, target):
     syn = synth_design(cfg, target)["resources"]
     est = estimate.estimate(cfg, target)["resources"]
@@ -74,7 +99,10 @@ def test_unknown_family_names_the_fitted_ones():
 
 def test_cli(capsys, tmp_path):
     out = tmp_path / "e.json"
-    assert main(["estimate", "--preset", "resnet20-v9k8-net", "--target", "ecp5", "--json", str(out)]) == 0
+    assert (
+        main(["estimate", "--preset", "resnet20-v9k8-net", "--target", "ecp5", "--json", str(out)])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "tables" in text and "total" in text and out.exists()
     assert main(["estimate", "--preset", "default", "--target", "vhdl"]) == 2

@@ -22,13 +22,16 @@ def test_argmin_tree_proven(n, bits):
 def test_distance_unit_proven(metric, v, in_bits, proto_bits):
     """The distance unit equals |x - p| summed (L1), squared and summed (L2) or maxed
     (Chebyshev), computed wide, for every input."""
-    r = formal.prove(formal.DistanceSpec(metric=metric, v=v, in_bits=in_bits, proto_bits=proto_bits))
+    r = formal.prove(
+        formal.DistanceSpec(metric=metric, v=v, in_bits=in_bits, proto_bits=proto_bits)
+    )
     assert r["proven"], r["log"][-2000:]
 
 
 def test_argmin_proof_catches_a_tie_broken_the_wrong_way(monkeypatch):
     """A tree whose nodes take the higher index on a tie violates 'lowest index wins'."""
     from pqaccel.rtl import argmin
+
     real = argmin.Mux
     calls = []
 
@@ -49,6 +52,7 @@ def test_argmin_proof_catches_a_tie_broken_the_wrong_way(monkeypatch):
 def test_distance_proof_catches_a_narrow_difference(monkeypatch):
     """|x - p| one bit too narrow (the defect class fixed earlier) wraps and is caught."""
     from pqaccel.rtl import distance
+
     real = distance.fx.diff_abs_max
     monkeypatch.setattr(distance.fx, "diff_abs_max", lambda a, b: real(a, b) // 2)
     r = formal.prove(formal.DistanceSpec(metric="l1", v=2, in_bits=3, proto_bits=3))
@@ -58,11 +62,25 @@ def test_distance_proof_catches_a_narrow_difference(monkeypatch):
 # Small engines and depths at which at least two whole rows come out (first output beat: cycle
 # 14 for "pq", 11 for "mac", 18 for "pq-wide-runtime"; the proofs start with the reset cycle).
 ENGINES = {
-    "pq": lambda: EngineConfig(v=1, k=2, c_max=1, m_max=2, par=Parallelism(1, 2, 1), widths=Widths(2, 2, 2, 4),
-                               requant=Requant("raw")),
-    "pq-wide-runtime": lambda: EngineConfig(v=2, k=4, c_max=2, m_max=3, par=Parallelism(2, 4, 2),
-                                            widths=Widths(2, 2, 2, 2), requant=Requant("shift", 1, runtime=True),
-                                            wide_port=True),
+    "pq": lambda: EngineConfig(
+        v=1,
+        k=2,
+        c_max=1,
+        m_max=2,
+        par=Parallelism(1, 2, 1),
+        widths=Widths(2, 2, 2, 4),
+        requant=Requant("raw"),
+    ),
+    "pq-wide-runtime": lambda: EngineConfig(
+        v=2,
+        k=4,
+        c_max=2,
+        m_max=3,
+        par=Parallelism(2, 4, 2),
+        widths=Widths(2, 2, 2, 2),
+        requant=Requant("shift", 1, runtime=True),
+        wide_port=True,
+    ),
     "mac": lambda: MacConfig(d_max=3, m_max=3, d_par=2, m_par=2, in_bits=2, w_bits=2, out_bits=4),
 }
 
@@ -74,6 +92,7 @@ def first_output_cycle(cfg):
     """The cycle of the first output beat with rows offered from reset and no backpressure."""
     from amaranth.sim import Simulator
     from pqaccel.rtl import engine_rtl
+
     dut = engine_rtl(cfg)
     seen = []
 
@@ -84,6 +103,7 @@ def first_output_cycle(cfg):
             await ctx.tick()
             if ctx.get(dut.o.valid) and not seen:
                 seen.append(c)
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
@@ -113,6 +133,7 @@ def test_engine_checks_and_output_handshake_proven(name):
 def test_engine_proof_catches_a_fifo_too_shallow(monkeypatch):
     from pqaccel.engines.pq import rtl
     from engine_tb import shallow_output_fifo
+
     monkeypatch.setattr(rtl, "CreditFIFO", shallow_output_fifo(1))
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert not r["proven"] and "proof did fail" in r["log"]
@@ -132,8 +153,9 @@ def test_engine_proof_catches_writes_into_a_bank_in_use(monkeypatch):
     class Eager(control.BankControl):
         def elaborate(self, platform):
             m = super().elaborate(platform)
-            m.d.comb += self.wr_ready.eq(~self.pending)     # overrides the busy test
+            m.d.comb += self.wr_ready.eq(~self.pending)  # overrides the busy test
             return m
+
     monkeypatch.setattr(shell, "BankControl", Eager)
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert _failed(r)
@@ -145,13 +167,21 @@ def test_engine_proof_catches_a_swap_inside_a_row(monkeypatch):
     class Hasty(control.BankControl):
         def elaborate(self, platform):
             m = super().elaborate(platform)
-            with m.If(self.pending):                        # swaps without waiting for row_start
+            with m.If(self.pending):  # swaps without waiting for row_start
                 m.d.sync += [self.active.eq(~self.active), self.pending.eq(0)]
             return m
+
     monkeypatch.setattr(shell, "BankControl", Hasty)
     # rows of two groups of two steps each, so that a row has an inside
-    cfg = EngineConfig(v=1, k=2, c_max=2, m_max=1, par=Parallelism(1, 1, 1), widths=Widths(2, 2, 2, 4),
-                       requant=Requant("raw"))
+    cfg = EngineConfig(
+        v=1,
+        k=2,
+        c_max=2,
+        m_max=1,
+        par=Parallelism(1, 1, 1),
+        widths=Widths(2, 2, 2, 4),
+        requant=Requant("raw"),
+    )
     r = formal.prove(formal.EngineSpec(cfg, depth=12))
     assert _failed(r)
 
@@ -166,12 +196,25 @@ def test_engine_proof_catches_last_on_every_beat(monkeypatch):
         def elaborate(self, platform):
             m = Module()
             m.submodules.real = real = Accumulator(
-                lanes=self.lanes, outs=self.outs, entry_shape=self.entry_shape, acc_bits=self.acc_bits,
-                steps=self.steps, requant=self.requant, out_bits=self.out_bits, masked=self.masked)
-            m.d.comb += [real.i.valid.eq(self.i.valid), real.i.payload.eq(self.i.payload),
-                         real.entries.eq(self.entries), self.o.valid.eq(real.o.valid),
-                         self.o.payload.data.eq(real.o.payload.data), self.o.payload.last.eq(real.o.valid)]
+                lanes=self.lanes,
+                outs=self.outs,
+                entry_shape=self.entry_shape,
+                acc_bits=self.acc_bits,
+                steps=self.steps,
+                requant=self.requant,
+                out_bits=self.out_bits,
+                masked=self.masked,
+            )
+            m.d.comb += [
+                real.i.valid.eq(self.i.valid),
+                real.i.payload.eq(self.i.payload),
+                real.entries.eq(self.entries),
+                self.o.valid.eq(real.o.valid),
+                self.o.payload.data.eq(real.o.payload.data),
+                self.o.payload.last.eq(real.o.valid),
+            ]
             return m
+
     monkeypatch.setattr(rtl, "Accumulator", EveryBeatLast)
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert _failed(r)

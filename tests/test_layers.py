@@ -9,23 +9,65 @@ PKG = Path(__file__).resolve().parent.parent / "pqaccel"
 #: Bottom to top, as in docs/architecture.md; a module belongs to the longest prefix listed.  An
 #: engine package spans layers: its configuration, model, address map and job are definitions,
 #: its ``rtl`` is hardware, its ``layer`` (the network hooks) is studies.
-ENGINE_PARTS = {"definitions": ["", "config", "model", "addrmap", "job"], "hardware": ["rtl"], "studies": ["layer"]}
+ENGINE_PARTS = {
+    "definitions": ["", "config", "model", "addrmap", "job"],
+    "hardware": ["rtl"],
+    "studies": ["layer"],
+}
 ENGINE_KINDS = sorted(p.name for p in (PKG / "engines").iterdir() if (p / "__init__.py").exists())
 
 
 def _engine_parts(layer):
-    return [f"pqaccel.engines.{kind}" + (f".{part}" if part else "") for kind in ENGINE_KINDS
-            for part in ENGINE_PARTS.get(layer, [])]
+    return [
+        f"pqaccel.engines.{kind}" + (f".{part}" if part else "")
+        for kind in ENGINE_KINDS
+        for part in ENGINE_PARTS.get(layer, [])
+    ]
 
 
 LAYERS = [
-    ("definitions", ["pqaccel", "pqaccel.config", "pqaccel.presets", "pqaccel.capacity", "pqaccel.addrmap",
-                     "pqaccel.fixedpoint", "pqaccel.pipeline", "pqaccel.jobs", "pqaccel.payload", "pqaccel.fsutil",
-                     "pqaccel.area", "pqaccel.board.frames", "pqaccel.engines", *_engine_parts("definitions")]),
+    (
+        "definitions",
+        [
+            "pqaccel",
+            "pqaccel.config",
+            "pqaccel.presets",
+            "pqaccel.capacity",
+            "pqaccel.addrmap",
+            "pqaccel.fixedpoint",
+            "pqaccel.pipeline",
+            "pqaccel.jobs",
+            "pqaccel.payload",
+            "pqaccel.fsutil",
+            "pqaccel.area",
+            "pqaccel.board.frames",
+            "pqaccel.engines",
+            *_engine_parts("definitions"),
+        ],
+    ),
     ("hardware", ["pqaccel.rtl", *_engine_parts("hardware")]),
-    ("flow", ["pqaccel.export", "pqaccel.sim", "pqaccel.synth", "pqaccel.formal", "pqaccel.host", "pqaccel.board"]),
-    ("studies", ["pqaccel.compare", "pqaccel.report", "pqaccel.estimate", "pqaccel.net", "pqaccel.dse",
-                 *_engine_parts("studies")]),
+    (
+        "flow",
+        [
+            "pqaccel.export",
+            "pqaccel.sim",
+            "pqaccel.synth",
+            "pqaccel.formal",
+            "pqaccel.host",
+            "pqaccel.board",
+        ],
+    ),
+    (
+        "studies",
+        [
+            "pqaccel.compare",
+            "pqaccel.report",
+            "pqaccel.estimate",
+            "pqaccel.net",
+            "pqaccel.dse",
+            *_engine_parts("studies"),
+        ],
+    ),
     ("api", ["pqaccel.api"]),
     ("cli", ["pqaccel.cli", "pqaccel.__main__"]),
 ]
@@ -50,8 +92,12 @@ def imports(path, module):
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - (node.level - 1)])
-                out |= ({f"{base}.{node.module}"} if node.module else {f"{base}.{a.name}" for a in node.names})
+                base = ".".join(parts[: len(parts) - (node.level - 1)])
+                out |= (
+                    {f"{base}.{node.module}"}
+                    if node.module
+                    else {f"{base}.{a.name}" for a in node.names}
+                )
             else:
                 out.add(node.module)
     return {m for m in out if m == "pqaccel" or m.startswith("pqaccel.")}
@@ -73,8 +119,10 @@ def test_imports_go_only_downward():
     for path, name in modules():
         for target in imports(path, name):
             if layer_of(target) > layer_of(name):
-                violations.append(f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} "
-                                  f"({LAYERS[layer_of(target)][0]})")
+                violations.append(
+                    f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} "
+                    f"({LAYERS[layer_of(target)][0]})"
+                )
     assert violations == []
 
 

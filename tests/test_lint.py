@@ -30,8 +30,9 @@ def test_verilator_lint(name, tmp_path):
     if not setup_verilator():
         pytest.skip("verilator is not installed")
     files = generate(CONFIGS[name], tmp_path)
-    proc = subprocess.run(["verilator", "--lint-only", "-Wall", files["verilog"]],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["verilator", "--lint-only", "-Wall", files["verilog"]], capture_output=True, text=True
+    )
     categories = set(re.findall(r"%Warning-([A-Z_]+)", proc.stderr))
     assert "%Error" not in proc.stderr.replace("%Error: Exiting due to", "")
     assert categories <= STYLE_ONLY, categories - STYLE_ONLY
@@ -42,6 +43,9 @@ def test_icarus_compiles(name, tmp_path):
     if shutil.which("iverilog") is None:
         pytest.skip("iverilog is not installed")
     files = generate(CONFIGS[name], tmp_path)
-    proc = subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "a.vvp"), files["verilog"]],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["iverilog", "-g2012", "-o", str(tmp_path / "a.vvp"), files["verilog"]],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr

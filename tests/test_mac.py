@@ -30,11 +30,14 @@ def test_for_engine():
     assert (c.d_max, c.m_max, c.in_bits, c.d_par, c.m_par) == (576, 64, 8, 9, 16)
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(d_par=0), "d_par must be an integer from 1 to d_max=576, got 0"),
-    (dict(m_max=8, m_par=9), "m_par must be an integer from 1 to m_max=8, got 9"),
-    (dict(w_bits=1), "w_bits must be an integer from 2 to 16, got 1"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(d_par=0), "d_par must be an integer from 1 to d_max=576, got 0"),
+        (dict(m_max=8, m_par=9), "m_par must be an integer from 1 to m_max=8, got 9"),
+        (dict(w_bits=1), "w_bits must be an integer from 2 to 16, got 1"),
+    ],
+)
 def test_wrong(kw, message):
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         MacConfig(**kw)
@@ -42,8 +45,14 @@ def test_wrong(kw, message):
 
 def test_forward_matches_naive():
     rng = np.random.default_rng(0)
-    for rq in (Requant("raw"), Requant("shift", 5, "half_even", True), Requant("shift", 3, "floor", False)):
-        c = MacConfig(d_max=20, m_max=6, d_par=4, m_par=2, in_bits=7, w_bits=5, out_bits=9, requant=rq)
+    for rq in (
+        Requant("raw"),
+        Requant("shift", 5, "half_even", True),
+        Requant("shift", 3, "floor", False),
+    ):
+        c = MacConfig(
+            d_max=20, m_max=6, d_par=4, m_par=2, in_bits=7, w_bits=5, out_bits=9, requant=rq
+        )
         x = rng.integers(-64, 64, size=(7, 13))
         w = rng.integers(-16, 16, size=(13, 6))
         got = mac_forward(c, x, w)
@@ -59,6 +68,7 @@ def _as_engine(c):
 
         class widths:
             out_bits = c.out_bits
+
     return E
 
 

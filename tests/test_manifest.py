@@ -9,9 +9,13 @@ from pqaccel.payload import describe_layout, pack, unpack
 def test_describe_struct():
     layout = data.StructLayout({"data": data.ArrayLayout(signed(5), 3), "last": 1})
     d = describe_layout(layout)
-    assert d == {"width": 16, "fields": [
-        {"name": "data", "offset": 0, "width": 5, "signed": True, "dims": [3]},
-        {"name": "last", "offset": 15, "width": 1, "signed": False, "dims": []}]}
+    assert d == {
+        "width": 16,
+        "fields": [
+            {"name": "data", "offset": 0, "width": 5, "signed": True, "dims": [3]},
+            {"name": "last", "offset": 15, "width": 1, "signed": False, "dims": []},
+        ],
+    }
 
 
 def test_roundtrip_matches_amaranth_layout():

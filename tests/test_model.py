@@ -4,7 +4,7 @@ import pytest
 from pqaccel.engines.pq import model
 from pqaccel import fixedpoint as fx
 from pqaccel.engines.pq.config import EngineConfig
-from pqaccel.config import LayerConfig, Parallelism, Requant, Widths, METRICS, ROUNDINGS
+from pqaccel.config import LayerConfig, Requant, Widths, METRICS, ROUNDINGS
 
 from naive_reference import naive_forward, naive_requant
 
@@ -15,14 +15,21 @@ def random_engine(rng):
     widths = Widths(*(int(b) for b in rng.choice([2, 3, 5, 8, 12, 16], size=4)))
     c_max = int(rng.integers(1, 12))
     lut_bits = widths.lut_bits
-    acc_bits = fx.signed_bits_for(c_max * -(1 << (lut_bits - 1)), c_max * ((1 << (lut_bits - 1)) - 1))
+    acc_bits = fx.signed_bits_for(
+        c_max * -(1 << (lut_bits - 1)), c_max * ((1 << (lut_bits - 1)) - 1)
+    )
     if rng.random() < 0.3:
         rq = Requant(mode="raw")
     else:
-        rq = Requant(mode="shift", shift=int(rng.integers(0, acc_bits)),
-                     rounding=str(rng.choice(ROUNDINGS)), saturate=bool(rng.random() < 0.5))
-    return EngineConfig(v=v, k=k, c_max=c_max, m_max=8, metric=str(rng.choice(METRICS)),
-                        widths=widths, requant=rq)
+        rq = Requant(
+            mode="shift",
+            shift=int(rng.integers(0, acc_bits)),
+            rounding=str(rng.choice(ROUNDINGS)),
+            saturate=bool(rng.random() < 0.5),
+        )
+    return EngineConfig(
+        v=v, k=k, c_max=c_max, m_max=8, metric=str(rng.choice(METRICS)), widths=widths, requant=rq
+    )
 
 
 def run_case(cfg, x, protos, lut):
@@ -39,7 +46,8 @@ def test_hand_checked():
     # second subspace: x=(-4, -6): L1 to (0,0)=10, (5,5)=20, (-5,-5)=2 -> k=2
     y = model.forward(cfg, np.array([[1, 2, -4, -6]]), protos, lut)
     assert y.tolist() == [[10 - 7, 20 - 8]]
-    # x=(4,0): L1 distances 4, 4, 4 (all tie -> k=0); L2 16, 10, 10 (-> k=1); Chebyshev 4, 3, 3 (-> k=1)
+    # x=(4,0): L1 distances 4, 4, 4 (all tie -> k=0); L2 16, 10, 10 (-> k=1); Chebyshev 4, 3, 3 (->
+    # k=1)
     x = np.array([[4, 0, 0, 0]])
     assert model.forward(cfg, x, protos, lut)[0].tolist() == [1 + 3, 2 + 4]
     assert model.forward(cfg.replace(metric="l2"), x, protos, lut)[0].tolist() == [10 + 3, 20 + 4]
@@ -53,7 +61,10 @@ def test_hand_checked():
 
 def test_requantize_hand_checked():
     acc = np.array([-7, -6, -5, -2, 2, 5, 6, 7, 100, -100])
-    r = lambda **kw: fx.requantize_np(acc, Requant(mode="shift", shift=2, **kw), 4).tolist()
+
+    def r(**kw):
+        return fx.requantize_np(acc, Requant(mode="shift", shift=2, **kw), 4).tolist()
+
     # /4: -1.75 -1.5 -1.25 -0.5 0.5 1.25 1.5 1.75 25 -25
     assert r(rounding="floor") == [-2, -2, -2, -1, 0, 1, 1, 1, 7, -8]
     assert r(rounding="half_up") == [-2, -1, -1, 0, 1, 1, 2, 2, 7, -8]
@@ -77,8 +88,11 @@ def test_random_vs_naive_1000_cases():
     mismatches = 0
     for _ in range(1000):
         cfg = random_engine(rng)
-        layer = LayerConfig(d=int(rng.integers(1, cfg.v * cfg.c_max + 1)), m=int(rng.integers(1, 9)),
-                            n=int(rng.integers(1, 6)))
+        layer = LayerConfig(
+            d=int(rng.integers(1, cfg.v * cfg.c_max + 1)),
+            m=int(rng.integers(1, 9)),
+            n=int(rng.integers(1, 6)),
+        )
         protos, lut = model.random_tables(cfg, layer, rng)
         x = model.random_inputs(cfg, layer, rng)
         got, want = run_case(cfg, x, protos, lut)
@@ -126,7 +140,10 @@ def test_forward_rejects_bad_input():
     cfg = EngineConfig(v=2, k=2, c_max=2, m_max=2, widths=Widths(in_bits=4))
     protos = np.zeros((1, 2, 2), dtype=np.int64)
     lut = np.zeros((1, 2, 2), dtype=np.int64)
-    with pytest.raises(ValueError, match=r"^x must hold 4-bit signed integers in \[-8, 7\], got values in \[0, 8\]$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^x must hold 4-bit signed integers in \[-8, 7\], got values in \[0, 8\]$",
+    ):
         model.forward(cfg, np.array([[0, 8]]), protos, lut)
     with pytest.raises(ValueError, match=r"^protos must have shape"):
         model.forward(cfg, np.array([[0, 1, 2]]), protos, lut)
@@ -134,8 +151,14 @@ def test_forward_rejects_bad_input():
 
 def test_train_deterministic_and_accurate():
     rng = np.random.default_rng(0)
-    cfg = EngineConfig(v=4, k=16, c_max=4, m_max=4, metric="l2",
-                       widths=Widths(in_bits=8, proto_bits=8, lut_bits=8, out_bits=16))
+    cfg = EngineConfig(
+        v=4,
+        k=16,
+        c_max=4,
+        m_max=4,
+        metric="l2",
+        widths=Widths(in_bits=8, proto_bits=8, lut_bits=8, out_bits=16),
+    )
     centers = rng.normal(size=(8, 16))
     x = centers[rng.integers(0, 8, size=600)] + 0.05 * rng.normal(size=(600, 16))
     w = rng.normal(size=(16, 4))
@@ -160,14 +183,29 @@ def test_quantize_symmetric():
     assert s == 1.0 and q.tolist() == [0, 0, 0]
 
 
-@pytest.mark.parametrize("x, exc, message", [
-    (np.full((2, 8), 0.7), TypeError, r"^x must be an array of integers, got dtype float64$"),
-    (np.ones((2, 8), dtype=bool), TypeError, r"^x must be an array of integers, got dtype bool$"),
-    (np.array([[np.nan] * 8]), TypeError, r"^x must be an array of integers, got dtype float64$"),
-    (np.zeros((2, 8)), TypeError, r"^x must be an array of integers, got dtype float64 \(whole-valued floats"),
-    (np.zeros(8, dtype=np.int64), ValueError, r"^x must be a 2-D array, got shape \(8,\)$"),
-    ([["a"] * 8], TypeError, r"^x must be an array of integers, got dtype <U1$"),
-])
+@pytest.mark.parametrize(
+    "x, exc, message",
+    [
+        (np.full((2, 8), 0.7), TypeError, r"^x must be an array of integers, got dtype float64$"),
+        (
+            np.ones((2, 8), dtype=bool),
+            TypeError,
+            r"^x must be an array of integers, got dtype bool$",
+        ),
+        (
+            np.array([[np.nan] * 8]),
+            TypeError,
+            r"^x must be an array of integers, got dtype float64$",
+        ),
+        (
+            np.zeros((2, 8)),
+            TypeError,
+            r"^x must be an array of integers, got dtype float64 \(whole-valued floats",
+        ),
+        (np.zeros(8, dtype=np.int64), ValueError, r"^x must be a 2-D array, got shape \(8,\)$"),
+        ([["a"] * 8], TypeError, r"^x must be an array of integers, got dtype <U1$"),
+    ],
+)
 def test_forward_rejects_non_integer_inputs(x, exc, message):
     cfg = EngineConfig(v=4, k=2, c_max=2, m_max=2)
     protos = np.zeros((2, 2, 4), dtype=np.int64)
@@ -182,12 +220,16 @@ def test_forward_rejects_float_tables():
     with pytest.raises(TypeError, match=r"^lut must be an array of integers"):
         model.forward(cfg, x, np.zeros((2, 2, 4), dtype=np.int64), np.full((2, 2, 2), 0.5))
     # plain Python integer lists are integers
-    assert model.forward(cfg, x.tolist(), np.zeros((2, 2, 4), dtype=int).tolist(),
-                         np.ones((2, 2, 2), dtype=int).tolist()).tolist() == [[2, 2]]
+    assert model.forward(
+        cfg,
+        x.tolist(),
+        np.zeros((2, 2, 4), dtype=int).tolist(),
+        np.ones((2, 2, 2), dtype=int).tolist(),
+    ).tolist() == [[2, 2]]
 
 
 @pytest.mark.parametrize("metric", ["l1", "l2", "chebyshev"])
-@pytest.mark.parametrize("top", [3, 2 ** 7, 2 ** 14 - 1, 2 ** 14, 2 ** 15])
+@pytest.mark.parametrize("top", [3, 2**7, 2**14 - 1, 2**14, 2**15])
 def test_narrow_distances_equal_the_int64_ones(metric, top):
     """The narrow dtype that :func:`pqaccel.model.encode` computes in is chosen from the
     inputs' range: the same distances as in ``int64`` up to each dtype's edge (both signs)."""

@@ -11,7 +11,13 @@ import pytest
 
 from pqaccel.cli import main
 from pqaccel.export import generate
-from pqaccel.fsutil import OutputError, check_output_dir, check_output_file, staged_files, write_text_atomic
+from pqaccel.fsutil import (
+    OutputError,
+    check_output_dir,
+    check_output_file,
+    staged_files,
+    write_text_atomic,
+)
 from pqaccel.presets import preset
 
 
@@ -34,7 +40,13 @@ def test_generate_into_a_users_folder_keeps_their_files(tmp_path, monkeypatch):
     assert main(["generate", "--out", "."]) == 0
     assert (user / "keep.txt").read_text() == "mine"
     assert (user / "sub" / "deep.txt").read_text() == "also mine"
-    assert sorted(os.listdir(user)) == ["keep.txt", "pq_engine.core", "pq_engine.manifest.json", "pq_engine.v", "sub"]
+    assert sorted(os.listdir(user)) == [
+        "keep.txt",
+        "pq_engine.core",
+        "pq_engine.manifest.json",
+        "pq_engine.v",
+        "sub",
+    ]
     assert stat.S_IMODE(user.stat().st_mode) == 0o755
 
 
@@ -43,13 +55,19 @@ def test_regenerate_replaces_only_its_own_files(tmp_path):
     generate(preset("default"), out, name="eng")
     (out / "notes.md").write_text("n")
     from pqaccel.engines.pq import model
-    from pqaccel.config import LayerConfig
     import numpy as np
+
     cfg = preset("default")
     rng = np.random.default_rng(0)
     tables = model.train(cfg, rng.normal(size=(64, 32)), rng.normal(size=(32, 8)))
-    files = generate(cfg, out, name="eng", tables=tables)
-    assert sorted(os.listdir(out)) == ["eng.core", "eng.manifest.json", "eng.tables.hex", "eng.v", "notes.md"]
+    generate(cfg, out, name="eng", tables=tables)
+    assert sorted(os.listdir(out)) == [
+        "eng.core",
+        "eng.manifest.json",
+        "eng.tables.hex",
+        "eng.v",
+        "notes.md",
+    ]
     # a run without tables removes the stale tables file it wrote before, nothing else
     generate(cfg, out, name="eng")
     assert sorted(os.listdir(out)) == ["eng.core", "eng.manifest.json", "eng.v", "notes.md"]
@@ -68,10 +86,13 @@ def test_generate_refuses_to_overwrite_a_foreign_file(tmp_path):
     assert rc == 2 and tree(out) == before
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("", r"^--out must name a folder, got ''$"),
-    ("/proc/x", r"^--out '/proc/x' cannot be written: no file can be created in '/proc'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("", r"^--out must name a folder, got ''$"),
+        ("/proc/x", r"^--out '/proc/x' cannot be written: no file can be created in '/proc'"),
+    ],
+)
 def test_check_output_dir(bad, message):
     with pytest.raises(OutputError, match=message):
         check_output_dir(bad)
@@ -89,8 +110,8 @@ def test_check_output_file(tmp_path):
         check_output_file(str(tmp_path))
     with pytest.raises(OutputError, match=r"^--json '/proc/d/r.json' cannot be written"):
         check_output_file("/proc/d/r.json")
-    check_output_file(str(tmp_path / "new" / "r.json"))        # a folder to be created is fine
-    assert not (tmp_path / "new").exists()                      # and nothing was created
+    check_output_file(str(tmp_path / "new" / "r.json"))  # a folder to be created is fine
+    assert not (tmp_path / "new").exists()  # and nothing was created
 
 
 def test_staged_files_leave_nothing_on_failure(tmp_path):
@@ -99,7 +120,7 @@ def test_staged_files_leave_nothing_on_failure(tmp_path):
         with staged_files(dest, ["x.v"]) as tmp:
             Path(tmp, "x.v").write_text("half")
             raise KeyboardInterrupt
-    assert os.listdir(tmp_path) == []           # the folders it created are gone too
+    assert os.listdir(tmp_path) == []  # the folders it created are gone too
     existing = tmp_path / "e"
     existing.mkdir()
     (existing / "keep").write_text("k")

@@ -20,15 +20,24 @@ def simulate(dut, bench):
     sim.run()
 
 
-CFG = EngineConfig(v=2, k=8, c_max=10, m_max=7, par=Parallelism(3, 2, 2), widths=Widths(4, 4, 6, 8),
-                   requant=Requant("shift", 5, "half_up", True, runtime=True))
+CFG = EngineConfig(
+    v=2,
+    k=8,
+    c_max=10,
+    m_max=7,
+    par=Parallelism(3, 2, 2),
+    widths=Widths(4, 4, 6, 8),
+    requant=Requant("shift", 5, "half_up", True, runtime=True),
+)
 
 
 def table_port(cfg=CFG):
     amap = PQAddressMap(cfg)
-    regs = [count_register(CONTROL_REGS["c"], "last_g", cfg.c_max, cfg.par.c_par),
-            count_register(CONTROL_REGS["m"], "last_mt", cfg.m_max, cfg.par.m_par),
-            requant_register(CONTROL_REGS["requant"], cfg.requant)]
+    regs = [
+        count_register(CONTROL_REGS["c"], "last_g", cfg.c_max, cfg.par.c_par),
+        count_register(CONTROL_REGS["m"], "last_mt", cfg.m_max, cfg.par.m_par),
+        requant_register(CONTROL_REGS["requant"], cfg.requant),
+    ]
     return amap, TablePort(amap, CONTROL_REGS["commit"], regs, busy_bits_for(3), checks=True)
 
 
@@ -49,7 +58,10 @@ def test_table_port_decodes_what_the_address_map_packs():
     cases = []
     for region in ("codebook", "lut"):
         for _ in range(20):
-            vals = {n: int(rng.integers(0, 1 << w)) if w else 0 for n, (_, w) in amap.slices(region).items()}
+            vals = {
+                n: int(rng.integers(0, 1 << w)) if w else 0
+                for n, (_, w) in amap.slices(region).items()
+            }
             cases.append((region, vals, int(rng.integers(0, 1 << amap.data_bits))))
     seen = []
 
@@ -60,6 +72,7 @@ def test_table_port_decodes_what_the_address_map_packs():
             hit = {r: ctx.get(s) for r, (s, _) in strobes.items()}
             fields = {n: ctx.get(getattr(strobes[region][1], n)) for n in vals}
             seen.append((hit, fields, ctx.get(port.w_data)))
+
     simulate(port, bench)
     for (region, vals, value), (hit, fields, got) in zip(cases, seen):
         assert hit == {r: int(r == region) for r in hit}
@@ -70,19 +83,24 @@ def test_table_port_shape_registers_and_commit():
     """Shape and requant writes land in the shadow bank (out-of-range values ignored), a commit
     makes it active at the next row boundary, and ``ready`` is low while the commit is pending."""
     amap, port = table_port()
-    ctl = lambda reg: amap.address("control", reg=CONTROL_REGS[reg])     # noqa: E731
+    ctl = lambda reg: amap.address("control", reg=CONTROL_REGS[reg])  # noqa: E731
     log = {}
 
     async def bench(ctx):
         ctx.set(port.rows.start, 0)
         assert ctx.get(port.active) == 0 and ctx.get(port.shadow) == 1
         reset = ctx.get(port.shape[0])
-        log["reset"] = (reset.last_g, reset.rem if hasattr(reset, "rem") else None, reset.last_mt, reset.shift)
-        await write(ctx, port, ctl("c"), 7)                # 7 subspaces, 3 a group: last_g = 2
-        await write(ctx, port, ctl("m"), 0)                # out of range: ignored
-        await write(ctx, port, ctl("m"), 5)                # 5 outputs, 2 a beat: last_mt = 2
+        log["reset"] = (
+            reset.last_g,
+            reset.rem if hasattr(reset, "rem") else None,
+            reset.last_mt,
+            reset.shift,
+        )
+        await write(ctx, port, ctl("c"), 7)  # 7 subspaces, 3 a group: last_g = 2
+        await write(ctx, port, ctl("m"), 0)  # out of range: ignored
+        await write(ctx, port, ctl("m"), 5)  # 5 outputs, 2 a beat: last_mt = 2
         await write(ctx, port, ctl("requant"), 3 | (1 << CFG.requant.shift_bits))
-        await write(ctx, port, ctl("requant"), 6)          # shift beyond 5: ignored
+        await write(ctx, port, ctl("requant"), 6)  # shift beyond 5: ignored
         await ctx.tick()
         s1, s0 = ctx.get(port.shape[1]), ctx.get(port.shape[0])
         log["shadow"] = (s1.last_g, s1.last_mt, s1.shift, s1.relu)
@@ -94,8 +112,11 @@ def test_table_port_shape_registers_and_commit():
         ctx.set(port.rows.start, 1)
         await ctx.tick()
         log["after_boundary"] = (ctx.get(port.active), ctx.get(port.wr.ready))
+
     simulate(port, bench)
-    assert log["reset"][0] == 3 and log["reset"][2] == 3 and log["reset"][3] == 5      # c_max 10, m_max 7
+    assert (
+        log["reset"][0] == 3 and log["reset"][2] == 3 and log["reset"][3] == 5
+    )  # c_max 10, m_max 7
     assert log["shadow"] == (2, 2, 3, 1)
     assert log["active_untouched"] == (3, 3, 5, 0)
     assert log["ready_pending"] == [0]
@@ -123,13 +144,22 @@ def test_row_issuer_steps_rows_and_keeps_their_bank(last_inner, last_outer):
             ctx.set(iss.rows.pending, pending)
             ctx.set(iss.rows.active, active)
             if ctx.get(iss.issue):
-                steps.append((ctx.get(iss.outer), ctx.get(iss.inner), ctx.get(iss.bank), ctx.get(iss.row_start),
-                              ctx.get(iss.at_last_inner), ctx.get(iss.at_last_outer)))
+                steps.append(
+                    (
+                        ctx.get(iss.outer),
+                        ctx.get(iss.inner),
+                        ctx.get(iss.bank),
+                        ctx.get(iss.row_start),
+                        ctx.get(iss.at_last_inner),
+                        ctx.get(iss.at_last_outer),
+                    )
+                )
             else:
                 assert not (valid and room and not (pending and ctx.get(iss.row_start)))
             if pending and ctx.get(iss.row_start):
-                active ^= 1                     # what the bank control does at a row boundary
+                active ^= 1  # what the bank control does at a row boundary
             await ctx.tick()
+
     simulate(iss, bench)
     per_row = (last_inner + 1) * (last_outer + 1)
     order = [(o, i) for o in range(last_outer + 1) for i in range(last_inner + 1)]
@@ -137,7 +167,7 @@ def test_row_issuer_steps_rows_and_keeps_their_bank(last_inner, last_outer):
     for n, (o, i, bank, start, li, lo) in enumerate(steps):
         assert (o, i) == order[n % per_row]
         assert start == (n % per_row == 0) and li == (i == last_inner) and lo == (o == last_outer)
-        assert bank == steps[n - n % per_row][2]            # the bank of the row's first step
+        assert bank == steps[n - n % per_row][2]  # the bank of the row's first step
 
 
 @pytest.mark.parametrize("depth, credits, fails", [(6, 6, False), (3, 6, True)])
@@ -146,7 +176,7 @@ def test_credit_fifo(depth, credits, fails):
     a credit; a FIFO shallower than its credits is caught by its write-while-full check."""
     layout = data.StructLayout({"value": 8, "last": 1})
     dut = CreditFIFO(layout, depth, checks=True, name="test FIFO", credits=credits)
-    latency = 3                                         # the producer's pipeline
+    latency = 3  # the producer's pipeline
     rng = np.random.default_rng(depth)
     out = []
 
@@ -166,6 +196,7 @@ def test_credit_fifo(depth, credits, fails):
             if ctx.get(dut.r.valid) and ctx.get(dut.r.ready):
                 out.append(ctx.get(dut.r.payload).value)
             await ctx.tick()
+
     if fails:
         with pytest.raises(AssertionError, match="test FIFO: write while full"):
             simulate(dut, bench)

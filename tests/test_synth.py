@@ -8,8 +8,14 @@ from pqaccel.engines.pq.config import EngineConfig
 from pqaccel.config import Parallelism, Widths
 from pqaccel.engines.mac.config import MacConfig
 
-SMALL = EngineConfig(v=2, k=4, c_max=4, m_max=4, par=Parallelism(2, 4, 2),
-                     widths=Widths(in_bits=4, proto_bits=4, lut_bits=4, out_bits=8))
+SMALL = EngineConfig(
+    v=2,
+    k=4,
+    c_max=4,
+    m_max=4,
+    par=Parallelism(2, 4, 2),
+    widths=Widths(in_bits=4, proto_bits=4, lut_bits=4, out_bits=8),
+)
 
 
 @pytest.fixture(autouse=True)
@@ -18,11 +24,26 @@ def own_cache(tmp_path, monkeypatch):
 
 
 def test_classify():
-    cells = {"SB_LUT4": 10, "SB_DFFE": 3, "SB_DFFSR": 2, "SB_CARRY": 4, "SB_RAM40_4K": 1,
-             "SB_MAC16": 2, "$scopeinfo": 9, "SB_GB": 1}
+    cells = {
+        "SB_LUT4": 10,
+        "SB_DFFE": 3,
+        "SB_DFFSR": 2,
+        "SB_CARRY": 4,
+        "SB_RAM40_4K": 1,
+        "SB_MAC16": 2,
+        "$scopeinfo": 9,
+        "SB_GB": 1,
+    }
     r = synth.classify("ice40", cells)
-    assert (r["lut"], r["ff"], r["carry"], r["bram"], r["dsp"], r["other"], r["cells"]) == \
-        (10, 5, 4, 1, 2, 1, 23)
+    assert (r["lut"], r["ff"], r["carry"], r["bram"], r["dsp"], r["other"], r["cells"]) == (
+        10,
+        5,
+        4,
+        1,
+        2,
+        1,
+        23,
+    )
 
 
 def test_wrong_target():
@@ -65,7 +86,9 @@ def test_pnr_router2_is_a_separate_result():
     assert p1["router"] == "router1" and p2["router"] == "router2"
     assert p2["fits"] and p2["fmax_mhz"] > 10 and not p2["cached"]
     assert pnr_design(SMALL, "ice40", router="router2")[0]["cached"]
-    with pytest.raises(ValueError, match=r"^router must be one of 'router1', 'router2', got 'router3'$"):
+    with pytest.raises(
+        ValueError, match=r"^router must be one of 'router1', 'router2', got 'router3'$"
+    ):
         synth.place_and_route(s, "ice40", router="router3")
 
 
@@ -79,7 +102,16 @@ def test_pnr_says_when_it_does_not_fit():
 
 
 def test_area_model():
-    res = {"lut": 100, "ff": 40, "carry": 10, "bram": 2, "dsp": 1, "lutram": 0, "mux": 5, "other": 0}
+    res = {
+        "lut": 100,
+        "ff": 40,
+        "carry": 10,
+        "bram": 2,
+        "dsp": 1,
+        "lutram": 0,
+        "mux": 5,
+        "other": 0,
+    }
     assert area.area(res, "ecp5") == 100 + 20 + 20 + 2 * 96 + 64
     assert area.area(res, "ecp5", scale_bram=0.5) == 100 + 20 + 20 + 96 + 64
 
@@ -90,6 +122,7 @@ def test_l2_distance_needs_no_multiplier_up_to_6_bits(bits, multipliers):
     bits on each of the v=9 elements takes one multiplier."""
     from amaranth.back import rtlil
     from pqaccel.rtl.distance import DistanceUnit
+
     dut = DistanceUnit(metric="l2", v=9, in_bits=bits, proto_bits=bits)
     r = synth.synthesize(rtlil.convert(dut, name="top", emit_src=False), "top", "ecp5")
     assert r["resources"]["dsp"] == multipliers
@@ -107,13 +140,17 @@ def test_collision_free_memories_are_the_engines_memories(design):
     from pqaccel.compare import collision_free_globs
     from dataclasses import replace
     from pqaccel.export import make_engine
+
     cfg = replace(SMALL, wide_port=design.endswith("wide"))
     if design.startswith("mac"):
         cfg = MacConfig.for_engine(cfg, d_par=2, m_par=2)
     engine = make_engine(cfg)
     text = rtlil.convert(engine, name="top", emit_src=False)
-    with_reads = {mod for mod, body in re.findall(r"^module \\(\S+)\n(.*?)^end$", text, re.S | re.M)
-                  if "$memrd" in body}
+    with_reads = {
+        mod
+        for mod, body in re.findall(r"^module \\(\S+)\n(.*?)^end$", text, re.S | re.M)
+        if "$memrd" in body
+    }
     globs = collision_free_globs(engine)
     declared = {mod for mod in with_reads if any(fnmatch.fnmatchcase(mod, g) for g in globs)}
     assert all(any(fnmatch.fnmatchcase(mod, g) for mod in with_reads) for g in globs)
@@ -134,21 +171,34 @@ def test_pnr_progress_follows_nextpnr_phases():
     """The terminal progress line of place and route, fed nextpnr's own log lines (ECP5,
     router1 and router2 formats)."""
     import io
+
     out = io.StringIO()
     bar = synth.PnrProgress(out=out, every=0.0)
     seen = []
-    for line in ["Info: Packing IOs..", "Info:     at initial placer iter 3, wirelen = 559",
-                 "Info:     at iteration #7, type ALL: wirelen solved = 1572, spread = 2758, legal = 3169; time = 0.02s",
-                 "Info: Running router2...", "Info:     iter=5 wires=14366 overused=94 overuse=94 archfail=NA",
-                 "Info: Routing..",
-                 "Info:       3000 |      487       2401 |  140   835 |      1518|       0.15       0.52|",
-                 "Info: Routing complete."]:
+    for line in [
+        "Info: Packing IOs..",
+        "Info:     at initial placer iter 3, wirelen = 559",
+        "Info:     at iteration #7, type ALL: wirelen solved = 1572, spread = 2758, legal = 3169; "
+        "time = 0.02s",
+        "Info: Running router2...",
+        "Info:     iter=5 wires=14366 overused=94 overuse=94 archfail=NA",
+        "Info: Routing..",
+        "Info:       3000 |      487       2401 |  140   835 |      1518|       0.15       0.52|",
+        "Info: Routing complete.",
+    ]:
         bar.feed(line + "\n")
         seen.append((bar.phase, bar.detail))
-    assert seen == [("pack", ""), ("place", "iteration 3"), ("place", "iteration 7"), ("route", ""),
-                    ("route", "iter 5, overuse 94"), ("route", "iter 5, overuse 94"),
-                    ("route", "3000 arcs routed, 1518 remaining"), ("route", "done")]
+    assert seen == [
+        ("pack", ""),
+        ("place", "iteration 3"),
+        ("place", "iteration 7"),
+        ("route", ""),
+        ("route", "iter 5, overuse 94"),
+        ("route", "iter 5, overuse 94"),
+        ("route", "3000 arcs routed, 1518 remaining"),
+        ("route", "done"),
+    ]
     assert out.getvalue().count("\r") == 8 and "nextpnr  route  done  0m00s" in out.getvalue()
     quiet = synth.PnrProgress(out=None)
-    quiet.feed("Info: Packing IOs..\n")          # not a terminal: nothing shown, nothing fails
+    quiet.feed("Info: Packing IOs..\n")  # not a terminal: nothing shown, nothing fails
     assert quiet.phase == "pack"

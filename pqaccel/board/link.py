@@ -33,7 +33,14 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring, fifo
 from amaranth.lib.wiring import In, Out
 
-from .frames import LINK_VERSION, OPCODES, STATUS_BYTES, STATUS_MAGIC, byte_count as _bytes, manifest_hash
+from .frames import (
+    LINK_VERSION,
+    OPCODES,
+    STATUS_BYTES,
+    STATUS_MAGIC,
+    byte_count as _bytes,
+    manifest_hash,
+)
 from .uart import UartRx, UartTx
 from ..rtl import engine_rtl
 
@@ -41,16 +48,27 @@ __all__ = ["HostLink", "link_params"]
 
 
 def link_params(cfg, engine, *, clk_hz, baud, rx_depth=512):
-    """The link's frame sizes and settings for ``engine`` (built from ``cfg``): what the host needs."""
+    """The link's frame sizes and settings for ``engine`` (built from ``cfg``): what the host
+    needs."""
     amap = cfg.address_map()
     divisor = round(clk_hz / baud)
     if divisor < 4:
-        raise ValueError(f"baud rate {baud} is too fast for a {clk_hz / 1e6:g} MHz clock "
-                         f"(at least 4 clock cycles a bit; at most {clk_hz // 4} baud)")
-    return {"link_version": LINK_VERSION, "addr_bytes": _bytes(amap.addr_bits), "data_bytes": _bytes(amap.data_bits),
-            "in_bytes": _bytes(engine.in_layout.size), "out_bytes": _bytes(engine.out_layout.size),
-            "rx_depth": rx_depth, "clk_hz": clk_hz, "baud": baud, "divisor": divisor,
-            "hash": manifest_hash(cfg)}
+        raise ValueError(
+            f"baud rate {baud} is too fast for a {clk_hz / 1e6:g} MHz clock "
+            f"(at least 4 clock cycles a bit; at most {clk_hz // 4} baud)"
+        )
+    return {
+        "link_version": LINK_VERSION,
+        "addr_bytes": _bytes(amap.addr_bits),
+        "data_bytes": _bytes(amap.data_bits),
+        "in_bytes": _bytes(engine.in_layout.size),
+        "out_bytes": _bytes(engine.out_layout.size),
+        "rx_depth": rx_depth,
+        "clk_hz": clk_hz,
+        "baud": baud,
+        "divisor": divisor,
+        "hash": manifest_hash(cfg),
+    }
 
 
 class HostLink(wiring.Component):
@@ -73,6 +91,7 @@ class HostLink(wiring.Component):
         """The engine's manifest with the link parameters under ``link``: the one file the host
         needs (``pqaccel build`` writes it as ``<board>.link.json``)."""
         from ..export import build_manifest
+
         return {**build_manifest(self.cfg, self.engine, name), "link": self.params}
 
     def elaborate(self, platform):
@@ -82,11 +101,15 @@ class HostLink(wiring.Component):
         m.submodules.urx = urx = UartRx(p["divisor"])
         m.submodules.utx = utx = UartTx(p["divisor"])
         m.submodules.rx_fifo = rxf = fifo.SyncFIFOBuffered(width=8, depth=p["rx_depth"])
-        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx),
-                     rxf.w_data.eq(urx.o.payload), rxf.w_en.eq(urx.o.valid)]
+        m.d.comb += [
+            urx.rx.eq(self.rx),
+            self.tx.eq(utx.tx),
+            rxf.w_data.eq(urx.o.payload),
+            rxf.w_en.eq(urx.o.valid),
+        ]
         error = Signal()
         with m.If(urx.o.valid & ~rxf.w_rdy):
-            m.d.sync += error.eq(1)             # overflow: the host sent more than it may
+            m.d.sync += error.eq(1)  # overflow: the host sent more than it may
 
         # -- receive: opcode, payload, action ---------------------------------------------------
         a_bits, d_bits, i_bits = 8 * p["addr_bytes"], 8 * p["data_bytes"], 8 * p["in_bytes"]
@@ -126,11 +149,16 @@ class HostLink(wiring.Component):
                         with m.If(op == OPCODES["row"]):
                             m.d.sync += buf[:i_bits].eq(Cat(buf[8:i_bits], byte))
                         with m.Else():
-                            m.d.sync += buf[:a_bits + d_bits].eq(Cat(buf[8:a_bits + d_bits], byte))
+                            m.d.sync += buf[: a_bits + d_bits].eq(
+                                Cat(buf[8 : a_bits + d_bits], byte)
+                            )
                         m.d.sync += count.eq(count + 1)
             with m.State("WRITE"):
-                m.d.comb += [eng.wr.en.eq(1), eng.wr.addr.eq(buf[:a_bits]),
-                             eng.wr.data.eq(buf[a_bits:a_bits + d_bits])]
+                m.d.comb += [
+                    eng.wr.en.eq(1),
+                    eng.wr.addr.eq(buf[:a_bits]),
+                    eng.wr.data.eq(buf[a_bits : a_bits + d_bits]),
+                ]
                 with m.If(eng.wr.ready):
                     m.next = "OP"
             with m.State("ROW"):
@@ -151,8 +179,15 @@ class HostLink(wiring.Component):
         units = rxf.level >> 4
         m.d.comb += level.eq(Mux(units > 255, 255, units))
         flags = Cat(eng.active_bank, error | (urx.errors != 0))
-        status = Cat(Const(OPCODES["status"], 8), Const(STATUS_MAGIC, 8), Const(LINK_VERSION, 8),
-                     flags, Const(0, 6), level, Const(p["hash"], 32))
+        status = Cat(
+            Const(OPCODES["status"], 8),
+            Const(STATUS_MAGIC, 8),
+            Const(LINK_VERSION, 8),
+            flags,
+            Const(0, 6),
+            level,
+            Const(p["hash"], 32),
+        )
         m.d.comb += [utx.i.payload.eq(frame[:8]), utx.i.valid.eq(left != 0)]
         with m.If(left != 0):
             with m.If(utx.i.ready):
@@ -162,11 +197,15 @@ class HostLink(wiring.Component):
             m.d.sync += [frame.eq(status), left.eq(1 + STATUS_BYTES)]
         with m.Elif(eng.o.valid):
             m.d.comb += eng.o.ready.eq(1)
-            m.d.sync += [frame.eq(Cat(Const(OPCODES["out"], 8), eng.o.payload.as_value())), left.eq(1 + o_bytes)]
+            m.d.sync += [
+                frame.eq(Cat(Const(OPCODES["out"], 8), eng.o.payload.as_value())),
+                left.eq(1 + o_bytes),
+            ]
 
         # -- LEDs: heartbeat (about 1.5 Hz at 50 MHz), active bank, activity, error ------------
         beat = Signal(25)
         m.d.sync += beat.eq(beat + 1)
-        m.d.comb += self.leds.eq(Cat(beat[-1], eng.active_bank, left != 0, error | (urx.errors != 0)))
+        m.d.comb += self.leds.eq(
+            Cat(beat[-1], eng.active_bank, left != 0, error | (urx.errors != 0))
+        )
         return m
-

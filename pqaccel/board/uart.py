@@ -36,7 +36,7 @@ class UartRx(wiring.Component):
         m.d.sync += self.o.valid.eq(0)
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(~rx):             # start bit: sample each data bit in its middle
+                with m.If(~rx):  # start bit: sample each data bit in its middle
                     m.d.sync += [timer.eq(d + d // 2 - 1), bits.eq(0)]
                     m.next = "DATA"
             with m.State("DATA"):

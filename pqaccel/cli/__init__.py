@@ -22,7 +22,10 @@ __all__ = ["main", "build_parser", "int_arg"]
 
 def build_parser():
     from . import board, cost, engine, explore, net
-    p = argparse.ArgumentParser(prog="pqaccel", description="Product-quantization accelerator generator")
+
+    p = argparse.ArgumentParser(
+        prog="pqaccel", description="Product-quantization accelerator generator"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     engine.add_commands(sub)
     cost.add_commands(sub)
@@ -38,12 +41,14 @@ def _stop_handler(state, signum, frame):
     the run would go on; so the signal is delivered again every few seconds until :func:`main`
     has caught it (``state["handled"]``)."""
     if state["signal"] is None:
+
         def redeliver():
             while True:
                 time.sleep(3)
                 if state["handled"]:
                     return
                 os.kill(os.getpid(), signum)
+
         threading.Thread(target=redeliver, daemon=True).start()
     state["signal"] = signum
     raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
@@ -54,6 +59,7 @@ def _stopped(state, message, code):
     whose elaboration the signal cut short."""
     state["handled"] = True
     import warnings
+
     warnings.filterwarnings("ignore")
     print(message, file=sys.stderr)
     return code
@@ -68,22 +74,27 @@ def main(argv=None):
         parser = build_parser()
         args = parser.parse_args(argv)
         from .net import apply_defaults
+
         apply_defaults(args)
         return args.func(args)
     except (CLIError, ValueError, TypeError) as e:
         print(f"pqaccel: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:                 # a file the user named could not be read or written
+    except OSError as e:  # a file the user named could not be read or written
         where = f" {e.filename!r}" if e.filename else ""
         print(f"pqaccel: error:{where} {e.strerror or e}", file=sys.stderr)
         return 2
-    except RuntimeError as e:            # an external tool (Yosys, nextpnr, a simulator) failed
+    except RuntimeError as e:  # an external tool (Yosys, nextpnr, a simulator) failed
         print(f"pqaccel: tool failure: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return _stopped(state, "pqaccel: interrupted (Ctrl-C); temporary files removed, nothing written", 130)
+        return _stopped(
+            state, "pqaccel: interrupted (Ctrl-C); temporary files removed, nothing written", 130
+        )
     except Terminated:
-        return _stopped(state, "pqaccel: stopped by SIGTERM; temporary files removed, nothing written", 143)
+        return _stopped(
+            state, "pqaccel: stopped by SIGTERM; temporary files removed, nothing written", 143
+        )
     finally:
         state["handled"] = True
         for sig, old in saved.items():

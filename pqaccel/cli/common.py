@@ -8,9 +8,19 @@ import os
 from .. import config as cf, presets as named
 from ..engines.pq.config import engine_from_dict
 
-__all__ = ["CLIError", "Terminated", "int_arg", "positive_float", "probability", "add_config_args", "resolve_config", "config_label",
-           "add_mac_args", "design_configs",
-           "write_json"]
+__all__ = [
+    "CLIError",
+    "Terminated",
+    "int_arg",
+    "positive_float",
+    "probability",
+    "add_config_args",
+    "resolve_config",
+    "config_label",
+    "add_mac_args",
+    "design_configs",
+    "write_json",
+]
 
 
 class CLIError(Exception):
@@ -27,6 +37,7 @@ class Terminated(BaseException):
 def int_arg(lo=None, hi=None):
     """An argparse ``type`` for an integer in ``[lo, hi]``: a bad value is reported by argparse
     with the option's name, the value and the valid range (exit 2)."""
+
     def parse(text):
         try:
             value = int(text, 0)
@@ -39,6 +50,7 @@ def int_arg(lo=None, hi=None):
                 what = f"an integer from {lo} to {hi}"
             raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
         return value
+
     parse.__name__ = "integer"
     return parse
 
@@ -97,11 +109,21 @@ def add_config_args(p, layer=True, default="default", presets=None):
     """``--preset`` (among ``presets``, default all; ``default`` when none is given), ``--config``,
     ``--set`` and, with ``layer``, ``--d/--m/--n``."""
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--preset", default=None,
-                   help=f"named preset: {', '.join(presets or named.PRESETS)} (default: {default})")
-    g.add_argument("--config", metavar="FILE", help="TOML or JSON file with [engine] and optional [layer]")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override an engine parameter, e.g. --set k=8 --set par.k_par=4 --set widths.lut_bits=5")
+    g.add_argument(
+        "--preset",
+        default=None,
+        help=f"named preset: {', '.join(presets or named.PRESETS)} (default: {default})",
+    )
+    g.add_argument(
+        "--config", metavar="FILE", help="TOML or JSON file with [engine] and optional [layer]"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override an engine parameter, e.g. --set k=8 --set par.k_par=4 --set "
+        "widths.lut_bits=5",
+    )
     if layer:
         p.add_argument("--d", type=int_arg(1), help="layer input features (default: v*c_max)")
         p.add_argument("--m", type=int_arg(1), help="layer output channels (default: m_max)")
@@ -118,9 +140,11 @@ def resolve_config(args, n_default=64):
     engine = _apply_sets(engine, args.set)
     if hasattr(args, "d"):
         base = layer or named.default_layer(engine, n_default)
-        layer = cf.LayerConfig(d=args.d if args.d is not None else base.d,
-                               m=args.m if args.m is not None else base.m,
-                               n=args.n if args.n is not None else base.n)
+        layer = cf.LayerConfig(
+            d=args.d if args.d is not None else base.d,
+            m=args.m if args.m is not None else base.m,
+            n=args.n if args.n is not None else base.n,
+        )
         engine.check_layer(layer)
     return engine, layer
 
@@ -132,25 +156,41 @@ def config_label(args):
 
 def write_json(path, obj, what="--json"):
     from ..fsutil import write_text_atomic
+
     write_text_atomic(path, json.dumps(obj, indent=2), what)
 
 
 def add_mac_args(p):
-    """The MAC baseline's options (``--mac-d-par``, ``--mac-m-par``, ``--mac-w-bits``, ``--mac-mult``)."""
-    p.add_argument("--mac-d-par", type=int_arg(1), default=9, help="MAC inputs per cycle (default 9)")
-    p.add_argument("--mac-m-par", type=int_arg(1), default=16, help="MAC outputs per cycle (default 16)")
+    """The MAC baseline's options (``--mac-d-par``, ``--mac-m-par``, ``--mac-w-bits``,
+    ``--mac-mult``)."""
+    p.add_argument(
+        "--mac-d-par", type=int_arg(1), default=9, help="MAC inputs per cycle (default 9)"
+    )
+    p.add_argument(
+        "--mac-m-par", type=int_arg(1), default=16, help="MAC outputs per cycle (default 16)"
+    )
     p.add_argument("--mac-w-bits", type=int_arg(2), default=8, help="MAC weight width (default 8)")
-    p.add_argument("--mac-mult", choices=("dsp", "lut"), default="dsp",
-                   help="MAC multipliers: dsp (DSP blocks where the family has them) or lut (logic only, "
-                        "no DSP: the PQ engine's budget)")
+    p.add_argument(
+        "--mac-mult",
+        choices=("dsp", "lut"),
+        default="dsp",
+        help="MAC multipliers: dsp (DSP blocks where the family has them) or lut (logic only, "
+        "no DSP: the PQ engine's budget)",
+    )
 
 
 def design_configs(args):
     """``(PQ engine, its MAC baseline)`` from the configuration and the ``--mac-*`` options."""
     from ..engines.mac.config import MacConfig
+
     engine, _ = resolve_config(args)
-    mac = MacConfig.for_engine(engine, d_par=args.mac_d_par, m_par=args.mac_m_par, w_bits=args.mac_w_bits,
-                               mult=args.mac_mult)
+    mac = MacConfig.for_engine(
+        engine,
+        d_par=args.mac_d_par,
+        m_par=args.mac_m_par,
+        w_bits=args.mac_w_bits,
+        mult=args.mac_mult,
+    )
     return engine, mac
 
 

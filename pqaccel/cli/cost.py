@@ -4,19 +4,30 @@ import os
 
 from ..fsutil import check_output_file, write_text_atomic
 from ..report import resource_table
-from .common import (add_config_args, add_mac_args, chosen_design, config_label, design_configs, int_arg, positive_float,
-                     write_json)
+from .common import (
+    add_config_args,
+    add_mac_args,
+    chosen_design,
+    config_label,
+    design_configs,
+    int_arg,
+    positive_float,
+    write_json,
+)
 
 __all__ = ["add_commands"]
 
 
 def cmd_synth(args):
     from ..api import synthesize as synth_design
+
     engine, mac = design_configs(args)
     designs = {"pq": engine, "mac": mac}
     chosen = ["pq", "mac"] if args.design == "both" else [args.design]
     label = config_label(args)
-    path = args.json or os.path.join("rtl_out", "synth", f"{label}-{args.design}-{args.target}.json")
+    path = args.json or os.path.join(
+        "rtl_out", "synth", f"{label}-{args.design}-{args.target}.json"
+    )
     check_output_file(path, "--json")
     out = {}
     rows = []
@@ -25,11 +36,15 @@ def cmd_synth(args):
         out[d] = r
         rows.append((d, r["resources"]))
         if args.collision_cost:
-            plain = synth_design(designs[d], args.target, collision_fix=False, use_cache=not args.no_cache)
+            plain = synth_design(
+                designs[d], args.target, collision_fix=False, use_cache=not args.no_cache
+            )
             out[d + "_read_first"] = plain
             rows.append((d + " read-first", plain["resources"]))
-    print(f"Yosys synthesis for {args.target}, preset {label} (LUT4-equivalent columns per family; "
-          f"'cells' = all cells)")
+    print(
+        f"Yosys synthesis for {args.target}, preset {label} (LUT4-equivalent columns per family; "
+        f"'cells' = all cells)"
+    )
     resource_table(rows)
     for d in chosen:
         r = out[d]
@@ -43,15 +58,29 @@ def cmd_synth(args):
 def cmd_pnr(args):
     from ..api import place_and_route as pnr_design
     from ..compare import bram_reference
+
     cfg = chosen_design(args)
     if args.json:
         check_output_file(args.json, "--json")
-    p, s = pnr_design(cfg, args.target, freq_mhz=args.freq, seed=args.seed, router=args.router,
-                      use_cache=not args.no_cache)
-    ref = bram_reference(args.target, freq_mhz=args.freq, seed=args.seed, router=args.router,
-                         use_cache=not args.no_cache)
-    print(f"nextpnr on {p['device']}, {args.design} engine inside the I/O harness, "
-          f"clock constraint {args.freq} MHz, seed {args.seed}")
+    p, s = pnr_design(
+        cfg,
+        args.target,
+        freq_mhz=args.freq,
+        seed=args.seed,
+        router=args.router,
+        use_cache=not args.no_cache,
+    )
+    ref = bram_reference(
+        args.target,
+        freq_mhz=args.freq,
+        seed=args.seed,
+        router=args.router,
+        use_cache=not args.no_cache,
+    )
+    print(
+        f"nextpnr on {p['device']}, {args.design} engine inside the I/O harness, "
+        f"clock constraint {args.freq} MHz, seed {args.seed}"
+    )
     if not p["fits"]:
         print(f"  does not fit: {p['message']}")
     else:
@@ -59,8 +88,14 @@ def cmd_pnr(args):
         keep = [k for k in util if util[k]["used"]]
         for k in keep:
             u = util[k]
-            print(f"  {k:<18}{u['used']:>8} / {u['available']:<8}({100 * u['used'] / u['available']:.1f} %)")
-        print(f"  Fmax {p['fmax_mhz']:.2f} MHz ({p.get('router', 'router1')}, nextpnr {p['nextpnr_s']} s)")
+            print(
+                f"  {k:<18}{u['used']:>8} / "
+                f"{u['available']:<8}({100 * u['used'] / u['available']:.1f} %)"
+            )
+        print(
+            f"  Fmax {p['fmax_mhz']:.2f} MHz ({p.get('router', 'router1')}, nextpnr "
+            f"{p['nextpnr_s']} s)"
+        )
     print(f"  BRAM-loop reference on the same device: {ref['fmax_mhz']:.2f} MHz")
     if p["fits"] and ref["fmax_mhz"]:
         print(f"  ratio Fmax / reference: {p['fmax_mhz'] / ref['fmax_mhz']:.2f}")
@@ -73,17 +108,28 @@ def cmd_compare(args):
     from ..api import compare
     from ..compare import lowbit_study
     from ..report import compare_report, compare_csv, lowbit_report
+
     engine, mac = design_configs(args)
     label = config_label(args)
     base = args.csv or os.path.join("rtl_out", "compare", f"{label}-{args.target}")
     check_output_file(base + ".json", "--csv")
     check_output_file(base + ".csv", "--csv")
-    r = compare(engine, mac, args.target, sim=args.sim, rows=args.rows, pnr=not args.no_pnr,
-                freq_mhz=args.freq, router=args.router, use_cache=not args.no_cache,
-                network=not args.no_network, load_bits=args.load_bits)
+    r = compare(
+        engine,
+        mac,
+        args.target,
+        sim=args.sim,
+        rows=args.rows,
+        pnr=not args.no_pnr,
+        freq_mhz=args.freq,
+        router=args.router,
+        use_cache=not args.no_cache,
+        network=not args.no_network,
+        load_bits=args.load_bits,
+    )
     compare_report(r, label, mac, args.target)
     pq, mc = r["designs"]["pq"], r["designs"]["mac"]
-    mism = sum(l["mismatches"] for d in (pq, mc) for l in d["layers"])
+    mism = sum(ly["mismatches"] for d in (pq, mc) for ly in d["layers"])
     print(f"  cosim mismatches while measuring cycles: {mism}")
     if args.lowbit:
         r["lowbit"] = lowbit_study(engine, args.target, use_cache=not args.no_cache)
@@ -98,8 +144,13 @@ def add_commands(sub):
     from ..synth import TARGETS, PNR_TARGETS, ROUTERS
 
     def router_arg(p):
-        p.add_argument("--router", choices=ROUTERS, default=ROUTERS[0],
-                       help="nextpnr router (default router1; router2 is often much faster on congested designs)")
+        p.add_argument(
+            "--router",
+            choices=ROUTERS,
+            default=ROUTERS[0],
+            help="nextpnr router (default router1; router2 is often much faster on congested "
+            "designs)",
+        )
 
     def mac_args(p):
         add_mac_args(p)
@@ -109,13 +160,18 @@ def add_commands(sub):
     add_config_args(s, layer=False)
     s.add_argument("--target", choices=list(TARGETS), default="generic")
     s.add_argument("--design", choices=("pq", "mac", "both"), default="pq")
-    s.add_argument("--collision-cost", action="store_true",
-                   help="also synthesize with read-first table ports and show the emulation cost")
+    s.add_argument(
+        "--collision-cost",
+        action="store_true",
+        help="also synthesize with read-first table ports and show the emulation cost",
+    )
     s.add_argument("--json", metavar="FILE")
     mac_args(s)
     s.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("pnr", help="nextpnr place and route: Fmax, utilization, BRAM-loop reference")
+    p = sub.add_parser(
+        "pnr", help="nextpnr place and route: Fmax, utilization, BRAM-loop reference"
+    )
     add_config_args(p, layer=False)
     p.add_argument("--target", choices=list(PNR_TARGETS), default="ecp5")
     p.add_argument("--design", choices=("pq", "mac"), default="pq")
@@ -126,22 +182,44 @@ def add_commands(sub):
     mac_args(p)
     p.set_defaults(func=cmd_pnr)
 
-    c = sub.add_parser("compare", help="PQ vs MAC on ResNet20: resources, area, Fmax, cycles, perf/area")
+    c = sub.add_parser(
+        "compare", help="PQ vs MAC on ResNet20: resources, area, Fmax, cycles, perf/area"
+    )
     add_config_args(c, layer=False)
     c.add_argument("--target", choices=list(TARGETS), default="ecp5")
-    c.add_argument("--sim", choices=("icarus", "verilator"), default="verilator",
-                   help="simulator for the cycle measurement (default verilator: the ResNet20 shapes "
-                        "need ~100k table writes, minutes on Icarus)")
-    c.add_argument("--rows", type=int, default=12, help="rows per layer shape in the cycle measurement")
+    c.add_argument(
+        "--sim",
+        choices=("icarus", "verilator"),
+        default="verilator",
+        help="simulator for the cycle measurement (default verilator: the ResNet20 shapes "
+        "need ~100k table writes, minutes on Icarus)",
+    )
+    c.add_argument(
+        "--rows", type=int, default=12, help="rows per layer shape in the cycle measurement"
+    )
     c.add_argument("--freq", type=positive_float, default=100.0)
     router_arg(c)
-    c.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)")
-    c.add_argument("--lowbit", action="store_true", help="add the low-bit study (widths 2..8, L1 and L2)")
-    c.add_argument("--load-bits", type=int_arg(1), default=512, metavar="B",
-                   help="table/weight load bandwidth in bits per cycle for the whole-network figures "
-                        "(the same for both engines; default 512)")
-    c.add_argument("--no-network", action="store_true",
-                   help="skip the whole-network (ResNet20 with table loads) figures")
-    c.add_argument("--csv", metavar="BASE", help="write BASE.csv and BASE.json (default rtl_out/compare/...)")
+    c.add_argument(
+        "--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)"
+    )
+    c.add_argument(
+        "--lowbit", action="store_true", help="add the low-bit study (widths 2..8, L1 and L2)"
+    )
+    c.add_argument(
+        "--load-bits",
+        type=int_arg(1),
+        default=512,
+        metavar="B",
+        help="table/weight load bandwidth in bits per cycle for the whole-network figures "
+        "(the same for both engines; default 512)",
+    )
+    c.add_argument(
+        "--no-network",
+        action="store_true",
+        help="skip the whole-network (ResNet20 with table loads) figures",
+    )
+    c.add_argument(
+        "--csv", metavar="BASE", help="write BASE.csv and BASE.json (default rtl_out/compare/...)"
+    )
     mac_args(c)
     c.set_defaults(func=cmd_compare)

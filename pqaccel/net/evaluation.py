@@ -22,14 +22,19 @@ def run_pq_float(qn: QuantNetwork, x):
     def matmul(op, a):
         rows, geom = matmul_rows(op, a)
         return unrows(qn.layers[op.name].float_forward(qn.engine, op, rows), geom)
+
     return run_float(qn.net, x, matmul=matmul)
 
 
 def rows_per_image(net):
     """Engine rows of every conv/gemm for one image: output pixels of a conv, 1 for a gemm."""
     tensors = run_float(net, np.zeros((1, *net.input_shape)), keep=True)
-    return {op.name: (tensors[op.output].shape[2] * tensors[op.output].shape[3] if op.kind == "conv" else 1)
-            for op in net.matmul_ops()}
+    return {
+        op.name: (
+            tensors[op.output].shape[2] * tensors[op.output].shape[3] if op.kind == "conv" else 1
+        )
+        for op in net.matmul_ops()
+    }
 
 
 def evaluate(qn, net, data, onnx_path=None, split="test", mac=None):
@@ -42,6 +47,7 @@ def evaluate(qn, net, data, onnx_path=None, split="test", mac=None):
     out["float"] = accuracy(env_f[net.output], y)
     if onnx_path:
         import onnxruntime as ort
+
         sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
         ref = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
         out["float_onnxruntime"] = accuracy(ref, y)
@@ -72,6 +78,7 @@ def sweep(net, data, engine, points, *, keep=(), seed=0, refit=False, progress=F
     from tqdm import tqdm
     from ..config import METRICS
     from .conversion import convert, int8_mac_network, sweep_engine
+
     for metric, v, k, b in points:
         if metric not in METRICS:
             raise ValueError(f"--metric must be among {', '.join(METRICS)}, got {metric!r}")
@@ -82,27 +89,53 @@ def sweep(net, data, engine, points, *, keep=(), seed=0, refit=False, progress=F
     rows = []
     t0 = time.perf_counter()
     for metric, v, k, b in tqdm(points, desc="sweep", unit="point", disable=not progress):
-        qn = convert(net, sweep_engine(engine, net, keep, metric, v, k, b), data.calib_x, keep=keep, seed=seed,
-                     refit=refit)
-        rows.append({"metric": metric, "v": v, "k": k, "bits": b, "refit": refit, "table_bits": table_bits(qn),
-                     "pq_int": accuracy(run_int(qn, x), y)})
-    return {"keep": list(keep), "images": len(x), **base, "points": rows,
-            "wall_s": round(time.perf_counter() - t0, 1)}
+        qn = convert(
+            net,
+            sweep_engine(engine, net, keep, metric, v, k, b),
+            data.calib_x,
+            keep=keep,
+            seed=seed,
+            refit=refit,
+        )
+        rows.append(
+            {
+                "metric": metric,
+                "v": v,
+                "k": k,
+                "bits": b,
+                "refit": refit,
+                "table_bits": table_bits(qn),
+                "pq_int": accuracy(run_int(qn, x), y),
+            }
+        )
+    return {
+        "keep": list(keep),
+        "images": len(x),
+        **base,
+        "points": rows,
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 def plot_sweep(result, path):
     """Accuracy against table bits, one line per (metric, v, k) over the widths."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     groups = {}
     for r in result["points"]:
         groups.setdefault((r["metric"], r["v"], r["k"]), []).append(r)
     for (metric, v, k), rs in sorted(groups.items()):
         rs = sorted(rs, key=lambda r: r["table_bits"])
-        ax.plot([r["table_bits"] / 8192 for r in rs], [100 * r["pq_int"] for r in rs], marker="o",
-                label=f"{metric} v={v} K={k}")
+        ax.plot(
+            [r["table_bits"] / 8192 for r in rs],
+            [100 * r["pq_int"] for r in rs],
+            marker="o",
+            label=f"{metric} v={v} K={k}",
+        )
     ax.axhline(100 * result["float"], color="k", ls="--", lw=1, label="float")
     ax.axhline(100 * result["int8_mac"], color="gray", ls=":", lw=1, label="int8 MAC")
     ax.set_xscale("log")

@@ -42,10 +42,12 @@ __all__ = ["FinetuneSettings", "init_params", "to_quant", "JaxBackend", "soft_fo
 class FinetuneSettings:
     """``epochs`` over the training split in batches of ``batch`` images (the last partial batch
     is dropped), Adam at ``lr`` with a cosine decay to zero (``relative``: each step scaled by
-    the RMS of the tensor it updates, so ``lr`` is a fraction of each tensor's own magnitude), ``distill``: weight of the KL
+    the RMS of the tensor it updates, so ``lr`` is a fraction of each tensor's own magnitude),
+    ``distill``: weight of the KL
     divergence to the float network's logits against the labels' cross-entropy (0: labels only),
     ``seed`` for the batch order.  The defaults are those ``benchmarks/bench_accuracy.py``
     measures."""
+
     epochs: int = 4
     batch: int = 32
     lr: float = 1e-2
@@ -110,6 +112,7 @@ class JaxBackend:
     def __init__(self, qn, params, hard, gaps):
         import jax
         import jax.numpy as jnp
+
         self.jax, self.jnp = jax, jnp
         self.qn, self.params, self.hard, self.gaps = qn, params, hard, gaps
         self.fused = {r.name for r in fused_relus(qn.net).values()}
@@ -144,7 +147,7 @@ def soft_forward(qn, params, hard, gaps):
 
 def _batches(n, batch, rng):
     order = rng.permutation(n)
-    return [order[i:i + batch] for i in range(0, n - batch + 1, batch)]
+    return [order[i : i + batch] for i in range(0, n - batch + 1, batch)]
 
 
 def finetune(qn: QuantNetwork, data, settings=FinetuneSettings(), progress=False, log=None):
@@ -159,8 +162,10 @@ def finetune(qn: QuantNetwork, data, settings=FinetuneSettings(), progress=False
 
     x_train, y_train = data.split("train")
     if len(x_train) < settings.batch:
-        raise ValueError(f"fine-tuning needs at least one batch of {settings.batch} training images, "
-                         f"the training split has {len(x_train)}")
+        raise ValueError(
+            f"fine-tuning needs at least one batch of {settings.batch} training images, "
+            f"the training split has {len(x_train)}"
+        )
     gaps = _distance_gaps(qn, data.calib_x[:64])
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), init_params(qn))
     rng = np.random.default_rng(settings.seed)
@@ -175,14 +180,20 @@ def finetune(qn: QuantNetwork, data, settings=FinetuneSettings(), progress=False
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
         if tb is not None:
             soft_t = jax.nn.softmax(tb, axis=-1)
-            kl = (soft_t * (jnp.log(soft_t + 1e-9) - jax.nn.log_softmax(logits, axis=-1))).sum(-1).mean()
+            kl = (
+                (soft_t * (jnp.log(soft_t + 1e-9) - jax.nn.log_softmax(logits, axis=-1)))
+                .sum(-1)
+                .mean()
+            )
             loss = (1 - settings.distill) * loss + settings.distill * kl
         return loss, logits
 
     # Adam steps relative to each tensor's own magnitude (its RMS at the start): weights, prototypes
     # and tables live on scales that differ by orders of magnitude
     if settings.relative:
-        size = jax.tree_util.tree_map(lambda a: jnp.sqrt(jnp.mean(a * a)) if a.ndim else jnp.float32(1.0), params)
+        size = jax.tree_util.tree_map(
+            lambda a: jnp.sqrt(jnp.mean(a * a)) if a.ndim else jnp.float32(1.0), params
+        )
         size = jax.tree_util.tree_map(lambda r: jnp.where(r > 0, r, 1.0), size)
     else:
         size = jax.tree_util.tree_map(lambda a: jnp.float32(1.0), params)
@@ -203,15 +214,25 @@ def finetune(qn: QuantNetwork, data, settings=FinetuneSettings(), progress=False
             for idx in _batches(len(x_train), settings.batch, rng):
                 hard = hard_tensors(to_quant(qn, params), x_train[idx])
                 tb = None if teacher is None else jnp.asarray(teacher[idx])
-                params, state, loss, logits = step(params, state, hard, jnp.asarray(y_train[idx]), tb)
+                params, state, loss, logits = step(
+                    params, state, hard, jnp.asarray(y_train[idx]), tb
+                )
                 losses.append(float(loss))
                 right += int((np.asarray(logits).argmax(1) == y_train[idx]).sum())
                 seen += len(idx)
-                bar.set_postfix_str(f"epoch {epoch + 1}/{settings.epochs} loss {np.mean(losses):.3f} "
-                                    f"train acc {100 * right / seen:.1f} %")
+                bar.set_postfix_str(
+                    f"epoch {epoch + 1}/{settings.epochs} loss {np.mean(losses):.3f} "
+                    f"train acc {100 * right / seen:.1f} %"
+                )
                 bar.update(1)
-            history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_accuracy": right / seen,
-                            "wall_s": time.perf_counter() - t0})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": float(np.mean(losses)),
+                    "train_accuracy": right / seen,
+                    "wall_s": time.perf_counter() - t0,
+                }
+            )
             if log:
                 log(history[-1])
     finally:

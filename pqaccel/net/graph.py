@@ -6,7 +6,8 @@ topological order, each reading named tensors and writing one.  Supported ONNX o
 (folded into the ``Conv`` or ``Gemm`` before it), ``Gemm`` and ``MatMul`` (``+ Add`` of a constant
 as bias), ``Relu``, ``Clip`` (constant bounds; after a layer with lower bound 0 it is the layer's
 ReLU plus a ceiling on the host), ``Pad`` (constant zeros on H and W: folded into the next
-``Conv``'s padding, on the host elsewhere), ``Add`` (of two tensors: a residual), ``MaxPool``, ``AveragePool``,
+``Conv``'s padding, on the host elsewhere), ``Add`` (of two tensors: a residual), ``MaxPool``,
+``AveragePool``,
 ``GlobalAveragePool``, ``Flatten`` and ``Reshape`` (to ``(N, features)``).  Anything else is
 rejected with :class:`UnsupportedModel`, naming the node, its operator and what is not supported.
 
@@ -17,10 +18,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .interp import OPS, conv_out_size, im2col, pool, rows_to_nchw, weight_matrix as conv_weight_matrix
+from .interp import (
+    OPS,
+    conv_out_size,
+    im2col,
+    pool,
+    rows_to_nchw,
+    weight_matrix as conv_weight_matrix,
+)
 
-__all__ = ["OP_KINDS", "Op", "Network", "UnsupportedModel", "load_onnx", "run_float", "im2col", "conv_out_size",
-           "conv_weight_matrix", "pool", "rows_to_nchw"]
+__all__ = [
+    "OP_KINDS",
+    "Op",
+    "Network",
+    "UnsupportedModel",
+    "load_onnx",
+    "run_float",
+    "im2col",
+    "conv_out_size",
+    "conv_weight_matrix",
+    "pool",
+    "rows_to_nchw",
+]
 
 
 #: The operation kinds of a :class:`Network` (the interpreter's op table).
@@ -41,6 +60,7 @@ class Op:
     Pools: ``kernel``, ``stride``, ``pads``; ``avgpool`` also ``count_include_pad``.  ``clip``:
     ``lo``, ``hi`` (None: unbounded).  ``pad``: ``pads`` (zeros on H and W).
     """
+
     name: str
     kind: str
     inputs: list
@@ -64,6 +84,7 @@ class Op:
 class Network:
     """Operations in execution order; ``input`` and ``output`` tensor names; ``input_shape``
     without the batch dimension."""
+
     ops: list
     input: str
     output: str
@@ -77,14 +98,31 @@ class Network:
         return [op for op in self.ops if tensor in op.inputs]
 
 
-# -- ONNX import ------------------------------------------------------------------------------------
+# -- ONNX import
+# ------------------------------------------------------------------------------------
 
-_SUPPORTED = ("Conv", "BatchNormalization", "Gemm", "MatMul", "Add", "Relu", "Clip", "Pad", "MaxPool", "AveragePool",
-              "GlobalAveragePool", "Flatten", "Reshape", "Constant", "Identity")
+_SUPPORTED = (
+    "Conv",
+    "BatchNormalization",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Relu",
+    "Clip",
+    "Pad",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "Flatten",
+    "Reshape",
+    "Constant",
+    "Identity",
+)
 
 
 def _attrs(node):
     import onnx
+
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -123,16 +161,24 @@ def load_onnx(source):
             model = onnx.load(str(source))
         except FileNotFoundError:
             raise ValueError(f"ONNX file {str(source)!r} does not exist") from None
-        except Exception as e:           # a broken file: protobuf raises its own errors
+        except Exception as e:  # a broken file: protobuf raises its own errors
             raise ValueError(f"ONNX file {str(source)!r} cannot be read: {e}") from None
     g = model.graph
     if not model.HasField("graph") or not g.node:
-        what = "bytes" if isinstance(source, (bytes, bytearray, onnx.ModelProto)) else f"file {str(source)!r}"
+        what = (
+            "bytes"
+            if isinstance(source, (bytes, bytearray, onnx.ModelProto))
+            else f"file {str(source)!r}"
+        )
         raise ValueError(f"ONNX {what} is not an ONNX model (no graph with nodes)")
-    unsupported = [f"{n.name or n.output[0]!r} ({n.op_type})" for n in g.node if n.op_type not in _SUPPORTED]
+    unsupported = [
+        f"{n.name or n.output[0]!r} ({n.op_type})" for n in g.node if n.op_type not in _SUPPORTED
+    ]
     if unsupported:
-        raise UnsupportedModel(f"{len(unsupported)} node(s) use operators pqaccel does not import: "
-                               f"{', '.join(unsupported)}; supported operators: {', '.join(_SUPPORTED)}")
+        raise UnsupportedModel(
+            f"{len(unsupported)} node(s) use operators pqaccel does not import: "
+            f"{', '.join(unsupported)}; supported operators: {', '.join(_SUPPORTED)}"
+        )
     consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1:
@@ -143,8 +189,10 @@ def load_onnx(source):
     shape = []
     for i, d in enumerate(dims[1:], start=1):
         if not d.HasField("dim_value"):
-            raise UnsupportedModel(f"input {inputs[0].name!r}: dimension {i} is dynamic "
-                                   f"({d.dim_param or '?'}); only the batch dimension may be")
+            raise UnsupportedModel(
+                f"input {inputs[0].name!r}: dimension {i} is dynamic "
+                f"({d.dim_param or '?'}); only the batch dimension may be"
+            )
         shape.append(d.dim_value)
 
     ops = []
@@ -171,7 +219,9 @@ def load_onnx(source):
             alias[out] = ins[0]
             continue
         if op_type == "Conv":
-            _check_attrs(node, a, ("kernel_shape", "strides", "pads", "dilations", "group", "auto_pad"))
+            _check_attrs(
+                node, a, ("kernel_shape", "strides", "pads", "dilations", "group", "auto_pad")
+            )
             if a.get("group", 1) != 1:
                 _reject(node, f"group={a['group']} is not supported (only group=1)")
             if any(d != 1 for d in a.get("dilations", [1, 1])):
@@ -182,16 +232,27 @@ def load_onnx(source):
             if w.ndim != 4:
                 _reject(node, f"only 2-D convolutions are supported, weight shape {w.shape}")
             b = consts[ins[2]] if len(ins) > 2 else np.zeros(w.shape[0])
-            op = Op(nm, "conv", [ins[0]], out, w=w, b=b, stride=tuple(a.get("strides", [1, 1])),
-                    pads=_pads(node, a))
+            op = Op(
+                nm,
+                "conv",
+                [ins[0]],
+                out,
+                w=w,
+                b=b,
+                stride=tuple(a.get("strides", [1, 1])),
+                pads=_pads(node, a),
+            )
         elif op_type == "BatchNormalization":
             _check_attrs(node, a, ("epsilon", "momentum", "training_mode", "spatial"))
             if a.get("training_mode", 0):
                 _reject(node, "training_mode=1 is not supported")
             prev = producer.get(ins[0])
             if prev is None or not prev.is_matmul or any(ins[0] in o.inputs for o in ops):
-                _reject(node, "only a BatchNormalization right after a Conv or Gemm (its only "
-                              "consumer) is supported: it is folded into that layer")
+                _reject(
+                    node,
+                    "only a BatchNormalization right after a Conv or Gemm (its only "
+                    "consumer) is supported: it is folded into that layer",
+                )
             scale, bias, mean, var = (consts[t] for t in ins[1:5])
             k = scale / np.sqrt(var + a.get("epsilon", 1e-5))
             if prev.kind == "conv":
@@ -228,7 +289,9 @@ def load_onnx(source):
                 x = [t for t in ins if t not in consts][0]
                 prev = producer.get(x)
                 if prev is None or prev.kind != "gemm" or any(x in o.inputs for o in ops):
-                    _reject(node, "adding a constant is supported only as the bias of a MatMul/Gemm")
+                    _reject(
+                        node, "adding a constant is supported only as the bias of a MatMul/Gemm"
+                    )
                 prev.b = prev.b + np.broadcast_to(consts[c[0]].reshape(-1), prev.b.shape)
                 producer.pop(prev.output)
                 prev.output = out
@@ -259,18 +322,38 @@ def load_onnx(source):
                 pads = [int(p) for p in consts[ins[1]]]
             else:
                 pads = [int(p) for p in a.get("pads", [])]
-            value = consts[ins[2]].reshape(-1)[0] if len(ins) > 2 and ins[2] in consts else a.get("value", 0.0)
+            value = (
+                consts[ins[2]].reshape(-1)[0]
+                if len(ins) > 2 and ins[2] in consts
+                else a.get("value", 0.0)
+            )
             if len(ins) > 3:
                 _reject(node, "padding selected axes is not supported")
             if float(value) != 0.0:
                 _reject(node, f"only zero padding is supported, got value {float(value)}")
             if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
-                _reject(node, f"only non-negative padding of H and W of an N x C x H x W tensor is supported, "
-                              f"got pads {pads}")
+                _reject(
+                    node,
+                    f"only non-negative padding of H and W of an N x C x H x W tensor is "
+                    f"supported, "
+                    f"got pads {pads}",
+                )
             op = Op(nm, "pad", ins[:1], out, pads=(pads[2], pads[3], pads[6], pads[7]))
         elif op_type in ("MaxPool", "AveragePool"):
-            _check_attrs(node, a, ("kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations",
-                                   "storage_order", "count_include_pad"))
+            _check_attrs(
+                node,
+                a,
+                (
+                    "kernel_shape",
+                    "strides",
+                    "pads",
+                    "auto_pad",
+                    "ceil_mode",
+                    "dilations",
+                    "storage_order",
+                    "count_include_pad",
+                ),
+            )
             if a.get("ceil_mode", 0):
                 _reject(node, "ceil_mode=1 is not supported")
             if any(d != 1 for d in a.get("dilations", [1, 1])):
@@ -278,9 +361,16 @@ def load_onnx(source):
             kernel = tuple(a["kernel_shape"])
             if len(kernel) != 2:
                 _reject(node, f"only 2-D pooling is supported, kernel {kernel}")
-            op = Op(nm, "maxpool" if op_type == "MaxPool" else "avgpool", ins[:1], out, kernel=kernel,
-                    stride=tuple(a.get("strides", [1, 1])), pads=_pads(node, a),
-                    count_include_pad=bool(a.get("count_include_pad", 0)))
+            op = Op(
+                nm,
+                "maxpool" if op_type == "MaxPool" else "avgpool",
+                ins[:1],
+                out,
+                kernel=kernel,
+                stride=tuple(a.get("strides", [1, 1])),
+                pads=_pads(node, a),
+                count_include_pad=bool(a.get("count_include_pad", 0)),
+            )
         elif op_type == "GlobalAveragePool":
             op = Op(nm, "gap", ins[:1], out)
         elif op_type == "Flatten":
@@ -289,10 +379,14 @@ def load_onnx(source):
             op = Op(nm, "flatten", ins[:1], out)
         elif op_type == "Reshape":
             if len(ins) < 2 or ins[1] not in consts:
-                _reject(node, "the target shape must be a constant (dynamic shapes are not supported)")
+                _reject(
+                    node, "the target shape must be a constant (dynamic shapes are not supported)"
+                )
             target = [int(t) for t in consts[ins[1]]]
             if len(target) != 2 or target[1] not in (-1,) and target[0] not in (-1, 0):
-                _reject(node, f"only a reshape to (batch, features) is supported, got shape {target}")
+                _reject(
+                    node, f"only a reshape to (batch, features) is supported, got shape {target}"
+                )
             op = Op(nm, "flatten", ins[:1], out)
         for t in op.inputs:
             if t in consts:
@@ -302,7 +396,9 @@ def load_onnx(source):
     ops = _fold_pads(ops)
     output = name_of(g.output[0].name)
     if output not in producer:
-        raise UnsupportedModel(f"the graph output {g.output[0].name!r} is not computed by a supported node")
+        raise UnsupportedModel(
+            f"the graph output {g.output[0].name!r} is not computed by a supported node"
+        )
     net = Network(ops, inputs[0].name, producer[output].output, tuple(shape))
     _check_shapes(net)
     return net
@@ -328,11 +424,14 @@ def _check_shapes(net):
     run_float(net, np.zeros((1, *net.input_shape)))
 
 
-# -- float execution --------------------------------------------------------------------------------
+# -- float execution
+# --------------------------------------------------------------------------------
+
 
 def run_float(net, x, matmul=None, keep=False):
     """Execute ``net`` in float64 on ``x`` (``N x input_shape``); return the output (or, with
     ``keep``, every tensor).  ``matmul(op, x)`` may replace the float conv/gemm.  The op
     semantics are the interpreter's (:mod:`pqaccel.net.interp`)."""
     from .interp import FloatBackend, run
+
     return run(net, x, FloatBackend(matmul), keep)

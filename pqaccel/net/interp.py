@@ -20,11 +20,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OPS", "OpSemantics", "Deferred", "walk", "run", "im2col", "rows_to_nchw", "conv_out_size",
-           "pool", "FloatBackend"]
+__all__ = [
+    "OPS",
+    "OpSemantics",
+    "Deferred",
+    "walk",
+    "run",
+    "im2col",
+    "rows_to_nchw",
+    "conv_out_size",
+    "pool",
+    "FloatBackend",
+]
 
 
-# -- array helpers shared by every backend (``xp``: numpy or jax.numpy) -----------------------------
+# -- array helpers shared by every backend (``xp``: numpy or jax.numpy)
+# -----------------------------
+
 
 def conv_out_size(size, k, stride, pad_lo, pad_hi):
     return (size + pad_lo + pad_hi - k) // stride + 1
@@ -35,12 +47,15 @@ def im2col(x, kh, kw, stride, pads, fill=0, xp=np):
     row-major per image, columns ordered ``(c, i, j)``: with ``v = kh*kw`` one subvector is one
     input channel's patch.  Returns ``(rows, Ho, Wo)``."""
     n, c, h, w = x.shape
-    t, l, b, r = pads
-    xp_ = xp.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=fill)
-    ho, wo = conv_out_size(h, kh, stride[0], t, b), conv_out_size(w, kw, stride[1], l, r)
-    taps = [xp_[:, :, i:i + stride[0] * ho:stride[0], j:j + stride[1] * wo:stride[1]]
-            for i in range(kh) for j in range(kw)]
-    cols = xp.stack(taps, axis=2)                       # N x C x (kh*kw) x Ho x Wo
+    t, ly, b, r = pads
+    xp_ = xp.pad(x, ((0, 0), (0, 0), (t, b), (ly, r)), constant_values=fill)
+    ho, wo = conv_out_size(h, kh, stride[0], t, b), conv_out_size(w, kw, stride[1], ly, r)
+    taps = [
+        xp_[:, :, i : i + stride[0] * ho : stride[0], j : j + stride[1] * wo : stride[1]]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    cols = xp.stack(taps, axis=2)  # N x C x (kh*kw) x Ho x Wo
     return cols.transpose(0, 3, 4, 1, 2).reshape(n * ho * wo, c * kh * kw), ho, wo
 
 
@@ -67,7 +82,8 @@ def pool(x, op, reduce, xp=np):
 
 
 def matmul_rows(op, x, xp=np):
-    """Engine input rows of a conv/gemm for input ``x`` and the output geometry (None for a gemm)."""
+    """Engine input rows of a conv/gemm for input ``x`` and the output geometry (None for a
+    gemm)."""
     if op.kind == "conv":
         kh, kw = op.w.shape[2:]
         rows, ho, wo = im2col(x, kh, kw, op.stride, op.pads, xp=xp)
@@ -92,17 +108,23 @@ def _qmax(bits):
 
 # -- the op table ---------------------------------------------------------------------------------
 
+
 def _float_matmul(xp, op, x, w=None, b=None):
     from .graph import UnsupportedModel
+
     w = weight_matrix(op) if w is None else w
     b = op.b if b is None else b
     if op.kind == "conv":
         if x.ndim != 4 or x.shape[1] * op.w.shape[2] * op.w.shape[3] != w.shape[0]:
-            raise UnsupportedModel(f"node {op.name!r} (Conv): input shape {tuple(x.shape)} does not "
-                                   f"match weights {op.w.shape}")
+            raise UnsupportedModel(
+                f"node {op.name!r} (Conv): input shape {tuple(x.shape)} does not "
+                f"match weights {op.w.shape}"
+            )
     elif x.ndim != 2 or x.shape[1] != w.shape[0]:
-        raise UnsupportedModel(f"node {op.name!r} (Gemm): input shape {tuple(x.shape)} does not "
-                               f"match weights {tuple(w.shape)} (flatten first)")
+        raise UnsupportedModel(
+            f"node {op.name!r} (Gemm): input shape {tuple(x.shape)} does not "
+            f"match weights {tuple(w.shape)} (flatten first)"
+        )
     rows, geom = matmul_rows(op, x, xp)
     return unrows(rows @ w + b, geom)
 
@@ -125,7 +147,8 @@ def _int_gap(ctx, op, a):
 
 
 def _int_clip(ctx, op, a):
-    """The float bounds on the integer grid of the input's scale: ``ceil(lo/s)``, ``floor(hi/s)``."""
+    """The float bounds on the integer grid of the input's scale: ``ceil(lo/s)``,
+    ``floor(hi/s)``."""
     s = ctx.scales[op.inputs[0]]
     lo = None if op.lo is None else int(np.ceil(op.lo / s - 1e-9))
     hi = None if op.hi is None else int(np.floor(op.hi / s + 1e-9))
@@ -137,8 +160,8 @@ def _float_clip(xp, op, a):
 
 
 def _pad(xp, op, a):
-    t, l, b, r = op.pads
-    return xp.pad(a, ((0, 0), (0, 0), (t, b), (l, r)))
+    t, ly, b, r = op.pads
+    return xp.pad(a, ((0, 0), (0, 0), (t, b), (ly, r)))
 
 
 def _float_avgpool(xp, op, a):
@@ -150,22 +173,31 @@ def _float_avgpool(xp, op, a):
 class OpSemantics:
     """One op kind: its float semantics (array namespace generic), its integer host semantics
     (None: an engine layer), and where it runs."""
+
     float: object
     int: object
-    where: str          # "engine" or "host"
+    where: str  # "engine" or "host"
 
 
 OPS = {
     "conv": OpSemantics(_float_matmul, None, "engine"),
     "gemm": OpSemantics(_float_matmul, None, "engine"),
-    "relu": OpSemantics(lambda xp, op, a: xp.maximum(a, 0), lambda ctx, op, a: np.maximum(a, 0), "host"),
+    "relu": OpSemantics(
+        lambda xp, op, a: xp.maximum(a, 0), lambda ctx, op, a: np.maximum(a, 0), "host"
+    ),
     "add": OpSemantics(lambda xp, op, a, b: a + b, _int_add, "host"),
-    "maxpool": OpSemantics(lambda xp, op, a: pool(a, op, "max", xp)[0], lambda ctx, op, a: pool(a, op, "max")[0],
-                           "host"),
+    "maxpool": OpSemantics(
+        lambda xp, op, a: pool(a, op, "max", xp)[0],
+        lambda ctx, op, a: pool(a, op, "max")[0],
+        "host",
+    ),
     "avgpool": OpSemantics(_float_avgpool, _int_avgpool, "host"),
     "gap": OpSemantics(lambda xp, op, a: a.mean(axis=(2, 3), keepdims=True), _int_gap, "host"),
-    "flatten": OpSemantics(lambda xp, op, a: a.reshape(a.shape[0], -1),
-                           lambda ctx, op, a: a.reshape(a.shape[0], -1), "host"),
+    "flatten": OpSemantics(
+        lambda xp, op, a: a.reshape(a.shape[0], -1),
+        lambda ctx, op, a: a.reshape(a.shape[0], -1),
+        "host",
+    ),
     # a ReLU with a ceiling when lo = 0 (the engine layer before it applies the ReLU); bounds on
     # the input's integer grid
     "clip": OpSemantics(_float_clip, _int_clip, "host"),
@@ -178,10 +210,13 @@ def semantics(op):
     try:
         return OPS[op.kind]
     except KeyError:
-        raise ValueError(f"op {op.name!r} has unknown kind {op.kind!r}; known: {', '.join(OPS)}") from None
+        raise ValueError(
+            f"op {op.name!r} has unknown kind {op.kind!r}; known: {', '.join(OPS)}"
+        ) from None
 
 
 # -- the walk -------------------------------------------------------------------------------------
+
 
 class Deferred:
     """An engine layer a backend hands to its driver: ``op``, the integer input ``rows``, the

@@ -29,8 +29,16 @@ from .graph import Network
 from .interp import Deferred, matmul_rows, run, semantics, unrows, walk
 from .layer import qmax
 
-__all__ = ["ADD_FRAC_BITS", "QuantNetwork", "IntBackend", "fused_relus", "quantize_input", "run_int", "walk_int",
-           "table_bits"]
+__all__ = [
+    "ADD_FRAC_BITS",
+    "QuantNetwork",
+    "IntBackend",
+    "fused_relus",
+    "quantize_input",
+    "run_int",
+    "walk_int",
+    "table_bits",
+]
 
 #: Fraction bits of a residual add's multipliers.
 ADD_FRAC_BITS = 16
@@ -38,8 +46,10 @@ ADD_FRAC_BITS = 16
 
 @dataclass
 class QuantNetwork:
-    """A converted network: the graph, the engine configuration, per-layer :class:`~pqaccel.net.layer.EngineLayer`,
+    """A converted network: the graph, the engine configuration, per-layer
+    :class:`~pqaccel.net.layer.EngineLayer`,
     the input scale and, per host tensor, its scale."""
+
     net: Network
     engine: EngineConfig
     layers: dict
@@ -57,7 +67,9 @@ def fused_relus(net):
     out = {}
     for op in net.matmul_ops():
         users = net.consumers(op.output)
-        if len(users) == 1 and (users[0].kind == "relu" or (users[0].kind == "clip" and users[0].lo == 0)):
+        if len(users) == 1 and (
+            users[0].kind == "relu" or (users[0].kind == "clip" and users[0].lo == 0)
+        ):
             out[op.name] = users[0]
     return out
 
@@ -91,7 +103,7 @@ class IntBackend:
 
     def host(self, op, *args):
         if op.kind == "relu" and op.name in self.fused:
-            return args[0]                      # already applied by the engine layer
+            return args[0]  # already applied by the engine layer
         return semantics(op).int(self, op, *args)
 
 

@@ -27,13 +27,32 @@ import numpy as np
 
 from ..engines import engine_entry
 
-__all__ = ["EngineLayer", "layer_class", "SCALAR_FIELDS", "CONVENTIONAL", "qmax", "scale_and_shift", "out_range"]
+__all__ = [
+    "EngineLayer",
+    "layer_class",
+    "SCALAR_FIELDS",
+    "CONVENTIONAL",
+    "qmax",
+    "scale_and_shift",
+    "out_range",
+]
 
 #: The engine of the layers a conversion keeps conventional (``--keep``, ``--mac-only``).
 CONVENTIONAL = "mac"
 
 #: The fields every layer stores in a bundle's ``network.json`` (besides its arrays).
-SCALAR_FIELDS = ("name", "mode", "d", "m", "relu", "shift", "in_scale", "acc_scale", "out_scale", "bias_cols")
+SCALAR_FIELDS = (
+    "name",
+    "mode",
+    "d",
+    "m",
+    "relu",
+    "shift",
+    "in_scale",
+    "acc_scale",
+    "out_scale",
+    "bias_cols",
+)
 
 
 def qmax(bits):
@@ -44,8 +63,10 @@ def qmax(bits):
 def scale_and_shift(unit_min, s_y, shift_max):
     """``(shift, acc_scale)``: the largest ``shift <= shift_max`` with ``s_y / 2**shift >=
     unit_min`` (0 if none), and ``acc_scale = max(unit_min, s_y / 2**shift)``."""
-    shift = int(np.clip(np.floor(np.log2(s_y / unit_min)), 0, shift_max)) if unit_min > 0 else shift_max
-    return shift, max(unit_min, s_y / 2 ** shift)
+    shift = (
+        int(np.clip(np.floor(np.log2(s_y / unit_min)), 0, shift_max)) if unit_min > 0 else shift_max
+    )
+    return shift, max(unit_min, s_y / 2**shift)
 
 
 def out_range(y, relu, percentile):
@@ -56,7 +77,8 @@ def out_range(y, relu, percentile):
 
 
 def layer_class(mode):
-    """The network-layer class of the engine ``mode`` (:class:`ValueError` naming the valid ones)."""
+    """The network-layer class of the engine ``mode`` (:class:`ValueError` naming the valid
+    ones)."""
     return engine_entry(mode, "layer mode").load("layer")
 
 
@@ -66,6 +88,7 @@ class EngineLayer:
     Scales: ``in_scale`` (input integers), ``acc_scale`` (one unit of the accumulator),
     ``out_scale = acc_scale * 2**shift``.  ``bias_cols``: input columns an engine adds to carry
     the bias (0 where the bias is elsewhere)."""
+
     name: str
     d: int
     m: int
@@ -80,7 +103,10 @@ class EngineLayer:
 
     def scalars(self):
         """The layer's ``network.json`` entry."""
-        return {f: (float(getattr(self, f)) if "scale" in f else getattr(self, f)) for f in SCALAR_FIELDS}
+        return {
+            f: (float(getattr(self, f)) if "scale" in f else getattr(self, f))
+            for f in SCALAR_FIELDS
+        }
 
     @staticmethod
     def from_scalars(d):
@@ -92,6 +118,7 @@ class EngineLayer:
     def engine_shape(self):
         """The :class:`~pqaccel.config.LayerConfig` the engine runs (inputs incl. bias columns)."""
         from ..config import LayerConfig
+
         return LayerConfig(d=self.d + self.bias_cols, m=self.m)
 
     def engine_rows(self, engine, rows):

@@ -74,7 +74,17 @@ def network_cycles(qn, rows_per_layer, engine=None, load_bits=None):
         commit = max(load_start + load, fed_prev)
         start = max(commit, end_prev)
         end = start + compute
-        out.append({"layer": lq.name, "rows": rows, "writes": writes, "load": load, "compute": compute,
-                    "stall": start - end_prev, "start": start, "end": end})
+        out.append(
+            {
+                "layer": lq.name,
+                "rows": rows,
+                "writes": writes,
+                "load": load,
+                "compute": compute,
+                "stall": start - end_prev,
+                "start": start,
+                "end": end,
+            }
+        )
         commit_prev, end_prev, fed_prev = commit, end, end - lam
     return {"layers": out, "total": end_prev, "word_bits": word, "load_bits": load_bits}

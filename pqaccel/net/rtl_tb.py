@@ -6,7 +6,8 @@ Configuration (JSON file named by ``PQ_COSIM``): ``{"manifest", "bundle", "image
 The network runs layer by layer over the whole batch of images: the host side (input
 quantization, im2col, residual adds, pooling, and the layers the engine does not run) in NumPy
 with the integer network model, every layer of the engine's kind on the engine: the ``pq``
-layers on a PQ engine, the ``mac`` layers (with their bias columns) on a MAC engine.  Each PQ layer's tables (and its shift and
+layers on a PQ engine, the ``mac`` layers (with their bias columns) on a MAC engine.  Each PQ
+layer's tables (and its shift and
 ReLU) are written through the table port while the layer before computes (double buffer) and
 committed once that layer's last input beat is accepted.  Every output beat is compared with the
 golden network model; the first mismatch stops the run and is reported with its image, layer, row
@@ -33,7 +34,8 @@ from pqaccel.sim.tbutil import Traffic, clock_cycle, load_config, next_write, re
 
 
 class Host:
-    """The host side: the network interpreter's integer walk (:func:`pqaccel.net.intmodel.walk_int`),
+    """The host side: the network interpreter's integer walk
+    (:func:`pqaccel.net.intmodel.walk_int`),
     which stops at every layer of the engine's kind and hands over its rows."""
 
     def __init__(self, qn, x, kind):
@@ -91,8 +93,18 @@ async def pq_network(dut):
 
     jobs = [None] * n_layers
     geoms = [None] * n_layers
-    stats = [{"layer": op.name, "writes": len(w), "first_write": None, "commit": None, "first_in": None,
-              "last_out": None, "stall_cycles": 0} for op, w in zip(pq_ops, writes)]
+    stats = [
+        {
+            "layer": op.name,
+            "writes": len(w),
+            "first_write": None,
+            "commit": None,
+            "first_in": None,
+            "last_out": None,
+            "stall_cycles": 0,
+        }
+        for op, w in zip(pq_ops, writes)
+    ]
 
     def prepare(j):
         found = host.next_layer()
@@ -157,7 +169,11 @@ async def pq_network(dut):
                 if bad:
                     b = bad[0]
                     per_image = geoms[cj][1] * geoms[cj][2] if geoms[cj] else 1
-                    mismatch = {"layer": pq_ops[cj].name, "image": b.get("row", 0) // per_image, **b}
+                    mismatch = {
+                        "layer": pq_ops[cj].name,
+                        "image": b.get("row", 0) // per_image,
+                        **b,
+                    }
                     break
                 host.done(pq_ops[cj], jobs[cj].expected, geoms[cj])
                 cj += 1
@@ -174,19 +190,34 @@ async def pq_network(dut):
     for j, (op, s) in enumerate(zip(pq_ops, stats)):
         lq = qn.layers[op.name]
         job = jobs[j]
-        entry = {"layer": op.name, "d": lq.d, "m": lq.m, "rows": int(job.layer.n) if job else None,
-                 "writes": s["writes"], "stall_cycles": s["stall_cycles"],
-                 "load_cycles": (s["commit"] - s["first_write"] + 1) if s["commit"] else None,
-                 "compute_cycles": (s["last_out"] - s["first_in"] + 1) if s["last_out"] else None,
-                 "ideal_compute_cycles": int(job.layer.n * job.ideal_cycles_per_row) if job else None,
-                 "first_write": s["first_write"], "commit": s["commit"], "first_in": s["first_in"],
-                 "last_out": s["last_out"]}
+        entry = {
+            "layer": op.name,
+            "d": lq.d,
+            "m": lq.m,
+            "rows": int(job.layer.n) if job else None,
+            "writes": s["writes"],
+            "stall_cycles": s["stall_cycles"],
+            "load_cycles": (s["commit"] - s["first_write"] + 1) if s["commit"] else None,
+            "compute_cycles": (s["last_out"] - s["first_in"] + 1) if s["last_out"] else None,
+            "ideal_compute_cycles": int(job.layer.n * job.ideal_cycles_per_row) if job else None,
+            "first_write": s["first_write"],
+            "commit": s["commit"],
+            "first_in": s["first_in"],
+            "last_out": s["last_out"],
+        }
         layers.append(entry)
-    result = {"images": len(x), "cycles": cycle, "load_bits": load_bits, "word_bits": word, "layers": layers, "mismatch": mismatch,
-              "mismatches": 0 if mismatch is None else 1,
-              "predictions": rtl_out.argmax(axis=1).tolist() if rtl_out is not None else None,
-              "golden_predictions": golden.argmax(axis=1).tolist(),
-              "equal_to_golden": bool(rtl_out is not None and np.array_equal(rtl_out, golden))}
+    result = {
+        "images": len(x),
+        "cycles": cycle,
+        "load_bits": load_bits,
+        "word_bits": word,
+        "layers": layers,
+        "mismatch": mismatch,
+        "mismatches": 0 if mismatch is None else 1,
+        "predictions": rtl_out.argmax(axis=1).tolist() if rtl_out is not None else None,
+        "golden_predictions": golden.argmax(axis=1).tolist(),
+        "equal_to_golden": bool(rtl_out is not None and np.array_equal(rtl_out, golden)),
+    }
     with open(cfg["result"], "w") as f:
         json.dump(result, f, indent=2)
     assert mismatch is None, f"mismatch: {mismatch}"

@@ -14,6 +14,7 @@ def resnet20_onnx(seed=0, num_classes=10):
     ``numpy.random.default_rng(seed)``; BatchNorm statistics that keep activations near unit
     variance."""
     from onnx import TensorProto, helper, numpy_helper
+
     rng = np.random.default_rng(seed)
     inits, nodes = [], []
 
@@ -24,13 +25,31 @@ def resnet20_onnx(seed=0, num_classes=10):
     def conv_bn(name, x, c_in, c_out, k, stride):
         w = rng.normal(size=(c_out, c_in, k, k)) * np.sqrt(2.0 / (c_in * k * k))
         pad = (k - 1) // 2
-        nodes.append(helper.make_node("Conv", [x, const(name + ".w", w)], [name + ".c"], name=name,
-                                      kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4))
-        nodes.append(helper.make_node(
-            "BatchNormalization",
-            [name + ".c", const(name + ".g", rng.uniform(0.5, 1.0, c_out)), const(name + ".b", rng.normal(0, 0.1, c_out)),
-             const(name + ".mu", rng.normal(0, 0.1, c_out)), const(name + ".var", rng.uniform(0.5, 2.0, c_out))],
-            [name + ".bn"], name=name + ".bn"))
+        nodes.append(
+            helper.make_node(
+                "Conv",
+                [x, const(name + ".w", w)],
+                [name + ".c"],
+                name=name,
+                kernel_shape=[k, k],
+                strides=[stride, stride],
+                pads=[pad] * 4,
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "BatchNormalization",
+                [
+                    name + ".c",
+                    const(name + ".g", rng.uniform(0.5, 1.0, c_out)),
+                    const(name + ".b", rng.normal(0, 0.1, c_out)),
+                    const(name + ".mu", rng.normal(0, 0.1, c_out)),
+                    const(name + ".var", rng.uniform(0.5, 2.0, c_out)),
+                ],
+                [name + ".bn"],
+                name=name + ".bn",
+            )
+        )
         return name + ".bn"
 
     def relu(x, name):
@@ -52,12 +71,24 @@ def resnet20_onnx(seed=0, num_classes=10):
     nodes.append(helper.make_node("GlobalAveragePool", [h], ["gap"], name="gap"))
     nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"))
     fc_w = rng.normal(size=(num_classes, 64)) / 8.0
-    nodes.append(helper.make_node("Gemm", ["flat", const("fc.w", fc_w), const("fc.b", np.zeros(num_classes))],
-                                  ["logits"], name="fc", transB=1))
-    graph = helper.make_graph(nodes, "resnet20_cifar_shapes",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", num_classes])],
-                              inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pqaccel.net.zoo")
+    nodes.append(
+        helper.make_node(
+            "Gemm",
+            ["flat", const("fc.w", fc_w), const("fc.b", np.zeros(num_classes))],
+            ["logits"],
+            name="fc",
+            transB=1,
+        )
+    )
+    graph = helper.make_graph(
+        nodes,
+        "resnet20_cifar_shapes",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", num_classes])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pqaccel.net.zoo"
+    )
     model.ir_version = 8
     return model

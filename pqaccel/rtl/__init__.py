@@ -11,4 +11,5 @@ __all__ = ["engine_rtl"]
 def engine_rtl(cfg, checks=False):
     """The top-level Amaranth component of the engine ``cfg`` (with simulation ``checks``)."""
     from ..engines import engine_entry
+
     return engine_entry(cfg).load("rtl")(cfg, checks=checks)

@@ -31,7 +31,9 @@ class Accumulator(wiring.Component):
     read-modify-write needs no forwarding.
     """
 
-    def __init__(self, *, lanes, outs, entry_shape, acc_bits, steps, requant, out_bits, masked=True):
+    def __init__(
+        self, *, lanes, outs, entry_shape, acc_bits, steps, requant, out_bits, masked=True
+    ):
         self.lanes, self.outs, self.acc_bits, self.steps = lanes, outs, acc_bits, steps
         self.requant, self.out_bits, self.masked = requant, out_bits, masked
         self.entry_shape = Shape.cast(entry_shape)
@@ -39,20 +41,38 @@ class Accumulator(wiring.Component):
         self.tree_stages = tree_levels(lanes)
         self.latency = pipeline.accumulator(lanes, requant)
         rq = {"shift": requant.shift_bits, "relu": 1} if requant.runtime else {}
-        self.in_layout = data.StructLayout({"first": 1, "last": 1, "row_end": 1, "t": max(1, field_bits(steps)),
-                                            **({"mask": lanes} if masked else {}), **rq})
-        self.out_layout = data.StructLayout({"data": data.ArrayLayout(signed(self.result_bits), outs), "last": 1})
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout, always_ready=True)),
-            "entries": In(data.ArrayLayout(data.ArrayLayout(entry_shape, outs), lanes)),
-            "o": Out(stream.Signature(self.out_layout, always_ready=True)),
-        })
+        self.in_layout = data.StructLayout(
+            {
+                "first": 1,
+                "last": 1,
+                "row_end": 1,
+                "t": max(1, field_bits(steps)),
+                **({"mask": lanes} if masked else {}),
+                **rq,
+            }
+        )
+        self.out_layout = data.StructLayout(
+            {"data": data.ArrayLayout(signed(self.result_bits), outs), "last": 1}
+        )
+        super().__init__(
+            {
+                "i": In(stream.Signature(self.in_layout, always_ready=True)),
+                "entries": In(data.ArrayLayout(data.ArrayLayout(entry_shape, outs), lanes)),
+                "o": Out(stream.Signature(self.out_layout, always_ready=True)),
+            }
+        )
 
     @classmethod
     def for_engine(cls, cfg):
-        return cls(lanes=cfg.par.c_par, outs=cfg.par.m_par, entry_shape=signed(cfg.widths.lut_bits),
-                   acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant,
-                   out_bits=cfg.widths.out_bits)
+        return cls(
+            lanes=cfg.par.c_par,
+            outs=cfg.par.m_par,
+            entry_shape=signed(cfg.widths.lut_bits),
+            acc_bits=cfg.acc_bits,
+            steps=cfg.mt_max,
+            requant=cfg.requant,
+            out_bits=cfg.widths.out_bits,
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -64,21 +84,23 @@ class Accumulator(wiring.Component):
         last = delay(m, beat.last, n, "last")
         row_end = delay(m, beat.row_end, n, "row_end")
         t = delay(m, beat.t, n, "t")
-        if self.requant.runtime:        # aligned with ``acc`` (one register after the tree)
+        if self.requant.runtime:  # aligned with ``acc`` (one register after the tree)
             shift = delay(m, beat.shift, n + 1, "shift")
             relu = delay(m, beat.relu, n + 1, "relu")
 
         acc_valid = Signal()
         acc_row_end = Signal()
         m.d.sync += [acc_valid.eq(valid & last), acc_row_end.eq(row_end)]
-        if self.requant.runtime:        # the extra register between shift and saturation
+        if self.requant.runtime:  # the extra register between shift and saturation
             acc_valid = delay(m, acc_valid, 1, "rq_valid")
             acc_row_end = delay(m, acc_row_end, 1, "rq_row_end")
             relu = delay(m, relu, 1, "rq_relu")
         entry_bits = self.entry_shape.width
         for ml in range(self.outs):
-            terms = [Mux(beat.mask[cl], self.entries[cl][ml], 0) if self.masked else self.entries[cl][ml]
-                     for cl in range(self.lanes)]
+            terms = [
+                Mux(beat.mask[cl], self.entries[cl][ml], 0) if self.masked else self.entries[cl][ml]
+                for cl in range(self.lanes)
+            ]
             level = 0
             while len(terms) > 1:
                 nxt = []

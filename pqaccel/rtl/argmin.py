@@ -25,11 +25,13 @@ class ArgminTree(wiring.Component):
         self.n, self.dist_bits = n, dist_bits
         self.idx_bits = max(1, field_bits(n))
         self.latency = pipeline.argmin(n)
-        super().__init__({
-            "dist": In(data.ArrayLayout(unsigned(dist_bits), n)),
-            "min_dist": Out(unsigned(dist_bits)),
-            "min_idx": Out(unsigned(self.idx_bits)),
-        })
+        super().__init__(
+            {
+                "dist": In(data.ArrayLayout(unsigned(dist_bits), n)),
+                "min_dist": Out(unsigned(dist_bits)),
+                "min_idx": Out(unsigned(self.idx_bits)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()

@@ -44,6 +44,7 @@ class AxiWrapper(wiring.Component):
     def __init__(self, cfg):
         self.cfg = cfg
         from . import engine_rtl
+
         self.engine = engine_rtl(cfg)
         e = self.engine
         self.in_bits = e.in_layout.size if hasattr(e.in_layout, "size") else len(e.i.payload)
@@ -51,22 +52,44 @@ class AxiWrapper(wiring.Component):
         self.out_data_bits = e.out_layout["data"].shape.size
         self.data_words = -(-self.data_bits // 32)
         if e.amap.addr_bits > 32:
-            raise ValueError(f"the table port's address ({e.amap.addr_bits} bits) does not fit AXI4-Lite's 32")
+            raise ValueError(
+                f"the table port's address ({e.amap.addr_bits} bits) does not fit AXI4-Lite's 32"
+            )
         if AXIL_REGS["data"] + 4 * self.data_words > (1 << AXIL_ADDR_BITS):
-            raise ValueError(f"{self.data_words} data words do not fit the {AXIL_ADDR_BITS}-bit AXI4-Lite space")
-        super().__init__({
-            "s_axis_tdata": In(_bytes(self.in_bits)), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
-            "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(_bytes(self.out_data_bits)), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
-            "m_axis_tlast": Out(1),
-            "s_axil_awaddr": In(AXIL_ADDR_BITS), "s_axil_awprot": In(3), "s_axil_awvalid": In(1),
-            "s_axil_awready": Out(1),
-            "s_axil_wdata": In(32), "s_axil_wstrb": In(4), "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
-            "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
-            "s_axil_araddr": In(AXIL_ADDR_BITS), "s_axil_arprot": In(3), "s_axil_arvalid": In(1),
-            "s_axil_arready": Out(1),
-            "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
-        })
+            raise ValueError(
+                f"{self.data_words} data words do not fit the {AXIL_ADDR_BITS}-bit AXI4-Lite space"
+            )
+        super().__init__(
+            {
+                "s_axis_tdata": In(_bytes(self.in_bits)),
+                "s_axis_tvalid": In(1),
+                "s_axis_tready": Out(1),
+                "s_axis_tlast": In(1),
+                "m_axis_tdata": Out(_bytes(self.out_data_bits)),
+                "m_axis_tvalid": Out(1),
+                "m_axis_tready": In(1),
+                "m_axis_tlast": Out(1),
+                "s_axil_awaddr": In(AXIL_ADDR_BITS),
+                "s_axil_awprot": In(3),
+                "s_axil_awvalid": In(1),
+                "s_axil_awready": Out(1),
+                "s_axil_wdata": In(32),
+                "s_axil_wstrb": In(4),
+                "s_axil_wvalid": In(1),
+                "s_axil_wready": Out(1),
+                "s_axil_bresp": Out(2),
+                "s_axil_bvalid": Out(1),
+                "s_axil_bready": In(1),
+                "s_axil_araddr": In(AXIL_ADDR_BITS),
+                "s_axil_arprot": In(3),
+                "s_axil_arvalid": In(1),
+                "s_axil_arready": Out(1),
+                "s_axil_rdata": Out(32),
+                "s_axil_rresp": Out(2),
+                "s_axil_rvalid": Out(1),
+                "s_axil_rready": In(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -74,20 +97,27 @@ class AxiWrapper(wiring.Component):
 
         # -- streams ---------------------------------------------------------------------------
         m.d.comb += [
-            e.i.valid.eq(self.s_axis_tvalid), e.i.payload.eq(self.s_axis_tdata[:self.in_bits]),
+            e.i.valid.eq(self.s_axis_tvalid),
+            e.i.payload.eq(self.s_axis_tdata[: self.in_bits]),
             self.s_axis_tready.eq(e.i.ready),
-            self.m_axis_tvalid.eq(e.o.valid), self.m_axis_tdata.eq(e.o.payload.data.as_value()),
-            self.m_axis_tlast.eq(e.o.payload.last), e.o.ready.eq(self.m_axis_tready),
+            self.m_axis_tvalid.eq(e.o.valid),
+            self.m_axis_tdata.eq(e.o.payload.data.as_value()),
+            self.m_axis_tlast.eq(e.o.payload.last),
+            e.o.ready.eq(self.m_axis_tready),
         ]
 
         # -- AXI4-Lite writes --------------------------------------------------------------------
         words = Array(Signal(32, name=f"data{i}") for i in range(self.data_words))
-        pending = Signal()                     # a table-port write waits for the engine
+        pending = Signal()  # a table-port write waits for the engine
         wr_addr = Signal(len(e.wr.addr))
         bvalid = Signal()
         take = self.s_axil_awvalid & self.s_axil_wvalid & ~bvalid & ~pending
-        m.d.comb += [self.s_axil_awready.eq(take), self.s_axil_wready.eq(take), self.s_axil_bresp.eq(0),
-                     self.s_axil_bvalid.eq(bvalid)]
+        m.d.comb += [
+            self.s_axil_awready.eq(take),
+            self.s_axil_wready.eq(take),
+            self.s_axil_bresp.eq(0),
+            self.s_axil_bvalid.eq(bvalid),
+        ]
         word_addr = self.s_axil_awaddr[2:]
         data_base = AXIL_REGS["data"] >> 2
         with m.If(take):
@@ -97,8 +127,11 @@ class AxiWrapper(wiring.Component):
                 with m.If((word_addr >= data_base) & (word_addr < data_base + self.data_words)):
                     m.d.sync += words[word_addr - data_base].eq(self.s_axil_wdata)
                 m.d.sync += bvalid.eq(1)
-        m.d.comb += [e.wr.en.eq(pending), e.wr.addr.eq(wr_addr),
-                     e.wr.data.eq(Cat(*words)[:self.data_bits])]
+        m.d.comb += [
+            e.wr.en.eq(pending),
+            e.wr.addr.eq(wr_addr),
+            e.wr.data.eq(Cat(*words)[: self.data_bits]),
+        ]
         with m.If(pending & e.wr.ready):
             m.d.sync += [pending.eq(0), bvalid.eq(1)]
         with m.If(bvalid & self.s_axil_bready):
@@ -107,8 +140,12 @@ class AxiWrapper(wiring.Component):
         # -- AXI4-Lite reads ---------------------------------------------------------------------
         rvalid = Signal()
         rdata = Signal(32)
-        m.d.comb += [self.s_axil_arready.eq(~rvalid), self.s_axil_rvalid.eq(rvalid),
-                     self.s_axil_rdata.eq(rdata), self.s_axil_rresp.eq(0)]
+        m.d.comb += [
+            self.s_axil_arready.eq(~rvalid),
+            self.s_axil_rvalid.eq(rvalid),
+            self.s_axil_rdata.eq(rdata),
+            self.s_axil_rresp.eq(0),
+        ]
         raddr = self.s_axil_araddr[2:]
         with m.If(self.s_axil_arvalid & ~rvalid):
             m.d.sync += rvalid.eq(1)

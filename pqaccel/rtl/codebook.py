@@ -36,20 +36,25 @@ class CodebookMemory(wiring.Component):
         self.latency = pipeline.codebook(cfg)
         self.addr_bits = max(1, field_bits(self.depth))
         self.vec = data.ArrayLayout(signed(w.proto_bits), cfg.v)
-        rd, rd_out = read_signatures(self.addr_bits, data.ArrayLayout(data.ArrayLayout(self.vec, p.k_par), p.c_par),
-                                     tag)
-        super().__init__({
-            "rd": In(rd), "rd_out": Out(rd_out),
-            "wr_en": In(1),
-            "wr_lane": In(max(1, field_bits(p.c_par))),
-            "wr_slot": In(max(1, field_bits(p.k_par))),
-            "wr_addr": In(self.addr_bits),
-            "wr_data": In(self.vec),
-        })
+        rd, rd_out = read_signatures(
+            self.addr_bits, data.ArrayLayout(data.ArrayLayout(self.vec, p.k_par), p.c_par), tag
+        )
+        super().__init__(
+            {
+                "rd": In(rd),
+                "rd_out": Out(rd_out),
+                "wr_en": In(1),
+                "wr_lane": In(max(1, field_bits(p.c_par))),
+                "wr_slot": In(max(1, field_bits(p.k_par))),
+                "wr_addr": In(self.addr_bits),
+                "wr_data": In(self.vec),
+            }
+        )
 
     @staticmethod
     def word_addr(cfg, bank, g, step):
-        """Word of prototypes ``step`` of group ``g`` in ``bank`` (Python ints or Amaranth values)."""
+        """Word of prototypes ``step`` of group ``g`` in ``bank`` (Python ints or Amaranth
+        values)."""
         return (bank * cfg.g_max + g) * cfg.k_steps + step
 
     def elaborate(self, platform):
@@ -74,8 +79,12 @@ class CodebookMemory(wiring.Component):
                 wr.data.eq(w_data.as_value().replicate(p.k_par)),
             ]
             for slot in range(p.k_par):
-                m.d.sync += wr.en[slot].eq(self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot))
+                m.d.sync += wr.en[slot].eq(
+                    self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot)
+                )
             m.d.sync += self.rd_out.payload.data[lane].eq(rd.data)
-        m.d.comb += [self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
-                     self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag"))]
+        m.d.comb += [
+            self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
+            self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag")),
+        ]
         return m

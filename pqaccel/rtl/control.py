@@ -7,19 +7,33 @@ from amaranth.lib.wiring import In, Out
 
 from .util import const_function, field_bits
 
-__all__ = ["BankControl", "WritePortSignature", "engine_signature", "last_index", "in_range", "busy_bits_for",
-           "check_bank_use", "check_rows_out"]
+__all__ = [
+    "BankControl",
+    "WritePortSignature",
+    "engine_signature",
+    "last_index",
+    "in_range",
+    "busy_bits_for",
+    "check_bank_use",
+    "check_rows_out",
+]
 
 
 class WritePortSignature(wiring.Signature):
-    """Table write port, as seen by the host: a write happens in a cycle with ``en`` and ``ready``."""
+    """Table write port, as seen by the host: a write happens in a cycle with ``en`` and
+    ``ready``."""
 
     def __init__(self, addr_bits, data_bits):
         self.addr_bits, self.data_bits = addr_bits, data_bits
-        super().__init__({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits), "ready": In(1)})
+        super().__init__(
+            {"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits), "ready": In(1)}
+        )
 
     def __eq__(self, other):
-        return type(other) is type(self) and (other.addr_bits, other.data_bits) == (self.addr_bits, self.data_bits)
+        return type(other) is type(self) and (other.addr_bits, other.data_bits) == (
+            self.addr_bits,
+            self.data_bits,
+        )
 
     def __repr__(self):
         return f"WritePortSignature({self.addr_bits}, {self.data_bits})"
@@ -76,15 +90,20 @@ class BankControl(wiring.Component):
             m.d.sync += busy[b].eq(busy[b] + inc - dec)
             if self.checks:
                 top = (1 << self.busy_bits) - 1
-                m.d.sync += [Assert(~(inc & ~dec & (busy[b] == top)), f"busy count of bank {b} wraps"),
-                             Assert(~(dec & ~inc & (busy[b] == 0)), f"bank {b}: a row ends that never began")]
+                m.d.sync += [
+                    Assert(~(inc & ~dec & (busy[b] == top)), f"busy count of bank {b} wraps"),
+                    Assert(
+                        ~(dec & ~inc & (busy[b] == 0)), f"bank {b}: a row ends that never began"
+                    ),
+                ]
         if self.checks:
             m.d.sync += Assert(~(self.commit & self.pending), "commit while a commit is pending")
         return m
 
 
-def check_bank_use(m, active, checks, *, rows, begin, begin_bank, end, end_bank, issue, row_start, reads,
-                   writes):
+def check_bank_use(
+    m, active, checks, *, rows, begin, begin_bank, end, end_bank, issue, row_start, reads, writes
+):
     """Simulation- and formal-only checks of the double buffer, stated on the rows' own events
     rather than on :class:`BankControl`'s counters, which count a row's start a cycle late and
     gate writes when they are *accepted*, two registers before they reach a memory (``active``:
@@ -102,18 +121,25 @@ def check_bank_use(m, active, checks, *, rows, begin, begin_bank, end, end_bank,
         return
     inflight = [Signal(range(rows + 2), name=f"chk_rows{b}") for b in range(2)]
     for b in range(2):
-        m.d.sync += inflight[b].eq(inflight[b] + (begin & (begin_bank == b)) - (end & (end_bank == b)))
+        m.d.sync += inflight[b].eq(
+            inflight[b] + (begin & (begin_bank == b)) - (end & (end_bank == b))
+        )
         m.d.sync += Assert(inflight[b] <= rows, f"more than {rows} rows in flight on bank {b}")
         used = (inflight[b] != 0) | (begin & (begin_bank == b))
         for w, w_bank in writes:
-            m.d.sync += Assert(~(w & (w_bank == b) & used), f"write into bank {b} while a row uses it")
+            m.d.sync += Assert(
+                ~(w & (w_bank == b) & used), f"write into bank {b} while a row uses it"
+            )
     for w, w_bank in writes:
         for r, r_bank in reads:
-            m.d.sync += Assert(~(w & r & (w_bank == r_bank)), "a bank read and written in one cycle")
+            m.d.sync += Assert(
+                ~(w & r & (w_bank == r_bank)), "a bank read and written in one cycle"
+            )
     prev_active, prev_start, prev_issue = Signal(), Signal(), Signal()
     m.d.sync += [prev_active.eq(active), prev_start.eq(row_start), prev_issue.eq(issue)]
-    m.d.sync += Assert((active == prev_active) | (prev_start & ~prev_issue),
-                       "banks swapped inside a row")
+    m.d.sync += Assert(
+        (active == prev_active) | (prev_start & ~prev_issue), "banks swapped inside a row"
+    )
 
 
 def check_rows_out(m, o, checks, *, begin, beats_max, rows):
@@ -129,9 +155,11 @@ def check_rows_out(m, o, checks, *, begin, beats_max, rows):
     m.d.sync += open_rows.eq(open_rows + begin - ends)
     with m.If(pop):
         m.d.sync += beats.eq(Mux(o.payload.last, 0, beats + 1))
-    m.d.sync += [Assert(~ends | (open_rows != 0) | begin, "a row ends that never began"),
-                 Assert(open_rows <= rows, f"more than {rows} rows between start and output"),
-                 Assert(~pop | (beats < beats_max), f"an output row longer than {beats_max} beats")]
+    m.d.sync += [
+        Assert(~ends | (open_rows != 0) | begin, "a row ends that never began"),
+        Assert(open_rows <= rows, f"more than {rows} rows between start and output"),
+        Assert(~pop | (beats < beats_max), f"an output row longer than {beats_max} beats"),
+    ]
 
 
 def engine_signature(in_layout, out_layout, amap):
@@ -159,7 +187,7 @@ def in_range(value, lo, hi):
     nb = max(1, hi.bit_length())
     low = value[:nb]
     cond = Const(1)
-    if lo > 0:                      # (comparisons that are always true are left out)
+    if lo > 0:  # (comparisons that are always true are left out)
         cond &= low >= lo
     if hi < (1 << nb) - 1:
         cond &= low <= hi
@@ -171,5 +199,3 @@ def in_range(value, lo, hi):
 def last_index(value, n_max, par):
     """``ceil(value / par) - 1`` for ``1 <= value <= n_max``, as a constant table (no divider)."""
     return const_function(value, lambda n: max(0, -(-n // par) - 1), n_max)
-
-

@@ -5,6 +5,7 @@ from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 
 from .. import fixedpoint as fx, pipeline
+
 #: In L2, ``|x - p|`` of at most this many bits is squared by a constant table (no DSP block);
 #: a wider one by a multiplier (defined with the latencies, where the resource model reads it).
 from ..pipeline import SQUARE_TABLE_MAX_BITS
@@ -31,11 +32,13 @@ class DistanceUnit(wiring.Component):
         self.diff_max = fx.diff_abs_max(in_bits, proto_bits)
         self.dist_bits = max(1, self.dist_max.bit_length())
         self.latency = pipeline.distance(metric, v)
-        super().__init__({
-            "x": In(data.ArrayLayout(signed(in_bits), v)),
-            "p": In(data.ArrayLayout(signed(proto_bits), v)),
-            "dist": Out(unsigned(self.dist_bits)),
-        })
+        super().__init__(
+            {
+                "x": In(data.ArrayLayout(signed(in_bits), v)),
+                "p": In(data.ArrayLayout(signed(proto_bits), v)),
+                "dist": Out(unsigned(self.dist_bits)),
+            }
+        )
 
     @staticmethod
     def width(metric, v, in_bits, proto_bits):
@@ -44,7 +47,7 @@ class DistanceUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        terms = []              # (signal, largest value it can hold)
+        terms = []  # (signal, largest value it can hold)
         for i in range(self.v):
             # |x - p| is at most diff_max: exact width, so that a 6-bit L2 squares by table
             a = Signal(unsigned(max(1, self.diff_max.bit_length())), name=f"abs{i}")

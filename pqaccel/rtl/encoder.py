@@ -28,21 +28,32 @@ class Encoder(wiring.Component):
     def __init__(self, cfg, tag=0):
         self.cfg = cfg
         p, w = cfg.par, cfg.widths
-        self._dist = lambda: DistanceUnit(metric=cfg.metric, v=cfg.v, in_bits=w.in_bits,
-                                          proto_bits=w.proto_bits)
+        self._dist = lambda: DistanceUnit(
+            metric=cfg.metric, v=cfg.v, in_bits=w.in_bits, proto_bits=w.proto_bits
+        )
         self.dist_bits = DistanceUnit.width(cfg.metric, cfg.v, w.in_bits, w.proto_bits)
         self.latency = pipeline.encoder(cfg)
         vec_in = data.ArrayLayout(signed(w.in_bits), cfg.v)
         vec_p = data.ArrayLayout(signed(w.proto_bits), cfg.v)
-        self.in_layout = data.StructLayout({
-            "first": 1, "last": 1, "step": max(1, field_bits(cfg.k_steps)),
-            "x": data.ArrayLayout(vec_in, p.c_par), "tag": tag})
-        self.out_layout = data.StructLayout({"codes": data.ArrayLayout(unsigned(cfg.idx_bits), p.c_par), "tag": tag})
-        super().__init__({
-            "i": In(stream.Signature(self.in_layout, always_ready=True)),
-            "protos": In(data.ArrayLayout(data.ArrayLayout(vec_p, p.k_par), p.c_par)),
-            "o": Out(stream.Signature(self.out_layout, always_ready=True)),
-        })
+        self.in_layout = data.StructLayout(
+            {
+                "first": 1,
+                "last": 1,
+                "step": max(1, field_bits(cfg.k_steps)),
+                "x": data.ArrayLayout(vec_in, p.c_par),
+                "tag": tag,
+            }
+        )
+        self.out_layout = data.StructLayout(
+            {"codes": data.ArrayLayout(unsigned(cfg.idx_bits), p.c_par), "tag": tag}
+        )
+        super().__init__(
+            {
+                "i": In(stream.Signature(self.in_layout, always_ready=True)),
+                "protos": In(data.ArrayLayout(data.ArrayLayout(vec_p, p.k_par), p.c_par)),
+                "o": Out(stream.Signature(self.out_layout, always_ready=True)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -59,8 +70,11 @@ class Encoder(wiring.Component):
             for kp in range(p.k_par):
                 du = self._dist()
                 m.submodules[f"dist{lane}_{kp}"] = du
-                m.d.comb += [du.x.eq(beat.x[lane]), du.p.eq(self.protos[lane][kp]),
-                             tree.dist[kp].eq(du.dist)]
+                m.d.comb += [
+                    du.x.eq(beat.x[lane]),
+                    du.p.eq(self.protos[lane][kp]),
+                    tree.dist[kp].eq(du.dist),
+                ]
             cand_idx = Signal(unsigned(cfg.idx_bits), name=f"cand{lane}")
             m.d.comb += cand_idx.eq(step * p.k_par + tree.min_idx)
             best_d = Signal(unsigned(self.dist_bits), name=f"best_d{lane}")

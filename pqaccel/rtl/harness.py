@@ -30,7 +30,9 @@ class PnRHarness(wiring.Component):
         m.submodules.core = core = self.core
         ins, outs = [], []
         for path, member, value in core.signature.flatten(core):
-            (ins if member.flow == In else outs).append(value.as_value() if hasattr(value, "as_value") else value)
+            (ins if member.flow == In else outs).append(
+                value.as_value() if hasattr(value, "as_value") else value
+            )
         width = sum(len(v) for v in ins)
         sreg = Signal(width)
         # The enable keeps Yosys from merging the core's input pipeline registers into the shift
@@ -39,7 +41,7 @@ class PnRHarness(wiring.Component):
             m.d.sync += sreg.eq(Cat(self.sin, sreg[:-1]))
         offset = 0
         for v in ins:
-            m.d.comb += v.eq(sreg[offset:offset + len(v)])
+            m.d.comb += v.eq(sreg[offset : offset + len(v)])
             offset += len(v)
         bits = [b for v in outs for b in v]
         level = 0
@@ -47,7 +49,7 @@ class PnRHarness(wiring.Component):
             nxt = []
             for j in range(0, len(bits), 4):
                 r = Signal(name=f"x{level}_{j // 4}")
-                m.d.sync += r.eq(Cat(*bits[j:j + 4]).xor())
+                m.d.sync += r.eq(Cat(*bits[j : j + 4]).xor())
                 nxt.append(r)
             bits = nxt
             level += 1
@@ -69,13 +71,20 @@ class BramLoop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         abits = (self.depth - 1).bit_length()
-        m.submodules.mem = mem = memory.Memory(shape=unsigned(self.width), depth=self.depth,
-                                               init=[(i * 2654435761) % (1 << self.width)
-                                                     for i in range(self.depth)])
+        m.submodules.mem = mem = memory.Memory(
+            shape=unsigned(self.width),
+            depth=self.depth,
+            init=[(i * 2654435761) % (1 << self.width) for i in range(self.depth)],
+        )
         rd = mem.read_port()
         wr = mem.write_port()
         data = Signal(self.width)
         m.d.sync += data.eq(rd.data)
-        m.d.comb += [rd.addr.eq(data[:abits] ^ Cat(self.sin)), wr.addr.eq(data[abits // 2:][:abits]),
-                     wr.data.eq(data), wr.en.eq(self.sin), self.sout.eq(data.xor())]
+        m.d.comb += [
+            rd.addr.eq(data[:abits] ^ Cat(self.sin)),
+            wr.addr.eq(data[abits // 2 :][:abits]),
+            wr.data.eq(data),
+            wr.en.eq(self.sin),
+            self.sout.eq(data.xor()),
+        ]
         return m

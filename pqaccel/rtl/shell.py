@@ -20,8 +20,19 @@ from amaranth.lib.wiring import In, Out
 from .control import BankControl, WritePortSignature, in_range, last_index
 from .util import field_bits
 
-__all__ = ["WritePortSignature", "BankUseSignature", "ControlRegister", "count_register", "requant_register",
-           "region_layout", "region_fields", "TablePort", "RowIssuer", "CreditFIFO", "credit_gate"]
+__all__ = [
+    "WritePortSignature",
+    "BankUseSignature",
+    "ControlRegister",
+    "count_register",
+    "requant_register",
+    "region_layout",
+    "region_fields",
+    "TablePort",
+    "RowIssuer",
+    "CreditFIFO",
+    "credit_gate",
+]
 
 
 class BankUseSignature(wiring.Signature):
@@ -37,13 +48,15 @@ def region_layout(amap, region):
     """The address fields of ``region`` as a struct layout over the address body (least
     significant first): the one description that :meth:`pqaccel.addrmap.AddressMap.address`
     packs and the RTL decodes."""
-    return data.StructLayout({name: unsigned(width) for name, (_, width) in amap.slices(region).items()})
+    return data.StructLayout(
+        {name: unsigned(width) for name, (_, width) in amap.slices(region).items()}
+    )
 
 
 def region_fields(amap, region, addr):
     """The fields of ``region`` in the table-port address ``addr``, as a view."""
     layout = region_layout(amap, region)
-    return data.View(layout, addr[:layout.size])
+    return data.View(layout, addr[: layout.size])
 
 
 class ControlRegister:
@@ -61,7 +74,10 @@ def count_register(reg, name, n_max, par, extra=None):
     issue logic compares for equality, with no subtraction), a constant table rather than a
     divider.  ``extra``: more fields of the same register.  Out-of-range values are ignored."""
     bits = max(1, field_bits(-(-n_max // par)))
-    fields = {name: (unsigned(bits), -(-n_max // par) - 1, lambda d: last_index(d, n_max, par)), **(extra or {})}
+    fields = {
+        name: (unsigned(bits), -(-n_max // par) - 1, lambda d: last_index(d, n_max, par)),
+        **(extra or {}),
+    }
     return ControlRegister(reg, fields, accept=lambda d: in_range(d, 1, n_max))
 
 
@@ -72,9 +88,14 @@ def requant_register(reg, requant):
     if not requant.runtime:
         return None
     sb = requant.shift_bits
-    return ControlRegister(reg, {"shift": (unsigned(sb), requant.shift, lambda d: d[:sb]),
-                                 "relu": (unsigned(1), 0, lambda d: d[sb])},
-                           accept=lambda d: d[:sb] <= requant.shift)
+    return ControlRegister(
+        reg,
+        {
+            "shift": (unsigned(sb), requant.shift, lambda d: d[:sb]),
+            "relu": (unsigned(1), 0, lambda d: d[sb]),
+        },
+        accept=lambda d: d[:sb] <= requant.shift,
+    )
 
 
 class TablePort(wiring.Component):
@@ -100,19 +121,25 @@ class TablePort(wiring.Component):
         fields = {name: shape for r in registers for name, (shape, _, _) in r.fields.items()}
         reset = {name: init for r in registers for name, (_, init, _) in r.fields.items()}
         self.shape_layout = data.StructLayout(fields)
-        super().__init__({
-            "wr": In(WritePortSignature(amap.addr_bits, amap.data_bits)),
-            "rows": In(BankUseSignature()),
-            "row_done": In(1), "done_bank": In(1),
-            "active": Out(1), "shadow": Out(1),
-            "shape": Out(data.ArrayLayout(self.shape_layout, 2), init=[reset, reset]),
-            "w_valid": Out(1), "w_addr": Out(amap.addr_bits), "w_data": Out(amap.data_bits),
-        })
+        super().__init__(
+            {
+                "wr": In(WritePortSignature(amap.addr_bits, amap.data_bits)),
+                "rows": In(BankUseSignature()),
+                "row_done": In(1),
+                "done_bank": In(1),
+                "active": Out(1),
+                "shadow": Out(1),
+                "shape": Out(data.ArrayLayout(self.shape_layout, 2), init=[reset, reset]),
+                "w_valid": Out(1),
+                "w_addr": Out(amap.addr_bits),
+                "w_data": Out(amap.data_bits),
+            }
+        )
 
     def region(self, name):
         """``(strobe, fields)``: an accepted write into region ``name`` (one cycle after its
         acceptance) and its address fields as a view of :func:`region_layout`."""
-        strobe = self.w_valid & (self.w_addr[self.amap.body_bits:] == self.amap.regions[name])
+        strobe = self.w_valid & (self.w_addr[self.amap.body_bits :] == self.amap.regions[name])
         return strobe, region_fields(self.amap, name, self.w_addr)
 
     def elaborate(self, platform):
@@ -121,23 +148,36 @@ class TablePort(wiring.Component):
         m.submodules.banks = banks = BankControl(self.busy_bits, checks=self.checks)
         m.d.comb += [
             self.wr.ready.eq(banks.wr_ready),
-            self.active.eq(banks.active), self.shadow.eq(~banks.active),
-            banks.row_start.eq(self.rows.start), banks.row_begin.eq(self.rows.begin),
-            self.rows.active.eq(banks.active), self.rows.pending.eq(banks.pending),
-            banks.row_done.eq(self.row_done), banks.done_bank.eq(self.done_bank),
+            self.active.eq(banks.active),
+            self.shadow.eq(~banks.active),
+            banks.row_start.eq(self.rows.start),
+            banks.row_begin.eq(self.rows.begin),
+            self.rows.active.eq(banks.active),
+            self.rows.pending.eq(banks.pending),
+            banks.row_done.eq(self.row_done),
+            banks.done_bank.eq(self.done_bank),
         ]
         accepted = self.wr.en & self.wr.ready
-        m.d.comb += banks.commit.eq(accepted & (self.wr.addr[amap.body_bits:] == amap.regions["control"])
-                                    & (region_fields(amap, "control", self.wr.addr).reg == self.commit_reg))
-        m.d.sync += [self.w_valid.eq(accepted), self.w_addr.eq(self.wr.addr), self.w_data.eq(self.wr.data)]
+        m.d.comb += banks.commit.eq(
+            accepted
+            & (self.wr.addr[amap.body_bits :] == amap.regions["control"])
+            & (region_fields(amap, "control", self.wr.addr).reg == self.commit_reg)
+        )
+        m.d.sync += [
+            self.w_valid.eq(accepted),
+            self.w_addr.eq(self.wr.addr),
+            self.w_data.eq(self.wr.data),
+        ]
 
         is_control, fields = self.region("control")
         for r in self.registers:
             write = is_control & (fields.reg == r.reg) & r.accept(self.w_data)
             for b in range(2):
                 with m.If(write & (self.shadow == b)):
-                    m.d.sync += [self.shape[b][name].eq(decode(self.w_data))
-                                 for name, (_, _, decode) in r.fields.items()]
+                    m.d.sync += [
+                        self.shape[b][name].eq(decode(self.w_data))
+                        for name, (_, _, decode) in r.fields.items()
+                    ]
         return m
 
 
@@ -155,14 +195,22 @@ class RowIssuer(wiring.Component):
     def __init__(self, inner_count, outer_count):
         self.inner_bits = max(1, field_bits(inner_count))
         self.outer_bits = max(1, field_bits(outer_count))
-        super().__init__({
-            "valid": In(1), "room": In(1),
-            "last_inner": In(data.ArrayLayout(self.inner_bits, 2)),
-            "last_outer": In(data.ArrayLayout(self.outer_bits, 2)),
-            "rows": Out(BankUseSignature()),
-            "issue": Out(1), "bank": Out(1), "inner": Out(self.inner_bits), "outer": Out(self.outer_bits),
-            "at_last_inner": Out(1), "at_last_outer": Out(1), "row_start": Out(1),
-        })
+        super().__init__(
+            {
+                "valid": In(1),
+                "room": In(1),
+                "last_inner": In(data.ArrayLayout(self.inner_bits, 2)),
+                "last_outer": In(data.ArrayLayout(self.outer_bits, 2)),
+                "rows": Out(BankUseSignature()),
+                "issue": Out(1),
+                "bank": Out(1),
+                "inner": Out(self.inner_bits),
+                "outer": Out(self.outer_bits),
+                "at_last_inner": Out(1),
+                "at_last_outer": Out(1),
+                "row_start": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -173,7 +221,8 @@ class RowIssuer(wiring.Component):
             self.at_last_inner.eq(self.inner == self.last_inner[self.bank]),
             self.at_last_outer.eq(self.outer == self.last_outer[self.bank]),
             self.issue.eq(self.valid & ~(self.row_start & self.rows.pending) & self.room),
-            self.rows.start.eq(self.row_start), self.rows.begin.eq(self.issue & self.row_start),
+            self.rows.start.eq(self.row_start),
+            self.rows.begin.eq(self.issue & self.row_start),
         ]
         with m.If(self.issue):
             m.d.sync += self.inner.eq(Mux(self.at_last_inner, 0, self.inner + 1))
@@ -208,24 +257,34 @@ class CreditFIFO(wiring.Component):
     def __init__(self, layout, depth, checks=False, name="FIFO", credits=None):
         self.layout, self.depth, self.checks, self._what = layout, depth, checks, name
         self.credits = depth if credits is None else credits
-        super().__init__({
-            "take": In(1), "room": Out(1),
-            "w": In(stream.Signature(layout, always_ready=True)),
-            "r": Out(stream.Signature(layout)),
-        })
+        super().__init__(
+            {
+                "take": In(1),
+                "room": Out(1),
+                "w": In(stream.Signature(layout, always_ready=True)),
+                "r": Out(stream.Signature(layout)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = f = fifo.SyncFIFOBuffered(width=data.Layout.cast(self.layout).size, depth=self.depth)
+        m.submodules.fifo = f = fifo.SyncFIFOBuffered(
+            width=data.Layout.cast(self.layout).size, depth=self.depth
+        )
         w, r = f.w_stream, f.r_stream
         m.d.comb += [
-            w.valid.eq(self.w.valid), w.payload.eq(self.w.payload),
-            self.r.valid.eq(r.valid), self.r.payload.eq(r.payload), r.ready.eq(self.r.ready),
+            w.valid.eq(self.w.valid),
+            w.payload.eq(self.w.payload),
+            self.r.valid.eq(r.valid),
+            self.r.payload.eq(r.payload),
+            r.ready.eq(self.r.ready),
         ]
         used = Signal(range(self.credits + 1), name="credits_used")
         m.d.sync += used.eq(used + self.take - (r.valid & r.ready))
         m.d.comb += self.room.eq(used < self.credits)
-        if self.checks:         # sync-domain: a testbench's inputs may pass through transient states
-            m.d.sync += [Assert(~w.valid | w.ready, f"{self._what}: write while full"),
-                         Assert(used <= self.credits, f"{self._what} credits exceed {self.credits}")]
+        if self.checks:  # sync-domain: a testbench's inputs may pass through transient states
+            m.d.sync += [
+                Assert(~w.valid | w.ready, f"{self._what}: write while full"),
+                Assert(used <= self.credits, f"{self._what} credits exceed {self.credits}"),
+            ]
         return m

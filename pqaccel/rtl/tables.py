@@ -36,15 +36,18 @@ class TableBanks(wiring.Component):
         entry = signed(self.cfg.widths.lut_bits)
         entries = data.ArrayLayout(data.ArrayLayout(entry, p.m_par), p.c_par)
         rd, rd_out = read_signatures(data.ArrayLayout(self.addr_bits, p.c_par), entries, tag)
-        super().__init__({
-            "rd": In(rd), "rd_out": Out(rd_out),
-            "wr_en": In(1),
-            "wr_cl": In(max(1, field_bits(p.c_par))),
-            "wr_ml": In(max(1, field_bits(p.m_par))),
-            "wr_addr": In(self.addr_bits),
-            "wr_data": In(entry),
-            **({"wr_all": In(1), "wr_row": In(entries)} if cfg.wide_port else {}),
-        })
+        super().__init__(
+            {
+                "rd": In(rd),
+                "rd_out": Out(rd_out),
+                "wr_en": In(1),
+                "wr_cl": In(max(1, field_bits(p.c_par))),
+                "wr_ml": In(max(1, field_bits(p.m_par))),
+                "wr_addr": In(self.addr_bits),
+                "wr_data": In(entry),
+                **({"wr_all": In(1), "wr_row": In(entries)} if cfg.wide_port else {}),
+            }
+        )
 
     @staticmethod
     def word_addr(cfg, bank, g, t, k):
@@ -65,7 +68,9 @@ class TableBanks(wiring.Component):
             addr = Signal.like(self.rd.payload.addr[cl], name=f"rd_addr{cl}")
             m.d.sync += addr.eq(self.rd.payload.addr[cl])
             for ml in range(p.m_par):
-                mem = memory.Memory(shape=signed(self.cfg.widths.lut_bits), depth=self.depth, init=[])
+                mem = memory.Memory(
+                    shape=signed(self.cfg.widths.lut_bits), depth=self.depth, init=[]
+                )
                 m.submodules[f"bank{cl}_{ml}"] = mem
                 wr = mem.write_port()
                 rd = mem.read_port()
@@ -77,10 +82,14 @@ class TableBanks(wiring.Component):
                 if wide:
                     with m.If(~w_all):
                         m.d.comb += wr.data.eq(w_data)
-                    m.d.sync += wr.en.eq(self.wr_en & (self.wr_all | ((self.wr_cl == cl) & (self.wr_ml == ml))))
+                    m.d.sync += wr.en.eq(
+                        self.wr_en & (self.wr_all | ((self.wr_cl == cl) & (self.wr_ml == ml)))
+                    )
                 else:
                     m.d.sync += wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml))
                 m.d.sync += self.rd_out.payload.data[cl][ml].eq(rd.data)
-        m.d.comb += [self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
-                     self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag"))]
+        m.d.comb += [
+            self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
+            self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag")),
+        ]
         return m

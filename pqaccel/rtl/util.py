@@ -9,7 +9,8 @@ __all__ = ["delay", "field_bits", "tree_levels", "const_function", "read_signatu
 
 
 def delay(m, value, cycles, name="dly"):
-    """Return ``value`` delayed by ``cycles`` registers in the ``sync`` domain (0: ``value`` itself)."""
+    """Return ``value`` delayed by ``cycles`` registers in the ``sync`` domain (0: ``value``
+    itself)."""
     for i in range(cycles):
         reg = Signal(value.shape(), name=f"{name}_{i}")
         m.d.sync += reg.eq(value)
@@ -27,14 +28,16 @@ def const_function(value, func, max_value):
     results = [func(v) for v in range(max_value + 1)]
     shape = unsigned(max(1, max(results).bit_length()))
     table = Array(Const(r, shape) for r in results)
-    return table[value[:max(1, max_value.bit_length())]]
+    return table[value[: max(1, max_value.bit_length())]]
 
 
 def read_signatures(addr_shape, data_shape, tag):
     """A memory's read request (``addr`` and a ``tag`` that travels with it) and its response
     (``data`` and the same ``tag``), both streams that never stall."""
-    return (stream.Signature(data.StructLayout({"addr": addr_shape, "tag": tag}), always_ready=True),
-            stream.Signature(data.StructLayout({"data": data_shape, "tag": tag}), always_ready=True))
+    return (
+        stream.Signature(data.StructLayout({"addr": addr_shape, "tag": tag}), always_ready=True),
+        stream.Signature(data.StructLayout({"data": data_shape, "tag": tag}), always_ready=True),
+    )
 
 
 def fields_eq(view, values):

@@ -17,8 +17,14 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb.utils import get_sim_time
-from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink,
-                           AxiStreamSource)
+from cocotbext.axi import (
+    AxiLiteBus,
+    AxiLiteMaster,
+    AxiStreamBus,
+    AxiStreamFrame,
+    AxiStreamSink,
+    AxiStreamSource,
+)
 
 from pqaccel.config import LayerConfig
 from pqaccel.jobs import make_job
@@ -58,17 +64,20 @@ async def axi_wrapper(dut):
         while True:
             await RisingEdge(dut.clk)
             cycle[0] += 1
+
     cocotb.start_soon(count())
     await RisingEdge(dut.clk)
     t_a = get_sim_time(unit="step")
     await RisingEdge(dut.clk)
-    period = get_sim_time(unit="step") - t_a          # simulator steps per clock cycle
+    period = get_sim_time(unit="step") - t_a  # simulator steps per clock cycle
 
     rng = random.Random(cfg["seed"])
     result = {"layers": []}
     staged = [None] * words
     for j, layer in enumerate(cfg["layers"]):
-        job = make_job(manifest, LayerConfig(d=layer["d"], m=layer["m"], n=layer["n"]), cfg["seed"] + j)
+        job = make_job(
+            manifest, LayerConfig(d=layer["d"], m=layer["m"], n=layer["n"]), cfg["seed"] + j
+        )
         t0 = cycle[0]
         for addr, data in job.writes:
             for i in range(words):
@@ -83,7 +92,7 @@ async def axi_wrapper(dut):
         beats_per_row = job.g
         frames = []
         for r in range(job.layer.n):
-            beats = job.in_beats[r * beats_per_row:(r + 1) * beats_per_row]
+            beats = job.in_beats[r * beats_per_row : (r + 1) * beats_per_row]
             frames.append(AxiStreamFrame(b"".join(b.to_bytes(in_bytes, "little") for b in beats)))
         for frame in frames:
             await source.send(frame)
@@ -91,19 +100,33 @@ async def axi_wrapper(dut):
         for _ in range(job.layer.n):
             frame = await sink.recv()
             data = bytes(frame.tdata)
-            assert len(data) == out_bytes * job.mt, f"row of {len(data)} bytes, expected {out_bytes * job.mt}"
+            assert len(data) == out_bytes * job.mt, (
+                f"row of {len(data)} bytes, expected {out_bytes * job.mt}"
+            )
             for t in range(job.mt):
-                value = int.from_bytes(data[t * out_bytes:(t + 1) * out_bytes], "little")
-                outputs.append(value | ((1 << w["m_axis"]["payload_bits"]) if t == job.mt - 1 else 0))
-            ends.append(frame.sim_time_end / period)        # when its last beat was taken
+                value = int.from_bytes(data[t * out_bytes : (t + 1) * out_bytes], "little")
+                outputs.append(
+                    value | ((1 << w["m_axis"]["payload_bits"]) if t == job.mt - 1 else 0)
+                )
+            ends.append(frame.sim_time_end / period)  # when its last beat was taken
         bad = job.check(outputs)
         half = len(ends) // 2
         cpr = (ends[-1] - ends[half - 1]) / (len(ends) - half) if len(ends) > 1 else None
-        result["layers"].append({"d": job.layer.d, "m": job.layer.m, "n": job.layer.n,
-                                 "in_gap": layer["in_gap"], "out_stall": layer["out_stall"],
-                                 "mismatches": len(bad), "first_mismatches": bad[:5], "load_cycles": load_cycles,
-                                 "cycles_per_row": cpr, "ideal_cycles_per_row": job.ideal_cycles_per_row})
+        result["layers"].append(
+            {
+                "d": job.layer.d,
+                "m": job.layer.m,
+                "n": job.layer.n,
+                "in_gap": layer["in_gap"],
+                "out_stall": layer["out_stall"],
+                "mismatches": len(bad),
+                "first_mismatches": bad[:5],
+                "load_cycles": load_cycles,
+                "cycles_per_row": cpr,
+                "ideal_cycles_per_row": job.ideal_cycles_per_row,
+            }
+        )
     with open(cfg["result"], "w") as f:
         json.dump(result, f, indent=2)
-    total = sum(l["mismatches"] for l in result["layers"])
+    total = sum(ly["mismatches"] for ly in result["layers"])
     assert total == 0, f"{total} mismatches: {result['layers']}"

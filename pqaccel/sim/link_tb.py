@@ -24,7 +24,7 @@ from .tbutil import load_config
 
 try:
     from cocotb.task import bridge, resume
-except ImportError:             # older 2.x layouts
+except ImportError:  # older 2.x layouts
     from cocotb._bridge import bridge, resume
 
 
@@ -52,7 +52,7 @@ class UartModel:
         dut, d = self.dut, self.divisor
         while True:
             await FallingEdge(dut.tx)
-            await ClockCycles(dut.clk, d + d // 2)      # the middle of data bit 0
+            await ClockCycles(dut.clk, d + d // 2)  # the middle of data bit 0
             byte = 0
             for i in range(8):
                 byte |= int(dut.tx.value) << i
@@ -85,11 +85,13 @@ class SimTransport:
         while len(u.from_board) < n:
             u.arrived.clear()
             await cocotb.triggers.First(u.arrived.wait(), ClockCycles(u.dut.clk, 1000))
-            if u.to_board.qsize() == 0:         # the time-out runs once the host's bytes are out
+            if u.to_board.qsize() == 0:  # the time-out runs once the host's bytes are out
                 waited += 1000
             if waited > self.timeout and len(u.from_board) < n:
-                raise TimeoutError(f"{n} bytes expected, {len(u.from_board)} arrived "
-                                   f"({u.sent} bytes sent, {u.to_board.qsize()} queued)")
+                raise TimeoutError(
+                    f"{n} bytes expected, {len(u.from_board)} arrived "
+                    f"({u.sent} bytes sent, {u.to_board.qsize()} queued)"
+                )
         data = bytes(u.from_board[:n])
         del u.from_board[:n]
         return data
@@ -116,7 +118,7 @@ async def host_link(dut):
             board.p = {**params, "hash": cfg["expect_hash"]}
         try:
             result["status"] = board.check_identity()
-        except Exception as e:              # the test of a wrong design wants the message
+        except Exception as e:  # the test of a wrong design wants the message
             result["error"] = str(e)
             return
         for j, spec in enumerate(cfg["layers"]):

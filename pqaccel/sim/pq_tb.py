@@ -1,7 +1,8 @@
 """cocotb testbench: the emitted engine against the golden model, driven through the manifest.
 
 Configuration comes from the JSON file named by ``PQ_COSIM``:
-``{"manifest": path, "seed": int, "layers": [{"d", "m", "n", "in_gap", "out_stall"}], "result": path}``.
+``{"manifest": path, "seed": int, "layers": [{"d", "m", "n", "in_gap", "out_stall"}], "result":
+path}``.
 Layers run back to back under the commit rule of :mod:`pqaccel.sim.schedule` (the tables of
 layer ``j+1`` are written while layer ``j`` computes).  Three concurrent coroutines, as in the
 Amaranth-simulator harness: a writer (table port), a feeder (input rows, random valid gaps with
@@ -25,8 +26,20 @@ from pqaccel.jobs import make_job
 from .schedule import Schedule, first_row_latency, steady_cycles_per_row
 from .tbutil import load_config, reset
 
-REQUIRED_PORTS = ("clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid", "o__ready",
-                  "o__payload", "wr__en", "wr__addr", "wr__data", "wr__ready")
+REQUIRED_PORTS = (
+    "clk",
+    "rst",
+    "i__valid",
+    "i__ready",
+    "i__payload",
+    "o__valid",
+    "o__ready",
+    "o__payload",
+    "wr__en",
+    "wr__addr",
+    "wr__data",
+    "wr__ready",
+)
 
 
 class CycleCounter:
@@ -68,11 +81,13 @@ async def pause(dut, cycles):
 async def writer(dut, clock, sched):
     for j, job in enumerate(sched.jobs):
         for n, (addr, value) in enumerate(job.writes):
-            if n == len(job.writes) - 1:            # the commit
+            if n == len(job.writes) - 1:  # the commit
                 while not sched.may_commit(j):
                     await FallingEdge(dut.clk)
                     clock.check()
-            await put(dut, clock, dut.wr__en, dut.wr__ready, {dut.wr__addr: addr, dut.wr__data: value})
+            await put(
+                dut, clock, dut.wr__en, dut.wr__ready, {dut.wr__addr: addr, dut.wr__data: value}
+            )
         sched.committed(j)
 
 
@@ -114,8 +129,10 @@ async def pq_engine(dut):
     for needed in REQUIRED_PORTS:
         assert needed in names, f"manifest lacks port {needed}"
     layers = cfg["layers"]
-    jobs = [make_job(manifest, LayerConfig(d=l["d"], m=l["m"], n=l["n"]), cfg["seed"] + j)
-            for j, l in enumerate(layers)]
+    jobs = [
+        make_job(manifest, LayerConfig(d=ly["d"], m=ly["m"], n=ly["n"]), cfg["seed"] + j)
+        for j, ly in enumerate(layers)
+    ]
     sched = Schedule(jobs)
     outputs, out_cycles, in_cycles = ([[] for _ in jobs] for _ in range(3))
 
@@ -123,22 +140,32 @@ async def pq_engine(dut):
     clock = CycleCounter(dut, sched.cycle_budget())
     cocotb.start_soon(clock.count())
     cocotb.start_soon(writer(dut, clock, sched))
-    cocotb.start_soon(feeder(dut, clock, sched, layers, np.random.default_rng(cfg["seed"] + 1000), in_cycles))
-    await consumer(dut, clock, sched, layers, np.random.default_rng(cfg["seed"] + 2000), outputs, out_cycles)
+    cocotb.start_soon(
+        feeder(dut, clock, sched, layers, np.random.default_rng(cfg["seed"] + 1000), in_cycles)
+    )
+    await consumer(
+        dut, clock, sched, layers, np.random.default_rng(cfg["seed"] + 2000), outputs, out_cycles
+    )
 
     result = {"layers": []}
     for j, job in enumerate(jobs):
         bad = job.check(outputs[j])
-        result["layers"].append({
-            "d": job.layer.d, "m": job.layer.m, "n": job.layer.n,
-            "in_gap": layers[j]["in_gap"], "out_stall": layers[j]["out_stall"],
-            "mismatches": len(bad), "first_mismatches": bad[:5],
-            "cycles_per_row": steady_cycles_per_row(job, out_cycles[j]),
-            "ideal_cycles_per_row": job.ideal_cycles_per_row,
-            "latency_first_row": first_row_latency(job, in_cycles[j], out_cycles[j]),
-        })
+        result["layers"].append(
+            {
+                "d": job.layer.d,
+                "m": job.layer.m,
+                "n": job.layer.n,
+                "in_gap": layers[j]["in_gap"],
+                "out_stall": layers[j]["out_stall"],
+                "mismatches": len(bad),
+                "first_mismatches": bad[:5],
+                "cycles_per_row": steady_cycles_per_row(job, out_cycles[j]),
+                "ideal_cycles_per_row": job.ideal_cycles_per_row,
+                "latency_first_row": first_row_latency(job, in_cycles[j], out_cycles[j]),
+            }
+        )
     result["cycles"] = clock.now
     with open(cfg["result"], "w") as f:
         json.dump(result, f, indent=2)
-    total = sum(l["mismatches"] for l in result["layers"])
+    total = sum(ly["mismatches"] for ly in result["layers"])
     assert total == 0, f"{total} mismatches: {result['layers']}"

@@ -52,7 +52,7 @@ def steady_cycles_per_row(job, out_cycles):
     row's, so that the drain of the previous layer (whose outputs may have been held back)
     does not count.  ``out_cycles``: the cycle of each of the job's output beats.  None with
     fewer than two rows."""
-    ends = out_cycles[job.mt - 1::job.mt]
+    ends = out_cycles[job.mt - 1 :: job.mt]
     if len(ends) < 2:
         return None
     half = len(ends) // 2

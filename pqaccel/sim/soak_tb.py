@@ -48,19 +48,30 @@ async def soak(dut):
     rng = np.random.default_rng(cfg["seed"])
     lo, hi = cfg["rows_per_job"]
     d_max = engine.d_max
-    stats = {"rows_checked": 0, "jobs": 0, "reloads": 0, "resets": 0, "mismatches": 0, "leaks": 0,
-             "rerun_jobs": 0, "first_mismatches": []}
+    stats = {
+        "rows_checked": 0,
+        "jobs": 0,
+        "reloads": 0,
+        "resets": 0,
+        "mismatches": 0,
+        "leaks": 0,
+        "rerun_jobs": 0,
+        "first_mismatches": [],
+    }
     seed = cfg["seed"] * 1000
 
     def new_job():
         nonlocal seed
         seed += 1
-        layer = LayerConfig(d=int(rng.integers(1, d_max + 1)), m=int(rng.integers(1, engine.m_max + 1)),
-                            n=int(rng.integers(lo, hi + 1)))
+        layer = LayerConfig(
+            d=int(rng.integers(1, d_max + 1)),
+            m=int(rng.integers(1, engine.m_max + 1)),
+            n=int(rng.integers(lo, hi + 1)),
+        )
         return make_job(manifest, layer, seed)
 
     await reset(dut)
-    pending = []                  # jobs not yet completed, in order (the first may be running)
+    pending = []  # jobs not yet completed, in order (the first may be running)
     cycle = 0
     while stats["rows_checked"] < cfg["rows"]:
         while len(pending) < 3:
@@ -83,7 +94,9 @@ async def soak(dut):
             assert cycle < limit, "timeout: the engine stopped making progress"
             if reset_job is not None and reset_at is None and wj >= reset_job:
                 # somewhere inside job reset_job's life: during its loads or its rows
-                span = len(jobs[reset_job].writes) + len(jobs[reset_job].in_beats) * jobs[reset_job].mt
+                span = (
+                    len(jobs[reset_job].writes) + len(jobs[reset_job].in_beats) * jobs[reset_job].mt
+                )
                 reset_at = cycle + int(rng.integers(0, max(2, span)))
             if reset_at is not None and cycle >= reset_at:
                 await pulse_reset(dut, int(rng.integers(1, 4)))
@@ -91,7 +104,9 @@ async def soak(dut):
                 interrupted = True
                 break
             wr_item = next_write(writes, wj, wi, fed)
-            beat = traffic.offer(jobs[fj].in_beats[fi]) if fj < len(jobs) and committed[fj] else None
+            beat = (
+                traffic.offer(jobs[fj].in_beats[fi]) if fj < len(jobs) and committed[fj] else None
+            )
             wr_fire, in_fire, payload = await clock_cycle(dut, wr_item, beat, traffic.ready())
             if wr_fire:
                 wi += 1
@@ -109,7 +124,7 @@ async def soak(dut):
                     traffic.input_taken(cfg["in_gap"])
             if payload is not None:
                 if not any_input:
-                    stats["leaks"] += 1          # an output nobody asked for since the reset
+                    stats["leaks"] += 1  # an output nobody asked for since the reset
                     continue
                 outputs[cj].append(payload)
                 if len(outputs[cj]) == jobs[cj].out_beats:

@@ -30,6 +30,7 @@ async def reset(dut):
     """Start the clock and hold reset for three cycles, every valid/enable low; return on a
     falling edge with reset released."""
     import cocotb
+
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
     dut.i__valid.value = 0

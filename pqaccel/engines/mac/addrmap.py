@@ -21,12 +21,20 @@ class MacAddressMap(AddressMap):
     def __init__(self, cfg: MacConfig):
         self.cfg = cfg
         layout = {
-            "weights": [("dl", field_bits(cfg.d_par)), ("ml", field_bits(cfg.m_par)),
-                        ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
+            "weights": [
+                ("dl", field_bits(cfg.d_par)),
+                ("ml", field_bits(cfg.m_par)),
+                ("t", field_bits(cfg.mt_max)),
+                ("g", field_bits(cfg.g_max)),
+            ],
             "control": [("reg", 2)],
         }
-        data_bits = max(cfg.w_bits, cfg.d_max.bit_length(), cfg.m_max.bit_length(),
-                        self.requant_data_bits(cfg.requant))
+        data_bits = max(
+            cfg.w_bits,
+            cfg.d_max.bit_length(),
+            cfg.m_max.bit_length(),
+            self.requant_data_bits(cfg.requant),
+        )
         self.regions = {r: c for r, c in MAC_REGIONS.items() if r != "weight_row" or cfg.wide_port}
         if cfg.wide_port:
             layout["weight_row"] = [("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))]
@@ -35,13 +43,31 @@ class MacAddressMap(AddressMap):
 
     def data_formats(self):
         b = self.cfg.w_bits
-        return {"weights": {"elements": 1, "element_bits": b, "signed": True,
-                            "packing": f"the weight at bits [{b - 1}:0], two's complement"},
-                **({"weight_row": {"elements": self.cfg.d_par * self.cfg.m_par, "element_bits": b, "signed": True,
-                                   "packing": f"weight (dl, ml) at bits [(ml*{self.cfg.d_par} + dl)*{b} +: {b}]"}}
-                   if self.cfg.wide_port else {}),
-                "control": {"packing": "d: inputs (1..d_max); m: outputs (1..m_max); commit: any value; "
-                                       + self.requant_format(self.cfg.requant)}}
+        return {
+            "weights": {
+                "elements": 1,
+                "element_bits": b,
+                "signed": True,
+                "packing": f"the weight at bits [{b - 1}:0], two's complement",
+            },
+            **(
+                {
+                    "weight_row": {
+                        "elements": self.cfg.d_par * self.cfg.m_par,
+                        "element_bits": b,
+                        "signed": True,
+                        "packing": f"weight (dl, ml) at bits [(ml*{self.cfg.d_par} + dl)*{b} +: "
+                        f"{b}]",
+                    }
+                }
+                if self.cfg.wide_port
+                else {}
+            ),
+            "control": {
+                "packing": "d: inputs (1..d_max); m: outputs (1..m_max); commit: any value; "
+                + self.requant_format(self.cfg.requant)
+            },
+        }
 
     def write_count(self, layer):
         """Writes :meth:`weight_writes` makes for a layer of shape ``layer``, counted without
@@ -52,15 +78,18 @@ class MacAddressMap(AddressMap):
         return 2 + int(cfg.requant.runtime) + weights + 1
 
     def layer_writes(self, lq):
-        """The writes of a converted network layer kept conventional (its weights with the bias rows)."""
+        """The writes of a converted network layer kept conventional (its weights with the bias
+        rows)."""
         return self.weight_writes(lq.w, shift=lq.shift, relu=lq.relu)
 
     def weight_writes(self, w, commit=True, shift=None, relu=False):
         cfg = self.cfg
         d, m = w.shape
         wb = (1 << cfg.w_bits) - 1
-        writes = [(self.address("control", reg=MAC_CONTROL_REGS["d"]), d),
-                  (self.address("control", reg=MAC_CONTROL_REGS["m"]), m)]
+        writes = [
+            (self.address("control", reg=MAC_CONTROL_REGS["d"]), d),
+            (self.address("control", reg=MAC_CONTROL_REGS["m"]), m),
+        ]
         word = self.requant_word(cfg.requant, shift, relu)
         if cfg.requant.runtime:
             writes.append((self.address("control", reg=MAC_CONTROL_REGS["requant"]), word))
@@ -72,14 +101,18 @@ class MacAddressMap(AddressMap):
                         for dl in range(cfg.d_par):
                             di, mi = g * cfg.d_par + dl, t * cfg.m_par + ml
                             if di < d and mi < m:
-                                word |= (int(w[di, mi]) & wb) << ((ml * cfg.d_par + dl) * cfg.w_bits)
+                                word |= (int(w[di, mi]) & wb) << (
+                                    (ml * cfg.d_par + dl) * cfg.w_bits
+                                )
                     writes.append((self.address("weight_row", t=t, g=g), word))
         else:
             for di in range(d):
                 g, dl = divmod(di, cfg.d_par)
                 for mi in range(m):
                     t, ml = divmod(mi, cfg.m_par)
-                    writes.append((self.address("weights", dl=dl, ml=ml, t=t, g=g), int(w[di, mi]) & wb))
+                    writes.append(
+                        (self.address("weights", dl=dl, ml=ml, t=t, g=g), int(w[di, mi]) & wb)
+                    )
         if commit:
             writes.append((self.address("control", reg=MAC_CONTROL_REGS["commit"]), 1))
         return writes

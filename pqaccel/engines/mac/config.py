@@ -16,6 +16,7 @@ class MacConfig(EngineBase):
     ``in_bits`` inputs, ``w_bits`` weights, layers up to ``d_max`` x ``m_max``; one row takes
     ``ceil(d/d_par) * ceil(m/m_par)`` cycles.  ``wide_port``: the table port also takes all
     ``d_par * m_par`` weights of one memory row per write (region ``weight_row``)."""
+
     d_max: int = 576
     m_max: int = 64
     d_par: int = 9
@@ -46,8 +47,19 @@ class MacConfig(EngineBase):
         self._check_requant()
 
     @classmethod
-    def for_engine(cls, cfg, *, d_max=None, m_max=None, d_par=9, m_par=16, w_bits=8, mult="dsp", wide_port=None,
-                   shift_max=None):
+    def for_engine(
+        cls,
+        cfg,
+        *,
+        d_max=None,
+        m_max=None,
+        d_par=9,
+        m_par=16,
+        w_bits=8,
+        mult="dsp",
+        wide_port=None,
+        shift_max=None,
+    ):
         """The MAC engine that runs what the engine ``cfg`` runs -- the one rule every comparison,
         network conversion and network run uses: layers up to ``d_max x m_max`` (default ``cfg``'s),
         ``cfg``'s input and output widths and table-port shape (``wide_port`` overrides it),
@@ -58,14 +70,27 @@ class MacConfig(EngineBase):
         d_max = cfg.d_max if d_max is None else d_max
         m_max = cfg.m_max if m_max is None else m_max
         rq = cfg.requant
-        base = cls(d_max=d_max, m_max=m_max, d_par=min(d_par, d_max), m_par=min(m_par, m_max), in_bits=cfg.in_bits,
-                   w_bits=w_bits, out_bits=cfg.out_bits,
-                   requant=rq if shift_max is None else Requant("shift", 0, rq.rounding, rq.saturate, runtime=True),
-                   wide_port=cfg.wide_port if wide_port is None else wide_port, mult=mult)
+        base = cls(
+            d_max=d_max,
+            m_max=m_max,
+            d_par=min(d_par, d_max),
+            m_par=min(m_par, m_max),
+            in_bits=cfg.in_bits,
+            w_bits=w_bits,
+            out_bits=cfg.out_bits,
+            requant=rq
+            if shift_max is None
+            else Requant("shift", 0, rq.rounding, rq.saturate, runtime=True),
+            wide_port=cfg.wide_port if wide_port is None else wide_port,
+            mult=mult,
+        )
         if shift_max is None:
             return base
-        return base.replace(requant=Requant("shift", min(shift_max, base.acc_bits - 1), rq.rounding, rq.saturate,
-                                            runtime=True))
+        return base.replace(
+            requant=Requant(
+                "shift", min(shift_max, base.acc_bits - 1), rq.rounding, rq.saturate, runtime=True
+            )
+        )
 
     @property
     def product_range(self):
@@ -110,11 +135,17 @@ class MacConfig(EngineBase):
 
     def address_map(self):
         from .addrmap import MacAddressMap
+
         return MacAddressMap(self)
 
     def memories(self):
-        return {"weights": {"count": self.m_par, "depth": pipeline.weight_depth(self),
-                            "width": self.d_par * self.w_bits}}
+        return {
+            "weights": {
+                "count": self.m_par,
+                "depth": pipeline.weight_depth(self),
+                "width": self.d_par * self.w_bits,
+            }
+        }
 
     def row_latency(self, layer):
         """Cycles from a layer's last row issued to its last output beat (:mod:`pqaccel.net.perf`):
@@ -127,10 +158,22 @@ class MacConfig(EngineBase):
         """Every memory of the hardware: the weight banks and the output FIFO."""
         out_w = self.m_par * self.result_bits + 1
         return [
-            {"name": "weights", "block": "weights", "count": self.m_par, "depth": pipeline.weight_depth(self),
-             "width": self.d_par * self.w_bits, "granularity": self.w_bits},
-            {"name": "out_fifo", "block": "fifos", "count": 1, "depth": self.pipeline()["out_fifo_depth"] - 1,
-             "width": out_w, "granularity": out_w},
+            {
+                "name": "weights",
+                "block": "weights",
+                "count": self.m_par,
+                "depth": pipeline.weight_depth(self),
+                "width": self.d_par * self.w_bits,
+                "granularity": self.w_bits,
+            },
+            {
+                "name": "out_fifo",
+                "block": "fifos",
+                "count": 1,
+                "depth": self.pipeline()["out_fifo_depth"] - 1,
+                "width": out_w,
+                "granularity": out_w,
+            },
         ]
 
     def dsp_multipliers(self, rule):
@@ -146,13 +189,21 @@ class MacConfig(EngineBase):
         prod = self.product_bits
         shift_levels = fx.field_bits(self.requant.shift + 1) if self.requant.runtime else 0
         return {
-            "multiply": {"lut_mult": self.d_par * self.m_par * self.in_bits * self.w_bits if self.mult == "lut" else 0,
-                         "products": self.d_par * self.m_par * prod},
-            "weights": {"enables": self.m_par * self.d_par,
-                        "wide": self.d_par * self.m_par * self.w_bits if self.wide_port else 0},
-            "accumulate": {"tree": self.m_par * max(0, self.d_par - 1) * (prod + fx.tree_levels(self.d_par)),
-                           "sums": self.m_par * self.mt_max * self.acc_bits,
-                           "requant": self.m_par * self.acc_bits * (1 + shift_levels)},
+            "multiply": {
+                "lut_mult": self.d_par * self.m_par * self.in_bits * self.w_bits
+                if self.mult == "lut"
+                else 0,
+                "products": self.d_par * self.m_par * prod,
+            },
+            "weights": {
+                "enables": self.m_par * self.d_par,
+                "wide": self.d_par * self.m_par * self.w_bits if self.wide_port else 0,
+            },
+            "accumulate": {
+                "tree": self.m_par * max(0, self.d_par - 1) * (prod + fx.tree_levels(self.d_par)),
+                "sums": self.m_par * self.mt_max * self.acc_bits,
+                "requant": self.m_par * self.acc_bits * (1 + shift_levels),
+            },
             "control": {"const": 1, "port": self.address_map().data_bits},
         }
 
@@ -164,18 +215,28 @@ class MacConfig(EngineBase):
     def forward(self, x, w, shift=None, relu=False):
         """The golden model (:func:`pqaccel.engines.mac.model.mac_forward`)."""
         from .model import mac_forward
+
         return mac_forward(self, x, w, shift, relu)
 
     def pipeline(self):
         """Weight read, multiply (1), accumulator; the output FIFO; rows in flight (the issuing
         row and the one whose start is counted a cycle late)."""
         lookup = pipeline.MEMORY_READ + 1 + pipeline.accumulator(self.d_par, self.requant)
-        return {"lookup_stages": lookup, "out_fifo_depth": lookup + pipeline.CREDIT_ROUND_TRIP, "rows_in_flight": 2}
+        return {
+            "lookup_stages": lookup,
+            "out_fifo_depth": lookup + pipeline.CREDIT_ROUND_TRIP,
+            "rows_in_flight": 2,
+        }
 
     def multiplier_utilization(self, layer):
         """Useful multiplies over issued multiplier slots for ``layer``."""
         return (layer.d * layer.m) / (self.ideal_cycles_per_row(layer) * self.d_par * self.m_par)
 
     def derived(self):
-        return {"product_bits": self.product_bits, "acc_bits": self.acc_bits,
-                "result_bits": self.result_bits, "g_max": self.g_max, "mt_max": self.mt_max}
+        return {
+            "product_bits": self.product_bits,
+            "acc_bits": self.acc_bits,
+            "result_bits": self.result_bits,
+            "g_max": self.g_max,
+            "mt_max": self.mt_max,
+        }

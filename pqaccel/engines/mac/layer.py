@@ -24,8 +24,15 @@ def mac_config(engine, d_max, m_max, d_par=1, m_par=1):
     """The int8 MAC engine that runs a network's conventional layers (:meth:`MacConfig.for_engine`):
     the network engine's input and output width, rounding and saturation, 8-bit weights, run-time
     shift up to :data:`MAC_SHIFT_MAX`."""
-    return MacConfig.for_engine(engine, d_max=d_max, m_max=m_max, d_par=d_par, m_par=m_par, w_bits=W_BITS,
-                                shift_max=MAC_SHIFT_MAX)
+    return MacConfig.for_engine(
+        engine,
+        d_max=d_max,
+        m_max=m_max,
+        d_par=d_par,
+        m_par=m_par,
+        w_bits=W_BITS,
+        shift_max=MAC_SHIFT_MAX,
+    )
 
 
 def bias_columns(b_units, w_bits):
@@ -45,13 +52,17 @@ def bias_columns(b_units, w_bits):
 def _quantize(engine, w, b, in_scale, acc_scale):
     qw = qmax(W_BITS)
     w_q = np.clip(np.rint(w * in_scale / acc_scale), -qw, qw).astype(np.int64)
-    bias = bias_columns(np.rint(b / (acc_scale * qmax(engine.widths.in_bits))).astype(np.int64), W_BITS)
+    bias = bias_columns(
+        np.rint(b / (acc_scale * qmax(engine.widths.in_bits))).astype(np.int64), W_BITS
+    )
     return np.concatenate([w_q, bias]), len(bias)
 
 
 @dataclass
 class MacLayer(EngineLayer):
-    """``w``: ``(d + bias_cols) x M`` integer weights, the last ``bias_cols`` rows carrying the bias."""
+    """``w``: ``(d + bias_cols) x M`` integer weights, the last ``bias_cols`` rows carrying the
+    bias."""
+
     w: np.ndarray = None
 
     mode = "mac"
@@ -61,19 +72,25 @@ class MacLayer(EngineLayer):
         w = conv_weight_matrix(op)
         d, m = w.shape
         y = rows * in_scale @ w + op.b
-        shift, acc_scale = scale_and_shift(in_scale * float(np.abs(w).max()) / qmax(W_BITS),
-                                           out_range(y, relu, percentile) / qmax(engine.widths.out_bits),
-                                           mac_config(engine, d, m).requant.shift)
+        shift, acc_scale = scale_and_shift(
+            in_scale * float(np.abs(w).max()) / qmax(W_BITS),
+            out_range(y, relu, percentile) / qmax(engine.widths.out_bits),
+            mac_config(engine, d, m).requant.shift,
+        )
         w_q, bias_cols = _quantize(engine, w, op.b, in_scale, acc_scale)
-        return cls(op.name, d, m, relu, shift, in_scale, acc_scale, acc_scale * 2 ** shift, bias_cols, w=w_q)
+        return cls(
+            op.name, d, m, relu, shift, in_scale, acc_scale, acc_scale * 2**shift, bias_cols, w=w_q
+        )
 
     def config(self, engine):
         return mac_config(engine, self.d + self.bias_cols, self.m)
 
     def engine_rows(self, engine, rows):
         """``rows`` and the bias columns (the constant ``qmax_in``)."""
-        return np.concatenate([rows, np.full((len(rows), self.bias_cols), qmax(engine.widths.in_bits), np.int64)],
-                              axis=1)
+        return np.concatenate(
+            [rows, np.full((len(rows), self.bias_cols), qmax(engine.widths.in_bits), np.int64)],
+            axis=1,
+        )
 
     def forward(self, engine, rows):
         x = self.engine_rows(engine, rows)
@@ -84,6 +101,7 @@ class MacLayer(EngineLayer):
 
     def job(self, manifest, engine, rows):
         from .job import MacJob
+
         return MacJob(manifest, self.engine_rows(engine, rows), self.w, self.shift, self.relu)
 
     def arrays(self):

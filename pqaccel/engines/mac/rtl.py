@@ -10,7 +10,14 @@ from ...pipeline import MEMORY_READ
 from ...fixedpoint import multiply_hdl
 from ...rtl.accumulator import Accumulator
 from ...rtl.control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
-from ...rtl.shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
+from ...rtl.shell import (
+    CreditFIFO,
+    RowIssuer,
+    TablePort,
+    count_register,
+    credit_gate,
+    requant_register,
+)
 from ...rtl.util import delay, field_bits, fields_eq, read_signatures
 
 __all__ = ["MacEngine", "WeightMemory"]
@@ -37,13 +44,22 @@ class WeightMemory(wiring.Component):
         self.addr_bits = max(1, field_bits(self.depth))
         wvec = data.ArrayLayout(signed(cfg.w_bits), cfg.d_par)
         rd, rd_out = read_signatures(self.addr_bits, data.ArrayLayout(wvec, cfg.m_par), tag)
-        super().__init__({
-            "rd": In(rd), "rd_out": Out(rd_out),
-            "wr_en": In(1), "wr_dl": In(max(1, field_bits(cfg.d_par))),
-            "wr_ml": In(max(1, field_bits(cfg.m_par))), "wr_addr": In(self.addr_bits),
-            "wr_data": In(signed(cfg.w_bits)),
-            **({"wr_all": In(1), "wr_row": In(data.ArrayLayout(wvec, cfg.m_par))} if cfg.wide_port else {}),
-        })
+        super().__init__(
+            {
+                "rd": In(rd),
+                "rd_out": Out(rd_out),
+                "wr_en": In(1),
+                "wr_dl": In(max(1, field_bits(cfg.d_par))),
+                "wr_ml": In(max(1, field_bits(cfg.m_par))),
+                "wr_addr": In(self.addr_bits),
+                "wr_data": In(signed(cfg.w_bits)),
+                **(
+                    {"wr_all": In(1), "wr_row": In(data.ArrayLayout(wvec, cfg.m_par))}
+                    if cfg.wide_port
+                    else {}
+                ),
+            }
+        )
 
     @staticmethod
     def word_addr(cfg, bank, g, t):
@@ -67,8 +83,11 @@ class WeightMemory(wiring.Component):
             rd = mem.read_port()
             addr = Signal.like(self.rd.payload.addr, name=f"rd_addr{ml}")
             m.d.sync += addr.eq(self.rd.payload.addr)
-            m.d.comb += [rd.addr.eq(addr), wr.addr.eq(w_addr),
-                         wr.data.eq(w_data.replicate(cfg.d_par))]
+            m.d.comb += [
+                rd.addr.eq(addr),
+                wr.addr.eq(w_addr),
+                wr.data.eq(w_data.replicate(cfg.d_par)),
+            ]
             if wide:
                 with m.If(w_all):
                     m.d.comb += wr.data.eq(w_row[ml].as_value())
@@ -76,8 +95,10 @@ class WeightMemory(wiring.Component):
                 one = (self.wr_ml == ml) & (self.wr_dl == dl)
                 m.d.sync += wr.en[dl].eq(self.wr_en & ((self.wr_all | one) if wide else one))
             m.d.sync += self.rd_out.payload.data[ml].eq(rd.data)
-        m.d.comb += [self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
-                     self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag"))]
+        m.d.comb += [
+            self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
+            self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag")),
+        ]
         return m
 
 
@@ -101,8 +122,9 @@ class MacEngine(wiring.Component):
         self.amap = MacAddressMap(cfg)
         self.pipeline = cfg.pipeline()
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
-        self.out_layout = data.StructLayout({
-            "data": data.ArrayLayout(signed(cfg.result_bits), cfg.m_par), "last": 1})
+        self.out_layout = data.StructLayout(
+            {"data": data.ArrayLayout(signed(cfg.result_bits), cfg.m_par), "last": 1}
+        )
         super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 
     def latency_info(self):
@@ -115,51 +137,82 @@ class MacEngine(wiring.Component):
 
         # -- shell: table port, layer-shape registers, bank control -----------------------------
         m.submodules.port = port = TablePort(
-            self.amap, MAC_CONTROL_REGS["commit"],
-            [count_register(MAC_CONTROL_REGS["d"], "last_g", cfg.d_max, cfg.d_par),
-             count_register(MAC_CONTROL_REGS["m"], "last_mt", cfg.m_max, cfg.m_par),
-             requant_register(MAC_CONTROL_REGS["requant"], cfg.requant)],
-            busy_bits_for(pl["rows_in_flight"]), checks=self.checks)
+            self.amap,
+            MAC_CONTROL_REGS["commit"],
+            [
+                count_register(MAC_CONTROL_REGS["d"], "last_g", cfg.d_max, cfg.d_par),
+                count_register(MAC_CONTROL_REGS["m"], "last_mt", cfg.m_max, cfg.m_par),
+                requant_register(MAC_CONTROL_REGS["requant"], cfg.requant),
+            ],
+            busy_bits_for(pl["rows_in_flight"]),
+            checks=self.checks,
+        )
         wiring.connect(m, wiring.flipped(self.wr), port.wr)
         m.d.comb += self.active_bank.eq(port.active)
         shape, shadow = port.shape, port.shadow
 
         m.submodules.accumulator = acc = Accumulator(
-            lanes=cfg.d_par, outs=cfg.m_par, entry_shape=signed(cfg.product_bits),
-            acc_bits=cfg.acc_bits, steps=cfg.mt_max, requant=cfg.requant, out_bits=cfg.out_bits, masked=False)
+            lanes=cfg.d_par,
+            outs=cfg.m_par,
+            entry_shape=signed(cfg.product_bits),
+            acc_bits=cfg.acc_bits,
+            steps=cfg.mt_max,
+            requant=cfg.requant,
+            out_bits=cfg.out_bits,
+            masked=False,
+        )
         m.submodules.weights = wm = WeightMemory(
-            cfg, tag=data.StructLayout({"x": self.in_layout, "acc": acc.in_layout}))
-        m.submodules.out_fifo = ofifo = CreditFIFO(self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO")
+            cfg, tag=data.StructLayout({"x": self.in_layout, "acc": acc.in_layout})
+        )
+        m.submodules.out_fifo = ofifo = CreditFIFO(
+            self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO"
+        )
 
         # -- table writes ------------------------------------------------------------------------
         for_w, f = port.region("weights")
         m.d.comb += [
-            wm.wr_en.eq(for_w), wm.wr_dl.eq(f.dl), wm.wr_ml.eq(f.ml),
+            wm.wr_en.eq(for_w),
+            wm.wr_dl.eq(f.dl),
+            wm.wr_ml.eq(f.ml),
             wm.wr_addr.eq(WeightMemory.word_addr(cfg, shadow, f.g, f.t)),
-            wm.wr_data.eq(port.w_data[:cfg.w_bits]),
+            wm.wr_data.eq(port.w_data[: cfg.w_bits]),
         ]
         if cfg.wide_port:
             for_row, f = port.region("weight_row")
             with m.If(for_row):
-                m.d.comb += [wm.wr_en.eq(1), wm.wr_all.eq(1),
-                             wm.wr_addr.eq(WeightMemory.word_addr(cfg, shadow, f.g, f.t))]
-            m.d.comb += wm.wr_row.eq(port.w_data[:cfg.d_par * cfg.m_par * cfg.w_bits])
+                m.d.comb += [
+                    wm.wr_en.eq(1),
+                    wm.wr_all.eq(1),
+                    wm.wr_addr.eq(WeightMemory.word_addr(cfg, shadow, f.g, f.t)),
+                ]
+            m.d.comb += wm.wr_row.eq(port.w_data[: cfg.d_par * cfg.m_par * cfg.w_bits])
 
         # -- issue: each input beat is used for ceil(M/m_par) cycles, one per output beat ------
         m.submodules.issue = iss = RowIssuer(cfg.mt_max, cfg.g_max)
         wiring.connect(m, iss.rows, port.rows)
         m.d.comb += [
             iss.valid.eq(self.i.valid),
-            iss.room.eq(credit_gate(m, ofifo, iss.issue, iss.at_last_outer)),     # outputs in a row's last group
+            iss.room.eq(
+                credit_gate(m, ofifo, iss.issue, iss.at_last_outer)
+            ),  # outputs in a row's last group
             self.i.ready.eq(iss.issue & iss.at_last_inner),
         ]
         for b in range(2):
-            m.d.comb += [iss.last_inner[b].eq(shape[b].last_mt), iss.last_outer[b].eq(shape[b].last_g)]
-        m.d.sync += [port.row_done.eq(iss.issue & iss.at_last_outer & iss.at_last_inner),
-                     port.done_bank.eq(iss.bank)]
-        beat = {"first": iss.outer == 0, "last": iss.at_last_outer, "row_end": iss.at_last_inner,
-                "t": iss.inner}
-        if cfg.requant.runtime:         # the row's requantization travels with its products
+            m.d.comb += [
+                iss.last_inner[b].eq(shape[b].last_mt),
+                iss.last_outer[b].eq(shape[b].last_g),
+            ]
+        m.d.sync += [
+            port.row_done.eq(iss.issue & iss.at_last_outer & iss.at_last_inner),
+            port.done_bank.eq(iss.bank),
+        ]
+        beat = {
+            "first": iss.outer == 0,
+            "last": iss.at_last_outer,
+            "row_end": iss.at_last_inner,
+            "t": iss.inner,
+        }
+        if cfg.requant.runtime:  # the row's requantization travels with its products
             beat.update(shift=shape[iss.bank].shift, relu=shape[iss.bank].relu)
         m.d.comb += [
             wm.rd.valid.eq(iss.issue),
@@ -174,17 +227,36 @@ class MacEngine(wiring.Component):
                 prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
                 m.d.sync += prod.eq(multiply_hdl(got.tag.x[dl], got.data[ml][dl], cfg.mult))
                 m.d.comb += acc.entries[dl][ml].eq(prod)
-        m.d.comb += [acc.i.valid.eq(delay(m, wm.rd_out.valid, 1, "mul_valid")),
-                     acc.i.payload.eq(delay(m, got.tag.acc, 1, "mul_beat"))]
+        m.d.comb += [
+            acc.i.valid.eq(delay(m, wm.rd_out.valid, 1, "mul_valid")),
+            acc.i.payload.eq(delay(m, got.tag.acc, 1, "mul_beat")),
+        ]
         wiring.connect(m, acc.o, ofifo.w)
         wiring.connect(m, ofifo.r, wiring.flipped(self.o))
 
         # -- simulation- and formal-only checks -------------------------------------------------
         begin = iss.issue & iss.row_start
         end = iss.issue & iss.at_last_outer & iss.at_last_inner
-        check_bank_use(m, port.active, self.checks, rows=pl["rows_in_flight"], begin=begin, begin_bank=iss.bank,
-                       end=end, end_bank=iss.bank, issue=iss.issue, row_start=iss.row_start,
-                       reads=[(iss.issue, iss.bank)], writes=[(wm.wr_en, shadow)])
-        check_rows_out(m, self.o, self.checks, begin=begin, beats_max=cfg.mt_max,
-                       rows=pl["rows_in_flight"] + pl["lookup_stages"] + pl["out_fifo_depth"])
+        check_bank_use(
+            m,
+            port.active,
+            self.checks,
+            rows=pl["rows_in_flight"],
+            begin=begin,
+            begin_bank=iss.bank,
+            end=end,
+            end_bank=iss.bank,
+            issue=iss.issue,
+            row_start=iss.row_start,
+            reads=[(iss.issue, iss.bank)],
+            writes=[(wm.wr_en, shadow)],
+        )
+        check_rows_out(
+            m,
+            self.o,
+            self.checks,
+            begin=begin,
+            beats_max=cfg.mt_max,
+            rows=pl["rows_in_flight"] + pl["lookup_stages"] + pl["out_fifo_depth"],
+        )
         return m

@@ -1,4 +1,5 @@
-"""The PQ engine's table port: address map and data formats (pure Python, shared by RTL and drivers).
+"""The PQ engine's table port: address map and data formats (pure Python, shared by RTL and
+drivers).
 
 An address is ``region`` (2 bits, at the top) over a body of bit fields, least significant
 first.  Regions:
@@ -40,35 +41,73 @@ class PQAddressMap(AddressMap):
         self.cfg = cfg
         p, w = cfg.par, cfg.widths
         fields = {
-            "codebook": [("cl", field_bits(p.c_par)), ("slot", field_bits(p.k_par)),
-                         ("step", field_bits(cfg.k_steps)), ("g", field_bits(cfg.g_max))],
-            "lut": [("ml", field_bits(p.m_par)), ("cl", field_bits(p.c_par)), ("k", field_bits(cfg.k)),
-                    ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))],
+            "codebook": [
+                ("cl", field_bits(p.c_par)),
+                ("slot", field_bits(p.k_par)),
+                ("step", field_bits(cfg.k_steps)),
+                ("g", field_bits(cfg.g_max)),
+            ],
+            "lut": [
+                ("ml", field_bits(p.m_par)),
+                ("cl", field_bits(p.c_par)),
+                ("k", field_bits(cfg.k)),
+                ("t", field_bits(cfg.mt_max)),
+                ("g", field_bits(cfg.g_max)),
+            ],
             "control": [("reg", 2)],
         }
-        data_bits = max(cfg.v * w.proto_bits, w.lut_bits, cfg.c_max.bit_length(), cfg.m_max.bit_length(),
-                        self.requant_data_bits(cfg.requant))
+        data_bits = max(
+            cfg.v * w.proto_bits,
+            w.lut_bits,
+            cfg.c_max.bit_length(),
+            cfg.m_max.bit_length(),
+            self.requant_data_bits(cfg.requant),
+        )
         self.regions = {r: c for r, c in REGIONS.items() if r != "lut_row" or cfg.wide_port}
         if cfg.wide_port:
-            fields["lut_row"] = [("k", field_bits(cfg.k)), ("t", field_bits(cfg.mt_max)), ("g", field_bits(cfg.g_max))]
+            fields["lut_row"] = [
+                ("k", field_bits(cfg.k)),
+                ("t", field_bits(cfg.mt_max)),
+                ("g", field_bits(cfg.g_max)),
+            ]
             data_bits = max(data_bits, p.c_par * p.m_par * w.lut_bits)
         super().__init__(fields, data_bits)
 
     def data_formats(self):
         w = self.cfg.widths
         return {
-            "codebook": {"elements": self.cfg.v, "element_bits": w.proto_bits, "signed": True,
-                         "packing": f"element i (0..{self.cfg.v - 1}) of the prototype at bits "
-                                    f"[i*{w.proto_bits} + {w.proto_bits - 1} : i*{w.proto_bits}], "
-                                    f"two's complement"},
-            "lut": {"elements": 1, "element_bits": w.lut_bits, "signed": True,
-                    "packing": f"the entry at bits [{w.lut_bits - 1}:0], two's complement"},
-            **({"lut_row": {"elements": self.cfg.par.c_par * self.cfg.par.m_par, "element_bits": w.lut_bits,
-                            "signed": True,
-                            "packing": f"entry of bank (cl, ml) at bits [(cl*{self.cfg.par.m_par} + ml)*{w.lut_bits} "
-                                       f"+: {w.lut_bits}], two's complement"}} if self.cfg.wide_port else {}),
-            "control": {"packing": "c: subspaces C (1..c_max); m: outputs M (1..m_max); "
-                                   "commit: any value; " + self.requant_format(self.cfg.requant)},
+            "codebook": {
+                "elements": self.cfg.v,
+                "element_bits": w.proto_bits,
+                "signed": True,
+                "packing": f"element i (0..{self.cfg.v - 1}) of the prototype at bits "
+                f"[i*{w.proto_bits} + {w.proto_bits - 1} : i*{w.proto_bits}], "
+                f"two's complement",
+            },
+            "lut": {
+                "elements": 1,
+                "element_bits": w.lut_bits,
+                "signed": True,
+                "packing": f"the entry at bits [{w.lut_bits - 1}:0], two's complement",
+            },
+            **(
+                {
+                    "lut_row": {
+                        "elements": self.cfg.par.c_par * self.cfg.par.m_par,
+                        "element_bits": w.lut_bits,
+                        "signed": True,
+                        "packing": f"entry of bank (cl, ml) at bits [(cl*{self.cfg.par.m_par} + "
+                        f"ml)*{w.lut_bits} "
+                        f"+: {w.lut_bits}], two's complement",
+                    }
+                }
+                if self.cfg.wide_port
+                else {}
+            ),
+            "control": {
+                "packing": "c: subspaces C (1..c_max); m: outputs M (1..m_max); "
+                "commit: any value; " + self.requant_format(self.cfg.requant)
+            },
         }
 
     def write_count(self, layer):
@@ -78,7 +117,11 @@ class PQAddressMap(AddressMap):
         per write, or a row of every bank with ``wide_port``) and the commit."""
         cfg, p = self.cfg, self.cfg.par
         c = cfg.subspaces(layer)
-        entries = (-(-c // p.c_par) * cfg.m_steps(layer) * cfg.k) if cfg.wide_port else c * cfg.k * layer.m
+        entries = (
+            (-(-c // p.c_par) * cfg.m_steps(layer) * cfg.k)
+            if cfg.wide_port
+            else c * cfg.k * layer.m
+        )
         return 2 + int(cfg.requant.runtime) + c * cfg.k + entries + 1
 
     def layer_writes(self, lq):
@@ -93,8 +136,10 @@ class PQAddressMap(AddressMap):
         c = len(protos) if c is None else c
         m = len(lut[0][0]) if m is None else m
         pb, lb = cfg.widths.proto_bits, cfg.widths.lut_bits
-        writes = [(self.address("control", reg=CONTROL_REGS["c"]), c),
-                  (self.address("control", reg=CONTROL_REGS["m"]), m)]
+        writes = [
+            (self.address("control", reg=CONTROL_REGS["c"]), c),
+            (self.address("control", reg=CONTROL_REGS["m"]), m),
+        ]
         word = self.requant_word(cfg.requant, shift, relu)
         if cfg.requant.runtime:
             writes.append((self.address("control", reg=CONTROL_REGS["requant"]), word))
@@ -115,7 +160,9 @@ class PQAddressMap(AddressMap):
                             for ml in range(p.m_par):
                                 ci, mi = g * p.c_par + cl, t * p.m_par + ml
                                 if ci < c and mi < m:
-                                    word |= (int(lut[ci][k][mi]) & ((1 << lb) - 1)) << ((cl * p.m_par + ml) * lb)
+                                    word |= (int(lut[ci][k][mi]) & ((1 << lb) - 1)) << (
+                                        (cl * p.m_par + ml) * lb
+                                    )
                         writes.append((self.address("lut_row", k=k, t=t, g=g), word))
         else:
             for ci in range(c):
@@ -123,8 +170,12 @@ class PQAddressMap(AddressMap):
                 for k in range(cfg.k):
                     for mi in range(m):
                         t, ml = divmod(mi, p.m_par)
-                        writes.append((self.address("lut", ml=ml, cl=cl, k=k, t=t, g=g),
-                                       int(lut[ci][k][mi]) & ((1 << lb) - 1)))
+                        writes.append(
+                            (
+                                self.address("lut", ml=ml, cl=cl, k=k, t=t, g=g),
+                                int(lut[ci][k][mi]) & ((1 << lb) - 1),
+                            )
+                        )
         if commit:
             writes.append((self.address("control", reg=CONTROL_REGS["commit"]), 1))
         return writes

@@ -4,8 +4,20 @@ the exact integer ranges (:mod:`pqaccel.fixedpoint`), never guessed."""
 from dataclasses import dataclass, field
 
 from ... import fixedpoint as fx, pipeline
-from ...config import (C_MAX_MAX, K_MAX, M_MAX_MAX, METRICS, V_MAX, EngineBase, Parallelism, Requant, Widths,
-                        _check_choice, _check_int, config_from_dict)
+from ...config import (
+    C_MAX_MAX,
+    K_MAX,
+    M_MAX_MAX,
+    METRICS,
+    V_MAX,
+    EngineBase,
+    Parallelism,
+    Requant,
+    Widths,
+    _check_choice,
+    _check_int,
+    config_from_dict,
+)
 
 __all__ = ["EngineConfig", "engine_from_dict"]
 
@@ -22,6 +34,7 @@ class EngineConfig(EngineBase):
     Raises :class:`TypeError` or :class:`ValueError` naming the parameter, its value and what is
     valid.
     """
+
     v: int = 4
     k: int = 16
     c_max: int = 8
@@ -48,12 +61,16 @@ class EngineConfig(EngineBase):
         _check_choice("metric", self.metric, METRICS)
         p = self.par
         if p.c_par > self.c_max:
-            raise ValueError(f"c_par must be an integer from 1 to c_max={self.c_max}, got {p.c_par!r}")
+            raise ValueError(
+                f"c_par must be an integer from 1 to c_max={self.c_max}, got {p.c_par!r}"
+            )
         if self.k % p.k_par:
             divisors = [d for d in range(1, self.k + 1) if self.k % d == 0]
             raise ValueError(f"k_par must divide k={self.k} (one of {divisors}), got {p.k_par!r}")
         if p.m_par > self.m_max:
-            raise ValueError(f"m_par must be an integer from 1 to m_max={self.m_max}, got {p.m_par!r}")
+            raise ValueError(
+                f"m_par must be an integer from 1 to m_max={self.m_max}, got {p.m_par!r}"
+            )
         self._check_requant()
 
     # -- derived widths ---------------------------------------------------------------------------
@@ -139,15 +156,23 @@ class EngineConfig(EngineBase):
 
     def address_map(self):
         from .addrmap import PQAddressMap
+
         return PQAddressMap(self)
 
     def memories(self):
         """The engine's memories: count, depth (words, both banks) and width (bits)."""
         p = self.par
         return {
-            "codebook": {"count": p.c_par, "depth": pipeline.codebook_depth(self),
-                         "width": p.k_par * self.v * self.widths.proto_bits},
-            "lut": {"count": p.c_par * p.m_par, "depth": pipeline.table_depth(self), "width": self.widths.lut_bits},
+            "codebook": {
+                "count": p.c_par,
+                "depth": pipeline.codebook_depth(self),
+                "width": p.k_par * self.v * self.widths.proto_bits,
+            },
+            "lut": {
+                "count": p.c_par * p.m_par,
+                "depth": pipeline.table_depth(self),
+                "width": self.widths.lut_bits,
+            },
         }
 
     def row_latency(self, layer):
@@ -156,7 +181,13 @@ class EngineConfig(EngineBase):
         two buffered FIFOs (4) and ``min(ceil(M/m_par), k/k_par) - k/k_par`` (the last group's
         lookups against its encoder steps)."""
         pl = self.pipeline()
-        return pl["encode_stages"] + pl["lookup_stages"] + 4 + min(self.m_steps(layer), self.k_steps) - self.k_steps
+        return (
+            pl["encode_stages"]
+            + pl["lookup_stages"]
+            + 4
+            + min(self.m_steps(layer), self.k_steps)
+            - self.k_steps
+        )
 
     # -- resource model hooks (:mod:`pqaccel.estimate`) ----------------------------------------
     def memory_list(self):
@@ -165,18 +196,42 @@ class EngineConfig(EngineBase):
         register)."""
         p, pl = self.par, self.pipeline()
         g_bits = max(1, fx.field_bits(self.g_max))
-        code_w = p.c_par * self.idx_bits + g_bits + 2          # codes, tag {g, last_group, bank}
-        out_w = p.m_par * self.result_bits + 1                 # data, last
+        code_w = p.c_par * self.idx_bits + g_bits + 2  # codes, tag {g, last_group, bank}
+        out_w = p.m_par * self.result_bits + 1  # data, last
         vec = self.v * self.widths.proto_bits
         return [
-            {"name": "codebook", "block": "codebook", "count": p.c_par, "depth": pipeline.codebook_depth(self),
-             "width": p.k_par * vec, "granularity": vec},
-            {"name": "tables", "block": "tables", "count": p.c_par * p.m_par, "depth": pipeline.table_depth(self),
-             "width": self.widths.lut_bits, "granularity": self.widths.lut_bits},
-            {"name": "code_fifo", "block": "fifos", "count": 1, "depth": pl["code_fifo_depth"] - 1,
-             "width": code_w, "granularity": code_w},
-            {"name": "out_fifo", "block": "fifos", "count": 1, "depth": pl["out_fifo_depth"] - 1,
-             "width": out_w, "granularity": out_w},
+            {
+                "name": "codebook",
+                "block": "codebook",
+                "count": p.c_par,
+                "depth": pipeline.codebook_depth(self),
+                "width": p.k_par * vec,
+                "granularity": vec,
+            },
+            {
+                "name": "tables",
+                "block": "tables",
+                "count": p.c_par * p.m_par,
+                "depth": pipeline.table_depth(self),
+                "width": self.widths.lut_bits,
+                "granularity": self.widths.lut_bits,
+            },
+            {
+                "name": "code_fifo",
+                "block": "fifos",
+                "count": 1,
+                "depth": pl["code_fifo_depth"] - 1,
+                "width": code_w,
+                "granularity": code_w,
+            },
+            {
+                "name": "out_fifo",
+                "block": "fifos",
+                "count": 1,
+                "depth": pl["out_fifo_depth"] - 1,
+                "width": out_w,
+                "granularity": out_w,
+            },
         ]
 
     def dsp_multipliers(self, rule):
@@ -191,25 +246,31 @@ class EngineConfig(EngineBase):
     def logic_features(self):
         """``{block: {feature: count}}``: what each block's logic scales with."""
         p, w = self.par, self.widths
-        du = p.c_par * p.k_par                    # distance units
-        db = self.diff_max.bit_length()           # |x - p|
+        du = p.c_par * p.k_par  # distance units
+        db = self.diff_max.bit_length()  # |x - p|
         dist = self.dist_bits
         l2 = self.metric == "l2"
         sq_table = l2 and db <= pipeline.SQUARE_TABLE_MAX_BITS
         shift_levels = fx.field_bits(self.requant.shift + 1) if self.requant.runtime else 0
         return {
-            "distance": {"abs": du * self.v * db,                  # |x - p| per element
-                         "add": du * (self.v - 1) * dist,          # the adder tree
-                         "square_table": du * self.v * 2 * db * 2 ** max(0, db - 4) if sq_table else 0,
-                         "square_dsp": du * self.v * 2 * db if l2 and not sq_table else 0},
-            "argmin": {"compare": du * (dist + self.idx_bits)},    # comparators and muxes
+            "distance": {
+                "abs": du * self.v * db,  # |x - p| per element
+                "add": du * (self.v - 1) * dist,  # the adder tree
+                "square_table": du * self.v * 2 * db * 2 ** max(0, db - 4) if sq_table else 0,
+                "square_dsp": du * self.v * 2 * db if l2 and not sq_table else 0,
+            },
+            "argmin": {"compare": du * (dist + self.idx_bits)},  # comparators and muxes
             "codebook": {"enables": du},
-            "tables": {"enables": p.c_par * p.m_par,
-                       "wide": p.c_par * p.m_par * w.lut_bits if self.wide_port else 0},
-            "accumulate": {"tree": p.m_par * max(0, p.c_par - 1) * (w.lut_bits + fx.tree_levels(p.c_par)),
-                           # running sums: a register per output beat and lane, read through a mux
-                           "sums": p.m_par * self.mt_max * self.acc_bits,
-                           "requant": p.m_par * self.acc_bits * (1 + shift_levels)},
+            "tables": {
+                "enables": p.c_par * p.m_par,
+                "wide": p.c_par * p.m_par * w.lut_bits if self.wide_port else 0,
+            },
+            "accumulate": {
+                "tree": p.m_par * max(0, p.c_par - 1) * (w.lut_bits + fx.tree_levels(p.c_par)),
+                # running sums: a register per output beat and lane, read through a mux
+                "sums": p.m_par * self.mt_max * self.acc_bits,
+                "requant": p.m_par * self.acc_bits * (1 + shift_levels),
+            },
             "control": {"const": 1, "port": self.address_map().data_bits},
         }
 
@@ -218,11 +279,15 @@ class EngineConfig(EngineBase):
         distance units and of each adder that sums the looked-up table entries
         (:mod:`pqaccel.capacity`)."""
         p = self.par
-        return p.c_par * p.k_par * self.v * self.widths.in_bits + p.m_par * (p.c_par - 1) * self.widths.lut_bits
+        return (
+            p.c_par * p.k_par * self.v * self.widths.in_bits
+            + p.m_par * (p.c_par - 1) * self.widths.lut_bits
+        )
 
     def forward(self, x, protos, lut, shift=None, relu=False):
         """The golden model (:func:`pqaccel.engines.pq.model.forward`)."""
         from . import model
+
         return model.forward(self, x, protos, lut, shift, relu)
 
     def pipeline(self):
@@ -233,16 +298,25 @@ class EngineConfig(EngineBase):
         encode = pipeline.codebook(self) + pipeline.encoder(self)
         lookup = pipeline.MEMORY_READ + pipeline.accumulator(self.par.c_par, self.requant)
         code_depth = encode + pipeline.CREDIT_ROUND_TRIP
-        return {"encode_stages": encode, "lookup_stages": lookup,
-                "code_fifo_depth": code_depth, "out_fifo_depth": lookup + pipeline.CREDIT_ROUND_TRIP,
-                "rows_in_flight": encode + code_depth + 3}
+        return {
+            "encode_stages": encode,
+            "lookup_stages": lookup,
+            "code_fifo_depth": code_depth,
+            "out_fifo_depth": lookup + pipeline.CREDIT_ROUND_TRIP,
+            "rows_in_flight": encode + code_depth + 3,
+        }
 
     # -- (de)serialization ------------------------------------------------------------------------
     def derived(self):
         return {
-            "idx_bits": self.idx_bits, "dist_max": self.dist_max, "dist_bits": self.dist_bits,
-            "acc_bits": self.acc_bits, "result_bits": self.result_bits, "k_steps": self.k_steps,
-            "g_max": self.g_max, "mt_max": self.mt_max,
+            "idx_bits": self.idx_bits,
+            "dist_max": self.dist_max,
+            "dist_bits": self.dist_bits,
+            "acc_bits": self.acc_bits,
+            "result_bits": self.result_bits,
+            "k_steps": self.k_steps,
+            "g_max": self.g_max,
+            "mt_max": self.mt_max,
         }
 
 
@@ -252,5 +326,3 @@ _SECTIONS = {"par": Parallelism, "widths": Widths, "requant": Requant}
 def engine_from_dict(d, base=None):
     """Build an :class:`EngineConfig` from a nested dict (as in TOML/JSON), over ``base``."""
     return config_from_dict(EngineConfig, d, base or EngineConfig(), "engine", _SECTIONS)
-
-

@@ -52,7 +52,7 @@ class PQJob(Job):
         c = cfg.subspaces(layer)
         for r in range(0, layer.n, 3):
             ci = int(rng.integers(0, c))
-            seg = x[r, ci * cfg.v:(ci + 1) * cfg.v]
+            seg = x[r, ci * cfg.v : (ci + 1) * cfg.v]
             lo, hi = -(1 << (cfg.widths.in_bits - 1)), (1 << (cfg.widths.in_bits - 1)) - 1
-            seg[:] = np.clip(protos[ci, int(rng.integers(0, cfg.k)), :seg.size], lo, hi)
+            seg[:] = np.clip(protos[ci, int(rng.integers(0, cfg.k)), : seg.size], lo, hi)
         return cls(manifest, x, protos, lut, **random_requant(cfg.requant, rng))

@@ -30,8 +30,8 @@ def encode_chunked(engine, rows, protos):
     c = protos.shape[0]
     codes = np.empty((len(rows), c), dtype=np.int64)
     for i in range(0, len(rows), CHUNK):
-        xs = model.split(engine, rows[i:i + CHUNK], c)
-        codes[i:i + CHUNK] = model.encode(engine, xs, protos)
+        xs = model.split(engine, rows[i : i + CHUNK], c)
+        codes[i : i + CHUNK] = model.encode(engine, xs, protos)
     return codes
 
 
@@ -39,16 +39,21 @@ def float_distances(metric, xs, protos):
     """Real-valued distances ``rows x C x k`` of subvectors ``xs`` (``rows x C x v``) to
     ``protos`` (``C x k x v``) under the engine's ``metric``."""
     diff = np.abs(xs[:, :, None, :] - protos[None])
-    return {"l1": lambda t: t.sum(-1), "l2": lambda t: (t * t).sum(-1), "chebyshev": lambda t: t.max(-1)}[metric](diff)
+    return {
+        "l1": lambda t: t.sum(-1),
+        "l2": lambda t: (t * t).sum(-1),
+        "chebyshev": lambda t: t.max(-1),
+    }[metric](diff)
 
 
 def _kmeans(engine, xs, seed):
     from sklearn.cluster import KMeans
+
     c = xs.shape[1]
     protos = np.empty((c, engine.k, engine.v))
     for ci in range(c):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")     # few distinct points (e.g. zero padding) is legitimate
+            warnings.simplefilter("ignore")  # few distinct points (e.g. zero padding) is legitimate
             km = KMeans(n_clusters=engine.k, init="k-means++", n_init=1, random_state=seed + ci)
             km.fit(xs[:, ci, :])
         protos[ci] = km.cluster_centers_
@@ -71,7 +76,7 @@ def refit_tables(codes, target, lut0, ridge=REFIT_RIDGE, sweeps=REFIT_SWEEPS):
     for _ in range(sweeps):
         for ci in range(c):
             own = lut[ci][codes[:, ci]]
-            r = resid + own                        # residual without subspace ci
+            r = resid + own  # residual without subspace ci
             sums = np.zeros((k, lut.shape[2]))
             np.add.at(sums, codes[:, ci], r)
             counts = np.bincount(codes[:, ci], minlength=k)[:, None]
@@ -96,6 +101,7 @@ def _padded_weights(op, c, v):
 class PQLayer(EngineLayer):
     """``protos`` (``C x k x v``), ``lut`` (``C x k x M``): the integer codebooks and tables;
     ``protos_f``/``lut_f``: the float ones they were quantized from (the float PQ reference)."""
+
     protos: np.ndarray = None
     lut: np.ndarray = None
     protos_f: np.ndarray = None
@@ -110,10 +116,14 @@ class PQLayer(EngineLayer):
         d, m = w.shape
         c = -(-d // engine.v)
         rng = np.random.default_rng(seed)
-        fit = rows if len(rows) <= FIT_ROWS else rows[rng.choice(len(rows), FIT_ROWS, replace=False)]
+        fit = (
+            rows if len(rows) <= FIT_ROWS else rows[rng.choice(len(rows), FIT_ROWS, replace=False)]
+        )
         xs = model.split(engine, fit, c).astype(np.float64) * in_scale
         if len(xs) < engine.k:
-            raise ValueError(f"layer {op.name!r}: {len(xs)} calibration rows are fewer than k={engine.k}")
+            raise ValueError(
+                f"layer {op.name!r}: {len(xs)} calibration rows are fewer than k={engine.k}"
+            )
         protos_f = _kmeans(engine, xs, seed)
         qp = qmax(engine.widths.proto_bits)
         protos = np.clip(np.rint(protos_f / in_scale), -qp, qp).astype(np.int64)
@@ -121,17 +131,34 @@ class PQLayer(EngineLayer):
         codes = encode_chunked(engine, rows, protos)
         if teacher is not None:
             t_rows = teacher.transpose(0, 2, 3, 1).reshape(-1, m) if op.kind == "conv" else teacher
-            pick = (np.arange(len(rows)) if len(rows) <= REFIT_ROWS
-                    else rng.choice(len(rows), REFIT_ROWS, replace=False))
+            pick = (
+                np.arange(len(rows))
+                if len(rows) <= REFIT_ROWS
+                else rng.choice(len(rows), REFIT_ROWS, replace=False)
+            )
             lut_f = refit_tables(codes[pick], t_rows[pick], lut_f)
         y = lut_f[np.arange(c)[None, :], codes, :].sum(axis=1)
         ql = qmax(engine.widths.lut_bits)
-        shift, acc_scale = scale_and_shift(float(np.abs(lut_f).max()) / ql,
-                                           out_range(y, relu, percentile) / qmax(engine.widths.out_bits),
-                                           engine.requant.shift)
+        shift, acc_scale = scale_and_shift(
+            float(np.abs(lut_f).max()) / ql,
+            out_range(y, relu, percentile) / qmax(engine.widths.out_bits),
+            engine.requant.shift,
+        )
         lut = np.clip(np.rint(lut_f / acc_scale), -ql, ql).astype(np.int64)
-        return cls(op.name, d, m, relu, shift, in_scale, acc_scale, acc_scale * 2 ** shift,
-                   protos=protos, lut=lut, protos_f=protos_f, lut_f=lut_f)
+        return cls(
+            op.name,
+            d,
+            m,
+            relu,
+            shift,
+            in_scale,
+            acc_scale,
+            acc_scale * 2**shift,
+            protos=protos,
+            lut=lut,
+            protos_f=protos_f,
+            lut_f=lut_f,
+        )
 
     # -- running it -------------------------------------------------------------------------------
     def forward(self, engine, rows):
@@ -147,17 +174,29 @@ class PQLayer(EngineLayer):
         xs = np.pad(rows, ((0, 0), (0, c * v - rows.shape[1]))).reshape(len(rows), c, v)
         codes = np.empty((len(rows), c), dtype=np.int64)
         for i in range(0, len(rows), CHUNK):
-            codes[i:i + CHUNK] = float_distances(engine.metric, xs[i:i + CHUNK], self.protos_f).argmin(axis=2)
-        t = self.lut_f if self.lut_f is not None else _tables(self.protos_f, _padded_weights(op, c, v), op.b, c, v)
+            codes[i : i + CHUNK] = float_distances(
+                engine.metric, xs[i : i + CHUNK], self.protos_f
+            ).argmin(axis=2)
+        t = (
+            self.lut_f
+            if self.lut_f is not None
+            else _tables(self.protos_f, _padded_weights(op, c, v), op.b, c, v)
+        )
         return t[np.arange(c)[None, :], codes, :].sum(axis=1)
 
     def job(self, manifest, engine, rows):
         from .job import PQJob
+
         return PQJob(manifest, rows, self.protos, self.lut, self.shift, self.relu)
 
     # -- bundle -----------------------------------------------------------------------------------
     def arrays(self):
-        return {"protos": self.protos, "lut": self.lut, "protos_f": self.protos_f, "lut_f": self.lut_f}
+        return {
+            "protos": self.protos,
+            "lut": self.lut,
+            "protos_f": self.protos_f,
+            "lut_f": self.lut_f,
+        }
 
     def load_arrays(self, engine, get):
         """Fill the arrays through ``get(suffix, shape, integer, bits, optional=False)`` and check
@@ -166,7 +205,9 @@ class PQLayer(EngineLayer):
         self.protos = get("protos", (c, engine.k, engine.v), True, w.proto_bits)
         self.lut = get("lut", (c, engine.k, self.m), True, w.lut_bits)
         self.protos_f = get("protos_f", (c, engine.k, engine.v), False)
-        self.lut_f = get("lut_f", (c, engine.k, self.m), False, optional=True)   # absent in older bundles
+        self.lut_f = get(
+            "lut_f", (c, engine.k, self.m), False, optional=True
+        )  # absent in older bundles
         engine.requant.check_layer_settings(self.shift, self.relu)
 
     def table_bits(self, engine):
@@ -185,8 +226,13 @@ class PQLayer(EngineLayer):
         w_pad = _padded_weights(op, c, engine.v)
         base = _tables(self.protos * self.in_scale, w_pad, op.b, c, engine.v)
         lut_f = self.lut_f if self.lut_f is not None else base
-        return {"P": np.array(self.protos_f, dtype=np.float64), "W": w_pad, "b": np.array(op.b, float),
-                "dT": lut_f - base, "theta": np.zeros(())}
+        return {
+            "P": np.array(self.protos_f, dtype=np.float64),
+            "W": w_pad,
+            "b": np.array(op.b, float),
+            "dT": lut_f - base,
+            "theta": np.zeros(()),
+        }
 
     def from_params(self, engine, p):
         """The layer the engine runs for trained ``p``, quantized exactly as the conversion does."""
@@ -212,9 +258,12 @@ class PQLayer(EngineLayer):
         c, v = self.protos.shape[0], engine.v
         rows = jnp.pad(rows, ((0, 0), (0, c * v - rows.shape[1])))
         xs = rows.reshape(rows.shape[0], c, v)
-        if engine.metric == "l2":      # |x|^2 - 2 x.P + |P|^2: no rows x C x k x v temporary
-            dist = ((xs * xs).sum(-1)[:, :, None] - 2 * jnp.einsum("ncv,ckv->nck", xs, p["P"])
-                    + (p["P"] * p["P"]).sum(-1)[None])
+        if engine.metric == "l2":  # |x|^2 - 2 x.P + |P|^2: no rows x C x k x v temporary
+            dist = (
+                (xs * xs).sum(-1)[:, :, None]
+                - 2 * jnp.einsum("ncv,ckv->nck", xs, p["P"])
+                + (p["P"] * p["P"]).sum(-1)[None]
+            )
         else:
             diff = jnp.abs(xs[:, :, None, :] - p["P"][None])
             dist = diff.sum(-1) if engine.metric == "l1" else diff.max(-1)

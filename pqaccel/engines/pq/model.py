@@ -24,8 +24,20 @@ from ...config import LayerConfig
 from .config import EngineConfig
 
 __all__ = [
-    "check_tables", "split", "distances", "encode", "accumulate", "requantize", "forward",
-    "PQTables", "train", "quantize_symmetric", "random_tables", "random_inputs", "evaluate", "synthetic_layer",
+    "check_tables",
+    "split",
+    "distances",
+    "encode",
+    "accumulate",
+    "requantize",
+    "forward",
+    "PQTables",
+    "train",
+    "quantize_symmetric",
+    "random_tables",
+    "random_inputs",
+    "evaluate",
+    "synthetic_layer",
 ]
 
 
@@ -37,10 +49,14 @@ def check_tables(cfg: EngineConfig, protos, lut):
     lut = fx.as_int_array("lut", lut, 3)
     c = protos.shape[0]
     if not 1 <= c <= cfg.c_max or protos.shape[1:] != (cfg.k, cfg.v):
-        raise ValueError(f"protos must have shape (C, k, v) = (1..{cfg.c_max}, {cfg.k}, {cfg.v}), "
-                         f"got {protos.shape}")
+        raise ValueError(
+            f"protos must have shape (C, k, v) = (1..{cfg.c_max}, {cfg.k}, {cfg.v}), "
+            f"got {protos.shape}"
+        )
     if lut.shape[:2] != (c, cfg.k) or not 1 <= lut.shape[2] <= cfg.m_max:
-        raise ValueError(f"lut must have shape (C, k, M) = ({c}, {cfg.k}, 1..{cfg.m_max}), got {lut.shape}")
+        raise ValueError(
+            f"lut must have shape (C, k, M) = ({c}, {cfg.k}, 1..{cfg.m_max}), got {lut.shape}"
+        )
     fx.check_signed_range("protos", protos, cfg.widths.proto_bits)
     fx.check_signed_range("lut", lut, cfg.widths.lut_bits)
     return c, lut.shape[2]
@@ -59,19 +75,22 @@ def split(cfg: EngineConfig, x, c=None):
 
 
 def distances(cfg: EngineConfig, xs, protos):
-    """``dist[n, c, k]`` between subvectors ``xs`` (``n x C x v``) and ``protos`` (``C x K x v``)."""
+    """``dist[n, c, k]`` between subvectors ``xs`` (``n x C x v``) and ``protos`` (``C x K x
+    v``)."""
     return fx.distance_np(cfg.metric, xs[:, :, None, :], protos[None, :, :, :])
 
 
 def encode(cfg: EngineConfig, xs, protos):
     """Nearest prototype per row and subspace (``n x C``); ties go to the lowest index."""
-    return np.argmin(fx.distance_np(cfg.metric, xs[:, :, None, :], protos[None, :, :, :], narrow=True), axis=2)
+    return np.argmin(
+        fx.distance_np(cfg.metric, xs[:, :, None, :], protos[None, :, :, :], narrow=True), axis=2
+    )
 
 
 def accumulate(cfg: EngineConfig, codes, lut):
     """Exact ``acc[n, m] = sum_c lut[c, codes[n, c], m]`` (``int64``)."""
     acc = np.zeros((codes.shape[0], lut.shape[2]), dtype=np.int64)
-    for c in range(lut.shape[0]):          # one subspace at a time: no n x C x M temporary
+    for c in range(lut.shape[0]):  # one subspace at a time: no n x C x M temporary
         acc += lut[c][codes[:, c]]
     return acc
 
@@ -96,9 +115,13 @@ def forward(cfg: EngineConfig, x, protos, lut, shift=None, relu=False):
     layer = cfg.check_layer(LayerConfig(d=x.shape[1], m=lut.shape[2], n=max(1, x.shape[0])))
     c = cfg.subspaces(layer)
     if protos.shape != (c, cfg.k, cfg.v):
-        raise ValueError(f"protos must have shape (C, k, v) = {(c, cfg.k, cfg.v)}, got {protos.shape}")
+        raise ValueError(
+            f"protos must have shape (C, k, v) = {(c, cfg.k, cfg.v)}, got {protos.shape}"
+        )
     if lut.shape[:2] != (c, cfg.k):
-        raise ValueError(f"lut must have shape (C, k, m) = {(c, cfg.k, lut.shape[2])}, got {lut.shape}")
+        raise ValueError(
+            f"lut must have shape (C, k, m) = {(c, cfg.k, lut.shape[2])}, got {lut.shape}"
+        )
     fx.check_signed_range("x", x, w.in_bits)
     fx.check_signed_range("protos", protos, w.proto_bits)
     fx.check_signed_range("lut", lut, w.lut_bits)
@@ -109,8 +132,10 @@ def forward(cfg: EngineConfig, x, protos, lut, shift=None, relu=False):
 
 # -- float side -----------------------------------------------------------------------------------
 
+
 def quantize_symmetric(a, bits, scale=None):
-    """Symmetric quantization to ``bits`` signed: ``q = clip(rint(a / scale), -(2**(b-1)-1), 2**(b-1)-1)``.
+    """Symmetric quantization to ``bits`` signed: ``q = clip(rint(a / scale), -(2**(b-1)-1),
+    2**(b-1)-1)``.
 
     ``scale`` defaults to ``max|a| / (2**(bits-1)-1)`` (1.0 for an all-zero array).
     Returns ``(q, scale)``.
@@ -133,6 +158,7 @@ class PQTables:
     compares them, so they must be on one grid); table entries use ``lut_scale``; an output ``y``
     of the engine stands for ``y * out_scale``.
     """
+
     protos_f: np.ndarray
     lut_f: np.ndarray
     protos: np.ndarray
@@ -179,7 +205,7 @@ def train(cfg: EngineConfig, x_train, w, seed=0, n_init=1):
     x_scale = float(x_scale) if x_scale > 0 else 1.0
     protos, _ = quantize_symmetric(protos_f, wd.proto_bits, x_scale)
     lut, lut_scale = quantize_symmetric(lut_f, wd.lut_bits)
-    out_scale = lut_scale * (2 ** cfg.requant.shift if cfg.requant.mode == "shift" else 1)
+    out_scale = lut_scale * (2**cfg.requant.shift if cfg.requant.mode == "shift" else 1)
     return PQTables(protos_f, lut_f, protos, lut, x_scale, float(lut_scale), float(out_scale))
 
 
@@ -189,8 +215,11 @@ def float_pq(cfg: EngineConfig, tables: PQTables, x):
     c = tables.protos_f.shape[0]
     xs = np.pad(x, ((0, 0), (0, c * cfg.v - x.shape[1]))).reshape(x.shape[0], c, cfg.v)
     diff = np.abs(xs[:, :, None, :] - tables.protos_f[None])
-    dist = {"l1": lambda a: a.sum(-1), "l2": lambda a: (a * a).sum(-1),
-            "chebyshev": lambda a: a.max(-1)}[cfg.metric](diff)
+    dist = {
+        "l1": lambda a: a.sum(-1),
+        "l2": lambda a: (a * a).sum(-1),
+        "chebyshev": lambda a: a.max(-1),
+    }[cfg.metric](diff)
     codes = np.argmin(dist, axis=2)
     return tables.lut_f[np.arange(c)[None, :], codes, :].sum(axis=1)
 
@@ -205,15 +234,24 @@ def evaluate(cfg: EngineConfig, tables: PQTables, x, w):
 
     def stats(approx):
         e = approx - exact
-        return {"rel_fro": float(np.linalg.norm(e) / norm), "max_abs": float(np.max(np.abs(e))),
-                "rmse": float(np.sqrt(np.mean(e * e)))}
+        return {
+            "rel_fro": float(np.linalg.norm(e) / norm),
+            "max_abs": float(np.max(np.abs(e))),
+            "rmse": float(np.sqrt(np.mean(e * e))),
+        }
+
     f, q = stats(fpq), stats(y)
-    return {"float_pq": f, "quantized_pq": q,
-            "quant_gap_rel_fro": float(np.linalg.norm(y - fpq) / norm),
-            "exact_rms": float(np.sqrt(np.mean(exact * exact)))}
+    return {
+        "float_pq": f,
+        "quantized_pq": q,
+        "quant_gap_rel_fro": float(np.linalg.norm(y - fpq) / norm),
+        "exact_rms": float(np.sqrt(np.mean(exact * exact))),
+    }
 
 
-# -- random stimuli ---------------------------------------------------------------------------------
+# -- random stimuli
+# ---------------------------------------------------------------------------------
+
 
 def random_tables(cfg: EngineConfig, layer: LayerConfig, rng):
     """Uniformly random integer prototypes and table entries over their full ranges."""

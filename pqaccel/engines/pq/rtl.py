@@ -3,14 +3,20 @@
 from amaranth.hdl import Assert, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring, data
 
-from ... import pipeline
 from .addrmap import PQAddressMap, CONTROL_REGS
 from ...rtl.codebook import CodebookMemory
 from ...rtl.encoder import Encoder
 from ...rtl.tables import TableBanks
 from ...rtl.accumulator import Accumulator
 from ...rtl.control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
-from ...rtl.shell import CreditFIFO, RowIssuer, TablePort, count_register, credit_gate, requant_register
+from ...rtl.shell import (
+    CreditFIFO,
+    RowIssuer,
+    TablePort,
+    count_register,
+    credit_gate,
+    requant_register,
+)
 from ...rtl.util import const_function, field_bits, fields_eq
 
 __all__ = ["PQEngine"]
@@ -50,13 +56,17 @@ class PQEngine(wiring.Component):
         self.amap = PQAddressMap(cfg)
         self.pipeline = cfg.pipeline()
         self.in_layout = data.ArrayLayout(data.ArrayLayout(signed(w.in_bits), cfg.v), p.c_par)
-        self.out_layout = data.StructLayout({
-            "data": data.ArrayLayout(signed(cfg.result_bits), p.m_par), "last": 1})
+        self.out_layout = data.StructLayout(
+            {"data": data.ArrayLayout(signed(cfg.result_bits), p.m_par), "last": 1}
+        )
         super().__init__(engine_signature(self.in_layout, self.out_layout, self.amap))
 
     def latency_info(self):
         """Pipeline depths and FIFO sizes, for the manifest."""
-        return {k: self.pipeline[k] for k in ("encode_stages", "lookup_stages", "code_fifo_depth", "out_fifo_depth")}
+        return {
+            k: self.pipeline[k]
+            for k in ("encode_stages", "lookup_stages", "code_fifo_depth", "out_fifo_depth")
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -64,14 +74,24 @@ class PQEngine(wiring.Component):
         g_bits = max(1, field_bits(cfg.g_max))
 
         # -- shell: table port, layer-shape registers, bank control -----------------------------
-        rem_field = {"rem": (unsigned(field_bits(p.c_par + 1)), cfg.c_max - (cfg.g_max - 1) * p.c_par,
-                             lambda d: const_function(d, lambda c: (c - 1) % p.c_par + 1, cfg.c_max))}
+        rem_field = {
+            "rem": (
+                unsigned(field_bits(p.c_par + 1)),
+                cfg.c_max - (cfg.g_max - 1) * p.c_par,
+                lambda d: const_function(d, lambda c: (c - 1) % p.c_par + 1, cfg.c_max),
+            )
+        }
         m.submodules.port = port = TablePort(
-            self.amap, CONTROL_REGS["commit"],
-            [count_register(CONTROL_REGS["c"], "last_g", cfg.c_max, p.c_par, extra=rem_field),
-             count_register(CONTROL_REGS["m"], "last_mt", cfg.m_max, p.m_par),
-             requant_register(CONTROL_REGS["requant"], cfg.requant)],
-            busy_bits_for(pl["rows_in_flight"]), checks=self.checks)
+            self.amap,
+            CONTROL_REGS["commit"],
+            [
+                count_register(CONTROL_REGS["c"], "last_g", cfg.c_max, p.c_par, extra=rem_field),
+                count_register(CONTROL_REGS["m"], "last_mt", cfg.m_max, p.m_par),
+                requant_register(CONTROL_REGS["requant"], cfg.requant),
+            ],
+            busy_bits_for(pl["rows_in_flight"]),
+            checks=self.checks,
+        )
         wiring.connect(m, wiring.flipped(self.wr), port.wr)
         m.d.comb += self.active_bank.eq(port.active)
         shape, shadow = port.shape, port.shadow
@@ -82,35 +102,48 @@ class PQEngine(wiring.Component):
         m.submodules.codebook = cb = CodebookMemory(cfg, tag=enc.in_layout)
         m.submodules.accumulator = acc = Accumulator.for_engine(cfg)
         m.submodules.tables = tables = TableBanks(cfg, tag=acc.in_layout)
-        m.submodules.code_fifo = cfifo = CreditFIFO(enc.out_layout, pl["code_fifo_depth"], self.checks, "code FIFO")
-        m.submodules.out_fifo = ofifo = CreditFIFO(self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO")
+        m.submodules.code_fifo = cfifo = CreditFIFO(
+            enc.out_layout, pl["code_fifo_depth"], self.checks, "code FIFO"
+        )
+        m.submodules.out_fifo = ofifo = CreditFIFO(
+            self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO"
+        )
 
         # -- table writes ------------------------------------------------------------------------
         for_cb, f = port.region("codebook")
         m.d.comb += [
-            cb.wr_en.eq(for_cb), cb.wr_lane.eq(f.cl), cb.wr_slot.eq(f.slot),
+            cb.wr_en.eq(for_cb),
+            cb.wr_lane.eq(f.cl),
+            cb.wr_slot.eq(f.slot),
             cb.wr_addr.eq(CodebookMemory.word_addr(cfg, shadow, f.g, f.step)),
-            cb.wr_data.eq(port.w_data[:cb.wr_data.shape().size]),
+            cb.wr_data.eq(port.w_data[: cb.wr_data.shape().size]),
         ]
         for_lut, f = port.region("lut")
         m.d.comb += [
-            tables.wr_en.eq(for_lut), tables.wr_cl.eq(f.cl), tables.wr_ml.eq(f.ml),
+            tables.wr_en.eq(for_lut),
+            tables.wr_cl.eq(f.cl),
+            tables.wr_ml.eq(f.ml),
             tables.wr_addr.eq(TableBanks.word_addr(cfg, shadow, f.g, f.t, f.k)),
-            tables.wr_data.eq(port.w_data[:cfg.widths.lut_bits]),
+            tables.wr_data.eq(port.w_data[: cfg.widths.lut_bits]),
         ]
         if cfg.wide_port:
             for_row, f = port.region("lut_row")
             with m.If(for_row):
-                m.d.comb += [tables.wr_en.eq(1), tables.wr_all.eq(1),
-                             tables.wr_addr.eq(TableBanks.word_addr(cfg, shadow, f.g, f.t, f.k))]
-            m.d.comb += tables.wr_row.eq(port.w_data[:p.c_par * p.m_par * cfg.widths.lut_bits])
+                m.d.comb += [
+                    tables.wr_en.eq(1),
+                    tables.wr_all.eq(1),
+                    tables.wr_addr.eq(TableBanks.word_addr(cfg, shadow, f.g, f.t, f.k)),
+                ]
+            m.d.comb += tables.wr_row.eq(port.w_data[: p.c_par * p.m_par * cfg.widths.lut_bits])
 
         # -- stage A: codebook reads of every input beat, encoder, code FIFO -------------------
         m.submodules.issue_a = ia = RowIssuer(cfg.k_steps, cfg.g_max)
         wiring.connect(m, ia.rows, port.rows)
         m.d.comb += [
             ia.valid.eq(self.i.valid),
-            ia.room.eq(credit_gate(m, cfifo, ia.issue, ia.at_last_inner)),      # a code beat per input beat
+            ia.room.eq(
+                credit_gate(m, cfifo, ia.issue, ia.at_last_inner)
+            ),  # a code beat per input beat
             self.i.ready.eq(ia.issue & ia.at_last_inner),
         ]
         for b in range(2):
@@ -118,10 +151,18 @@ class PQEngine(wiring.Component):
         m.d.comb += [
             cb.rd.valid.eq(ia.issue),
             cb.rd.payload.addr.eq(CodebookMemory.word_addr(cfg, ia.bank, ia.outer, ia.inner)),
-            *fields_eq(cb.rd.payload.tag, {"first": ia.inner == 0, "last": ia.at_last_inner, "step": ia.inner,
-                                           "x": self.i.payload, "tag": {"g": ia.outer, "last_group": ia.at_last_outer,
-                                                                        "bank": ia.bank}}),
-            enc.i.valid.eq(cb.rd_out.valid), enc.i.payload.eq(cb.rd_out.payload.tag),
+            *fields_eq(
+                cb.rd.payload.tag,
+                {
+                    "first": ia.inner == 0,
+                    "last": ia.at_last_inner,
+                    "step": ia.inner,
+                    "x": self.i.payload,
+                    "tag": {"g": ia.outer, "last_group": ia.at_last_outer, "bank": ia.bank},
+                },
+            ),
+            enc.i.valid.eq(cb.rd_out.valid),
+            enc.i.payload.eq(cb.rd_out.payload.tag),
             enc.protos.eq(cb.rd_out.payload.data),
         ]
         wiring.connect(m, enc.o, cfifo.w)
@@ -133,36 +174,73 @@ class PQEngine(wiring.Component):
         last_t = t == shape[code.bank].last_mt
         issue_b = Signal()
         m.d.comb += [
-            issue_b.eq(cfifo.r.valid & credit_gate(m, ofifo, issue_b, code.last_group)),  # a row's last group
+            issue_b.eq(
+                cfifo.r.valid & credit_gate(m, ofifo, issue_b, code.last_group)
+            ),  # a row's last group
             cfifo.r.ready.eq(issue_b & last_t),
         ]
         with m.If(issue_b):
             m.d.sync += t.eq(Mux(last_t, 0, t + 1))
         # The bank's last read of a row is done once its address has been sampled.
-        m.d.sync += [port.row_done.eq(issue_b & code.last_group & last_t), port.done_bank.eq(code.bank)]
-        mask = Cat((code.g != shape[code.bank].last_g) | (cl < shape[code.bank].rem) for cl in range(p.c_par))
-        lookup = {"first": code.g == 0, "last": code.last_group, "row_end": last_t, "t": t, "mask": mask}
-        if cfg.requant.runtime:         # the row's requantization travels with its lookups
+        m.d.sync += [
+            port.row_done.eq(issue_b & code.last_group & last_t),
+            port.done_bank.eq(code.bank),
+        ]
+        mask = Cat(
+            (code.g != shape[code.bank].last_g) | (cl < shape[code.bank].rem)
+            for cl in range(p.c_par)
+        )
+        lookup = {
+            "first": code.g == 0,
+            "last": code.last_group,
+            "row_end": last_t,
+            "t": t,
+            "mask": mask,
+        }
+        if cfg.requant.runtime:  # the row's requantization travels with its lookups
             lookup.update(shift=shape[code.bank].shift, relu=shape[code.bank].relu)
         m.d.comb += [tables.rd.valid.eq(issue_b), *fields_eq(tables.rd.payload.tag, lookup)]
         for cl in range(p.c_par):
-            m.d.comb += tables.rd.payload.addr[cl].eq(TableBanks.word_addr(cfg, code.bank, code.g, t, head.codes[cl]))
-        m.d.comb += [acc.i.valid.eq(tables.rd_out.valid), acc.i.payload.eq(tables.rd_out.payload.tag),
-                     acc.entries.eq(tables.rd_out.payload.data)]
+            m.d.comb += tables.rd.payload.addr[cl].eq(
+                TableBanks.word_addr(cfg, code.bank, code.g, t, head.codes[cl])
+            )
+        m.d.comb += [
+            acc.i.valid.eq(tables.rd_out.valid),
+            acc.i.payload.eq(tables.rd_out.payload.tag),
+            acc.entries.eq(tables.rd_out.payload.data),
+        ]
         wiring.connect(m, acc.o, ofifo.w)
         wiring.connect(m, ofifo.r, wiring.flipped(self.o))
 
         # -- simulation- and formal-only checks -------------------------------------------------
         begin = ia.issue & ia.row_start
-        check_bank_use(m, port.active, self.checks, rows=pl["rows_in_flight"], begin=begin, begin_bank=ia.bank,
-                       end=issue_b & code.last_group & last_t, end_bank=code.bank, issue=ia.issue,
-                       row_start=ia.row_start, reads=[(ia.issue, ia.bank), (issue_b, code.bank)],
-                       writes=[(cb.wr_en, shadow), (tables.wr_en, shadow)])
-        check_rows_out(m, self.o, self.checks, begin=begin, beats_max=cfg.mt_max,
-                       rows=pl["rows_in_flight"] + pl["lookup_stages"] + pl["out_fifo_depth"])
-        if self.checks:         # the codes of a row carry one bank from its first group to its last
+        check_bank_use(
+            m,
+            port.active,
+            self.checks,
+            rows=pl["rows_in_flight"],
+            begin=begin,
+            begin_bank=ia.bank,
+            end=issue_b & code.last_group & last_t,
+            end_bank=code.bank,
+            issue=ia.issue,
+            row_start=ia.row_start,
+            reads=[(ia.issue, ia.bank), (issue_b, code.bank)],
+            writes=[(cb.wr_en, shadow), (tables.wr_en, shadow)],
+        )
+        check_rows_out(
+            m,
+            self.o,
+            self.checks,
+            begin=begin,
+            beats_max=cfg.mt_max,
+            rows=pl["rows_in_flight"] + pl["lookup_stages"] + pl["out_fifo_depth"],
+        )
+        if self.checks:  # the codes of a row carry one bank from its first group to its last
             b_bank = Signal(name="chk_b_bank")
             with m.If(issue_b & (code.g == 0)):
                 m.d.sync += b_bank.eq(code.bank)
-            m.d.sync += Assert(~issue_b | (code.g == 0) | (code.bank == b_bank), "a row's groups on two banks")
+            m.d.sync += Assert(
+                ~issue_b | (code.g == 0) | (code.bank == b_bank), "a row's groups on two banks"
+            )
         return m
