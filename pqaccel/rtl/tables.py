@@ -1,17 +1,18 @@
 """Table banks: the PQ tables, one memory per (subspace lane, output lane), by prototype index."""
 
-from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import wiring, data, memory
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module, signed
+from amaranth.lib import data
+from amaranth.lib.wiring import In
 
 from .. import pipeline
 from ..pipeline import MEMORY_READ
-from .util import delay, field_bits, read_signatures
+from .banked import BankedMemory
+from .util import field_bits
 
 __all__ = ["TableBanks"]
 
 
-class TableBanks(wiring.Component):
+class TableBanks(BankedMemory):
     """Bank ``(cl, ml)`` holds ``T[c, k, m]`` for ``c = g*c_par + cl`` and ``m = t*m_par + ml`` at
     word :meth:`word_addr` ``(bank, g, t, k)``, ``lut_bits`` wide, double-buffered by ``bank``.
 
@@ -21,32 +22,27 @@ class TableBanks(wiring.Component):
     registered (a block RAM's clock-to-output delay is most of a cycle, so nothing else shares
     its cycle).  Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the
     memory two clock edges later.  With ``cfg.wide_port``, ``wr_all`` writes ``wr_row[cl][ml]``
-    into every bank at ``wr_addr`` instead.  ``collision_free``: as
-    :class:`pqaccel.rtl.codebook.CodebookMemory`.
+    into every bank at ``wr_addr`` instead.  The shared scaffolding: :class:`BankedMemory`.
     """
-
-    collision_free = True
 
     def __init__(self, cfg, tag=0):
         self.cfg = cfg
         p = cfg.par
-        self.latency = MEMORY_READ
-        self.depth = pipeline.table_depth(cfg)
-        self.addr_bits = max(1, field_bits(self.depth))
         entry = signed(self.cfg.widths.lut_bits)
         entries = data.ArrayLayout(data.ArrayLayout(entry, p.m_par), p.c_par)
-        rd, rd_out = read_signatures(data.ArrayLayout(self.addr_bits, p.c_par), entries, tag)
         super().__init__(
-            {
-                "rd": In(rd),
-                "rd_out": Out(rd_out),
-                "wr_en": In(1),
+            pipeline.table_depth(cfg),
+            MEMORY_READ,
+            entries,
+            tag,
+            lambda addr_bits: {
                 "wr_cl": In(max(1, field_bits(p.c_par))),
                 "wr_ml": In(max(1, field_bits(p.m_par))),
-                "wr_addr": In(self.addr_bits),
+                "wr_addr": In(addr_bits),
                 "wr_data": In(entry),
                 **({"wr_all": In(1), "wr_row": In(entries)} if cfg.wide_port else {}),
-            }
+            },
+            addr_lanes=p.c_par,
         )
 
     @staticmethod
@@ -57,28 +53,17 @@ class TableBanks(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.cfg.par
-        # The write port is registered once here (see CodebookMemory).
-        w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
-        m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
+        w_addr, w_data = self.registered(m, w_addr=self.wr_addr, w_data=self.wr_data)
         wide = self.cfg.wide_port
         if wide:
-            w_all, w_row = Signal(), Signal.like(self.wr_row)
-            m.d.sync += [w_all.eq(self.wr_all), w_row.eq(self.wr_row)]
+            w_all, w_row = self.registered(m, w_all=self.wr_all, w_row=self.wr_row)
         for cl in range(p.c_par):
-            addr = Signal.like(self.rd.payload.addr[cl], name=f"rd_addr{cl}")
-            m.d.sync += addr.eq(self.rd.payload.addr[cl])
+            addr = self.read_address(m, f"rd_addr{cl}", lane=cl)
             for ml in range(p.m_par):
-                mem = memory.Memory(
-                    shape=signed(self.cfg.widths.lut_bits), depth=self.depth, init=[]
+                wr, rd = self.memory(
+                    m, f"bank{cl}_{ml}", signed(self.cfg.widths.lut_bits), addr, w_addr
                 )
-                m.submodules[f"bank{cl}_{ml}"] = mem
-                wr = mem.write_port()
-                rd = mem.read_port()
-                m.d.comb += [
-                    rd.addr.eq(addr),
-                    wr.addr.eq(w_addr),
-                    wr.data.eq(w_row[cl][ml] if wide else w_data),
-                ]
+                m.d.comb += wr.data.eq(w_row[cl][ml] if wide else w_data)
                 if wide:
                     with m.If(~w_all):
                         m.d.comb += wr.data.eq(w_data)
@@ -88,8 +73,5 @@ class TableBanks(wiring.Component):
                 else:
                     m.d.sync += wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml))
                 m.d.sync += self.rd_out.payload.data[cl][ml].eq(rd.data)
-        m.d.comb += [
-            self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
-            self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag")),
-        ]
+        self.respond(m)
         return m

@@ -1,14 +1,15 @@
 """The conventional multiply-accumulate engine, the baseline the PQ engine is compared with."""
 
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import wiring, data, memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring, data
+from amaranth.lib.wiring import In
 
 from ... import pipeline
 from .addrmap import MacAddressMap, MAC_CONTROL_REGS
 from ...pipeline import MEMORY_READ
 from ...fixedpoint import multiply_hdl
 from ...rtl.accumulator import Accumulator
+from ...rtl.banked import BankedMemory
 from ...rtl.control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
 from ...rtl.shell import (
     CreditFIFO,
@@ -18,12 +19,12 @@ from ...rtl.shell import (
     credit_gate,
     requant_register,
 )
-from ...rtl.util import delay, field_bits, fields_eq, read_signatures
+from ...rtl.util import delay, field_bits, fields_eq
 
 __all__ = ["MacEngine", "WeightMemory"]
 
 
-class WeightMemory(wiring.Component):
+class WeightMemory(BankedMemory):
     """One block RAM per output lane ``ml``; word :meth:`word_addr` ``(bank, g, t)`` holds the
     ``d_par`` weights ``W[g*d_par + dl, t*m_par + ml]``, written one weight at a time.
 
@@ -31,34 +32,29 @@ class WeightMemory(wiring.Component):
     :attr:`latency` = 3 cycles later: the address is registered (one copy per memory, so that
     its fan-out to the block RAMs stays local and off the issue logic's path), then read, then
     the data registered after the block RAM.  With ``cfg.wide_port``, ``wr_all`` writes the
-    whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  ``collision_free``: as
-    :class:`pqaccel.rtl.codebook.CodebookMemory`.
+    whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared scaffolding:
+    :class:`pqaccel.rtl.banked.BankedMemory`.
     """
-
-    collision_free = True
 
     def __init__(self, cfg, tag=0):
         self.cfg = cfg
-        self.latency = MEMORY_READ
-        self.depth = pipeline.weight_depth(cfg)
-        self.addr_bits = max(1, field_bits(self.depth))
         wvec = data.ArrayLayout(signed(cfg.w_bits), cfg.d_par)
-        rd, rd_out = read_signatures(self.addr_bits, data.ArrayLayout(wvec, cfg.m_par), tag)
         super().__init__(
-            {
-                "rd": In(rd),
-                "rd_out": Out(rd_out),
-                "wr_en": In(1),
+            pipeline.weight_depth(cfg),
+            MEMORY_READ,
+            data.ArrayLayout(wvec, cfg.m_par),
+            tag,
+            lambda addr_bits: {
                 "wr_dl": In(max(1, field_bits(cfg.d_par))),
                 "wr_ml": In(max(1, field_bits(cfg.m_par))),
-                "wr_addr": In(self.addr_bits),
+                "wr_addr": In(addr_bits),
                 "wr_data": In(signed(cfg.w_bits)),
                 **(
                     {"wr_all": In(1), "wr_row": In(data.ArrayLayout(wvec, cfg.m_par))}
                     if cfg.wide_port
                     else {}
                 ),
-            }
+            },
         )
 
     @staticmethod
@@ -69,25 +65,21 @@ class WeightMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        # The write port is registered once here (see CodebookMemory).
-        w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
-        m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
+        w_addr, w_data = self.registered(m, w_addr=self.wr_addr, w_data=self.wr_data)
         wide = cfg.wide_port
         if wide:
-            w_all, w_row = Signal(), Signal.like(self.wr_row)
-            m.d.sync += [w_all.eq(self.wr_all), w_row.eq(self.wr_row)]
+            w_all, w_row = self.registered(m, w_all=self.wr_all, w_row=self.wr_row)
         for ml in range(cfg.m_par):
-            mem = memory.Memory(shape=unsigned(cfg.d_par * cfg.w_bits), depth=self.depth, init=[])
-            m.submodules[f"mem{ml}"] = mem
-            wr = mem.write_port(granularity=cfg.w_bits)
-            rd = mem.read_port()
-            addr = Signal.like(self.rd.payload.addr, name=f"rd_addr{ml}")
-            m.d.sync += addr.eq(self.rd.payload.addr)
-            m.d.comb += [
-                rd.addr.eq(addr),
-                wr.addr.eq(w_addr),
-                wr.data.eq(w_data.replicate(cfg.d_par)),
-            ]
+            addr = self.read_address(m, f"rd_addr{ml}")
+            wr, rd = self.memory(
+                m,
+                f"mem{ml}",
+                unsigned(cfg.d_par * cfg.w_bits),
+                addr,
+                w_addr,
+                granularity=cfg.w_bits,
+            )
+            m.d.comb += wr.data.eq(w_data.replicate(cfg.d_par))
             if wide:
                 with m.If(w_all):
                     m.d.comb += wr.data.eq(w_row[ml].as_value())
@@ -95,10 +87,7 @@ class WeightMemory(wiring.Component):
                 one = (self.wr_ml == ml) & (self.wr_dl == dl)
                 m.d.sync += wr.en[dl].eq(self.wr_en & ((self.wr_all | one) if wide else one))
             m.d.sync += self.rd_out.payload.data[ml].eq(rd.data)
-        m.d.comb += [
-            self.rd_out.valid.eq(delay(m, self.rd.valid, self.latency, "rd_valid")),
-            self.rd_out.payload.tag.eq(delay(m, self.rd.payload.tag, self.latency, "rd_tag")),
-        ]
+        self.respond(m)
         return m
 
 
