@@ -285,6 +285,98 @@ def converted_network_cycles(
     return out
 
 
+def _design_entry(cfg, target, layers, *, sim, rows, pnr, freq_mhz, seed, router, use_cache):
+    """One design of a comparison: configuration, resources, area, (P&R and Fmax), measured
+    cycles over ``layers``, multiplier utilization (engines with multipliers), throughput and
+    perf/area at its Fmax."""
+    s = synth_design(cfg, target, use_cache=use_cache)
+    entry = {
+        "config": cfg.to_dict(),
+        "resources": s["resources"],
+        "area": area_model.area(s["resources"], target),
+    }
+    if pnr and target in synth.PNR_TARGETS:
+        p, _ = pnr_design(
+            cfg, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache
+        )
+        entry["pnr"] = p
+        entry["fmax_mhz"] = p["fmax_mhz"]
+    measured = measure_cycles(
+        cfg, [ly for _, ly, _ in layers], sim=sim, rows=rows, use_cache=use_cache
+    )
+    entry["layers"], entry["cycles"], entry["ideal_cycles"] = _network(cfg, measured, layers)
+    if hasattr(cfg, "multiplier_utilization"):
+        used = sum(
+            c * ly.n * cfg.ideal_cycles_per_row(ly) * cfg.multiplier_utilization(ly)
+            for _, ly, c in layers
+        )
+        entry["multiplier_utilization"] = used / sum(
+            c * ly.n * cfg.ideal_cycles_per_row(ly) for _, ly, c in layers
+        )
+    fmax = entry.get("fmax_mhz")
+    if fmax:
+        entry["inferences_per_s"] = fmax * 1e6 / entry["cycles"]
+        entry["perf_per_area"] = entry["inferences_per_s"] / entry["area"]
+    return entry
+
+
+def _area_ratio(a, b, target, sc, per_a, per_b):
+    """``(per_a / area_a) / (per_b / area_b)`` with the area model scaled by ``sc``."""
+    return (per_a / area_model.area(a["resources"], target, **sc)) / (
+        per_b / area_model.area(b["resources"], target, **sc)
+    )
+
+
+def _ratios(pq, base, target):
+    """``{"ratio", "sensitivity"}``: perf/area of ``pq`` over ``base`` at each one's Fmax."""
+    if not (pq.get("perf_per_area") and base.get("perf_per_area")):
+        return {}
+    return {
+        "ratio": pq["perf_per_area"] / base["perf_per_area"],
+        "sensitivity": {
+            label: _area_ratio(
+                pq, base, target, sc, pq["inferences_per_s"], base["inferences_per_s"]
+            )
+            for label, sc in SENSITIVITY.items()
+        },
+    }
+
+
+def _network_ratios(per_pq, per_base, pq, base, target):
+    """The whole-network ratios of one batch size: at each design's Fmax and at equal clock."""
+    for fig, d in ((per_pq, pq), (per_base, base)):
+        if d.get("fmax_mhz"):
+            fig["inferences_per_s"] = d["fmax_mhz"] * 1e6 / fig["cycles_per_image"]
+            fig["perf_per_area"] = fig["inferences_per_s"] / d["area"]
+    out = {}
+    if per_pq.get("perf_per_area") and per_base.get("perf_per_area"):
+        out["ratio"] = per_pq["perf_per_area"] / per_base["perf_per_area"]
+        out["sensitivity"] = {
+            label: _area_ratio(
+                pq, base, target, sc, per_pq["inferences_per_s"], per_base["inferences_per_s"]
+            )
+            for label, sc in SENSITIVITY.items()
+        }
+    # at equal clock: the ratio of cycles x area, independent of Fmax
+    out["ratio_equal_clock"] = (per_base["cycles_per_image"] * base["area"]) / (
+        per_pq["cycles_per_image"] * pq["area"]
+    )
+    out["sensitivity_equal_clock"] = {
+        label: _area_ratio(
+            pq, base, target, sc, 1 / per_pq["cycles_per_image"], 1 / per_base["cycles_per_image"]
+        )
+        for label, sc in SENSITIVITY.items()
+    }
+    return out
+
+
+def design_name(cfg):
+    """A design's name in a comparison: its kind, and ``mac-lut`` for the MAC whose multipliers
+    are logic (the DSP-free baseline)."""
+    mult = getattr(cfg, "mult", "dsp")
+    return cfg.kind if mult == "dsp" else f"{cfg.kind}-{mult}"
+
+
 def compare(
     pq_cfg: EngineConfig,
     mac_cfg: MacConfig,
@@ -300,105 +392,74 @@ def compare(
     use_cache=True,
     network=True,
     load_bits=LOAD_BITS,
+    baselines=(),
 ):
     """PQ against MAC on ``layers`` (``[(name, LayerConfig, count)]``, default ResNet20's 3x3
     convolutions): resources, area, Fmax, measured cycles per layer, throughput, perf/area; with
     ``network`` also whole ResNet20 inferences with table loads (:func:`network_cycles`) and
-    their perf/area at each batch size."""
+    their perf/area at each batch size.  ``baselines``: more MAC configurations (e.g. the
+    DSP-free one, ``mult="lut"``) that PQ is also compared with, each under
+    ``["baselines"][design_name(cfg)]`` with its entry and ratios; every design is placed and
+    routed with the same ``router`` and ``seed``."""
     layers = resnet20_layers() if layers is None else layers
     for name, layer, _ in layers:
-        for kind, cfg in (("PQ engine", pq_cfg), ("MAC engine", mac_cfg)):
+        for cfg in (pq_cfg, mac_cfg, *baselines):
             try:
                 cfg.check_layer(layer)
             except ValueError as e:
                 raise ValueError(
-                    f"layer {name} (d={layer.d}, m={layer.m}) does not fit the {kind}: {e}"
+                    f"layer {name} (d={layer.d}, m={layer.m}) does not fit the "
+                    f"{design_name(cfg).upper()} engine: {e}"
                 ) from None
     out = {"target": target, "designs": {}}
     # the whole-network figures first: a network that cannot be converted fails before synthesis
     net_figures = network_cycles(pq_cfg, mac_cfg, load_bits=load_bits) if network else None
+    opts = dict(
+        sim=sim,
+        rows=rows,
+        pnr=pnr,
+        freq_mhz=freq_mhz,
+        seed=seed,
+        router=router,
+        use_cache=use_cache,
+    )
     for cfg in (pq_cfg, mac_cfg):
-        kind = cfg.kind
-        s = synth_design(cfg, target, use_cache=use_cache)
-        entry = {
-            "config": cfg.to_dict(),
-            "resources": s["resources"],
-            "area": area_model.area(s["resources"], target),
-        }
-        if pnr and target in synth.PNR_TARGETS:
-            p, _ = pnr_design(
-                cfg, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache
-            )
-            entry["pnr"] = p
-            entry["fmax_mhz"] = p["fmax_mhz"]
-        measured = measure_cycles(
-            cfg, [ly for _, ly, _ in layers], sim=sim, rows=rows, use_cache=use_cache
-        )
-        entry["layers"], entry["cycles"], entry["ideal_cycles"] = _network(cfg, measured, layers)
-        if hasattr(cfg, "multiplier_utilization"):
-            used = sum(
-                c * ly.n * cfg.ideal_cycles_per_row(ly) * cfg.multiplier_utilization(ly)
-                for _, ly, c in layers
-            )
-            entry["multiplier_utilization"] = used / sum(
-                c * ly.n * cfg.ideal_cycles_per_row(ly) for _, ly, c in layers
-            )
-        fmax = entry.get("fmax_mhz")
-        if fmax:
-            entry["inferences_per_s"] = fmax * 1e6 / entry["cycles"]
-            entry["perf_per_area"] = entry["inferences_per_s"] / entry["area"]
-        out["designs"][kind] = entry
+        out["designs"][cfg.kind] = _design_entry(cfg, target, layers, **opts)
     pq, mac = out["designs"]["pq"], out["designs"]["mac"]
-    if pq.get("perf_per_area") and mac.get("perf_per_area"):
-        out["ratio"] = pq["perf_per_area"] / mac["perf_per_area"]
-        out["sensitivity"] = {}
-        for label, sc in SENSITIVITY.items():
-            a_pq = area_model.area(pq["resources"], target, **sc)
-            a_mac = area_model.area(mac["resources"], target, **sc)
-            out["sensitivity"][label] = (pq["inferences_per_s"] / a_pq) / (
-                mac["inferences_per_s"] / a_mac
-            )
+    out.update(_ratios(pq, mac, target))
     if network:
-        net = net_figures
-        out["network"] = net
-        for b, per in net.get("batches", {}).items():
-            for kind, fig in per.items():
-                d = out["designs"][kind]
-                if d.get("fmax_mhz"):
-                    fig["inferences_per_s"] = d["fmax_mhz"] * 1e6 / fig["cycles_per_image"]
-                    fig["perf_per_area"] = fig["inferences_per_s"] / d["area"]
-            if per["pq"].get("perf_per_area") and per["mac"].get("perf_per_area"):
-                per["ratio"] = per["pq"]["perf_per_area"] / per["mac"]["perf_per_area"]
-                per["sensitivity"] = {
-                    label: (
-                        (
-                            per["pq"]["inferences_per_s"]
-                            / area_model.area(pq["resources"], target, **sc)
-                        )
-                        / (
-                            per["mac"]["inferences_per_s"]
-                            / area_model.area(mac["resources"], target, **sc)
-                        )
-                    )
-                    for label, sc in SENSITIVITY.items()
-                }
-            # at equal clock: the ratio of cycles x area, independent of Fmax
-            per["ratio_equal_clock"] = (per["mac"]["cycles_per_image"] * mac["area"]) / (
-                per["pq"]["cycles_per_image"] * pq["area"]
+        out["network"] = net_figures
+        for per in net_figures.get("batches", {}).values():
+            per.update(_network_ratios(per["pq"], per["mac"], pq, mac, target))
+    if baselines:
+        out["baselines"] = {}
+    for cfg in baselines:
+        entry = _design_entry(cfg, target, layers, **opts)
+        entry.update(_ratios(pq, entry, target))
+        if network and "batches" in net_figures:
+            # the same MAC parallelism, weights and port: the same cycles as the MAC network
+            same = all(
+                getattr(cfg, f) == getattr(mac_cfg, f)
+                for f in ("d_par", "m_par", "w_bits", "wide_port")
             )
-            per["sensitivity_equal_clock"] = {
-                label: (
-                    (
-                        per["mac"]["cycles_per_image"]
-                        * area_model.area(mac["resources"], target, **sc)
-                    )
-                    / (
-                        per["pq"]["cycles_per_image"]
-                        * area_model.area(pq["resources"], target, **sc)
-                    )
-                )
-                for label, sc in SENSITIVITY.items()
-            }
+            figs = net_figures if same else network_cycles(pq_cfg, cfg, load_bits=load_bits)
+            entry["network"] = {}
+            for b, per in figs["batches"].items():
+                base_fig = {
+                    k: v
+                    for k, v in per["mac"].items()
+                    if k not in ("inferences_per_s", "perf_per_area")
+                }
+                pq_fig = {
+                    k: v
+                    for k, v in per["pq"].items()
+                    if k not in ("inferences_per_s", "perf_per_area")
+                }
+                entry["network"][b] = {
+                    "mac": base_fig,
+                    **_network_ratios(pq_fig, base_fig, pq, entry, target),
+                }
+        out["baselines"][design_name(cfg)] = entry
     if pnr and target in synth.PNR_TARGETS:
         ref = bram_reference(
             target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache

@@ -6,7 +6,14 @@ import io
 
 from . import area as area_model
 
-__all__ = ["RES_COLUMNS", "resource_table", "compare_report", "lowbit_report", "compare_csv"]
+__all__ = [
+    "RES_COLUMNS",
+    "resource_table",
+    "compare_report",
+    "baselines_report",
+    "lowbit_report",
+    "compare_csv",
+]
 
 RES_COLUMNS = ("lut", "ff", "carry", "mux", "bram", "lutram", "dsp", "other", "cells")
 #: The designs a comparison reports, in order: the PQ engine, then its baseline.
@@ -86,6 +93,36 @@ def compare_report(r, label, mac, target, out=print):
                 if d.get("fmax_mhz")
             )
         )
+
+
+def baselines_report(r, target, out=print):
+    """PQ against each further baseline of ``compare`` (e.g. the DSP-free MAC): resources,
+    area, Fmax, throughput and the perf/area ratios (per layer set and whole network)."""
+    pq = r["designs"]["pq"]
+    for name, b in r.get("baselines", {}).items():
+        out(f"  PQ against {name} (same layers, same router):")
+        resource_table([("pq", pq["resources"]), (name, b["resources"])], out)
+        fmax = f", Fmax {b['fmax_mhz']:.2f} MHz" if b.get("fmax_mhz") else ""
+        ips = f", {b['inferences_per_s']:.1f} inf/s" if "inferences_per_s" in b else ""
+        out(f"  {name}: area {b['area']:.0f} LUT4-eq{fmax}, {b['cycles']:.0f} cycles{ips}")
+        if "ratio" in b:
+            out(
+                f"  perf/area ratio PQ / {name}: {b['ratio']:.2f}  (sensitivity: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in b["sensitivity"].items())
+                + ")"
+            )
+        for batch, per in b.get("network", {}).items():
+            line = f"  whole network, batch {batch}: PQ / {name} at equal clock "
+            line += f"{per['ratio_equal_clock']:.2f}"
+            if "ratio" in per:
+                line += f", at each design's Fmax {per['ratio']:.2f} (sensitivity: " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in per["sensitivity"].items()
+                )
+                line += ")"
+            out(line)
+        if "bram_loop_fmax_mhz" in r and b.get("fmax_mhz"):
+            ratio = b["fmax_mhz"] / r["bram_loop_fmax_mhz"]
+            out(f"  {name} Fmax / BRAM-loop reference: {ratio:.2f}")
 
 
 def network_report(net, out=print):
@@ -171,8 +208,9 @@ def compare_csv(r):
             "cycles",
         ]
     )
-    for d in r["designs"]:
-        for ly in r["designs"][d]["layers"]:
+    designs = {**r["designs"], **r.get("baselines", {})}
+    for d in designs:
+        for ly in designs[d]["layers"]:
             wcsv.writerow(
                 [
                     d,
@@ -190,8 +228,7 @@ def compare_csv(r):
     wcsv.writerow(
         ["design", *RES_COLUMNS, "area", "fmax_mhz", "cycles", "inferences_per_s", "perf_per_area"]
     )
-    for d in r["designs"]:
-        e = r["designs"][d]
+    for d, e in designs.items():
         wcsv.writerow(
             [
                 d,

@@ -26,7 +26,8 @@ def own_cache(tmp_path, monkeypatch):
 
 
 def test_compare_small_on_ice40():
-    r = compare(SMALL, MAC, "ice40", layers=LAYERS, sim="icarus", rows=8)
+    lut = MAC.replace(mult="lut")
+    r = compare(SMALL, MAC, "ice40", layers=LAYERS, sim="icarus", rows=8, baselines=[lut])
     for kind, cfg in (("pq", SMALL), ("mac", MAC)):
         d = r["designs"][kind]
         assert d["area"] == area.area(d["resources"], "ice40")
@@ -53,6 +54,13 @@ def test_compare_small_on_ice40():
     assert set(r["sensitivity"]) == {"bram/2", "bram*2", "dsp/2", "dsp*2"}
     assert r["bram_loop_fmax_mhz"] > 10
     assert "does not fit the PQ engine" in r["network"]["skipped"]  # ResNet20 on a 4x4 engine
+    # the DSP-free baseline: its own synthesis, P&R and cosim, and PQ's ratio against it
+    b = r["baselines"]["mac-lut"]
+    assert b["config"]["mult"] == "lut" and b["resources"]["dsp"] == 0
+    assert all(row["mismatches"] == 0 for row in b["layers"])
+    assert b["cycles"] == mac["cycles"]  # same parallelism, same cycles
+    assert b["ratio"] == pytest.approx(pq["perf_per_area"] / b["perf_per_area"])
+    assert set(b["sensitivity"]) == set(r["sensitivity"])
 
 
 @pytest.mark.parametrize("name", ["resnet20-v9k8-net", "resnet20-v9k8"])

@@ -160,9 +160,9 @@ def write_json(path, obj, what="--json"):
     write_text_atomic(path, json.dumps(obj, indent=2), what)
 
 
-def add_mac_args(p):
+def add_mac_args(p, both=False):
     """The MAC baseline's options (``--mac-d-par``, ``--mac-m-par``, ``--mac-w-bits``,
-    ``--mac-mult``)."""
+    ``--mac-mult``; with ``both``, ``--mac-mult both``: DSP and logic multipliers, the default)."""
     p.add_argument(
         "--mac-d-par", type=int_arg(1), default=9, help="MAC inputs per cycle (default 9)"
     )
@@ -172,10 +172,10 @@ def add_mac_args(p):
     p.add_argument("--mac-w-bits", type=int_arg(2), default=8, help="MAC weight width (default 8)")
     p.add_argument(
         "--mac-mult",
-        choices=("dsp", "lut"),
-        default="dsp",
+        choices=("dsp", "lut", "both") if both else ("dsp", "lut"),
+        default="both" if both else "dsp",
         help="MAC multipliers: dsp (DSP blocks where the family has them) or lut (logic only, "
-        "no DSP: the PQ engine's budget)",
+        "no DSP: the PQ engine's budget)" + ("; both (default): PQ against each" if both else ""),
     )
 
 

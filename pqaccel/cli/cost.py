@@ -107,9 +107,13 @@ def cmd_pnr(args):
 def cmd_compare(args):
     from ..api import compare
     from ..compare import lowbit_study
-    from ..report import compare_report, compare_csv, lowbit_report
+    from ..report import baselines_report, compare_report, compare_csv, lowbit_report
 
+    both = args.mac_mult == "both"
+    if both:
+        args.mac_mult = "dsp"
     engine, mac = design_configs(args)
+    baselines = [mac.replace(mult="lut")] if both else []
     label = config_label(args)
     base = args.csv or os.path.join("rtl_out", "compare", f"{label}-{args.target}")
     check_output_file(base + ".json", "--csv")
@@ -126,10 +130,12 @@ def cmd_compare(args):
         use_cache=not args.no_cache,
         network=not args.no_network,
         load_bits=args.load_bits,
+        baselines=baselines,
     )
     compare_report(r, label, mac, args.target)
-    pq, mc = r["designs"]["pq"], r["designs"]["mac"]
-    mism = sum(ly["mismatches"] for d in (pq, mc) for ly in d["layers"])
+    baselines_report(r, args.target)
+    designs = [*r["designs"].values(), *r.get("baselines", {}).values()]
+    mism = sum(ly["mismatches"] for d in designs for ly in d["layers"])
     print(f"  cosim mismatches while measuring cycles: {mism}")
     if args.lowbit:
         r["lowbit"] = lowbit_study(engine, args.target, use_cache=not args.no_cache)
@@ -152,8 +158,8 @@ def add_commands(sub):
             "designs)",
         )
 
-    def mac_args(p):
-        add_mac_args(p)
+    def mac_args(p, both=False):
+        add_mac_args(p, both)
         p.add_argument("--no-cache", action="store_true", help="ignore cached synthesis results")
 
     s = sub.add_parser("synth", help="Yosys synthesis: LUT/FF/carry/BRAM/LUT-RAM/DSP")
@@ -221,5 +227,5 @@ def add_commands(sub):
     c.add_argument(
         "--csv", metavar="BASE", help="write BASE.csv and BASE.json (default rtl_out/compare/...)"
     )
-    mac_args(c)
+    mac_args(c, both=True)
     c.set_defaults(func=cmd_compare)
