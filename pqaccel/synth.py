@@ -338,6 +338,46 @@ def netlist_path(result):
 
 ROUTERS = ("router1", "router2")
 
+_PATH_LINE = re.compile(r"^Info:\s+(\S+)\s+([\d.]+)\s+([\d.]+) (Source|Net) (\S+)")
+
+
+def critical_path(log):
+    """The clock's critical path from a nextpnr log: ``{"from", "to", "ns", "logic_ns",
+    "routing_ns", "longest_net": (name, ns)}`` (cell names as nextpnr prints them), or None."""
+    lines = log.splitlines()
+    start = next(
+        (i for i, ly in enumerate(lines) if ly.startswith("Info: Critical path report for clock")),
+        None,
+    )
+    if start is None:
+        return None
+    steps, sink = [], None
+    for ly in lines[start + 2 :]:
+        m = _PATH_LINE.match(ly)
+        if m:
+            steps.append((m.group(1), float(m.group(2)), float(m.group(3)), m.group(5)))
+            continue
+        sm = re.match(r"^Info:\s+Sink (\S+)", ly)
+        if sm:
+            sink = sm.group(1)
+            continue
+        if re.match(r"^Info: [\d.]+ ns logic, [\d.]+ ns routing", ly) or not ly.startswith("Info:"):
+            break
+    if not steps:
+        return None
+    routing = [st for st in steps if st[0] == "routing"]
+    longest = max(routing, key=lambda st: st[1]) if routing else None
+    total = steps[-1][2]
+    route_ns = round(sum(st[1] for st in routing), 2)
+    return {
+        "from": steps[0][3],
+        "to": sink,
+        "ns": total,
+        "logic_ns": round(total - route_ns, 2),
+        "routing_ns": route_ns,
+        "longest_net": [longest[3], longest[1]] if longest else None,
+    }
+
 
 def place_and_route(
     synth_result, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True
@@ -364,6 +404,10 @@ def place_and_route(
     entry = os.path.join(cache_dir(), f"pnr-{target}-{key}")
     cached = cached_result(entry, ["result.json"]) if use_cache else None
     if cached:
+        log_path = os.path.join(entry, "nextpnr.log")
+        if "critical_path" not in cached and os.path.exists(log_path):
+            with open(log_path) as f:  # results cached before the path was recorded
+                cached["critical_path"] = critical_path(f.read())
         return cached
     with atomic_directory(entry) as tmp:
         shutil.copy(src, os.path.join(tmp, "netlist.json"))
@@ -410,6 +454,7 @@ def place_and_route(
                     "fmax_mhz": round(min(achieved), 2) if achieved else None,
                     "utilization": report.get("utilization", {}),
                     "message": "ok",
+                    "critical_path": critical_path(log),
                 }
             )
         else:

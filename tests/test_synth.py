@@ -202,3 +202,35 @@ def test_pnr_progress_follows_nextpnr_phases():
     quiet = synth.PnrProgress(out=None)
     quiet.feed("Info: Packing IOs..\n")  # not a terminal: nothing shown, nothing fails
     assert quiet.phase == "pack"
+
+
+def test_critical_path_from_a_nextpnr_log():
+    """The clock's critical path is read from nextpnr's report: start, end, total, logic and
+    routing, and the longest net (the cross-domain reports after it are not part of it)."""
+    from pqaccel.synth import critical_path
+
+    log = "\n".join(
+        [
+            "Info: Critical path report for clock 'clk' (posedge -> posedge):",
+            "Info:       type curr  total name",
+            "Info:   clk-to-q  0.52  0.52 Source core.tables.w_addr_TRELLIS_FF_Q.Q",
+            "Info:    routing  9.50 10.02 Net core.tables.w_addr[0] (1,2) -> (3,4)",
+            "Info:                          Sink core.tables.bank0_1.ADA3",
+            "Info:      logic  0.30 10.32 Source core.x_LUT4.F",
+            "Info:    routing  1.00 11.32 Net core.x (3,4) -> (3,5)",
+            "Info:                          Sink core.y_TRELLIS_FF_Q.DI",
+            "Info: 0.82 ns logic, 10.50 ns routing",
+            "",
+            "Info: Critical path report for cross-domain path '<async>' -> 'clk':",
+            "Info:     source  0.00  0.00 Source shift$tr_io.O",
+        ]
+    )
+    assert critical_path(log) == {
+        "from": "core.tables.w_addr_TRELLIS_FF_Q.Q",
+        "to": "core.y_TRELLIS_FF_Q.DI",
+        "ns": 11.32,
+        "logic_ns": 0.82,
+        "routing_ns": 10.5,
+        "longest_net": ["core.tables.w_addr[0]", 9.5],
+    }
+    assert critical_path("Info: no timing here") is None
