@@ -63,9 +63,8 @@ def __getattr__(name):
     if name not in API:
         raise AttributeError(f"module 'pqaccel.api' has no attribute {name!r}")
     module, attr = API[name].split(":")
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
+    # looked up on every access, never cached here: the name is always the module's current one
+    return getattr(importlib.import_module(module), attr)
 
 
 def __dir__():
