@@ -29,17 +29,25 @@ def main():
     ap.add_argument("--preset", default="resnet20-v9k8-net")
     ap.add_argument("--target", default="ecp5")
     ap.add_argument("--router", default="router2", choices=("router1", "router2"))
+    ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     pq_cfg = preset(args.preset)
     mac = MacConfig.for_engine(pq_cfg)
     t0 = time.perf_counter()
-    r = compare(pq_cfg, mac, args.target, router=args.router, baselines=[mac.replace(mult="lut")])
+    r = compare(
+        pq_cfg,
+        mac,
+        args.target,
+        router=args.router,
+        seed=args.seed,
+        baselines=[mac.replace(mult="lut")],
+    )
     wall = time.perf_counter() - t0
     designs = {"pq": r["designs"]["pq"], "mac": r["designs"]["mac"], **r.get("baselines", {})}
     names = {"pq": "PQ", "mac": "MAC, DSP multipliers", "mac-lut": "MAC, logic multipliers"}
     ref = r.get("bram_loop_fmax_mhz")
     print(
-        f"{args.preset} on {args.target}, nextpnr {args.router}, seed 1, 100 MHz constraint "
+        f"{args.preset} on {args.target}, nextpnr {args.router}, seed {args.seed}, 100 MHz constraint "
         f"(BRAM-loop reference {ref} MHz); compare took {wall:.0f} s (cached steps included)"
     )
     print("| | " + " | ".join(names.get(k, k) for k in designs) + " |")

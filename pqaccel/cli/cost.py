@@ -126,6 +126,7 @@ def cmd_compare(args):
         rows=args.rows,
         pnr=not args.no_pnr,
         freq_mhz=args.freq,
+        seed=args.seed,
         router=args.router,
         use_cache=not args.no_cache,
         network=not args.no_network,
@@ -204,6 +205,7 @@ def add_commands(sub):
         "--rows", type=int, default=12, help="rows per layer shape in the cycle measurement"
     )
     c.add_argument("--freq", type=positive_float, default=100.0)
+    c.add_argument("--seed", type=int, default=1, help="nextpnr seed, the same for every design")
     router_arg(c)
     c.add_argument(
         "--no-pnr", action="store_true", help="skip place and route (no Fmax, no perf/area)"
