@@ -47,8 +47,9 @@ def main():
     names = {"pq": "PQ", "mac": "MAC, DSP multipliers", "mac-lut": "MAC, logic multipliers"}
     ref = r.get("bram_loop_fmax_mhz")
     print(
-        f"{args.preset} on {args.target}, nextpnr {args.router}, seed {args.seed}, 100 MHz constraint "
-        f"(BRAM-loop reference {ref} MHz); compare took {wall:.0f} s (cached steps included)"
+        f"{args.preset} on {args.target}, nextpnr {args.router}, seed {args.seed}, 100 MHz "
+        f"constraint (BRAM-loop reference {ref} MHz); compare took {wall:.0f} s (cached steps "
+        "included)"
     )
     print("| | " + " | ".join(names.get(k, k) for k in designs) + " |")
     print("|---" * (len(designs) + 1) + "|")
