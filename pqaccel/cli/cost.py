@@ -96,7 +96,16 @@ def cmd_pnr(args):
             f"  Fmax {p['fmax_mhz']:.2f} MHz ({p.get('router', 'router1')}, nextpnr "
             f"{p['nextpnr_s']} s)"
         )
-    print(f"  BRAM-loop reference on the same device: {ref['fmax_mhz']:.2f} MHz")
+        cp = p.get("critical_path")
+        if cp:
+            print(
+                f"  critical path {cp['from']} -> {cp['to']}: {cp['ns']:.2f} ns "
+                f"({cp['logic_ns']:.2f} logic, {cp['routing_ns']:.2f} routing)"
+            )
+    if ref["fmax_mhz"]:
+        print(f"  BRAM-loop reference on the same device: {ref['fmax_mhz']:.2f} MHz")
+    else:
+        print(f"  BRAM-loop reference on the same device: not routed ({ref['message']})")
     if p["fits"] and ref["fmax_mhz"]:
         print(f"  ratio Fmax / reference: {p['fmax_mhz'] / ref['fmax_mhz']:.2f}")
     if args.json:
