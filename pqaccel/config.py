@@ -220,6 +220,15 @@ class EngineBase:
         """Cycles per row with no stalls: ``groups * steps_per_group`` (:attr:`ideal_formula`)."""
         return self.groups(layer) * self.steps_per_group(layer)
 
+    def memories(self):
+        """The engine's memories as the manifest lists them: count, depth (words, both banks)
+        and width (bits) of every table memory in ``memory_list()`` (the FIFOs left out)."""
+        return {
+            m["name"]: {k: m[k] for k in ("count", "depth", "width")}
+            for m in self.memory_list()
+            if m["block"] != "fifos"
+        }
+
     def to_dict(self):
         return asdict(self)
 

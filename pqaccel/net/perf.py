@@ -27,13 +27,7 @@ with ``commit_{-1} = 0``.  The stall of layer ``j`` is ``start_j - end_{j-1}`` (
 waits for tables).  Host operations take no cycles here.
 """
 
-__all__ = ["layer_writes", "load_cycles", "word_bits", "network_cycles"]
-
-
-def layer_writes(engine, lq):
-    """Table-port writes of the converted layer ``lq`` on ``engine``, counted by the engine's
-    address map (``write_count``, the same count as ``layer_writes``)."""
-    return engine.address_map().write_count(lq.engine_shape())
+__all__ = ["load_cycles", "word_bits", "network_cycles"]
 
 
 def word_bits(engine):

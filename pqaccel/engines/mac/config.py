@@ -138,15 +138,6 @@ class MacConfig(EngineBase):
 
         return MacAddressMap(self)
 
-    def memories(self):
-        return {
-            "weights": {
-                "count": self.m_par,
-                "depth": pipeline.weight_depth(self),
-                "width": self.d_par * self.w_bits,
-            }
-        }
-
     def row_latency(self, layer):
         """Cycles from a layer's last row issued to its last output beat (:mod:`pqaccel.net.perf`):
         weight read, multiply, accumulator, the output FIFO hand-over (2) and the row's output

@@ -159,22 +159,6 @@ class EngineConfig(EngineBase):
 
         return PQAddressMap(self)
 
-    def memories(self):
-        """The engine's memories: count, depth (words, both banks) and width (bits)."""
-        p = self.par
-        return {
-            "codebook": {
-                "count": p.c_par,
-                "depth": pipeline.codebook_depth(self),
-                "width": p.k_par * self.v * self.widths.proto_bits,
-            },
-            "lut": {
-                "count": p.c_par * p.m_par,
-                "depth": pipeline.table_depth(self),
-                "width": self.widths.lut_bits,
-            },
-        }
-
     def row_latency(self, layer):
         """Cycles from a layer's last row issued to its last output beat, for the cycle model
         (:mod:`pqaccel.net.perf`): the encoder and lookup pipelines, the hand-over through the
@@ -209,7 +193,7 @@ class EngineConfig(EngineBase):
                 "granularity": vec,
             },
             {
-                "name": "tables",
+                "name": "lut",
                 "block": "tables",
                 "count": p.c_par * p.m_par,
                 "depth": pipeline.table_depth(self),
