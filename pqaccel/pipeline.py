@@ -9,6 +9,7 @@ manifest and by the cycle model (:mod:`pqaccel.net.perf`), so none of them resta
 from .fixedpoint import tree_levels
 
 __all__ = [
+    "REPLICA_ATTR",
     "LUTRAM_MAX_DEPTH",
     "MEMORY_READ",
     "distance",
@@ -22,6 +23,10 @@ __all__ = [
     "accumulator",
     "CREDIT_ROUND_TRIP",
 ]
+
+#: The attribute of a register copied on purpose to split a high fan-out net
+#: (:func:`pqaccel.rtl.util.replica`); synthesis keeps such copies apart.
+REPLICA_ATTR = "pqaccel_replica"
 
 #: Widest ``|x - p|`` whose square an L2 distance unit looks up in a table (wider: a multiplier).
 SQUARE_TABLE_MAX_BITS = 6
@@ -74,5 +79,5 @@ def codebook(cfg):
 
 def accumulator(lanes, requant):
     """:class:`pqaccel.rtl.accumulator.Accumulator`: adder tree, running sum, requantization
-    (two stages when ``requant.runtime``)."""
-    return tree_levels(lanes) + 2 + (1 if requant.runtime else 0)
+    (three stages when ``requant.runtime``: shift, rounding increment, saturation)."""
+    return tree_levels(lanes) + 2 + (2 if requant.runtime else 0)

@@ -21,6 +21,7 @@ import sys
 import time
 
 from .fsutil import atomic_directory
+from .pipeline import REPLICA_ATTR
 
 __all__ = [
     "TARGETS",
@@ -280,6 +281,8 @@ def synthesize(
                 "read_rtlil design.il",
                 f"hierarchy -top {top}",
                 *fixes,
+                # registers copied on purpose (pqaccel.rtl.util.replica) stay copies
+                f"setattr -set keep 1 a:{REPLICA_ATTR} %ci1:+[Q]",
                 TARGETS[target].format(top=top),
                 "tee -q -o stat.json stat -json",
                 "write_json netlist.json" if netlist else "",

@@ -5,7 +5,7 @@ from amaranth.lib import wiring, data, stream
 from amaranth.lib.wiring import In, Out
 
 from .. import fixedpoint as fx, pipeline
-from .util import delay, field_bits, tree_levels
+from .util import delay, delay_copies, field_bits, tree_levels
 
 __all__ = ["Accumulator"]
 
@@ -26,9 +26,9 @@ class Accumulator(wiring.Component):
     entries or products, in the same cycle), ``o`` (a stream that never stalls: ``data``, the
     requantized sums, and ``last`` = ``row_end``), which follows an ``i`` beat with ``last`` by
     :attr:`latency` cycles (:func:`pqaccel.pipeline.accumulator`; the run-time requantization
-    takes one register more: the barrel shift and rounding bit, then the increment, saturation
-    and ReLU).  Running sums are registers: beat ``t`` recurs at least one cycle later, so the
-    read-modify-write needs no forwarding.
+    takes two registers more: the barrel shift and rounding bit, the increment, then the
+    saturation and ReLU).  Running sums are registers: beat ``t`` recurs at least one cycle
+    later, so the read-modify-write needs no forwarding.
     """
 
     def __init__(
@@ -79,24 +79,28 @@ class Accumulator(wiring.Component):
         acc_shape = signed(self.acc_bits)
         n = self.tree_stages
         beat = self.i.payload
+        # what every output lane reads: a copy per lane (one register would drive the running
+        # sums' selects and the barrel shifters of every lane)
+        valids = delay_copies(m, self.i.valid, n, "valid", self.outs)
+        firsts = delay_copies(m, beat.first, n, "first", self.outs)
+        ts = delay_copies(m, beat.t, n, "t", self.outs)
         valid = delay(m, self.i.valid, n, "valid")
-        first = delay(m, beat.first, n, "first")
         last = delay(m, beat.last, n, "last")
         row_end = delay(m, beat.row_end, n, "row_end")
-        t = delay(m, beat.t, n, "t")
         if self.requant.runtime:  # aligned with ``acc`` (one register after the tree)
-            shift = delay(m, beat.shift, n + 1, "shift")
+            shifts = delay_copies(m, beat.shift, n + 1, "shift", self.outs)
             relu = delay(m, beat.relu, n + 1, "relu")
 
         acc_valid = Signal()
         acc_row_end = Signal()
         m.d.sync += [acc_valid.eq(valid & last), acc_row_end.eq(row_end)]
-        if self.requant.runtime:  # the extra register between shift and saturation
-            acc_valid = delay(m, acc_valid, 1, "rq_valid")
-            acc_row_end = delay(m, acc_row_end, 1, "rq_row_end")
-            relu = delay(m, relu, 1, "rq_relu")
+        if self.requant.runtime:  # the two extra registers: after the shift, after the rounding
+            acc_valid = delay(m, acc_valid, 2, "rq_valid")
+            acc_row_end = delay(m, acc_row_end, 2, "rq_row_end")
+            relus = delay_copies(m, relu, 2, "rq_relu", self.outs)
         entry_bits = self.entry_shape.width
         for ml in range(self.outs):
+            lane_valid, first, t = valids[ml], firsts[ml], ts[ml]
             terms = [
                 Mux(beat.mask[cl], self.entries[cl][ml], 0) if self.masked else self.entries[cl][ml]
                 for cl in range(self.lanes)
@@ -120,15 +124,16 @@ class Accumulator(wiring.Component):
             new = Signal(acc_shape, name=f"new{ml}")
             m.d.comb += new.eq(Mux(first, 0, sums[t]) + terms[0])
             acc = Signal(acc_shape, name=f"acc{ml}")
-            with m.If(valid):
+            with m.If(lane_valid):
                 m.d.sync += sums[t].eq(new)
             m.d.sync += acc.eq(new)
             if self.requant.runtime:
-                q, up = fx.requant_shift_hdl(acc, self.requant, shift)
+                q, up = fx.requant_shift_hdl(acc, self.requant, shifts[ml])
                 q_r = Signal(acc_shape, name=f"rq{ml}")
                 up_r = Signal(name=f"rq_up{ml}")
-                m.d.sync += [q_r.eq(q), up_r.eq(up)]
-                result = fx.requant_finish_hdl(q_r, up_r, self.requant, self.out_bits, relu)
+                rounded = Signal(signed(self.acc_bits + 1), name=f"rq_round{ml}")
+                m.d.sync += [q_r.eq(q), up_r.eq(up), rounded.eq(q_r + up_r)]
+                result = fx.requant_finish_hdl(rounded, 0, self.requant, self.out_bits, relus[ml])
             else:
                 result = fx.requantize_hdl(acc, self.requant, self.out_bits)
             m.d.sync += self.o.payload.data[ml].eq(result)

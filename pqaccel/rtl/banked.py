@@ -3,17 +3,17 @@
 A :class:`BankedMemory` is a set of memories (one per lane) that a table port writes and a
 pipeline reads: its depth (both banks of the double buffer) comes from :mod:`pqaccel.pipeline`,
 stated once; the write port is registered once (address, data and the engine's extra write
-fields) so the decode's fan-out stays off the table port's ready path; each memory gets its
-own registered copy of the read address (its fan-out stays local); read data are registered
+fields) so the decode's fan-out stays off the table port's ready path, one copy per group of
+memories; each group gets its own registered copy of the read address (copies that synthesis
+keeps, :func:`pqaccel.rtl.util.replica`, so each fan-out stays local); read data are registered
 after the memory; and ``valid`` and the caller's ``tag`` are delayed by :attr:`latency` to come
 back with the data on ``rd_out``.
 """
 
-from amaranth.hdl import Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .util import delay, field_bits, read_signatures
+from .util import delay, field_bits, read_signatures, replica
 
 __all__ = ["BankedMemory"]
 
@@ -51,20 +51,18 @@ class BankedMemory(wiring.Component):
         )
 
     @staticmethod
-    def registered(m, **signals):
-        """A registered copy of each of ``signals`` (``name=signal``; the write port, registered
-        once), in order."""
-        regs = [Signal.like(s, name=name) for name, s in signals.items()]
-        m.d.sync += [r.eq(s) for r, s in zip(regs, signals.values())]
-        return regs
+    def registered(m, group="", **signals):
+        """A registered copy of each of ``signals`` (``name=signal``) for one ``group`` of
+        memories (a name suffix), in order: each group gets its own copy (:func:`replica`), so
+        no write-port register drives every memory of the engine."""
+        return [replica(m, s, name + group) for name, s in signals.items()]
 
     def read_address(self, m, name, lane=None):
         """A registered copy of the read address (``rd.payload.addr[lane]`` with ``addr_lanes``)
-        for the memories of one lane."""
-        addr = self.rd.payload.addr if lane is None else self.rd.payload.addr[lane]
-        reg = Signal.like(addr, name=name)
-        m.d.sync += reg.eq(addr)
-        return reg
+        for one group of memories (:func:`replica`)."""
+        return replica(
+            m, self.rd.payload.addr if lane is None else self.rd.payload.addr[lane], name
+        )
 
     def memory(self, m, name, shape, rd_addr, wr_addr, granularity=None):
         """One memory ``name`` of ``depth`` words of ``shape``: ``(write port, read port)``, the
@@ -76,6 +74,11 @@ class BankedMemory(wiring.Component):
         rd = mem.read_port(domain="comb" if self.latency == 2 else "sync")
         m.d.comb += [rd.addr.eq(rd_addr), wr.addr.eq(wr_addr)]
         return wr, rd
+
+    def tag_copy(self, m, name):
+        """``rd_out``'s ``tag`` for one group of its loads: the same value, but the last of its
+        :attr:`latency` registers is this group's own (:func:`replica`)."""
+        return replica(m, delay(m, self.rd.payload.tag, self.latency - 1, "rd_tag"), name)
 
     def respond(self, m):
         """``rd_out``'s ``valid`` and ``tag``: the request's, :attr:`latency` cycles later."""

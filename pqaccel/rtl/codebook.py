@@ -1,6 +1,6 @@
 """Codebook memory: per subspace lane, the prototypes of every subspace group, double-buffered."""
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Cat, Module, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In
 
@@ -51,18 +51,33 @@ class CodebookMemory(BankedMemory):
     def elaborate(self, platform):
         m = Module()
         p = self.cfg.par
-        word = data.ArrayLayout(self.vec, p.k_par)
-        w_addr, w_data = self.registered(m, w_addr=self.wr_addr, w_data=self.wr_data)
+        # LUT-RAM: one memory per (lane, slot), each with its own address registers (a lane's
+        # memory is hundreds of LUT-RAM cells); block RAM: one memory per lane, a slot per
+        # byte-enable group (split, narrow prototypes would take more block RAMs).
+        split = self.latency == 2
         for lane in range(p.c_par):
-            addr = self.read_address(m, f"rd_addr{lane}")
-            wr, rd = self.memory(
-                m, f"mem{lane}", unsigned(word.size), addr, w_addr, granularity=self.vec.size
-            )
-            m.d.comb += wr.data.eq(w_data.as_value().replicate(p.k_par))
-            for slot in range(p.k_par):
-                m.d.sync += wr.en[slot].eq(
-                    self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot)
+            (w_data,) = self.registered(m, str(lane), w_data=self.wr_data)
+            if not split:
+                (w_addr,) = self.registered(m, str(lane), w_addr=self.wr_addr)
+            groups = [[slot] for slot in range(p.k_par)] if split else [list(range(p.k_par))]
+            for slots in groups:
+                name = f"{lane}_{slots[0]}" if split else str(lane)
+                addr = self.read_address(m, f"rd_addr{name}")
+                if split:
+                    (w_addr,) = self.registered(m, name, w_addr=self.wr_addr)
+                wr, rd = self.memory(
+                    m,
+                    f"mem{name}",
+                    unsigned(self.vec.size * len(slots)),
+                    addr,
+                    w_addr,
+                    granularity=self.vec.size,
                 )
-            m.d.sync += self.rd_out.payload.data[lane].eq(rd.data)
+                m.d.comb += wr.data.eq(w_data.as_value().replicate(len(slots)))
+                for i, slot in enumerate(slots):
+                    m.d.sync += wr.en[i].eq(
+                        self.wr_en & (self.wr_lane == lane) & (self.wr_slot == slot)
+                    )
+                m.d.sync += Cat(self.rd_out.payload.data[lane][s] for s in slots).eq(rd.data)
         self.respond(m)
         return m

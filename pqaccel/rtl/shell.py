@@ -169,15 +169,24 @@ class TablePort(wiring.Component):
             self.w_data.eq(self.wr.data),
         ]
 
+        # A register's check and decode look at the whole data word (a wide one with the wide
+        # table port): both are taken from the incoming word and registered with it, so neither
+        # sits between the registered word and the shape registers' enables.
         is_control, fields = self.region("control")
-        for r in self.registers:
-            write = is_control & (fields.reg == r.reg) & r.accept(self.w_data)
+        for i, r in enumerate(self.registers):
+            ok = Signal(name=f"accept{i}")
+            values = {
+                name: Signal(shape, name=f"value_{name}")
+                for name, (shape, _, _) in r.fields.items()
+            }
+            m.d.sync += ok.eq(r.accept(self.wr.data))
+            m.d.sync += [
+                values[name].eq(decode(self.wr.data)) for name, (_, _, decode) in r.fields.items()
+            ]
+            write = is_control & (fields.reg == r.reg) & ok
             for b in range(2):
                 with m.If(write & (self.shadow == b)):
-                    m.d.sync += [
-                        self.shape[b][name].eq(decode(self.w_data))
-                        for name, (_, _, decode) in r.fields.items()
-                    ]
+                    m.d.sync += [self.shape[b][name].eq(v) for name, v in values.items()]
         return m
 
 

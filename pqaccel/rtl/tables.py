@@ -53,11 +53,13 @@ class TableBanks(BankedMemory):
     def elaborate(self, platform):
         m = Module()
         p = self.cfg.par
-        w_addr, w_data = self.registered(m, w_addr=self.wr_addr, w_data=self.wr_data)
         wide = self.cfg.wide_port
         if wide:
-            w_all, w_row = self.registered(m, w_all=self.wr_all, w_row=self.wr_row)
+            (w_row,) = self.registered(m, w_row=self.wr_row)
         for cl in range(p.c_par):
+            w_addr, w_data = self.registered(m, str(cl), w_addr=self.wr_addr, w_data=self.wr_data)
+            if wide:
+                (w_all,) = self.registered(m, str(cl), w_all=self.wr_all)
             addr = self.read_address(m, f"rd_addr{cl}", lane=cl)
             for ml in range(p.m_par):
                 wr, rd = self.memory(

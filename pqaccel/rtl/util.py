@@ -4,8 +4,19 @@ from amaranth.hdl import Array, Const, Signal, unsigned
 from amaranth.lib import data, stream
 
 from ..fixedpoint import field_bits, tree_levels
+from ..pipeline import REPLICA_ATTR
 
-__all__ = ["delay", "field_bits", "tree_levels", "const_function", "read_signatures", "fields_eq"]
+__all__ = [
+    "REPLICA_ATTR",
+    "replica",
+    "delay",
+    "delay_copies",
+    "field_bits",
+    "tree_levels",
+    "const_function",
+    "read_signatures",
+    "fields_eq",
+]
 
 
 def delay(m, value, cycles, name="dly"):
@@ -16,6 +27,31 @@ def delay(m, value, cycles, name="dly"):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def replica(m, value, name):
+    """A registered copy of ``value`` that synthesis keeps apart from its equals.
+
+    A copy per group of loads keeps a high fan-out net short (each copy is placed next to its
+    loads), but copies with one input are equal registers, and Yosys's ``opt_merge`` folds them
+    back into one.  The signal carries :data:`REPLICA_ATTR`; :func:`pqaccel.synth.synthesize`
+    puts ``keep`` on the flip-flops that drive such signals, which ``opt_merge`` respects.
+    Other tools see an ordinary register (the copies are equivalent; the attribute is in the
+    Verilog for their own keep or ``dont_touch`` mapping).
+    """
+    reg = Signal.like(value, name=name, attrs={REPLICA_ATTR: 1})
+    m.d.sync += reg.eq(value)
+    return reg
+
+
+def delay_copies(m, value, cycles, name, copies):
+    """``value`` delayed by ``cycles`` registers, as ``copies`` values whose last register is
+    each one's own (:func:`replica`; one value ``copies`` times when ``cycles`` is 0): a control
+    signal that every lane of a datapath reads, split per lane."""
+    if cycles == 0:
+        return [value] * copies
+    shared = delay(m, value, cycles - 1, name)
+    return [replica(m, shared, f"{name}_c{i}") for i in range(copies)]
 
 
 def const_function(value, func, max_value):

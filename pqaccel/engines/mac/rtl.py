@@ -65,11 +65,13 @@ class WeightMemory(BankedMemory):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        w_addr, w_data = self.registered(m, w_addr=self.wr_addr, w_data=self.wr_data)
         wide = cfg.wide_port
         if wide:
-            w_all, w_row = self.registered(m, w_all=self.wr_all, w_row=self.wr_row)
+            (w_row,) = self.registered(m, w_row=self.wr_row)
         for ml in range(cfg.m_par):
+            w_addr, w_data = self.registered(m, str(ml), w_addr=self.wr_addr, w_data=self.wr_data)
+            if wide:
+                (w_all,) = self.registered(m, str(ml), w_all=self.wr_all)
             addr = self.read_address(m, f"rd_addr{ml}")
             wr, rd = self.memory(
                 m,
@@ -211,10 +213,13 @@ class MacEngine(wiring.Component):
 
         # -- multipliers (one register), accumulator, output FIFO ------------------------------
         got = wm.rd_out.payload
+        # each output lane's multipliers get their own copy of the inputs (``d_par x m_par``
+        # multipliers spread over the DSP columns; one register driving ``m_par`` would not)
+        xs = [wm.tag_copy(m, f"x{ml}").x for ml in range(cfg.m_par)]
         for dl in range(cfg.d_par):
             for ml in range(cfg.m_par):
                 prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
-                m.d.sync += prod.eq(multiply_hdl(got.tag.x[dl], got.data[ml][dl], cfg.mult))
+                m.d.sync += prod.eq(multiply_hdl(xs[ml][dl], got.data[ml][dl], cfg.mult))
                 m.d.comb += acc.entries[dl][ml].eq(prod)
         m.d.comb += [
             acc.i.valid.eq(delay(m, wm.rd_out.valid, 1, "mul_valid")),
