@@ -12,12 +12,16 @@ __all__ = [
     "REPLICA_ATTR",
     "LUTRAM_MAX_DEPTH",
     "MEMORY_READ",
+    "LUTRAM_READ",
+    "WRITE_STAGES",
+    "MULTIPLY",
     "distance",
     "argmin",
     "encoder",
     "codebook_depth",
     "table_depth",
     "weight_depth",
+    "codebook_lutram",
     "codebook",
     "SQUARE_TABLE_MAX_BITS",
     "accumulator",
@@ -36,6 +40,19 @@ LUTRAM_MAX_DEPTH = 64
 
 #: A block-RAM read: the address registered, the synchronous read, the data registered.
 MEMORY_READ = 3
+
+#: A LUT-RAM read: the address registered twice (once, then a copy per group of memories: a
+#: lane of LUT-RAM is hundreds of cells), the asynchronous read, the data registered.
+LUTRAM_READ = 3
+
+#: A table-port write: registered once per memory block, then once per group of memories,
+#: then written (the bank control's swap allows for this: see
+#: :class:`pqaccel.rtl.banked.BankedMemory`).
+WRITE_STAGES = 2
+
+#: A MAC multiplier: the product registered at the multiplier (a DSP block sits in a fixed
+#: column, often far from its adder tree), then again on the way to the tree.
+MULTIPLY = 2
 
 #: Credit loop beyond a producer's pipeline: FIFO write -> readable (2 cycles, the FIFOs are
 #: buffered so their heads are registers), pop -> credit back (1), and one spare.
@@ -72,9 +89,15 @@ def weight_depth(cfg):
     return 2 * cfg.g_max * cfg.mt_max
 
 
+def codebook_lutram(cfg):
+    """Whether the codebooks are LUT-RAM (shallow) rather than block RAM."""
+    return codebook_depth(cfg) <= LUTRAM_MAX_DEPTH
+
+
 def codebook(cfg):
-    """:class:`pqaccel.rtl.codebook.CodebookMemory`: LUT-RAM (asynchronous read) when shallow."""
-    return 2 if codebook_depth(cfg) <= LUTRAM_MAX_DEPTH else MEMORY_READ
+    """:class:`pqaccel.rtl.codebook.CodebookMemory`: :data:`LUTRAM_READ` when shallow, else
+    :data:`MEMORY_READ`."""
+    return LUTRAM_READ if codebook_lutram(cfg) else MEMORY_READ
 
 
 def accumulator(lanes, requant):

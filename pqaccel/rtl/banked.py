@@ -2,28 +2,44 @@
 
 A :class:`BankedMemory` is a set of memories (one per lane) that a table port writes and a
 pipeline reads: its depth (both banks of the double buffer) comes from :mod:`pqaccel.pipeline`,
-stated once; the write port is registered once (address, data and the engine's extra write
-fields) so the decode's fan-out stays off the table port's ready path, one copy per group of
-memories; each group gets its own registered copy of the read address (copies that synthesis
-keeps, :func:`pqaccel.rtl.util.replica`, so each fan-out stays local); read data are registered
-after the memory; and ``valid`` and the caller's ``tag`` are delayed by :attr:`latency` to come
-back with the data on ``rd_out``.
+stated once.  Every fan-out is split by registers that synthesis keeps apart
+(:func:`pqaccel.rtl.util.replica`), so no net spans the device:
+
+* the write port (enable, address, data and the engine's extra write fields) is registered
+  once for the block (:meth:`BankedMemory.write_port`), then once more per group of memories
+  (:meth:`BankedMemory.registered`), then written: :data:`pqaccel.pipeline.WRITE_STAGES`
+  registers, off the table port's ready path;
+* each group of memories gets its own registered copy of the read address (LUT-RAM, where a
+  lane is hundreds of cells: a copy of a first register, one cycle more);
+* read data are registered after the memory, and ``valid`` and the caller's ``tag`` are
+  delayed by :attr:`BankedMemory.latency` to come back with the data on ``rd_out``.
+
+Timing of the double buffer: a write accepted in cycle ``w`` is written at the clock edge
+that ends cycle ``w + 1 + WRITE_STAGES`` (the table port's register, then these); a commit is
+accepted at ``c >= w + 1``, pends a cycle, and the first row on the committed bank issues at
+``c + 2`` at the earliest; its read address is registered, so its memory reads at the edge
+that ends ``c + 3`` (block RAM) or during ``c + 4`` (LUT-RAM): after the write, with none to
+spare for block RAM.  A further write stage needs the swap to wait a cycle longer.
 """
+
+from types import SimpleNamespace
 
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .. import pipeline
 from .util import delay, field_bits, read_signatures, replica
 
 __all__ = ["BankedMemory"]
 
 
 class BankedMemory(wiring.Component):
-    """``depth`` words per memory, read with :attr:`latency` cycles (2: asynchronous LUT-RAM
-    read, 3: :data:`pqaccel.pipeline.MEMORY_READ`); ``addr_lanes``: None for one read address
-    shared by all memories, else the number of read addresses (``rd.payload.addr[i]``);
-    ``data_layout``: the ``rd_out`` data; ``tag``: the caller's sideband; ``ports(addr_bits)``:
-    the write port's fields besides ``wr_en`` (``wr_addr`` of ``addr_bits`` among them).
+    """``depth`` words per memory, read with :attr:`latency` cycles
+    (:data:`pqaccel.pipeline.LUTRAM_READ` with ``lutram``: an asynchronous read, else
+    :data:`pqaccel.pipeline.MEMORY_READ`); ``addr_lanes``: None for one read address shared by
+    all memories, else the number of read addresses (``rd.payload.addr[i]``); ``data_layout``:
+    the ``rd_out`` data; ``tag``: the caller's sideband; ``ports(addr_bits)``: the write port's
+    fields besides ``wr_en`` (``wr_addr`` of ``addr_bits`` among them).
 
     ``collision_free``: the engine never reads a word in the cycle it is written (writes go to
     the shadow bank, reads to banks in use), so synthesis may drop the read-during-write logic.
@@ -31,11 +47,12 @@ class BankedMemory(wiring.Component):
 
     collision_free = True
 
-    def __init__(self, depth, latency, data_layout, tag, ports, addr_lanes=None):
+    def __init__(self, depth, data_layout, tag, ports, addr_lanes=None, lutram=False):
         from amaranth.lib import data
 
         self.depth = depth
-        self.latency = latency
+        self.lutram = lutram
+        self.latency = pipeline.LUTRAM_READ if lutram else pipeline.MEMORY_READ
         self.addr_bits = max(1, field_bits(depth))
         addr = (
             self.addr_bits if addr_lanes is None else data.ArrayLayout(self.addr_bits, addr_lanes)
@@ -50,35 +67,51 @@ class BankedMemory(wiring.Component):
             }
         )
 
+    def write_port(self, m):
+        """The write port's inputs (``wr_en`` and every field of ``ports``), registered once for
+        the block: a namespace of the same names."""
+        names = [name for name in self.signature.members if name.startswith("wr_")]
+        return SimpleNamespace(**{n: replica(m, getattr(self, n), f"{n}_s") for n in names})
+
     @staticmethod
     def registered(m, group="", **signals):
-        """A registered copy of each of ``signals`` (``name=signal``) for one ``group`` of
-        memories (a name suffix), in order: each group gets its own copy (:func:`replica`), so
-        no write-port register drives every memory of the engine."""
+        """A registered copy of each of ``signals`` (``name=signal``, from :meth:`write_port`)
+        for one ``group`` of memories (a name suffix), in order: each group gets its own copy
+        (:func:`replica`)."""
         return [replica(m, s, name + group) for name, s in signals.items()]
 
-    def read_address(self, m, name, lane=None):
-        """A registered copy of the read address (``rd.payload.addr[lane]`` with ``addr_lanes``)
-        for one group of memories (:func:`replica`)."""
-        return replica(
-            m, self.rd.payload.addr if lane is None else self.rd.payload.addr[lane], name
-        )
+    def read_addresses(self, m, groups, lane=None):
+        """The read address (``rd.payload.addr[lane]`` with ``addr_lanes``) for each of
+        ``groups`` (name suffixes) of memories, each group's own register; with :attr:`lutram`
+        the copies are of one first register."""
+        addr = self.rd.payload.addr if lane is None else self.rd.payload.addr[lane]
+        if self.lutram:
+            addr = replica(m, addr, f"rd_addr_s{'' if lane is None else lane}")
+        return [replica(m, addr, f"rd_addr{g}") for g in groups]
 
     def memory(self, m, name, shape, rd_addr, wr_addr, granularity=None):
         """One memory ``name`` of ``depth`` words of ``shape``: ``(write port, read port)``, the
-        read port addressed by ``rd_addr`` (asynchronous when :attr:`latency` is 2), the write
-        port by ``wr_addr``."""
+        read port addressed by ``rd_addr`` (asynchronous with :attr:`lutram`), the write port
+        by ``wr_addr``."""
         mem = memory.Memory(shape=shape, depth=self.depth, init=[])
         m.submodules[name] = mem
         wr = mem.write_port(granularity=granularity)
-        rd = mem.read_port(domain="comb" if self.latency == 2 else "sync")
+        rd = mem.read_port(domain="comb" if self.lutram else "sync")
         m.d.comb += [rd.addr.eq(rd_addr), wr.addr.eq(wr_addr)]
         return wr, rd
 
-    def tag_copy(self, m, name):
-        """``rd_out``'s ``tag`` for one group of its loads: the same value, but the last of its
-        :attr:`latency` registers is this group's own (:func:`replica`)."""
-        return replica(m, delay(m, self.rd.payload.tag, self.latency - 1, "rd_tag"), name)
+    def write_event(self, m, bank):
+        """For the double buffer's checks: this block's write strobe and its ``bank``, delayed
+        so that they line up with read issues as the memories see them (a write goes through
+        :data:`pqaccel.pipeline.WRITE_STAGES` registers, a read address through one, or two
+        with :attr:`lutram`)."""
+        skew = pipeline.WRITE_STAGES - (2 if self.lutram else 1)
+        return delay(m, self.wr_en, skew, "chk_wr"), delay(m, bank, skew, "chk_wr_bank")
+
+    def early_tag(self, m):
+        """The request's ``tag`` one register short of ``rd_out``'s, for a caller that gives
+        each group of its loads its own last register (:func:`replica`)."""
+        return delay(m, self.rd.payload.tag, self.latency - 1, "rd_tag")
 
     def respond(self, m):
         """``rd_out``'s ``valid`` and ``tag``: the request's, :attr:`latency` cycles later."""

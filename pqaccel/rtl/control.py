@@ -106,14 +106,15 @@ def check_bank_use(
 ):
     """Simulation- and formal-only checks of the double buffer, stated on the rows' own events
     rather than on :class:`BankControl`'s counters, which count a row's start a cycle late and
-    gate writes when they are *accepted*, two registers before they reach a memory (``active``:
+    gate writes when they are *accepted*, registers before they reach a memory (``active``:
     the bank control's bank for new rows):
 
     * rows in flight per bank are counted exactly: ``begin`` on ``begin_bank`` (a row's first
       read issues), ``end`` on ``end_bank`` (its last read issues), at most ``rows``;
-    * a write into bank ``b`` (``writes``: ``(strobe, bank)`` pairs, as decoded) happens only
-      while no row in flight uses ``b`` and no read of ``b`` issues (``reads``: ``(strobe,
-      bank)``) -- the memories delay writes and reads by one register alike;
+    * a write into bank ``b`` (``writes``: ``(strobe, bank)`` pairs, decoded and delayed to
+      line up with read issues as the memories see them:
+      :meth:`pqaccel.rtl.banked.BankedMemory.write_event`) happens only while no row in
+      flight uses ``b`` and no read of ``b`` issues (``reads``: ``(strobe, bank)``);
     * the banks swap only at a row boundary of the issuing stage (``row_start``) in a cycle
       where it issues nothing.
     """

@@ -51,7 +51,10 @@ class DistanceUnit(wiring.Component):
         for i in range(self.v):
             # |x - p| is at most diff_max: exact width, so that a 6-bit L2 squares by table
             a = Signal(unsigned(max(1, self.diff_max.bit_length())), name=f"abs{i}")
-            m.d.sync += a.eq(abs(self.x[i] - self.p[i]))
+            # both differences side by side, the sign of one picks: two carry chains in
+            # parallel (``abs`` of the difference puts the negation's chain after the first)
+            fwd, back = self.x[i] - self.p[i], self.p[i] - self.x[i]
+            m.d.sync += a.eq(Mux(fwd[-1], back, fwd))
             top = self.diff_max
             if self.metric == "l2":
                 sq = Signal(unsigned(2 * len(a)), name=f"sq{i}")

@@ -5,7 +5,6 @@ from amaranth.lib import data
 from amaranth.lib.wiring import In
 
 from .. import pipeline
-from ..pipeline import MEMORY_READ
 from .banked import BankedMemory
 from .util import field_bits
 
@@ -21,8 +20,9 @@ class TableBanks(BankedMemory):
     registered (so its arithmetic is not in the block RAM's setup path), read, and the data
     registered (a block RAM's clock-to-output delay is most of a cycle, so nothing else shares
     its cycle).  Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the
-    memory two clock edges later.  With ``cfg.wide_port``, ``wr_all`` writes ``wr_row[cl][ml]``
-    into every bank at ``wr_addr`` instead.  The shared scaffolding: :class:`BankedMemory`.
+    memory :data:`pqaccel.pipeline.WRITE_STAGES` + 1 clock edges later.  With
+    ``cfg.wide_port``, ``wr_all`` writes ``wr_row[cl][ml]`` into every bank at ``wr_addr``
+    instead.  The shared scaffolding: :class:`BankedMemory`.
     """
 
     def __init__(self, cfg, tag=0):
@@ -32,7 +32,6 @@ class TableBanks(BankedMemory):
         entries = data.ArrayLayout(data.ArrayLayout(entry, p.m_par), p.c_par)
         super().__init__(
             pipeline.table_depth(cfg),
-            MEMORY_READ,
             entries,
             tag,
             lambda addr_bits: {
@@ -53,27 +52,25 @@ class TableBanks(BankedMemory):
     def elaborate(self, platform):
         m = Module()
         p = self.cfg.par
+        w = self.write_port(m)
         wide = self.cfg.wide_port
-        if wide:
-            (w_row,) = self.registered(m, w_row=self.wr_row)
         for cl in range(p.c_par):
-            w_addr, w_data = self.registered(m, str(cl), w_addr=self.wr_addr, w_data=self.wr_data)
+            (addr,) = self.read_addresses(m, [str(cl)], lane=cl)
+            w_addr, w_data = self.registered(m, str(cl), w_addr=w.wr_addr, w_data=w.wr_data)
             if wide:
-                (w_all,) = self.registered(m, str(cl), w_all=self.wr_all)
-            addr = self.read_address(m, f"rd_addr{cl}", lane=cl)
+                w_all, w_row = self.registered(m, str(cl), w_all=w.wr_all, w_row=w.wr_row[cl])
             for ml in range(p.m_par):
                 wr, rd = self.memory(
                     m, f"bank{cl}_{ml}", signed(self.cfg.widths.lut_bits), addr, w_addr
                 )
-                m.d.comb += wr.data.eq(w_row[cl][ml] if wide else w_data)
+                m.d.comb += wr.data.eq(w_row[ml] if wide else w_data)
+                one = (w.wr_cl == cl) & (w.wr_ml == ml)
                 if wide:
                     with m.If(~w_all):
                         m.d.comb += wr.data.eq(w_data)
-                    m.d.sync += wr.en.eq(
-                        self.wr_en & (self.wr_all | ((self.wr_cl == cl) & (self.wr_ml == ml)))
-                    )
+                    m.d.sync += wr.en.eq(w.wr_en & (w.wr_all | one))
                 else:
-                    m.d.sync += wr.en.eq(self.wr_en & (self.wr_cl == cl) & (self.wr_ml == ml))
+                    m.d.sync += wr.en.eq(w.wr_en & one)
                 m.d.sync += self.rd_out.payload.data[cl][ml].eq(rd.data)
         self.respond(m)
         return m

@@ -210,9 +210,13 @@ class MacConfig(EngineBase):
         return mac_forward(self, x, w, shift, relu)
 
     def pipeline(self):
-        """Weight read, multiply (1), accumulator; the output FIFO; rows in flight (the issuing
+        """Weight read, multiply, accumulator; the output FIFO; rows in flight (the issuing
         row and the one whose start is counted a cycle late)."""
-        lookup = pipeline.MEMORY_READ + 1 + pipeline.accumulator(self.d_par, self.requant)
+        lookup = (
+            pipeline.MEMORY_READ
+            + pipeline.MULTIPLY
+            + pipeline.accumulator(self.d_par, self.requant)
+        )
         return {
             "lookup_stages": lookup,
             "out_fifo_depth": lookup + pipeline.CREDIT_ROUND_TRIP,

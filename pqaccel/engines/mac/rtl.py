@@ -6,7 +6,6 @@ from amaranth.lib.wiring import In
 
 from ... import pipeline
 from .addrmap import MacAddressMap, MAC_CONTROL_REGS
-from ...pipeline import MEMORY_READ
 from ...fixedpoint import multiply_hdl
 from ...rtl.accumulator import Accumulator
 from ...rtl.banked import BankedMemory
@@ -19,7 +18,7 @@ from ...rtl.shell import (
     credit_gate,
     requant_register,
 )
-from ...rtl.util import delay, field_bits, fields_eq
+from ...rtl.util import delay, field_bits, fields_eq, replica
 
 __all__ = ["MacEngine", "WeightMemory"]
 
@@ -31,9 +30,10 @@ class WeightMemory(BankedMemory):
     Read: a request on ``rd`` (address and the caller's ``tag``) comes back on ``rd_out``
     :attr:`latency` = 3 cycles later: the address is registered (one copy per memory, so that
     its fan-out to the block RAMs stays local and off the issue logic's path), then read, then
-    the data registered after the block RAM.  With ``cfg.wide_port``, ``wr_all`` writes the
-    whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared scaffolding:
-    :class:`pqaccel.rtl.banked.BankedMemory`.
+    the data registered after the block RAM.  Writes reach the memory
+    :data:`pqaccel.pipeline.WRITE_STAGES` + 1 clock edges later.  With ``cfg.wide_port``,
+    ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared
+    scaffolding: :class:`pqaccel.rtl.banked.BankedMemory`.
     """
 
     def __init__(self, cfg, tag=0):
@@ -41,7 +41,6 @@ class WeightMemory(BankedMemory):
         wvec = data.ArrayLayout(signed(cfg.w_bits), cfg.d_par)
         super().__init__(
             pipeline.weight_depth(cfg),
-            MEMORY_READ,
             data.ArrayLayout(wvec, cfg.m_par),
             tag,
             lambda addr_bits: {
@@ -65,29 +64,28 @@ class WeightMemory(BankedMemory):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
+        w = self.write_port(m)
         wide = cfg.wide_port
-        if wide:
-            (w_row,) = self.registered(m, w_row=self.wr_row)
+        addrs = self.read_addresses(m, [str(ml) for ml in range(cfg.m_par)])
         for ml in range(cfg.m_par):
-            w_addr, w_data = self.registered(m, str(ml), w_addr=self.wr_addr, w_data=self.wr_data)
+            w_addr, w_data = self.registered(m, str(ml), w_addr=w.wr_addr, w_data=w.wr_data)
             if wide:
-                (w_all,) = self.registered(m, str(ml), w_all=self.wr_all)
-            addr = self.read_address(m, f"rd_addr{ml}")
+                w_all, w_row = self.registered(m, str(ml), w_all=w.wr_all, w_row=w.wr_row[ml])
             wr, rd = self.memory(
                 m,
                 f"mem{ml}",
                 unsigned(cfg.d_par * cfg.w_bits),
-                addr,
+                addrs[ml],
                 w_addr,
                 granularity=cfg.w_bits,
             )
             m.d.comb += wr.data.eq(w_data.replicate(cfg.d_par))
             if wide:
                 with m.If(w_all):
-                    m.d.comb += wr.data.eq(w_row[ml].as_value())
+                    m.d.comb += wr.data.eq(w_row.as_value())
             for dl in range(cfg.d_par):
-                one = (self.wr_ml == ml) & (self.wr_dl == dl)
-                m.d.sync += wr.en[dl].eq(self.wr_en & ((self.wr_all | one) if wide else one))
+                one = (w.wr_ml == ml) & (w.wr_dl == dl)
+                m.d.sync += wr.en[dl].eq(w.wr_en & ((w.wr_all | one) if wide else one))
             m.d.sync += self.rd_out.payload.data[ml].eq(rd.data)
         self.respond(m)
         return m
@@ -213,17 +211,19 @@ class MacEngine(wiring.Component):
 
         # -- multipliers (one register), accumulator, output FIFO ------------------------------
         got = wm.rd_out.payload
-        # each output lane's multipliers get their own copy of the inputs (``d_par x m_par``
-        # multipliers spread over the DSP columns; one register driving ``m_par`` would not)
-        xs = [wm.tag_copy(m, f"x{ml}").x for ml in range(cfg.m_par)]
+        # Every multiplier gets its own copy of its input (the ``d_par x m_par`` multipliers fill
+        # the device's DSP columns, so one register per input cannot be near all its loads); its
+        # product is registered at the multiplier and again on the way to the adder tree.
+        early = wm.early_tag(m)
         for dl in range(cfg.d_par):
             for ml in range(cfg.m_par):
+                x = replica(m, early.x[dl], f"x{dl}_{ml}")
                 prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
-                m.d.sync += prod.eq(multiply_hdl(xs[ml][dl], got.data[ml][dl], cfg.mult))
-                m.d.comb += acc.entries[dl][ml].eq(prod)
+                m.d.sync += prod.eq(multiply_hdl(x, got.data[ml][dl], cfg.mult))
+                m.d.comb += acc.entries[dl][ml].eq(delay(m, prod, pipeline.MULTIPLY - 1, "pt"))
         m.d.comb += [
-            acc.i.valid.eq(delay(m, wm.rd_out.valid, 1, "mul_valid")),
-            acc.i.payload.eq(delay(m, got.tag.acc, 1, "mul_beat")),
+            acc.i.valid.eq(delay(m, wm.rd_out.valid, pipeline.MULTIPLY, "mul_valid")),
+            acc.i.payload.eq(delay(m, got.tag.acc, pipeline.MULTIPLY, "mul_beat")),
         ]
         wiring.connect(m, acc.o, ofifo.w)
         wiring.connect(m, ofifo.r, wiring.flipped(self.o))
@@ -243,7 +243,7 @@ class MacEngine(wiring.Component):
             issue=iss.issue,
             row_start=iss.row_start,
             reads=[(iss.issue, iss.bank)],
-            writes=[(wm.wr_en, shadow)],
+            writes=[wm.write_event(m, shadow)],
         )
         check_rows_out(
             m,

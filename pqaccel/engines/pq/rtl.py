@@ -226,7 +226,7 @@ class PQEngine(wiring.Component):
             issue=ia.issue,
             row_start=ia.row_start,
             reads=[(ia.issue, ia.bank), (issue_b, code.bank)],
-            writes=[(cb.wr_en, shadow), (tables.wr_en, shadow)],
+            writes=[cb.write_event(m, shadow), tables.write_event(m, shadow)],
         )
         check_rows_out(
             m,
