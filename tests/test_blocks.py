@@ -186,7 +186,7 @@ def test_accumulator(c_par, m_par, rq):
                         "first": g == 0,
                         "last": g == groups - 1,
                         "row_end": t == mt - 1,
-                        "t": t,
+                        "last_t": mt - 1,
                         "mask": int(sum(1 << cl for cl in range(c_par) if mask[g, cl])),
                     },
                 )

@@ -1,6 +1,6 @@
 """LUT accumulator: adder tree over subspace lanes, running sums over groups, requantization."""
 
-from amaranth.hdl import Array, Module, Mux, Shape, Signal, signed
+from amaranth.hdl import Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring, data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -12,7 +12,7 @@ __all__ = ["Accumulator"]
 
 class Accumulator(wiring.Component):
     """Sums the ``lanes`` entries of each of ``outs`` output lanes (lanes whose ``mask`` bit is 0
-    count as zero), adds the sum to the running sum of output beat ``t`` (restarting when
+    count as zero), adds the sum to the running sum of its output beat (restarting when
     ``first``), and when ``last`` (the row's final input group) emits the requantized sums.
 
     Parameters: ``lanes``, ``outs``, ``entry_shape`` (signed), ``acc_bits`` (wide enough for the
@@ -20,15 +20,17 @@ class Accumulator(wiring.Component):
     ``requant`` and ``out_bits`` (:func:`pqaccel.fixedpoint.requantize_hdl`).
     :meth:`for_engine` takes them from an :class:`pqaccel.config.EngineConfig`.
 
-    Members: ``i`` (a stream that never stalls: ``first``, ``last``, ``row_end`` (the row's
-    final output beat), ``t``, ``mask`` (unless ``masked`` is false: every lane counts), and
-    with ``requant.runtime`` the row's ``shift`` and ``relu``), ``entries`` (the beat's table
-    entries or products, in the same cycle), ``o`` (a stream that never stalls: ``data``, the
-    requantized sums, and ``last`` = ``row_end``), which follows an ``i`` beat with ``last`` by
-    :attr:`latency` cycles (:func:`pqaccel.pipeline.accumulator`; the run-time requantization
-    takes two registers more: the barrel shift and rounding bit, the increment, then the
-    saturation and ReLU).  Running sums are registers: beat ``t`` recurs at least one cycle
-    later, so the read-modify-write needs no forwarding.
+    Members: ``i`` (a stream that never stalls: ``first``, ``last``, ``row_end`` (the row's final
+    output beat), ``last_t`` (the row's last output beat index; every input group brings beats
+    ``0..last_t`` in order), ``mask`` (unless ``masked`` is false: every lane counts), and with
+    ``requant.runtime`` the row's ``shift`` and ``relu``), ``entries`` (the beat's table entries or
+    products, in the same cycle), ``o`` (a stream that never stalls: ``data``, the requantized sums,
+    and ``last`` = ``row_end``), which follows an ``i`` beat with ``last`` by :attr:`latency` cycles
+    (:func:`pqaccel.pipeline.accumulator`; the run-time requantization takes two registers more: the
+    barrel shift and rounding bit, the increment, then the saturation and ReLU).  The running sums
+    are a queue of ``steps`` registers: each beat adds to the head and puts the sum at position
+    ``last_t``, so after a group's ``last_t + 1`` beats the head is beat 0's again, with no beat
+    index on the adder's path.
     """
 
     def __init__(
@@ -46,7 +48,7 @@ class Accumulator(wiring.Component):
                 "first": 1,
                 "last": 1,
                 "row_end": 1,
-                "t": max(1, field_bits(steps)),
+                "last_t": max(1, field_bits(steps)),
                 **({"mask": lanes} if masked else {}),
                 **rq,
             }
@@ -83,7 +85,7 @@ class Accumulator(wiring.Component):
         # sums' selects and the barrel shifters of every lane)
         valids = delay_copies(m, self.i.valid, n, "valid", self.outs)
         firsts = delay_copies(m, beat.first, n, "first", self.outs)
-        ts = delay_copies(m, beat.t, n, "t", self.outs)
+        last_ts = delay_copies(m, beat.last_t, n, "last_t", self.outs)
         valid = delay(m, self.i.valid, n, "valid")
         last = delay(m, beat.last, n, "last")
         row_end = delay(m, beat.row_end, n, "row_end")
@@ -100,7 +102,7 @@ class Accumulator(wiring.Component):
             relus = delay_copies(m, relu, 2, "rq_relu", self.outs)
         entry_bits = self.entry_shape.width
         for ml in range(self.outs):
-            lane_valid, first, t = valids[ml], firsts[ml], ts[ml]
+            lane_valid, first, last_t = valids[ml], firsts[ml], last_ts[ml]
             terms = [
                 Mux(beat.mask[cl], self.entries[cl][ml], 0) if self.masked else self.entries[cl][ml]
                 for cl in range(self.lanes)
@@ -120,12 +122,17 @@ class Accumulator(wiring.Component):
                     nxt.append(s)
                 terms = nxt
                 level += 1
-            sums = Array(Signal(acc_shape, name=f"run{ml}_{i}") for i in range(self.steps))
+            # the running sums of a row's output beats, a queue: a beat takes the head and
+            # puts its sum at position last_t (no beat index selects a register)
+            sums = [Signal(acc_shape, name=f"run{ml}_{i}") for i in range(self.steps)]
             new = Signal(acc_shape, name=f"new{ml}")
-            m.d.comb += new.eq(Mux(first, 0, sums[t]) + terms[0])
+            m.d.comb += new.eq(Mux(first, 0, sums[0]) + terms[0])
             acc = Signal(acc_shape, name=f"acc{ml}")
             with m.If(lane_valid):
-                m.d.sync += sums[t].eq(new)
+                m.d.sync += [
+                    sums[i].eq(new if i + 1 == self.steps else Mux(last_t == i, new, sums[i + 1]))
+                    for i in range(self.steps)
+                ]
             m.d.sync += acc.eq(new)
             if self.requant.runtime:
                 q, up = fx.requant_shift_hdl(acc, self.requant, shifts[ml])

@@ -199,7 +199,7 @@ class MacEngine(wiring.Component):
             "first": iss.outer == 0,
             "last": iss.at_last_outer,
             "row_end": iss.at_last_inner,
-            "t": iss.inner,
+            "last_t": shape[iss.bank].last_mt,
         }
         if cfg.requant.runtime:  # the row's requantization travels with its products
             beat.update(shift=shape[iss.bank].shift, relu=shape[iss.bank].relu)

@@ -194,7 +194,7 @@ class PQEngine(wiring.Component):
             "first": code.g == 0,
             "last": code.last_group,
             "row_end": last_t,
-            "t": t,
+            "last_t": shape[code.bank].last_mt,
             "mask": mask,
         }
         if cfg.requant.runtime:  # the row's requantization travels with its lookups
