@@ -21,6 +21,8 @@ __all__ = [
     "requantize_runtime_hdl",
     "requant_shift_hdl",
     "requant_finish_hdl",
+    "requant_round_hdl",
+    "requant_clamp_hdl",
     "requant_bits",
     "as_int_array",
     "check_signed_range",
@@ -197,16 +199,35 @@ def requant_shift_hdl(acc, requant, shift):
 
 def requant_finish_hdl(q, up, requant, out_bits, relu):
     """Second half: ``q + up``, then the same saturation or wrap as :func:`requantize_hdl`, then
-    ReLU (``relu``: an Amaranth value)."""
+    ReLU (``relu``: an Amaranth value): :func:`requant_round_hdl` then :func:`requant_clamp_hdl`
+    (the engines put a register between the two)."""
+    return requant_clamp_hdl(*requant_round_hdl(q, up, requant, out_bits), out_bits, relu)
+
+
+def requant_round_hdl(q, up, requant, out_bits):
+    """``(q + up, over, under)``: the rounded value and whether it lies above or below the
+    ``out_bits`` range, the flags taken from ``q`` and ``up`` (beside the increment's carry
+    chain, not after it).  Without ``requant.saturate`` both flags are 0 (the value wraps)."""
+    from amaranth.hdl import C
+
+    lo, hi = signed_range(out_bits)
+    if not requant.saturate:
+        return q + up, C(0, 1), C(0, 1)
+    over = (q > hi) | (up & (q == hi))
+    under = (q < lo) & ~(up & (q == lo - 1))
+    return q + up, over, under
+
+
+def requant_clamp_hdl(rounded, over, under, out_bits, relu):
+    """The ``out_bits`` result of :func:`requant_round_hdl`'s outputs: the range's end when
+    ``over`` or ``under``, else the low bits; then ReLU (``relu``)."""
     from amaranth.hdl import Mux
 
-    q = q + up
     lo, hi = signed_range(out_bits)
-    if requant.saturate:
-        out = Mux(q > hi, hi, Mux(q < lo, lo, q))[:out_bits].as_signed()
-    else:
-        out = q[:out_bits].as_signed()
-    return Mux(relu & out[-1], 0, out)
+    low = rounded[:out_bits]
+    out = Mux(over, hi, Mux(under, lo, low))[:out_bits].as_signed()
+    negative = under | (~over & low[-1])
+    return Mux(relu & negative, 0, out)
 
 
 #: How a multiplier is built: ``dsp`` (a ``*``: synthesis maps it to DSP blocks where the family

@@ -139,8 +139,16 @@ class Accumulator(wiring.Component):
                 q_r = Signal(acc_shape, name=f"rq{ml}")
                 up_r = Signal(name=f"rq_up{ml}")
                 rounded = Signal(signed(self.acc_bits + 1), name=f"rq_round{ml}")
-                m.d.sync += [q_r.eq(q), up_r.eq(up), rounded.eq(q_r + up_r)]
-                result = fx.requant_finish_hdl(rounded, 0, self.requant, self.out_bits, relus[ml])
+                over, under = Signal(name=f"rq_over{ml}"), Signal(name=f"rq_under{ml}")
+                m.d.sync += [q_r.eq(q), up_r.eq(up)]
+                m.d.sync += [
+                    r.eq(v)
+                    for r, v in zip(
+                        (rounded, over, under),
+                        fx.requant_round_hdl(q_r, up_r, self.requant, self.out_bits),
+                    )
+                ]
+                result = fx.requant_clamp_hdl(rounded, over, under, self.out_bits, relus[ml])
             else:
                 result = fx.requantize_hdl(acc, self.requant, self.out_bits)
             m.d.sync += self.o.payload.data[ml].eq(result)
