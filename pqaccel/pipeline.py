@@ -50,9 +50,11 @@ LUTRAM_READ = 3
 #: :class:`pqaccel.rtl.banked.BankedMemory`).
 WRITE_STAGES = 2
 
-#: A MAC multiplier: the product registered at the multiplier (a DSP block sits in a fixed
-#: column, often far from its adder tree), then again on the way to the tree.
-MULTIPLY = 2
+#: A MAC multiplier: the product registered once.  (A second register on the way to the adder
+#: tree, and a copy of the input per multiplier rather than per output lane, left the ECP5
+#: Fmax of ``resnet20-v9k8-net``'s MAC unchanged, 76.3 against 75.6 MHz with router2, for
+#: 3,400 more flip-flops: the inputs' route to DSP blocks spread over the device remains.)
+MULTIPLY = 1
 
 #: Credit loop beyond a producer's pipeline: FIFO write -> readable (2 cycles, the FIFOs are
 #: buffered so their heads are registers), pop -> credit back (1), and one spare.

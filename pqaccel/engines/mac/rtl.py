@@ -211,15 +211,15 @@ class MacEngine(wiring.Component):
 
         # -- multipliers (one register), accumulator, output FIFO ------------------------------
         got = wm.rd_out.payload
-        # Every multiplier gets its own copy of its input (the ``d_par x m_par`` multipliers fill
-        # the device's DSP columns, so one register per input cannot be near all its loads); its
-        # product is registered at the multiplier and again on the way to the adder tree.
+        # The multipliers of each output lane get their own copy of the inputs (``d_par x
+        # m_par`` multipliers spread over the device's DSP columns; one register per input
+        # would drive ``m_par`` of them).
         early = wm.early_tag(m)
-        for dl in range(cfg.d_par):
-            for ml in range(cfg.m_par):
-                x = replica(m, early.x[dl], f"x{dl}_{ml}")
+        for ml in range(cfg.m_par):
+            xs = replica(m, early.x, f"x{ml}")
+            for dl in range(cfg.d_par):
                 prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
-                m.d.sync += prod.eq(multiply_hdl(x, got.data[ml][dl], cfg.mult))
+                m.d.sync += prod.eq(multiply_hdl(xs[dl], got.data[ml][dl], cfg.mult))
                 m.d.comb += acc.entries[dl][ml].eq(delay(m, prod, pipeline.MULTIPLY - 1, "pt"))
         m.d.comb += [
             acc.i.valid.eq(delay(m, wm.rd_out.valid, pipeline.MULTIPLY, "mul_valid")),
