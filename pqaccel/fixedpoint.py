@@ -224,9 +224,10 @@ def requant_clamp_hdl(rounded, over, under, out_bits, relu):
     from amaranth.hdl import Mux
 
     lo, hi = signed_range(out_bits)
-    low = rounded[:out_bits]
-    out = Mux(over, hi, Mux(under, lo, low))[:out_bits].as_signed()
-    negative = under | (~over & low[-1])
+    out = Mux(over, hi, Mux(under, lo, rounded.as_signed()))[:out_bits].as_signed()
+    # the result's sign without going through the clamp: bit out_bits-1 of the rounded value
+    # (its own sign bit when it is narrower)
+    negative = under | (~over & rounded[min(out_bits, len(rounded)) - 1])
     return Mux(relu & negative, 0, out)
 
 

@@ -13,7 +13,8 @@ __all__ = [
     "LUTRAM_MAX_DEPTH",
     "MEMORY_READ",
     "LUTRAM_READ",
-    "WRITE_STAGES",
+    "read_address_stages",
+    "write_stages",
     "MULTIPLY",
     "distance",
     "argmin",
@@ -45,10 +46,21 @@ MEMORY_READ = 3
 #: lane of LUT-RAM is hundreds of cells), the asynchronous read, the data registered.
 LUTRAM_READ = 3
 
-#: A table-port write: registered once per memory block, then once per group of memories,
-#: then written (the bank control's swap allows for this: see
-#: :class:`pqaccel.rtl.banked.BankedMemory`).
-WRITE_STAGES = 2
+
+def read_address_stages(lutram):
+    """Registers on a memory's read address before the memory reads (LUT-RAM: 2, block RAM:
+    1)."""
+    return 2 if lutram else 1
+
+
+def write_stages(lutram):
+    """Registers on a table-port write between the table port's own register and the memory:
+    one per level of the fan-out (the block, then groups of memories; LUT-RAM, hundreds of
+    cells a lane, one level more).  At most one more than :func:`read_address_stages`: the
+    double buffer lets a row read a committed bank two cycles after the commit, and the
+    writes before it must be in place (:mod:`pqaccel.rtl.banked`)."""
+    return read_address_stages(lutram) + 1
+
 
 #: A MAC multiplier: the product registered once.  (A second register on the way to the adder
 #: tree, and a copy of the input per multiplier rather than per output lane, left the ECP5

@@ -300,6 +300,7 @@ def test_memories_write_then_read():
     assert [[list(ly) for ly in w] for w in got_lut] == want_lut
 
 
+@pytest.mark.parametrize("acc_bits, out_bits", [(8, 4), (3, 5)])
 @pytest.mark.parametrize(
     "rq",
     [
@@ -309,16 +310,16 @@ def test_memories_write_then_read():
         for sat in (True, False)
     ],
 )
-def test_requantize_runtime_hdl_exhaustive(rq):
-    """Every accumulator value, every run-time shift 0..rq.shift, ReLU on and off."""
-    acc_bits, out_bits = 8, 4
+def test_requantize_runtime_hdl_exhaustive(rq, acc_bits, out_bits):
+    """Every accumulator value, every run-time shift 0..rq.shift, ReLU on and off; also with
+    an accumulator narrower than the output (a small layer's exact sum)."""
     m = Module()
     acc = Signal(signed(acc_bits))
     shift = Signal(rq.shift_bits)
     relu = Signal()
     out = Signal(signed(out_bits))
     m.d.comb += out.eq(fx.requantize_runtime_hdl(acc, rq, out_bits, shift, relu))
-    values = list(range(-128, 128))
+    values = list(range(-(1 << (acc_bits - 1)), 1 << (acc_bits - 1)))
     got, want = [], []
 
     async def bench(ctx):

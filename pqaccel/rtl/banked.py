@@ -6,20 +6,21 @@ stated once.  Every fan-out is split by registers that synthesis keeps apart
 (:func:`pqaccel.rtl.util.replica`), so no net spans the device:
 
 * the write port (enable, address, data and the engine's extra write fields) is registered
-  once for the block (:meth:`BankedMemory.write_port`), then once more per group of memories
-  (:meth:`BankedMemory.registered`), then written: :data:`pqaccel.pipeline.WRITE_STAGES`
-  registers, off the table port's ready path;
+  once for the block (:meth:`BankedMemory.write_port`), then per group of memories
+  (:meth:`BankedMemory.registered`; LUT-RAM: per lane, then per memory), then written:
+  :func:`pqaccel.pipeline.write_stages` registers, off the table port's ready path;
 * each group of memories gets its own registered copy of the read address (LUT-RAM, where a
   lane is hundreds of cells: a copy of a first register, one cycle more);
 * read data are registered after the memory, and ``valid`` and the caller's ``tag`` are
   delayed by :attr:`BankedMemory.latency` to come back with the data on ``rd_out``.
 
-Timing of the double buffer: a write accepted in cycle ``w`` is written at the clock edge
-that ends cycle ``w + 1 + WRITE_STAGES`` (the table port's register, then these); a commit is
-accepted at ``c >= w + 1``, pends a cycle, and the first row on the committed bank issues at
-``c + 2`` at the earliest; its read address is registered, so its memory reads at the edge
-that ends ``c + 3`` (block RAM) or during ``c + 4`` (LUT-RAM): after the write, with none to
-spare for block RAM.  A further write stage needs the swap to wait a cycle longer.
+Timing of the double buffer: a write accepted in cycle ``w`` passes the table port's register
+and ``W`` = :func:`~pqaccel.pipeline.write_stages` more, so the memory holds it from cycle
+``w + 2 + W``.  A commit is accepted at ``c >= w + 1`` and pends a cycle, so the first row on
+the committed bank issues at ``c + 2`` at the earliest; its address passes
+``R`` = :func:`~pqaccel.pipeline.read_address_stages` registers, so the memory reads for it in
+cycle ``c + 2 + R`` (block RAM: at the edge that ends it).  ``W = R + 1`` makes the two meet
+with none to spare: another write stage needs the swap to wait a cycle longer.
 """
 
 from types import SimpleNamespace
@@ -102,10 +103,9 @@ class BankedMemory(wiring.Component):
 
     def write_event(self, m, bank):
         """For the double buffer's checks: this block's write strobe and its ``bank``, delayed
-        so that they line up with read issues as the memories see them (a write goes through
-        :data:`pqaccel.pipeline.WRITE_STAGES` registers, a read address through one, or two
-        with :attr:`lutram`)."""
-        skew = pipeline.WRITE_STAGES - (2 if self.lutram else 1)
+        by one cycle, so that they line up with read issues as the memories see them (a write
+        has one register more than a read address: :func:`pqaccel.pipeline.write_stages`)."""
+        skew = pipeline.write_stages(self.lutram) - pipeline.read_address_stages(self.lutram)
         return delay(m, self.wr_en, skew, "chk_wr"), delay(m, bank, skew, "chk_wr_bank")
 
     def early_tag(self, m):

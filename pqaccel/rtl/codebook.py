@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In
 from .. import pipeline
 from ..pipeline import LUTRAM_MAX_DEPTH
 from .banked import BankedMemory
-from .util import field_bits
+from .util import delay, field_bits
 
 __all__ = ["CodebookMemory", "LUTRAM_MAX_DEPTH"]
 
@@ -23,7 +23,7 @@ class CodebookMemory(BankedMemory):
     read asynchronously, the data registered); a deeper one is block RAM, one memory per lane
     (:data:`pqaccel.pipeline.MEMORY_READ`).  Write: one prototype (``v`` elements) per cycle at
     lane ``wr_lane``, word ``wr_addr``, slot ``wr_slot`` (the prototype's position in the
-    word); it reaches the memory :data:`pqaccel.pipeline.WRITE_STAGES` + 1 clock edges later.
+    word); it reaches the memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.
     The shared scaffolding: :class:`BankedMemory`.
     """
 
@@ -55,27 +55,31 @@ class CodebookMemory(BankedMemory):
         p = self.cfg.par
         w = self.write_port(m)
         # LUT-RAM: one memory per (lane, slot), each with its own address registers (a lane's
-        # memory is hundreds of LUT-RAM cells); block RAM: one memory per lane, a slot per
-        # byte-enable group (split, narrow prototypes would take more block RAMs).
+        # memory is hundreds of LUT-RAM cells), the write port registered per lane and then per
+        # memory; block RAM: one memory per lane, a slot per byte-enable group (split, narrow
+        # prototypes would take more block RAMs), the write port registered per lane.
         split = self.lutram
         for lane in range(p.c_par):
-            (w_data,) = self.registered(m, str(lane), w_data=w.wr_data)
+            w_addr, w_data = self.registered(m, str(lane), w_addr=w.wr_addr, w_data=w.wr_data)
+            if split:
+                (w_data,) = self.registered(m, f"{lane}_d", w_data=w_data)
             groups = [[slot] for slot in range(p.k_par)] if split else [list(range(p.k_par))]
             names = [f"{lane}_{slots[0]}" if split else str(lane) for slots in groups]
             addrs = self.read_addresses(m, names)
             for slots, name, addr in zip(groups, names, addrs):
-                (w_addr,) = self.registered(m, name, w_addr=w.wr_addr)
+                mem_addr = self.registered(m, name, w_addr=w_addr)[0] if split else w_addr
                 wr, rd = self.memory(
                     m,
                     f"mem{name}",
                     unsigned(self.vec.size * len(slots)),
                     addr,
-                    w_addr,
+                    mem_addr,
                     granularity=self.vec.size,
                 )
                 m.d.comb += wr.data.eq(w_data.as_value().replicate(len(slots)))
                 for i, slot in enumerate(slots):
-                    m.d.sync += wr.en[i].eq(w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot))
+                    en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
+                    m.d.sync += wr.en[i].eq(delay(m, en, 1, f"en{name}") if split else en)
                 m.d.sync += Cat(self.rd_out.payload.data[lane][s] for s in slots).eq(rd.data)
         self.respond(m)
         return m

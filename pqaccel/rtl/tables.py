@@ -20,7 +20,7 @@ class TableBanks(BankedMemory):
     registered (so its arithmetic is not in the block RAM's setup path), read, and the data
     registered (a block RAM's clock-to-output delay is most of a cycle, so nothing else shares
     its cycle).  Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the
-    memory :data:`pqaccel.pipeline.WRITE_STAGES` + 1 clock edges later.  With
+    memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.  With
     ``cfg.wide_port``, ``wr_all`` writes ``wr_row[cl][ml]`` into every bank at ``wr_addr``
     instead.  The shared scaffolding: :class:`BankedMemory`.
     """

@@ -31,7 +31,7 @@ class WeightMemory(BankedMemory):
     :attr:`latency` = 3 cycles later: the address is registered (one copy per memory, so that
     its fan-out to the block RAMs stays local and off the issue logic's path), then read, then
     the data registered after the block RAM.  Writes reach the memory
-    :data:`pqaccel.pipeline.WRITE_STAGES` + 1 clock edges later.  With ``cfg.wide_port``,
+    :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.  With ``cfg.wide_port``,
     ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared
     scaffolding: :class:`pqaccel.rtl.banked.BankedMemory`.
     """
