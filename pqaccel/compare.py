@@ -62,10 +62,18 @@ def synth_design(cfg, target, *, harness=False, collision_fix=True, use_cache=Tr
     )
 
 
-def pnr_design(cfg, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
+def pnr_design(
+    cfg, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True, timeout_s=None
+):
     s = synth_design(cfg, target, harness=True, use_cache=use_cache)
     return synth.place_and_route(
-        s, target, freq_mhz=freq_mhz, seed=seed, router=router, use_cache=use_cache
+        s,
+        target,
+        freq_mhz=freq_mhz,
+        seed=seed,
+        router=router,
+        use_cache=use_cache,
+        timeout_s=timeout_s,
     ), s
 
 

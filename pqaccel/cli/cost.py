@@ -5,6 +5,7 @@ import os
 from ..fsutil import check_output_file, write_text_atomic
 from ..report import resource_table
 from .common import (
+    CLIError,
     add_config_args,
     add_mac_args,
     chosen_design,
@@ -62,14 +63,18 @@ def cmd_pnr(args):
     cfg = chosen_design(args)
     if args.json:
         check_output_file(args.json, "--json")
-    p, s = pnr_design(
-        cfg,
-        args.target,
-        freq_mhz=args.freq,
-        seed=args.seed,
-        router=args.router,
-        use_cache=not args.no_cache,
-    )
+    try:
+        p, s = pnr_design(
+            cfg,
+            args.target,
+            freq_mhz=args.freq,
+            seed=args.seed,
+            router=args.router,
+            use_cache=not args.no_cache,
+            timeout_s=args.timeout * 60 if args.timeout else None,
+        )
+    except TimeoutError as e:
+        raise CLIError(f"--timeout {args.timeout:g}: {e} (router {args.router})") from None
     ref = bram_reference(
         args.target,
         freq_mhz=args.freq,
@@ -194,6 +199,12 @@ def add_commands(sub):
     p.add_argument("--freq", type=positive_float, default=100.0, help="clock constraint in MHz")
     p.add_argument("--seed", type=int, default=1)
     router_arg(p)
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        metavar="MINUTES",
+        help="stop nextpnr after this long (an error; nothing is cached)",
+    )
     p.add_argument("--json", metavar="FILE")
     mac_args(p)
     p.set_defaults(func=cmd_pnr)
