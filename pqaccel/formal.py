@@ -58,7 +58,8 @@ class ArgminSpec(_Spec):
         m = Module()
         m.submodules.dut = dut = self.block
         m.d.comb += dut.dist.eq(self.dist)
-        past = delay(m, self.dist, dut.latency, "past")
+        # the tree's registers have no reset (datapath), so neither has this copy of its input
+        past = delay(m, self.dist, dut.latency, "past", reset_less=True)
         n = dut.n
         m.d.comb += Assert(dut.min_idx < n, "index in range")
         for j in range(n):
@@ -84,8 +85,8 @@ class DistanceSpec(_Spec):
         m = Module()
         m.submodules.dut = dut = self.block
         m.d.comb += [dut.x.eq(self.x), dut.p.eq(self.p)]
-        x = delay(m, self.x, dut.latency, "past_x")
-        p = delay(m, self.p, dut.latency, "past_p")
+        x = delay(m, self.x, dut.latency, "past_x", reset_less=True)
+        p = delay(m, self.p, dut.latency, "past_p", reset_less=True)
         diffs = [abs(x[i] - p[i]) for i in range(dut.v)]
         if self.metric == "l1":
             want = sum(diffs[1:], diffs[0])

@@ -83,7 +83,7 @@ class Accumulator(wiring.Component):
         beat = self.i.payload
         # what every output lane reads: a copy per lane (one register would drive the running
         # sums' selects and the barrel shifters of every lane)
-        valids = delay_copies(m, self.i.valid, n, "valid", self.outs)
+        valids = delay_copies(m, self.i.valid, n, "valid", self.outs, reset=True)
         firsts = delay_copies(m, beat.first, n, "first", self.outs)
         last_ts = delay_copies(m, beat.last_t, n, "last_t", self.outs)
         valid = delay(m, self.i.valid, n, "valid")
@@ -113,21 +113,23 @@ class Accumulator(wiring.Component):
                 # a sum of 2**(level+1) entries needs entry_bits + level + 1 bits
                 level_shape = signed(min(self.acc_bits, entry_bits + level + 1))
                 for j in range(0, len(terms) - 1, 2):
-                    s = Signal(level_shape, name=f"s{ml}_{level}_{j // 2}")
+                    s = Signal(level_shape, name=f"s{ml}_{level}_{j // 2}", reset_less=True)
                     m.d.sync += s.eq(terms[j] + terms[j + 1])
                     nxt.append(s)
                 if len(terms) % 2:
-                    s = Signal(level_shape, name=f"s{ml}_{level}_pass")
+                    s = Signal(level_shape, name=f"s{ml}_{level}_pass", reset_less=True)
                     m.d.sync += s.eq(terms[-1])
                     nxt.append(s)
                 terms = nxt
                 level += 1
             # the running sums of a row's output beats, a queue: a beat takes the head and
             # puts its sum at position last_t (no beat index selects a register)
-            sums = [Signal(acc_shape, name=f"run{ml}_{i}") for i in range(self.steps)]
+            sums = [
+                Signal(acc_shape, name=f"run{ml}_{i}", reset_less=True) for i in range(self.steps)
+            ]
             new = Signal(acc_shape, name=f"new{ml}")
             m.d.comb += new.eq(Mux(first, 0, sums[0]) + terms[0])
-            acc = Signal(acc_shape, name=f"acc{ml}")
+            acc = Signal(acc_shape, name=f"acc{ml}", reset_less=True)
             with m.If(lane_valid):
                 m.d.sync += [
                     sums[i].eq(new if i + 1 == self.steps else Mux(last_t == i, new, sums[i + 1]))
@@ -136,10 +138,11 @@ class Accumulator(wiring.Component):
             m.d.sync += acc.eq(new)
             if self.requant.runtime:
                 q, up = fx.requant_shift_hdl(acc, self.requant, shifts[ml])
-                q_r = Signal(acc_shape, name=f"rq{ml}")
-                up_r = Signal(name=f"rq_up{ml}")
-                rounded = Signal(signed(self.acc_bits + 1), name=f"rq_round{ml}")
-                over, under = Signal(name=f"rq_over{ml}"), Signal(name=f"rq_under{ml}")
+                q_r = Signal(acc_shape, name=f"rq{ml}", reset_less=True)
+                up_r = Signal(name=f"rq_up{ml}", reset_less=True)
+                rounded = Signal(signed(self.acc_bits + 1), name=f"rq_round{ml}", reset_less=True)
+                over = Signal(name=f"rq_over{ml}", reset_less=True)
+                under = Signal(name=f"rq_under{ml}", reset_less=True)
                 m.d.sync += [q_r.eq(q), up_r.eq(up)]
                 m.d.sync += [
                     r.eq(v)

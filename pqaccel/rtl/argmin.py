@@ -41,15 +41,15 @@ class ArgminTree(wiring.Component):
             nxt = []
             for j in range(0, len(nodes) - 1, 2):
                 (da, ia), (db, ib) = nodes[j], nodes[j + 1]
-                d = Signal(unsigned(self.dist_bits), name=f"d{level}_{j // 2}")
-                i = Signal(unsigned(self.idx_bits), name=f"i{level}_{j // 2}")
+                d = Signal(unsigned(self.dist_bits), name=f"d{level}_{j // 2}", reset_less=True)
+                i = Signal(unsigned(self.idx_bits), name=f"i{level}_{j // 2}", reset_less=True)
                 take_b = db < da
                 m.d.sync += [d.eq(Mux(take_b, db, da)), i.eq(Mux(take_b, ib, ia))]
                 nxt.append((d, i))
             if len(nodes) % 2:
                 da, ia = nodes[-1]
-                d = Signal(unsigned(self.dist_bits), name=f"d{level}_pass")
-                i = Signal(unsigned(self.idx_bits), name=f"i{level}_pass")
+                d = Signal(unsigned(self.dist_bits), name=f"d{level}_pass", reset_less=True)
+                i = Signal(unsigned(self.idx_bits), name=f"i{level}_pass", reset_less=True)
                 m.d.sync += [d.eq(da), i.eq(ia)]
                 nxt.append((d, i))
             nodes = nxt

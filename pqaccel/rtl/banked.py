@@ -72,7 +72,9 @@ class BankedMemory(wiring.Component):
         """The write port's inputs (``wr_en`` and every field of ``ports``), registered once for
         the block: a namespace of the same names."""
         names = [name for name in self.signature.members if name.startswith("wr_")]
-        return SimpleNamespace(**{n: replica(m, getattr(self, n), f"{n}_s") for n in names})
+        return SimpleNamespace(
+            **{n: replica(m, getattr(self, n), f"{n}_s", reset=n == "wr_en") for n in names}
+        )
 
     @staticmethod
     def registered(m, group="", **signals):

@@ -50,14 +50,16 @@ class DistanceUnit(wiring.Component):
         terms = []  # (signal, largest value it can hold)
         for i in range(self.v):
             # |x - p| is at most diff_max: exact width, so that a 6-bit L2 squares by table
-            a = Signal(unsigned(max(1, self.diff_max.bit_length())), name=f"abs{i}")
+            a = Signal(
+                unsigned(max(1, self.diff_max.bit_length())), name=f"abs{i}", reset_less=True
+            )
             # both differences side by side, the sign of one picks: two carry chains in
             # parallel (``abs`` of the difference puts the negation's chain after the first)
             fwd, back = self.x[i] - self.p[i], self.p[i] - self.x[i]
             m.d.sync += a.eq(Mux(fwd[-1], back, fwd))
             top = self.diff_max
             if self.metric == "l2":
-                sq = Signal(unsigned(2 * len(a)), name=f"sq{i}")
+                sq = Signal(unsigned(2 * len(a)), name=f"sq{i}", reset_less=True)
                 if len(a) <= SQUARE_TABLE_MAX_BITS:
                     table = Array(Const(j * j, unsigned(2 * len(a))) for j in range(1 << len(a)))
                     m.d.sync += sq.eq(table[a])
@@ -71,12 +73,16 @@ class DistanceUnit(wiring.Component):
             for j in range(0, len(terms) - 1, 2):
                 (a, ta), (b, tb) = terms[j], terms[j + 1]
                 top = max(ta, tb) if self.metric == "chebyshev" else ta + tb
-                s = Signal(unsigned(max(1, top.bit_length())), name=f"t{level}_{j // 2}")
+                s = Signal(
+                    unsigned(max(1, top.bit_length())), name=f"t{level}_{j // 2}", reset_less=True
+                )
                 m.d.sync += s.eq(Mux(a > b, a, b) if self.metric == "chebyshev" else a + b)
                 nxt.append((s, top))
             if len(terms) % 2:
                 a, top = terms[-1]
-                s = Signal(unsigned(max(1, top.bit_length())), name=f"t{level}_pass")
+                s = Signal(
+                    unsigned(max(1, top.bit_length())), name=f"t{level}_pass", reset_less=True
+                )
                 m.d.sync += s.eq(a)
                 nxt.append((s, top))
             terms = nxt

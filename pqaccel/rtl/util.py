@@ -19,17 +19,17 @@ __all__ = [
 ]
 
 
-def delay(m, value, cycles, name="dly"):
+def delay(m, value, cycles, name="dly", reset_less=False):
     """Return ``value`` delayed by ``cycles`` registers in the ``sync`` domain (0: ``value``
     itself)."""
     for i in range(cycles):
-        reg = Signal(value.shape(), name=f"{name}_{i}")
+        reg = Signal(value.shape(), name=f"{name}_{i}", reset_less=reset_less)
         m.d.sync += reg.eq(value)
         value = reg
     return value
 
 
-def replica(m, value, name):
+def replica(m, value, name, reset=False):
     """A registered copy of ``value`` that synthesis keeps apart from its equals.
 
     A copy per group of loads keeps a high fan-out net short (each copy is placed next to its
@@ -38,20 +38,24 @@ def replica(m, value, name):
     puts ``keep`` on the flip-flops that drive such signals, which ``opt_merge`` respects.
     Other tools see an ordinary register (the copies are equivalent; the attribute is in the
     Verilog for their own keep or ``dont_touch`` mapping).
+
+    A copy has no reset unless ``reset`` (a strobe or valid): a reset would put a multiplexer in
+    front of every copy, which synthesis shares among them, and that one shared gate would
+    drive all the copies again.
     """
-    reg = Signal.like(value, name=name, attrs={REPLICA_ATTR: 1})
+    reg = Signal.like(value, name=name, attrs={REPLICA_ATTR: 1}, reset_less=not reset)
     m.d.sync += reg.eq(value)
     return reg
 
 
-def delay_copies(m, value, cycles, name, copies):
+def delay_copies(m, value, cycles, name, copies, reset=False):
     """``value`` delayed by ``cycles`` registers, as ``copies`` values whose last register is
-    each one's own (:func:`replica`; one value ``copies`` times when ``cycles`` is 0): a control
-    signal that every lane of a datapath reads, split per lane."""
+    each one's own (:func:`replica`, with ``reset``; one value ``copies`` times when ``cycles``
+    is 0): a control signal that every lane of a datapath reads, split per lane."""
     if cycles == 0:
         return [value] * copies
     shared = delay(m, value, cycles - 1, name)
-    return [replica(m, shared, f"{name}_c{i}") for i in range(copies)]
+    return [replica(m, shared, f"{name}_c{i}", reset=reset) for i in range(copies)]
 
 
 def const_function(value, func, max_value):
