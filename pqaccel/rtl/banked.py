@@ -11,8 +11,9 @@ stated once.  Every fan-out is split by registers that synthesis keeps apart
   :func:`pqaccel.pipeline.write_stages` registers, off the table port's ready path;
 * each group of memories gets its own registered copy of the read address (LUT-RAM, where a
   lane is hundreds of cells: a copy of a first register, one cycle more);
-* read data are registered after the memory, and ``valid`` and the caller's ``tag`` are
-  delayed by :attr:`BankedMemory.latency` to come back with the data on ``rd_out``.
+* read data are registered after the memory (block RAM: twice, :meth:`BankedMemory.read_data`),
+  and ``valid`` and the caller's ``tag`` are delayed by :attr:`BankedMemory.latency` to come
+  back with the data on ``rd_out``.
 
 Timing of the double buffer: a write accepted in cycle ``w`` passes the table port's register
 and ``W`` = :func:`~pqaccel.pipeline.write_stages` more, so the memory holds it from cycle
@@ -25,6 +26,7 @@ with none to spare: another write stage needs the swap to wait a cycle longer.
 
 from types import SimpleNamespace
 
+from amaranth.hdl import Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -110,10 +112,20 @@ class BankedMemory(wiring.Component):
         skew = pipeline.write_stages(self.lutram) - pipeline.read_address_stages(self.lutram)
         return delay(m, self.wr_en, skew, "chk_wr"), delay(m, bank, skew, "chk_wr_bank")
 
-    def early_tag(self, m):
-        """The request's ``tag`` one register short of ``rd_out``'s, for a caller that gives
-        each group of its loads its own last register (:func:`replica`)."""
-        return delay(m, self.rd.payload.tag, self.latency - 1, "rd_tag")
+    def read_data(self, m, dst, value, name):
+        """Register a memory's read data ``value`` onto ``dst`` (its part of ``rd_out``'s data):
+        once after LUT-RAM, twice after block RAM (the first register ``name`` beside the
+        block)."""
+        if not self.lutram:
+            first = Signal.like(value, name=name, reset_less=True)
+            m.d.sync += first.eq(value)
+            value = first
+        m.d.sync += dst.eq(value)
+
+    def early_tag(self, m, short=1):
+        """The request's ``tag`` ``short`` registers before ``rd_out``'s, for a caller that
+        gives groups of its loads their own last registers (:func:`replica`)."""
+        return delay(m, self.rd.payload.tag, self.latency - short, "rd_tag")
 
     def respond(self, m):
         """``rd_out``'s ``valid`` and ``tag``: the request's, :attr:`latency` cycles later."""

@@ -80,6 +80,7 @@ class CodebookMemory(BankedMemory):
                 for i, slot in enumerate(slots):
                     en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
                     m.d.sync += wr.en[i].eq(delay(m, en, 1, f"en{name}") if split else en)
-                m.d.sync += Cat(self.rd_out.payload.data[lane][s] for s in slots).eq(rd.data)
+                dst = Cat(self.rd_out.payload.data[lane][s] for s in slots)
+                self.read_data(m, dst, rd.data, f"rd_data{name}")
         self.respond(m)
         return m

@@ -15,14 +15,15 @@ class TableBanks(BankedMemory):
     """Bank ``(cl, ml)`` holds ``T[c, k, m]`` for ``c = g*c_par + cl`` and ``m = t*m_par + ml`` at
     word :meth:`word_addr` ``(bank, g, t, k)``, ``lut_bits`` wide, double-buffered by ``bank``.
 
-    Read: a request on ``rd`` (``addr[cl]`` for every subspace lane, and the caller's ``tag``)
-    comes back on ``rd_out`` (``data[cl][ml]``) :attr:`latency` = 3 cycles later: the address is
-    registered (so its arithmetic is not in the block RAM's setup path), read, and the data
-    registered (a block RAM's clock-to-output delay is most of a cycle, so nothing else shares
-    its cycle).  Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the
-    memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.  With
-    ``cfg.wide_port``, ``wr_all`` writes ``wr_row[cl][ml]`` into every bank at ``wr_addr``
-    instead.  The shared scaffolding: :class:`BankedMemory`.
+    Read: a request on ``rd`` (``addr[cl]`` for every subspace lane, and the caller's ``tag``) comes
+    back on ``rd_out`` (``data[cl][ml]``) :attr:`latency` (:data:`pqaccel.pipeline.MEMORY_READ`)
+    cycles later: the address is registered (so its arithmetic is not in the block RAM's setup
+    path), read, and the data registered twice (a block RAM's clock-to-output delay is most of a
+    cycle, so nothing else shares its cycle, and the first register stays beside the block RAM).
+    Write: one entry per cycle at ``wr_cl``, ``wr_ml``, ``wr_addr``; it reaches the memory
+    :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.  With ``cfg.wide_port``, ``wr_all``
+    writes ``wr_row[cl][ml]`` into every bank at ``wr_addr`` instead.  The shared scaffolding:
+    :class:`BankedMemory`.
     """
 
     def __init__(self, cfg, tag=0):
@@ -71,6 +72,6 @@ class TableBanks(BankedMemory):
                     m.d.sync += wr.en.eq(w.wr_en & (w.wr_all | one))
                 else:
                     m.d.sync += wr.en.eq(w.wr_en & one)
-                m.d.sync += self.rd_out.payload.data[cl][ml].eq(rd.data)
+                self.read_data(m, self.rd_out.payload.data[cl][ml], rd.data, f"rd_data{cl}_{ml}")
         self.respond(m)
         return m

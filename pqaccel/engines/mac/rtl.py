@@ -28,10 +28,10 @@ class WeightMemory(BankedMemory):
     ``d_par`` weights ``W[g*d_par + dl, t*m_par + ml]``, written one weight at a time.
 
     Read: a request on ``rd`` (address and the caller's ``tag``) comes back on ``rd_out``
-    :attr:`latency` = 3 cycles later: the address is registered (one copy per memory, so that
-    its fan-out to the block RAMs stays local and off the issue logic's path), then read, then
-    the data registered after the block RAM.  Writes reach the memory
-    :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.  With ``cfg.wide_port``,
+    :attr:`latency` (:data:`pqaccel.pipeline.MEMORY_READ`) cycles later: the address is registered
+    (one copy per memory, so that its fan-out to the block RAMs stays local and off the issue
+    logic's path), then read, then the data registered twice after the block RAM.  Writes reach the
+    memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.  With ``cfg.wide_port``,
     ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared
     scaffolding: :class:`pqaccel.rtl.banked.BankedMemory`.
     """
@@ -86,7 +86,7 @@ class WeightMemory(BankedMemory):
             for dl in range(cfg.d_par):
                 one = (w.wr_ml == ml) & (w.wr_dl == dl)
                 m.d.sync += wr.en[dl].eq(w.wr_en & ((w.wr_all | one) if wide else one))
-            m.d.sync += self.rd_out.payload.data[ml].eq(rd.data)
+            self.read_data(m, self.rd_out.payload.data[ml], rd.data, f"rd_data{ml}")
         self.respond(m)
         return m
 
@@ -211,12 +211,13 @@ class MacEngine(wiring.Component):
 
         # -- multipliers (one register), accumulator, output FIFO ------------------------------
         got = wm.rd_out.payload
-        # The multipliers of each output lane get their own copy of the inputs (``d_par x
-        # m_par`` multipliers spread over the device's DSP columns; one register per input
-        # would drive ``m_par`` of them).
-        early = wm.early_tag(m)
+        # Every multiplier gets its own copy of its input, through a copy per output lane
+        # (``d_par x m_par`` multipliers spread over the device's DSP columns), in step with
+        # the weights' two registers after the block RAM.
+        early = wm.early_tag(m, short=2)
         for ml in range(cfg.m_par):
-            xs = replica(m, early.x, f"x{ml}")
+            x_lane = replica(m, early.x, f"x{ml}")
+            xs = [replica(m, x_lane[dl], f"x{dl}_{ml}") for dl in range(cfg.d_par)]
             for dl in range(cfg.d_par):
                 prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
                 m.d.sync += prod.eq(multiply_hdl(xs[dl], got.data[ml][dl], cfg.mult))
