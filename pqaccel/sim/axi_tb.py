@@ -87,8 +87,10 @@ async def axi_wrapper(dut):
                     staged[i] = word
             await axil.write(regs["write"], addr.to_bytes(4, "little"))
         load_cycles = cycle[0] - t0
-        source.set_pause_generator(_pauses(rng, layer["in_gap"]) if layer["in_gap"] else None)
-        sink.set_pause_generator(_pauses(rng, layer["out_stall"]) if layer["out_stall"] else None)
+        for model, p in ((source, layer["in_gap"]), (sink, layer["out_stall"])):
+            model.set_pause_generator(_pauses(rng, p) if p else None)
+            if not p:  # removing a generator leaves its last value: un-pause explicitly
+                model.pause = False
         beats_per_row = job.g
         frames = []
         for r in range(job.layer.n):
