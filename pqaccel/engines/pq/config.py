@@ -183,13 +183,15 @@ class EngineConfig(EngineBase):
         code_w = p.c_par * self.idx_bits + g_bits + 2  # codes, tag {g, last_group, bank}
         out_w = p.m_par * self.result_bits + 1  # data, last
         vec = self.v * self.widths.proto_bits
+        # LUT-RAM codebooks: one memory per (lane, slot); block RAM: one per lane
+        slots = 1 if pipeline.codebook_lutram(self) else p.k_par
         return [
             {
                 "name": "codebook",
                 "block": "codebook",
-                "count": p.c_par,
+                "count": p.c_par * p.k_par // slots,
                 "depth": pipeline.codebook_depth(self),
-                "width": p.k_par * vec,
+                "width": slots * vec,
                 "granularity": vec,
             },
             {
