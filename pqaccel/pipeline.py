@@ -66,9 +66,8 @@ def write_stages(lutram):
 
 
 #: A MAC multiplier: the product registered once.  (A second register on the way to the adder
-#: tree, and a copy of the input per multiplier rather than per output lane, left the ECP5
-#: Fmax of ``resnet20-v9k8-net``'s MAC unchanged, 76.3 against 75.6 MHz with router2, for
-#: 3,400 more flip-flops: the inputs' route to DSP blocks spread over the device remains.)
+#: tree left the ECP5 Fmax of ``resnet20-v9k8-net``'s MAC unchanged, 76.3 against 75.6 MHz
+#: with router2: the operands' routes to DSP blocks spread over the device remain.)
 MULTIPLY = 1
 
 #: Credit loop beyond a producer's pipeline: FIFO write -> readable (2 cycles, the FIFOs are
