@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from pqaccel.compare import bram_reference, pnr_design  # noqa: E402
 from pqaccel.engines.mac.config import MacConfig  # noqa: E402
-from pqaccel.presets import preset  # noqa: E402
+from pqaccel.presets import PRESETS, preset  # noqa: E402
+from pqaccel.synth import ROUTERS  # noqa: E402
 
 NETWORK_PRESETS = (
     "resnet20-v9k8-net",
@@ -52,6 +53,17 @@ def main():
     ap.add_argument("--timeout", type=float, default=None, metavar="MINUTES")
     args = ap.parse_args()
     routers = args.routers.split(",")
+    presets, designs = args.presets.split(","), args.designs.split(",")
+    for what, given, valid in (
+        ("--presets", presets, list(PRESETS)),
+        ("--designs", designs, list(DESIGNS)),
+        ("--routers", routers, list(ROUTERS)),
+    ):
+        bad = [g for g in given if g not in valid]
+        if bad:
+            ap.error(f"{what}: {', '.join(bad)} not among {', '.join(valid)}")
+    if args.timeout is not None and args.timeout <= 0:
+        ap.error(f"--timeout must be above 0 minutes, got {args.timeout:g}")
     refs = {r: bram_reference(args.target, seed=args.seed, router=r)["fmax_mhz"] for r in routers}
     print(
         f"{args.target}, 100 MHz constraint, seed {args.seed}; BRAM-loop reference: "
@@ -59,9 +71,9 @@ def main():
     )
     print("| preset | design | router | Fmax (MHz) | / BRAM loop | nextpnr (s) | critical path |")
     print("|---|---|---|---|---|---|---|")
-    for name in args.presets.split(","):
+    for name in presets:
         cfg = preset(name)
-        for design in args.designs.split(","):
+        for design in designs:
             for router in routers:
                 t0 = time.perf_counter()
                 try:
