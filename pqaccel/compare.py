@@ -49,7 +49,7 @@ def collision_free_globs(engine):
 
 def synth_design(cfg, target, *, harness=False, collision_fix=True, use_cache=True):
     """Synthesize the engine for ``cfg`` (bare, or inside :class:`PnRHarness` for nextpnr)."""
-    core = make_engine(cfg)
+    core = make_engine(cfg, family=target)
     design = PnRHarness(core) if harness else core
     text = rtlil.convert(design, name="top", emit_src=False)
     return synth.synthesize(

@@ -67,10 +67,10 @@ MEMORY_LIBS = {
 DSP_RULES = {"ecp5": {"min_y": 0, "max_a": 18}, "ice40": {"min_y": 11, "max_a": 16}}
 
 
-def memory_list(cfg):
+def memory_list(cfg, family=None):
     """``[{"name", "block", "count", "depth", "width", "granularity"}]``: every memory of the
-    engine, as its configuration lists them (``memory_list()``)."""
-    return cfg.memory_list()
+    engine built for ``family``, as its configuration lists them (``memory_list(family)``)."""
+    return cfg.memory_list(family)
 
 
 def map_memory(depth, width, granularity, family):
@@ -207,7 +207,7 @@ def _memory_features(cfg, family):
     """Per block: bits of the read multiplexers that join a memory's depth pieces (block RAMs
     or LUT-RAMs stacked in depth), and of the read data."""
     out = {}
-    for mem in memory_list(cfg):
+    for mem in memory_list(cfg, family):
         mm = map_memory(mem["depth"], mem["width"], mem["granularity"], family)
         f = out.setdefault(mem["block"], {"mem_mux": 0, "mem_data": 0})
         f["mem_mux"] += mem["count"] * mem["width"] * max(0, mm["pieces"] - 1)
@@ -244,7 +244,7 @@ def exact_part(cfg, family):
     res = {"bram": 0, "lutram": 0, "dsp": 0, "ff": 0}
     blocks = {}
     mems = []
-    for mem in memory_list(cfg):
+    for mem in memory_list(cfg, family):
         mm = map_memory(mem["depth"], mem["width"], mem["granularity"], family)
         mems.append(
             {

@@ -30,12 +30,16 @@ CORE_VERSION = "0.1.0"
 TABLE_HEX_FORMAT = "one write per line: <addr hex> <data hex>"
 
 
-def make_engine(cfg, checks=False):
+def make_engine(cfg, checks=False, family=None):
     """The hardware for ``cfg`` (any :class:`pqaccel.config.EngineBase`: ``engine_rtl(cfg)``).
 
     ``checks`` adds the engine's assertions (FIFOs never written when full, credit and busy
     counters never wrap, commits never overlap): every Amaranth-simulator test turns them on;
-    the emitted Verilog and synthesis leave them out."""
+    the emitted Verilog and synthesis leave them out.  ``family``: the FPGA family the
+    design is for (a :data:`pqaccel.synth.TARGETS` name; None, the portable form): the MAC
+    engine instantiates its multiplier primitive (:data:`pqaccel.rtl.multiplier.PRIMITIVES`),
+    the PQ engine splits a LUT-RAM codebook finer (:class:`pqaccel.rtl.codebook.CodebookMemory`);
+    the behaviour and every latency are the same."""
     if not isinstance(cfg, EngineBase):
         raise TypeError(
             f"cfg must be an engine configuration (EngineConfig, MacConfig), got {cfg!r}"
@@ -45,7 +49,7 @@ def make_engine(cfg, checks=False):
     check_capacity(cfg)  # before elaboration, which grows with the parallelism
     from .rtl import engine_rtl
 
-    return engine_rtl(cfg, checks=checks)
+    return engine_rtl(cfg, checks=checks, family=family)
 
 
 def to_verilog(elaboratable, name):

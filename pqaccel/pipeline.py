@@ -23,6 +23,8 @@ __all__ = [
     "table_depth",
     "weight_depth",
     "codebook_lutram",
+    "CODEBOOK_ELEMENT_SPLIT",
+    "codebook_split",
     "codebook",
     "SQUARE_TABLE_MAX_BITS",
     "accumulator",
@@ -65,10 +67,13 @@ def write_stages(lutram):
     return read_address_stages(lutram) + 1
 
 
-#: A MAC multiplier: the product registered once.  (A second register on the way to the adder
-#: tree left the ECP5 Fmax of ``resnet20-v9k8-net``'s MAC unchanged, 76.3 against 75.6 MHz
-#: with router2: the operands' routes to DSP blocks spread over the device remain.)
-MULTIPLY = 1
+#: A MAC multiplier (:class:`pqaccel.rtl.multiplier.Multiplier`): both operands registered, the
+#: product registered: the registers a DSP block holds inside (ECP5 ``MULT18X18D`` with its
+#: input and output registers), so that no route to or from a multiplier is a whole cycle's
+#: path.  (With the product registered once in the fabric and the operands copied per
+#: multiplier there, ``resnet20-v9k8-net``'s MAC reached 75 MHz on ECP5: the routes to 144
+#: multipliers spread over the DSP columns set the clock.)
+MULTIPLY = 2
 
 #: Credit loop beyond a producer's pipeline: FIFO write -> readable (2 cycles, the FIFOs are
 #: buffered so their heads are registers), pop -> credit back (1), and one spare.
@@ -108,6 +113,20 @@ def weight_depth(cfg):
 def codebook_lutram(cfg):
     """Whether the codebooks are LUT-RAM (shallow) rather than block RAM."""
     return codebook_depth(cfg) <= LUTRAM_MAX_DEPTH
+
+
+#: Families whose LUT-RAM codebooks are one memory per (lane, slot, element)
+#: (:class:`pqaccel.rtl.codebook.CodebookMemory` built for them): ECP5 has one 16x4 LUT-RAM a
+#: logic block, so a (lane, slot) memory of a 9-element prototype spans dozens of blocks, and
+#: its one read-address copy was the critical net of ``resnet20-v9k8-net``.  Elsewhere (iCE40
+#: has no LUT-RAM: every memory is a block RAM) one per (lane, slot).
+CODEBOOK_ELEMENT_SPLIT = ("ecp5",)
+
+
+def codebook_split(cfg, family):
+    """Whether the codebook of ``cfg`` built for ``family`` is one memory per (lane, slot,
+    element): a LUT-RAM codebook on a family of :data:`CODEBOOK_ELEMENT_SPLIT`."""
+    return codebook_lutram(cfg) and family in CODEBOOK_ELEMENT_SPLIT
 
 
 def codebook(cfg):

@@ -23,9 +23,11 @@ async def stream_get(ctx, stream):
     return payload
 
 
-def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None):
-    """Run ``layers`` (LayerConfig list) back to back; return ``(jobs, outputs, stats)``."""
-    engine = make_engine(cfg, checks=True)  # the simulation-only assertions are on
+def run_engine(cfg, layers, seed=0, in_gap=0.0, out_stall=0.0, vcd=None, family=None):
+    """Run ``layers`` (LayerConfig list) back to back; return ``(jobs, outputs, stats)``
+    (``family``: the engine as built for that FPGA family, :func:`make_engine`)."""
+    # the simulation-only assertions are on
+    engine = make_engine(cfg, checks=True, family=family)
     manifest = build_manifest(cfg, engine, "pq_engine")
     jobs = [make_job(manifest, layer, seed + i) for i, layer in enumerate(layers)]
     sched = Schedule(jobs)

@@ -245,3 +245,37 @@ def test_critical_path_from_a_nextpnr_log():
         "longest_net": ["core.tables.w_addr[0]", 9.5],
     }
     assert critical_path("Info: no timing here") is None
+
+
+def _both_forms(cfg):
+    """ECP5 resources of ``cfg``'s engine in the portable form and as built for ECP5."""
+    from amaranth.back import rtlil
+
+    from pqaccel.export import make_engine
+
+    out = {}
+    for family in (None, "ecp5"):
+        text = rtlil.convert(make_engine(cfg, family=family), name="top", emit_src=False)
+        out[family] = synth.synthesize(text, "top", "ecp5")
+    return out[None], out["ecp5"]
+
+
+def test_ecp5_mac_multipliers_hold_their_registers():
+    """Built for ECP5, every MAC multiplier is a MULT18X18D with its operand and product
+    registers inside: as many DSPs as the portable form maps to, and those flip-flops gone
+    from the fabric."""
+    cfg = MacConfig(d_max=8, m_max=4, d_par=4, m_par=2, in_bits=8, w_bits=8)
+    portable, ecp5 = _both_forms(cfg)
+    n = cfg.d_par * cfg.m_par
+    assert portable["resources"]["dsp"] == ecp5["resources"]["dsp"] == n
+    moved = portable["resources"]["ff"] - ecp5["resources"]["ff"]
+    assert moved >= n * (cfg.in_bits + cfg.w_bits), (portable["resources"], ecp5["resources"])
+
+
+def test_ecp5_codebook_split_per_element_keeps_its_lutram():
+    """The ECP5 form's LUT-RAM codebook is one memory per (lane, slot, element): the same
+    LUT-RAM cells, and a read- and write-address copy per memory."""
+    cfg = EngineConfig(v=3, k=8, c_max=8, m_max=4, par=Parallelism(2, 4, 2))
+    portable, ecp5 = _both_forms(cfg)
+    assert portable["resources"]["lutram"] == ecp5["resources"]["lutram"] > 0
+    assert ecp5["resources"]["ff"] > portable["resources"]["ff"]

@@ -8,8 +8,10 @@ configurations (the definitions layer) import no Amaranth.
 __all__ = ["engine_rtl"]
 
 
-def engine_rtl(cfg, checks=False):
-    """The top-level Amaranth component of the engine ``cfg`` (with simulation ``checks``)."""
+def engine_rtl(cfg, checks=False, family=None):
+    """The top-level Amaranth component of the engine ``cfg`` (with simulation ``checks``;
+    ``family``: the FPGA family it is built for, None for the portable form:
+    :func:`pqaccel.export.make_engine`)."""
     from ..engines import engine_entry
 
-    return engine_entry(cfg).load("rtl")(cfg, checks=checks)
+    return engine_entry(cfg).load("rtl")(cfg, checks=checks, family=family)

@@ -20,15 +20,19 @@ class CodebookMemory(BankedMemory):
     layout) comes back on ``rd_out`` :attr:`latency` cycles later.  A memory of at most
     :data:`LUTRAM_MAX_DEPTH` words is LUT-RAM, one memory per (lane, slot) with its own copy of
     the read address (:data:`pqaccel.pipeline.LUTRAM_READ`: the address registered, copied,
-    read asynchronously, the data registered); a deeper one is block RAM, one memory per lane
+    read asynchronously, the data registered); for a ``family`` of
+    :data:`pqaccel.pipeline.CODEBOOK_ELEMENT_SPLIT` (one small LUT-RAM a logic block) one
+    memory per (lane, slot, element) instead, each with its own read- and write-address
+    copies; a deeper one is block RAM, one memory per lane
     (:data:`pqaccel.pipeline.MEMORY_READ`).  Write: one prototype (``v`` elements) per cycle at
     lane ``wr_lane``, word ``wr_addr``, slot ``wr_slot`` (the prototype's position in the
     word); it reaches the memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.
     The shared scaffolding: :class:`BankedMemory`.
     """
 
-    def __init__(self, cfg, tag=0):
+    def __init__(self, cfg, tag=0, family=None):
         self.cfg = cfg
+        self.family = family
         p, w = cfg.par, cfg.widths
         self.vec = data.ArrayLayout(signed(w.proto_bits), cfg.v)
         super().__init__(
@@ -54,33 +58,59 @@ class CodebookMemory(BankedMemory):
         m = Module()
         p = self.cfg.par
         w = self.write_port(m)
-        # LUT-RAM: one memory per (lane, slot), each with its own address registers (a lane's
-        # memory is hundreds of LUT-RAM cells), the write port registered per lane and then per
-        # memory; block RAM: one memory per lane, a slot per byte-enable group (split, narrow
-        # prototypes would take more block RAMs), the write port registered per lane.
-        split = self.lutram
+        # LUT-RAM: one memory per (lane, slot) or (lane, slot, element), each with its own read-
+        # and write-address registers, the read address registered per lane and then per
+        # memory, the write port per lane and then per memory; block RAM: one memory per lane,
+        # a slot per byte-enable group (split, narrow prototypes would take more block RAMs),
+        # the write port registered per lane.
         for lane in range(p.c_par):
             w_addr, w_data = self.registered(m, str(lane), w_addr=w.wr_addr, w_data=w.wr_data)
-            if split:
-                (w_data,) = self.registered(m, f"{lane}_d", w_data=w_data)
-            groups = [[slot] for slot in range(p.k_par)] if split else [list(range(p.k_par))]
-            names = [f"{lane}_{slots[0]}" if split else str(lane) for slots in groups]
-            addrs = self.read_addresses(m, names)
-            for slots, name, addr in zip(groups, names, addrs):
-                mem_addr = self.registered(m, name, w_addr=w_addr)[0] if split else w_addr
-                wr, rd = self.memory(
-                    m,
-                    f"mem{name}",
-                    unsigned(self.vec.size * len(slots)),
-                    addr,
-                    mem_addr,
-                    granularity=self.vec.size,
-                )
-                m.d.comb += wr.data.eq(w_data.as_value().replicate(len(slots)))
-                for i, slot in enumerate(slots):
-                    en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
-                    m.d.sync += wr.en[i].eq(delay(m, en, 1, f"en{name}") if split else en)
-                dst = Cat(self.rd_out.payload.data[lane][s] for s in slots)
-                self.read_data(m, dst, rd.data, f"rd_data{name}")
+            if self.lutram:
+                self._lutram_lane(m, w, lane, w_addr, w_data)
+                continue
+            (addr,) = self.read_addresses(m, [str(lane)])
+            wr, rd = self.memory(
+                m,
+                f"mem{lane}",
+                unsigned(self.vec.size * p.k_par),
+                addr,
+                w_addr,
+                granularity=self.vec.size,
+            )
+            m.d.comb += wr.data.eq(w_data.as_value().replicate(p.k_par))
+            for slot in range(p.k_par):
+                en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
+                m.d.sync += wr.en[slot].eq(en)
+            dst = Cat(self.rd_out.payload.data[lane][s] for s in range(p.k_par))
+            self.read_data(m, dst, rd.data, f"rd_data{lane}")
         self.respond(m)
         return m
+
+    def _lutram_lane(self, m, w, lane, w_addr, w_data):
+        """Lane ``lane`` of a LUT-RAM codebook: one memory per (slot, element), written one
+        prototype at a time (the slot's enable shared by its elements' memories)."""
+        (w_data,) = self.registered(m, f"{lane}_d", w_data=w_data)
+        # one memory per slot, or per (slot, element): a piece is a range of elements
+        v = self.cfg.v
+        split = pipeline.codebook_split(self.cfg, self.family)
+        pieces = [range(e, e + 1) for e in range(v)] if split else [range(v)]
+        names = {
+            (slot, i): f"{lane}_{slot}" + (f"_{i}" if len(pieces) > 1 else "")
+            for slot in range(self.cfg.par.k_par)
+            for i in range(len(pieces))
+        }
+        addrs = dict(zip(names, self.read_addresses(m, list(names.values()))))
+        elem = self.vec.elem_shape.width
+        for slot in range(self.cfg.par.k_par):
+            en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
+            en = delay(m, en, 1, f"en{lane}_{slot}")
+            for i, piece in enumerate(pieces):
+                name = names[slot, i]
+                (mem_addr,) = self.registered(m, name, w_addr=w_addr)
+                wr, rd = self.memory(
+                    m, f"mem{name}", unsigned(elem * len(piece)), addrs[slot, i], mem_addr
+                )
+                m.d.comb += wr.data.eq(Cat(w_data[e] for e in piece))
+                m.d.sync += wr.en.eq(en)
+                dst = Cat(self.rd_out.payload.data[lane][slot][e] for e in piece)
+                self.read_data(m, dst, rd.data, f"rd_data{name}")

@@ -145,7 +145,7 @@ class MacConfig(EngineBase):
         return self.pipeline()["lookup_stages"] + 2 + self.m_steps(layer) - 1
 
     # -- resource model hooks (:mod:`pqaccel.estimate`) ----------------------------------------
-    def memory_list(self):
+    def memory_list(self, family=None):
         """Every memory of the hardware: the weight banks and the output FIFO."""
         out_w = self.m_par * self.result_bits + 1
         return [

@@ -1,14 +1,14 @@
 """The conventional multiply-accumulate engine, the baseline the PQ engine is compared with."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In
 
 from ... import pipeline
 from .addrmap import MacAddressMap, MAC_CONTROL_REGS
-from ...fixedpoint import multiply_hdl
 from ...rtl.accumulator import Accumulator
 from ...rtl.banked import BankedMemory
+from ...rtl.multiplier import PRIMITIVES, Multiplier
 from ...rtl.control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
 from ...rtl.shell import (
     CreditFIFO,
@@ -105,9 +105,18 @@ class MacEngine(wiring.Component):
     #: Submodules whose memories never see a read and a write of one word in a cycle.
     collision_free = ("weights",)
 
-    def __init__(self, cfg, checks=False):
+    def __init__(self, cfg, checks=False, family=None):
         self.cfg = cfg
         self.checks = checks
+        # ``family``: the FPGA family synthesized for (None: the portable form); its multiplier
+        # primitive where it takes these operands (:mod:`pqaccel.rtl.multiplier`)
+        self.primitive = (
+            family
+            if family in PRIMITIVES
+            and cfg.mult == "dsp"
+            and max(cfg.in_bits, cfg.w_bits) <= PRIMITIVES[family]
+            else None
+        )
         self.amap = MacAddressMap(cfg)
         self.pipeline = cfg.pipeline()
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
@@ -209,22 +218,25 @@ class MacEngine(wiring.Component):
             *fields_eq(wm.rd.payload.tag, {"x": self.i.payload, "acc": beat}),
         ]
 
-        # -- multipliers (one register), accumulator, output FIFO ------------------------------
+        # -- multipliers (operands and product registered), accumulator, output FIFO ----------
         got = wm.rd_out.payload
-        # Every multiplier gets its own copy of its input, through a copy per output lane
-        # (``d_par x m_par`` multipliers spread over the device's DSP columns), in step with
-        # the weights' two registers after the block RAM.
-        early = wm.early_tag(m, short=2)
+        # Each output lane gets its own copy of the inputs, in step with the weights' two
+        # registers after the block RAM; every multiplier registers its operands (inside the
+        # DSP block with a primitive), so each copy's bits reach one multiplier.
+        early = wm.early_tag(m, short=1)
         for ml in range(cfg.m_par):
             x_lane = replica(m, early.x, f"x{ml}")
-            xs = [replica(m, x_lane[dl], f"x{dl}_{ml}") for dl in range(cfg.d_par)]
             for dl in range(cfg.d_par):
-                prod = Signal(signed(cfg.product_bits), name=f"p{dl}_{ml}")
-                m.d.sync += prod.eq(multiply_hdl(xs[dl], got.data[ml][dl], cfg.mult))
-                m.d.comb += acc.entries[dl][ml].eq(delay(m, prod, pipeline.MULTIPLY - 1, "pt"))
+                mul = Multiplier(cfg.in_bits, cfg.w_bits, cfg.mult, self.primitive)
+                m.submodules[f"mul{dl}_{ml}"] = mul
+                m.d.comb += [
+                    mul.a.eq(x_lane[dl]),
+                    mul.b.eq(got.data[ml][dl]),
+                    acc.entries[dl][ml].eq(mul.p),
+                ]
         m.d.comb += [
-            acc.i.valid.eq(delay(m, wm.rd_out.valid, pipeline.MULTIPLY, "mul_valid")),
-            acc.i.payload.eq(delay(m, got.tag.acc, pipeline.MULTIPLY, "mul_beat")),
+            acc.i.valid.eq(delay(m, wm.rd_out.valid, Multiplier.latency, "mul_valid")),
+            acc.i.payload.eq(delay(m, got.tag.acc, Multiplier.latency, "mul_beat")),
         ]
         wiring.connect(m, acc.o, ofifo.w)
         wiring.connect(m, ofifo.r, wiring.flipped(self.o))

@@ -174,25 +174,27 @@ class EngineConfig(EngineBase):
         )
 
     # -- resource model hooks (:mod:`pqaccel.estimate`) ----------------------------------------
-    def memory_list(self):
+    def memory_list(self, family=None):
         """``[{"name", "block", "count", "depth", "width", "granularity"}]``: every memory of the
-        hardware (``SyncFIFOBuffered`` keeps ``depth - 1`` words in memory, its head in a
-        register)."""
+        hardware as built for ``family`` (None: the portable form; ``SyncFIFOBuffered`` keeps
+        ``depth - 1`` words in memory, its head in a register)."""
         p, pl = self.par, self.pipeline()
         g_bits = max(1, fx.field_bits(self.g_max))
         code_w = p.c_par * self.idx_bits + g_bits + 2  # codes, tag {g, last_group, bank}
         out_w = p.m_par * self.result_bits + 1  # data, last
         vec = self.v * self.widths.proto_bits
-        # LUT-RAM codebooks: one memory per (lane, slot); block RAM: one per lane
+        # LUT-RAM codebooks: one memory per (lane, slot), or per (lane, slot, element) where the
+        # family splits them (pipeline.codebook_split); block RAM: one per lane
         slots = 1 if pipeline.codebook_lutram(self) else p.k_par
+        elems = self.v if pipeline.codebook_split(self, family) else 1
         return [
             {
                 "name": "codebook",
                 "block": "codebook",
-                "count": p.c_par * p.k_par // slots,
+                "count": p.c_par * p.k_par // slots * elems,
                 "depth": pipeline.codebook_depth(self),
-                "width": slots * vec,
-                "granularity": vec,
+                "width": slots * vec // elems,
+                "granularity": vec // elems,
             },
             {
                 "name": "lut",

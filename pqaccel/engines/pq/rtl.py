@@ -49,7 +49,10 @@ class PQEngine(wiring.Component):
     #: Submodules whose memories never see a read and a write of one word in a cycle.
     collision_free = ("codebook", "tables")
 
-    def __init__(self, cfg, checks=False):
+    def __init__(self, cfg, checks=False, family=None):
+        # ``family``: the FPGA family synthesized for (None: the portable form); it decides how
+        # a LUT-RAM codebook splits into memories (:class:`CodebookMemory`)
+        self.family = family
         self.cfg = cfg
         self.checks = checks
         p, w = cfg.par, cfg.widths
@@ -99,7 +102,7 @@ class PQEngine(wiring.Component):
         # -- datapath blocks: what travels with a beat is each block's tag ---------------------
         code_tag = data.StructLayout({"g": g_bits, "last_group": 1, "bank": 1})
         m.submodules.encoder = enc = Encoder(cfg, tag=code_tag)
-        m.submodules.codebook = cb = CodebookMemory(cfg, tag=enc.in_layout)
+        m.submodules.codebook = cb = CodebookMemory(cfg, tag=enc.in_layout, family=self.family)
         m.submodules.accumulator = acc = Accumulator.for_engine(cfg)
         m.submodules.tables = tables = TableBanks(cfg, tag=acc.in_layout)
         m.submodules.code_fifo = cfifo = CreditFIFO(
