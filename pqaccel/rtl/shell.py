@@ -169,9 +169,13 @@ class TablePort(wiring.Component):
             self.w_data.eq(self.wr.data),
         ]
 
-        # A register's check and decode look at the whole data word (a wide one with the wide
-        # table port): both are taken from the incoming word and registered with it, so neither
-        # sits between the registered word and the shape registers' enables.
+        # A register's check and decode (a constant table over the data word's low bits: a few
+        # LUT levels) are taken from the registered word and registered again, and the write
+        # strobe per bank with them: the host's word reaches a register before any logic, and
+        # no decode sits before a shape register's enable.  A shape register then holds its
+        # value three cycles after the write's acceptance: the first row on a committed bank
+        # issues no earlier (the commit follows the write by a cycle at least and the swap
+        # takes two).
         is_control, fields = self.region("control")
         for i, r in enumerate(self.registers):
             ok = Signal(name=f"accept{i}")
@@ -179,13 +183,14 @@ class TablePort(wiring.Component):
                 name: Signal(shape, name=f"value_{name}")
                 for name, (shape, _, _) in r.fields.items()
             }
-            m.d.sync += ok.eq(r.accept(self.wr.data))
+            m.d.sync += ok.eq(r.accept(self.w_data))
             m.d.sync += [
-                values[name].eq(decode(self.wr.data)) for name, (_, _, decode) in r.fields.items()
+                values[name].eq(decode(self.w_data)) for name, (_, _, decode) in r.fields.items()
             ]
-            write = is_control & (fields.reg == r.reg) & ok
             for b in range(2):
-                with m.If(write & (self.shadow == b)):
+                write = Signal(name=f"write{i}_{b}")
+                m.d.sync += write.eq(is_control & (fields.reg == r.reg) & (self.shadow == b))
+                with m.If(write & ok):
                     m.d.sync += [self.shape[b][name].eq(v) for name, v in values.items()]
         return m
 
