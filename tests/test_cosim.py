@@ -509,17 +509,17 @@ FAMILY_MATRIX = [
 @pytest.mark.parametrize("index", range(len(FAMILY_MATRIX)))
 def test_cosim_ecp5_form(sim, index, tmp_path):
     from pqaccel.export import make_engine, to_verilog
-    from pqaccel.rtl.multiplier import primitive_sources
+    from pqaccel.rtl.ecp5 import MODELS
 
     if not simulator_available(sim):
         pytest.skip(f"{sim} is not installed")
     cfg = FAMILY_MATRIX[index]
     files = generate(cfg, tmp_path / "rtl")
     text = to_verilog(make_engine(cfg, family="ecp5"), "pq_engine")
-    models = primitive_sources("ecp5")
     assert ("MULT18X18D" in text) == (cfg.kind == "mac")
+    assert ("DP16KD" in text) == (cfg.kind == "pq")  # the tables; MAC weight words are wider
     verilog = tmp_path / "ecp5.v"
-    verilog.write_text(text + "".join(models.values() if cfg.kind == "mac" else []))
+    verilog.write_text(text + MODELS["ecp5"])
     d, m = cfg.d_max, cfg.m_max
     layers = [
         {"d": d, "m": m, "n": 10, "in_gap": 0.3, "out_stall": 0.4},

@@ -26,11 +26,12 @@ with none to spare: another write stage needs the swap to wait a cycle longer.
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Shape, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import pipeline
+from . import ecp5
 from .util import delay, field_bits, read_signatures, replica
 
 __all__ = ["BankedMemory"]
@@ -50,10 +51,11 @@ class BankedMemory(wiring.Component):
 
     collision_free = True
 
-    def __init__(self, depth, data_layout, tag, ports, addr_lanes=None, lutram=False):
+    def __init__(self, depth, data_layout, tag, ports, addr_lanes=None, lutram=False, family=None):
         from amaranth.lib import data
 
         self.depth = depth
+        self.family = family
         self.lutram = lutram
         self.latency = pipeline.LUTRAM_READ if lutram else pipeline.MEMORY_READ
         self.addr_bits = max(1, field_bits(depth))
@@ -97,7 +99,18 @@ class BankedMemory(wiring.Component):
     def memory(self, m, name, shape, rd_addr, wr_addr, granularity=None):
         """One memory ``name`` of ``depth`` words of ``shape``: ``(write port, read port)``, the
         read port addressed by ``rd_addr`` (asynchronous with :attr:`lutram`), the write port
-        by ``wr_addr``."""
+        by ``wr_addr``.  Built for ECP5, a block RAM that one ``DP16KD`` holds is that block
+        with its output register (:class:`pqaccel.rtl.ecp5.BlockRam`: the read port's data is
+        then registered once already, ``rd.registered``)."""
+        width = Shape.cast(shape).width
+        if (
+            self.family == "ecp5"
+            and not self.lutram
+            and ecp5.BlockRam.fits(self.depth, width, granularity)
+        ):
+            ram = ecp5.BlockRam(m, name, self.depth, width)
+            m.d.comb += [ram.rd.addr.eq(rd_addr), ram.wr.addr.eq(wr_addr)]
+            return ram.wr, ram.rd
         mem = memory.Memory(shape=shape, depth=self.depth, init=[])
         m.submodules[name] = mem
         wr = mem.write_port(granularity=granularity)
@@ -112,11 +125,12 @@ class BankedMemory(wiring.Component):
         skew = pipeline.write_stages(self.lutram) - pipeline.read_address_stages(self.lutram)
         return delay(m, self.wr_en, skew, "chk_wr"), delay(m, bank, skew, "chk_wr_bank")
 
-    def read_data(self, m, dst, value, name):
-        """Register a memory's read data ``value`` onto ``dst`` (its part of ``rd_out``'s data):
-        once after LUT-RAM, twice after block RAM (the first register ``name`` beside the
-        block)."""
-        if not self.lutram:
+    def read_data(self, m, dst, rd, name):
+        """Register the data of a memory's read port ``rd`` onto ``dst`` (its part of
+        ``rd_out``'s data): once after LUT-RAM, twice after block RAM (the first register
+        ``name`` beside the block, or the block's own output register)."""
+        value = rd.data
+        if not self.lutram and not getattr(rd, "registered", False):
             first = Signal.like(value, name=name, reset_less=True)
             m.d.sync += first.eq(value)
             value = first

@@ -32,7 +32,6 @@ class CodebookMemory(BankedMemory):
 
     def __init__(self, cfg, tag=0, family=None):
         self.cfg = cfg
-        self.family = family
         p, w = cfg.par, cfg.widths
         self.vec = data.ArrayLayout(signed(w.proto_bits), cfg.v)
         super().__init__(
@@ -46,6 +45,7 @@ class CodebookMemory(BankedMemory):
                 "wr_data": In(self.vec),
             },
             lutram=pipeline.codebook_lutram(cfg),
+            family=family,
         )
 
     @staticmethod
@@ -82,7 +82,7 @@ class CodebookMemory(BankedMemory):
                 en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
                 m.d.sync += wr.en[slot].eq(en)
             dst = Cat(self.rd_out.payload.data[lane][s] for s in range(p.k_par))
-            self.read_data(m, dst, rd.data, f"rd_data{lane}")
+            self.read_data(m, dst, rd, f"rd_data{lane}")
         self.respond(m)
         return m
 
@@ -113,4 +113,4 @@ class CodebookMemory(BankedMemory):
                 m.d.comb += wr.data.eq(Cat(w_data[e] for e in piece))
                 m.d.sync += wr.en.eq(en)
                 dst = Cat(self.rd_out.payload.data[lane][slot][e] for e in piece)
-                self.read_data(m, dst, rd.data, f"rd_data{name}")
+                self.read_data(m, dst, rd, f"rd_data{name}")

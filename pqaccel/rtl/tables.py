@@ -26,7 +26,7 @@ class TableBanks(BankedMemory):
     :class:`BankedMemory`.
     """
 
-    def __init__(self, cfg, tag=0):
+    def __init__(self, cfg, tag=0, family=None):
         self.cfg = cfg
         p = cfg.par
         entry = signed(self.cfg.widths.lut_bits)
@@ -43,6 +43,7 @@ class TableBanks(BankedMemory):
                 **({"wr_all": In(1), "wr_row": In(entries)} if cfg.wide_port else {}),
             },
             addr_lanes=p.c_par,
+            family=family,
         )
 
     @staticmethod
@@ -72,6 +73,6 @@ class TableBanks(BankedMemory):
                     m.d.sync += wr.en.eq(w.wr_en & (w.wr_all | one))
                 else:
                     m.d.sync += wr.en.eq(w.wr_en & one)
-                self.read_data(m, self.rd_out.payload.data[cl][ml], rd.data, f"rd_data{cl}_{ml}")
+                self.read_data(m, self.rd_out.payload.data[cl][ml], rd, f"rd_data{cl}_{ml}")
         self.respond(m)
         return m

@@ -86,7 +86,7 @@ class WeightMemory(BankedMemory):
             for dl in range(cfg.d_par):
                 one = (w.wr_ml == ml) & (w.wr_dl == dl)
                 m.d.sync += wr.en[dl].eq(w.wr_en & ((w.wr_all | one) if wide else one))
-            self.read_data(m, self.rd_out.payload.data[ml], rd.data, f"rd_data{ml}")
+            self.read_data(m, self.rd_out.payload.data[ml], rd, f"rd_data{ml}")
         self.respond(m)
         return m
 

@@ -104,7 +104,7 @@ class PQEngine(wiring.Component):
         m.submodules.encoder = enc = Encoder(cfg, tag=code_tag)
         m.submodules.codebook = cb = CodebookMemory(cfg, tag=enc.in_layout, family=self.family)
         m.submodules.accumulator = acc = Accumulator.for_engine(cfg)
-        m.submodules.tables = tables = TableBanks(cfg, tag=acc.in_layout)
+        m.submodules.tables = tables = TableBanks(cfg, tag=acc.in_layout, family=self.family)
         m.submodules.code_fifo = cfifo = CreditFIFO(
             enc.out_layout, pl["code_fifo_depth"], self.checks, "code FIFO"
         )
