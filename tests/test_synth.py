@@ -279,3 +279,13 @@ def test_ecp5_codebook_split_per_element_keeps_its_lutram():
     portable, ecp5 = _both_forms(cfg)
     assert portable["resources"]["lutram"] == ecp5["resources"]["lutram"] > 0
     assert ecp5["resources"]["ff"] > portable["resources"]["ff"]
+
+
+def test_ecp5_table_banks_are_the_same_block_rams():
+    """The ECP5 form's table banks are DP16KD instances (their output register in use) where
+    Yosys maps a bank to one block RAM: as many block RAMs, and the first data register of
+    every bank out of the fabric."""
+    cfg = EngineConfig(v=3, k=16, c_max=16, m_max=8, par=Parallelism(2, 16, 2))
+    portable, ecp5 = _both_forms(cfg)
+    assert ecp5["cells_by_type"].get("DP16KD") == portable["resources"]["bram"] == 4
+    assert ecp5["resources"]["lutram"] == portable["resources"]["lutram"]

@@ -99,14 +99,18 @@ class BankedMemory(wiring.Component):
     def memory(self, m, name, shape, rd_addr, wr_addr, granularity=None):
         """One memory ``name`` of ``depth`` words of ``shape``: ``(write port, read port)``, the
         read port addressed by ``rd_addr`` (asynchronous with :attr:`lutram`), the write port
-        by ``wr_addr``.  Built for ECP5, a block RAM that one ``DP16KD`` holds is that block
-        with its output register (:class:`pqaccel.rtl.ecp5.BlockRam`: the read port's data is
-        then registered once already, ``rd.registered``)."""
+        by ``wr_addr``.  Built for ECP5, a memory that Yosys maps to one ``DP16KD``
+        (:func:`pqaccel.estimate.map_memory`) is that block with its output register
+        (:class:`pqaccel.rtl.ecp5.BlockRam`: the read port's data is then registered once
+        already, ``rd.registered``)."""
+        from ..estimate import map_memory
+
         width = Shape.cast(shape).width
         if (
             self.family == "ecp5"
             and not self.lutram
             and ecp5.BlockRam.fits(self.depth, width, granularity)
+            and map_memory(self.depth, width, granularity or width, "ecp5")["bram"] == 1
         ):
             ram = ecp5.BlockRam(m, name, self.depth, width)
             m.d.comb += [ram.rd.addr.eq(rd_addr), ram.wr.addr.eq(wr_addr)]
