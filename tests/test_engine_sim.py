@@ -289,17 +289,3 @@ def test_checks_are_absent_from_the_emitted_verilog(tmp_path):
     with open(generate(preset("default"), tmp_path)["verilog"]) as f:
         text = f.read()
     assert "assert" not in text and "$check" not in text
-
-
-def test_ecp5_form_codebook_split_per_element():
-    """The PQ engine as built for ECP5 (a LUT-RAM codebook one memory per (lane, slot,
-    element)) computes the same, with gaps and backpressure."""
-    cfg = preset("default")
-    check(
-        cfg,
-        [LayerConfig(d=32, m=8, n=6), LayerConfig(d=13, m=3, n=5)],
-        seed=5,
-        in_gap=0.3,
-        out_stall=0.3,
-        family="ecp5",
-    )

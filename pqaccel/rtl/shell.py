@@ -18,7 +18,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .control import BankControl, WritePortSignature, in_range, last_index
-from .util import field_bits
+from .util import field_bits, replica
 
 __all__ = [
     "WritePortSignature",
@@ -170,23 +170,23 @@ class TablePort(wiring.Component):
         ]
 
         # A register's check and decode (a constant table over the data word's low bits: a few
-        # LUT levels) are taken from the registered word and registered again, and the write
-        # strobe per bank with them: the host's word reaches a register before any logic, and
-        # no decode sits before a shape register's enable.  A shape register then holds its
+        # LUT levels) are taken from a registered copy of the word of their own (``w_data``
+        # goes to every memory's write port) and registered again, and the write strobe per
+        # bank with them: the host's word reaches a register before any logic, and no decode
+        # sits before a shape register's enable.  A shape register then holds its
         # value three cycles after the write's acceptance: the first row on a committed bank
         # issues no earlier (the commit follows the write by a cycle at least and the swap
         # takes two).
         is_control, fields = self.region("control")
+        word = replica(m, self.wr.data, "w_control")
         for i, r in enumerate(self.registers):
             ok = Signal(name=f"accept{i}")
             values = {
                 name: Signal(shape, name=f"value_{name}")
                 for name, (shape, _, _) in r.fields.items()
             }
-            m.d.sync += ok.eq(r.accept(self.w_data))
-            m.d.sync += [
-                values[name].eq(decode(self.w_data)) for name, (_, _, decode) in r.fields.items()
-            ]
+            m.d.sync += ok.eq(r.accept(word))
+            m.d.sync += [values[name].eq(decode(word)) for name, (_, _, decode) in r.fields.items()]
             for b in range(2):
                 write = Signal(name=f"write{i}_{b}")
                 m.d.sync += write.eq(is_control & (fields.reg == r.reg) & (self.shadow == b))
