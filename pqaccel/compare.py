@@ -62,9 +62,7 @@ def synth_design(cfg, target, *, harness=False, collision_fix=True, use_cache=Tr
     )
 
 
-def pnr_design(
-    cfg, target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True, timeout_s=None
-):
+def pnr_design(cfg, target, *, freq_mhz=100.0, seed=1, router=None, use_cache=True, timeout_s=None):
     s = synth_design(cfg, target, harness=True, use_cache=use_cache)
     return synth.place_and_route(
         s,
@@ -77,7 +75,7 @@ def pnr_design(
     ), s
 
 
-def bram_reference(target, *, freq_mhz=100.0, seed=1, router="router1", use_cache=True):
+def bram_reference(target, *, freq_mhz=100.0, seed=1, router=None, use_cache=True):
     """Fmax of :class:`BramLoop` on the same device: the reference for a BRAM-based design."""
     text = rtlil.convert(BramLoop(), name="top", emit_src=False)
     s = synth.synthesize(
@@ -396,7 +394,7 @@ def compare(
     pnr=True,
     freq_mhz=100.0,
     seed=1,
-    router="router1",
+    router=None,
     use_cache=True,
     network=True,
     load_bits=LOAD_BITS,

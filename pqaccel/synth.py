@@ -364,6 +364,18 @@ def netlist_path(result):
 
 ROUTERS = ("router1", "router2")
 
+#: nextpnr's router when none is named, per target: the faster one where the two reach the same
+#: Fmax within seed noise (ECP5, ``resnet20-v9k8-net``: router2 places and routes in 5-15
+#: minutes where router1 took over 36 without converging), else the one with the higher Fmax
+#: (iCE40 UP5K, default engine: router1 51 MHz against router2 47, both in seconds).
+DEFAULT_ROUTER = {"ecp5": "router2", "ice40": "router1"}
+
+
+def default_router(target, router=None):
+    """``router``, or :data:`DEFAULT_ROUTER`'s for ``target`` when None."""
+    return DEFAULT_ROUTER.get(target, ROUTERS[0]) if router is None else router
+
+
 _PATH_LINE = re.compile(r"^Info:\s+(\S+)\s+([\d.]+)\s+([\d.]+) (Source|Net) (\S+)")
 
 
@@ -411,7 +423,7 @@ def place_and_route(
     *,
     freq_mhz=100.0,
     seed=1,
-    router="router1",
+    router=None,
     use_cache=True,
     timeout_s=None,
 ):
@@ -425,6 +437,7 @@ def place_and_route(
         raise ValueError(
             f"target must be one of {', '.join(repr(t) for t in PNR_TARGETS)}, got {target!r}"
         )
+    router = default_router(target, router)
     if router not in ROUTERS:
         raise ValueError(
             f"router must be one of {', '.join(repr(r) for r in ROUTERS)}, got {router!r}"

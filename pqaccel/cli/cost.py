@@ -59,6 +59,7 @@ def cmd_synth(args):
 def cmd_pnr(args):
     from ..api import place_and_route as pnr_design
     from ..compare import bram_reference
+    from ..synth import default_router
 
     cfg = chosen_design(args)
     if args.json:
@@ -74,7 +75,9 @@ def cmd_pnr(args):
             timeout_s=args.timeout * 60 if args.timeout else None,
         )
     except TimeoutError as e:
-        raise CLIError(f"--timeout {args.timeout:g}: {e} (router {args.router})") from None
+        raise CLIError(
+            f"--timeout {args.timeout:g}: {e} (router {default_router(args.target, args.router)})"
+        ) from None
     ref = bram_reference(
         args.target,
         freq_mhz=args.freq,
@@ -168,9 +171,9 @@ def add_commands(sub):
         p.add_argument(
             "--router",
             choices=ROUTERS,
-            default=ROUTERS[0],
-            help="nextpnr router (default router1; router2 is often much faster on congested "
-            "designs)",
+            default=None,
+            help="nextpnr router (default: router2 on ECP5, where it is much faster for the "
+            "same Fmax, router1 on iCE40, where it reaches a higher one)",
         )
 
     def mac_args(p, both=False):
