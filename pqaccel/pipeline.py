@@ -68,12 +68,13 @@ def write_stages(lutram):
 
 
 #: A MAC multiplier (:class:`pqaccel.rtl.multiplier.Multiplier`): both operands registered, the
-#: product registered: the registers a DSP block holds inside (ECP5 ``MULT18X18D`` with its
-#: input and output registers), so that no route to or from a multiplier is a whole cycle's
-#: path.  (With the product registered once in the fabric and the operands copied per
-#: multiplier there, ``resnet20-v9k8-net``'s MAC reached 75 MHz on ECP5: the routes to 144
-#: multipliers spread over the DSP columns set the clock.)
-MULTIPLY = 2
+#: product registered (the registers a DSP block holds inside: ECP5 ``MULT18X18D`` with its
+#: input and output registers), and the product registered again in the fabric beside the block
+#: (the DSP column to the adder tree took 8.8 ns of routing on ``resnet20-v9k8-net``).  (With
+#: the product registered once in the fabric and the operands copied per multiplier there,
+#: ``resnet20-v9k8-net``'s MAC reached 75 MHz on ECP5: the routes to 144 multipliers spread over
+#: the DSP columns set the clock.)
+MULTIPLY = 3
 
 #: Credit loop beyond a producer's pipeline: FIFO write -> readable (2 cycles, the FIFOs are
 #: buffered so their heads are registers), pop -> credit back (1), and one spare.

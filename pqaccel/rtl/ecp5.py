@@ -7,7 +7,7 @@ fabric registers wherever it likes, and the routes between them and the blocks s
 Instantiated here, the registers are the blocks' own:
 
 * :func:`mult18x18d`: a signed multiplier with its input (``REG_INPUTA_CLK``/``REG_INPUTB_CLK``)
-  and output (``REG_OUTPUT_CLK``) registers, :data:`pqaccel.pipeline.MULTIPLY` = 2 clock edges.
+  and output (``REG_OUTPUT_CLK``) registers: two clock edges.
 * :class:`BlockRam`: a ``DP16KD`` of up to 1024 words of up to 18 bits, written on port A and
   read on port B with its output register (``REGMODE_B="OUTREG"``): the synchronous read and the
   first data register of :data:`pqaccel.pipeline.MEMORY_READ` in the block.

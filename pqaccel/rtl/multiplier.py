@@ -1,7 +1,9 @@
-"""A registered multiplier: both operands registered, the product registered.
+"""A registered multiplier: both operands registered, the product registered twice.
 
-Behaviourally ``p`` is ``a * b`` of the operands :attr:`Multiplier.latency` clock edges
-earlier.  The two register levels are the ones a DSP block has inside it: built for ECP5
+Behaviourally ``p`` is ``a * b`` of the operands :attr:`Multiplier.latency` clock edges earlier:
+the operands registered, the product registered, then registered once more in the fabric, beside
+the block (DSP blocks stand in columns: the route from one to the adder tree was a whole cycle's
+path). The first two register levels are the ones a DSP block has inside it: built for ECP5
 (``primitive="ecp5"``) the multiplier is a ``MULT18X18D`` whose input and output registers hold
 them (:func:`pqaccel.rtl.ecp5.mult18x18d`; its simulation model is in
 :data:`pqaccel.rtl.ecp5.MODELS`).
@@ -58,10 +60,14 @@ class Multiplier(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # the product leaves the multiplier through one more register in the fabric: the DSP
+        # blocks stand in columns, and the route from one to the adder tree was a cycle's path
+        product = Signal(signed(self.p_bits), name="product")
+        m.d.sync += self.p.eq(product)
         if self.primitive == "ecp5":
-            ecp5.mult18x18d(m, "dsp", self.a, self.b, self.p)
+            ecp5.mult18x18d(m, "dsp", self.a, self.b, product)
             return m
         a = Signal.like(self.a, name="a_r", reset_less=True)
         b = Signal.like(self.b, name="b_r", reset_less=True)
-        m.d.sync += [a.eq(self.a), b.eq(self.b), self.p.eq(multiply_hdl(a, b, self.kind))]
+        m.d.sync += [a.eq(self.a), b.eq(self.b), product.eq(multiply_hdl(a, b, self.kind))]
         return m
