@@ -47,21 +47,23 @@ LUTRAM_MAX_DEPTH = 64
 #: set the ECP5 Fmax of ``resnet20-v9k8-net``).
 MEMORY_READ = 4
 
-#: A LUT-RAM read: the address registered twice (once, then a copy per group of memories: a
-#: lane of LUT-RAM is hundreds of cells), the asynchronous read, the data registered.
-LUTRAM_READ = 3
+#: A LUT-RAM read: the address registered three times (once, then a copy per group of memories,
+#: then a copy per memory: a lane of LUT-RAM is hundreds of cells, and one copy driving a
+#: lane's 72 memories set the ECP5 Fmax of ``resnet20-v9k8-net``), the asynchronous read, the
+#: data registered.
+LUTRAM_READ = 4
 
 
 def read_address_stages(lutram):
-    """Registers on a memory's read address before the memory reads (LUT-RAM: 2, block RAM:
+    """Registers on a memory's read address before the memory reads (LUT-RAM: 3, block RAM:
     1)."""
-    return 2 if lutram else 1
+    return 3 if lutram else 1
 
 
 def write_stages(lutram):
     """Registers on a table-port write between the table port's own register and the memory:
     one per level of the fan-out (the block, then groups of memories; LUT-RAM, hundreds of
-    cells a lane, one level more).  At most one more than :func:`read_address_stages`: the
+    cells a lane, two levels more).  At most one more than :func:`read_address_stages`: the
     double buffer lets a row read a committed bank two cycles after the commit, and the
     writes before it must be in place (:mod:`pqaccel.rtl.banked`)."""
     return read_address_stages(lutram) + 1

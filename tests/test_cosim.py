@@ -391,7 +391,7 @@ def test_cosim_engine(sim, index, tmp_path):
     files = generate(cfg, tmp_path / "rtl")
     layers = [
         {"d": d1, "m": m1, "n": 10, "in_gap": 0.3, "out_stall": 0.4},
-        {"d": d2, "m": m2, "n": 16, "in_gap": 0.0, "out_stall": 0.0},
+        {"d": d2, "m": m2, "n": 32, "in_gap": 0.0, "out_stall": 0.0},
     ]
     result = run_cosim(
         files["verilog"],

@@ -85,7 +85,7 @@ ENGINES = {
 }
 
 
-DEPTHS = {"pq": 21, "mac": 20, "pq-wide-runtime": 26}
+DEPTHS = {"pq": 22, "mac": 20, "pq-wide-runtime": 27}
 
 
 def first_output_cycle(cfg):

@@ -87,14 +87,22 @@ class BankedMemory(wiring.Component):
         (:func:`replica`)."""
         return [replica(m, s, name + group) for name, s in signals.items()]
 
-    def read_addresses(self, m, groups, lane=None):
+    def read_addresses(self, m, groups, lane=None, parent=None):
         """The read address (``rd.payload.addr[lane]`` with ``addr_lanes``) for each of
         ``groups`` (name suffixes) of memories, each group's own register; with :attr:`lutram`
-        the copies are of one first register."""
+        a tree of :func:`pqaccel.pipeline.read_address_stages` levels: one first register, a
+        copy of it per ``parent(group)`` (a name suffix; default: the group), and a copy of that
+        per group."""
         addr = self.rd.payload.addr if lane is None else self.rd.payload.addr[lane]
-        if self.lutram:
-            addr = replica(m, addr, f"rd_addr_s{'' if lane is None else lane}")
-        return [replica(m, addr, f"rd_addr{g}") for g in groups]
+        if not self.lutram:
+            return [replica(m, addr, f"rd_addr{g}") for g in groups]
+        first = replica(m, addr, f"rd_addr_s{'' if lane is None else lane}")
+        parent = parent or (lambda g: g)
+        mid = {}
+        for g in groups:
+            if parent(g) not in mid:
+                mid[parent(g)] = replica(m, first, f"rd_addr_p{parent(g)}")
+        return [replica(m, mid[parent(g)], f"rd_addr{g}") for g in groups]
 
     def memory(self, m, name, shape, rd_addr, wr_addr, granularity=None):
         """One memory ``name`` of ``depth`` words of ``shape``: ``(write port, read port)``, the

@@ -87,9 +87,11 @@ class CodebookMemory(BankedMemory):
         return m
 
     def _lutram_lane(self, m, w, lane, w_addr, w_data):
-        """Lane ``lane`` of a LUT-RAM codebook: one memory per (slot, element), written one
-        prototype at a time (the slot's enable shared by its elements' memories)."""
-        (w_data,) = self.registered(m, f"{lane}_d", w_data=w_data)
+        """Lane ``lane`` of a LUT-RAM codebook: one memory per slot or per (slot, element),
+        written one prototype at a time.  The read address is registered for the lane, then per
+        slot, then per memory; the write port (already per lane) per slot, then the address
+        per memory, the data and enable per slot again (:func:`pqaccel.pipeline.write_stages`
+        levels in all)."""
         # one memory per slot, or per (slot, element): a piece is a range of elements
         v = self.cfg.v
         split = pipeline.codebook_split(self.cfg, self.family)
@@ -99,18 +101,23 @@ class CodebookMemory(BankedMemory):
             for slot in range(self.cfg.par.k_par)
             for i in range(len(pieces))
         }
-        addrs = dict(zip(names, self.read_addresses(m, list(names.values()))))
+        slot_of = {name: f"{lane}_{slot}" for (slot, _), name in names.items()}
+        addrs = dict(
+            zip(names, self.read_addresses(m, list(names.values()), parent=slot_of.__getitem__))
+        )
         elem = self.vec.elem_shape.width
         for slot in range(self.cfg.par.k_par):
             en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
-            en = delay(m, en, 1, f"en{lane}_{slot}")
+            en = delay(m, en, 2, f"en{lane}_{slot}")
+            s_addr, s_data = self.registered(m, f"{lane}_{slot}", w_addr=w_addr, w_data=w_data)
+            (s_data,) = self.registered(m, f"{lane}_{slot}_d", w_data=s_data)
             for i, piece in enumerate(pieces):
                 name = names[slot, i]
-                (mem_addr,) = self.registered(m, name, w_addr=w_addr)
+                (mem_addr,) = self.registered(m, name, w_addr=s_addr)
                 wr, rd = self.memory(
                     m, f"mem{name}", unsigned(elem * len(piece)), addrs[slot, i], mem_addr
                 )
-                m.d.comb += wr.data.eq(Cat(w_data[e] for e in piece))
+                m.d.comb += wr.data.eq(Cat(s_data[e] for e in piece))
                 m.d.sync += wr.en.eq(en)
                 dst = Cat(self.rd_out.payload.data[lane][slot][e] for e in piece)
                 self.read_data(m, dst, rd, f"rd_data{name}")

@@ -13,7 +13,7 @@ wires these three around it.
   (:data:`pqaccel.pipeline.CREDIT_ROUND_TRIP`).
 """
 
-from amaranth.hdl import Assert, Module, Mux, Signal, unsigned
+from amaranth.hdl import Assert, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,6 +33,11 @@ __all__ = [
     "CreditFIFO",
     "credit_gate",
 ]
+
+
+#: Low bits of the data word that the control registers' checks and decodes read in full; the
+#: rest of a wider word only decides, all zero or not, whether a value is in range.
+CONTROL_BITS = 32
 
 
 class BankUseSignature(wiring.Signature):
@@ -177,8 +182,18 @@ class TablePort(wiring.Component):
         # value three cycles after the write's acceptance: the first row on a committed bank
         # issues no earlier (the commit follows the write by a cycle at least and the swap
         # takes two).
+        # With a wide data word, the bits above CONTROL_BITS enter the checks as one flag (is
+        # any set?), reduced from the incoming word 16 bits a register, so that no check looks
+        # at the whole word in one cycle (every decode reads the low bits only).
         is_control, fields = self.region("control")
-        word = replica(m, self.wr.data, "w_control")
+        word = replica(m, self.wr.data[:CONTROL_BITS], "w_control")
+        if len(self.wr.data) > CONTROL_BITS:
+            high = self.wr.data[CONTROL_BITS:]
+            chunks = [
+                replica(m, high[i : i + 16].any(), f"w_control_hi{i // 16}")
+                for i in range(0, len(high), 16)
+            ]
+            word = Cat(word, Cat(*chunks).any())
         for i, r in enumerate(self.registers):
             ok = Signal(name=f"accept{i}")
             values = {
