@@ -48,8 +48,10 @@ class BankControl(wiring.Component):
     Outputs: ``active`` (bank for new rows; writes go to the other), ``pending``, ``wr_ready``
     (the shadow bank may be written: no commit pending and no row in flight uses it).
 
-    A pending commit swaps the banks at the next ``row_start``; the issuing stage holds back new
-    rows meanwhile (``pending & row_start``), so every row reads one bank from start to end.
+    A pending commit swaps the banks at the next ``row_start`` from the second cycle after it
+    was accepted on (the control registers' writes before it take four cycles to land:
+    :class:`pqaccel.rtl.shell.TablePort`); the issuing stage holds back new rows meanwhile
+    (``pending & row_start``), so every row reads one bank from start to end.
     ``busy_bits`` must hold the most rows that can be in flight (the engine derives it from its
     pipeline); with ``checks`` the simulator asserts that the counts never wrap and that no
     commit arrives while one is pending.
@@ -73,10 +75,12 @@ class BankControl(wiring.Component):
         m = Module()
         busy = [Signal(self.busy_bits, name=f"busy{b}") for b in range(2)]
         m.d.comb += self.wr_ready.eq(~self.pending & (Mux(self.active, busy[0], busy[1]) == 0))
+        aged = Signal()  # pending for a cycle already
+        m.d.sync += aged.eq(self.pending)
         with m.If(self.commit):
             m.d.sync += self.pending.eq(1)
-        with m.If(self.pending & self.row_start):
-            m.d.sync += [self.active.eq(~self.active), self.pending.eq(0)]
+        with m.If(self.pending & aged & self.row_start):
+            m.d.sync += [self.active.eq(~self.active), self.pending.eq(0), aged.eq(0)]
         # A row that begins is counted a cycle later, off the issue logic's critical path.  That
         # is early enough: the row's bank is the active one, and the banks cannot swap in the
         # cycle after a row begins unless that row has already issued everything, in which case

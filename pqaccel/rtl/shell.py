@@ -18,7 +18,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .control import BankControl, WritePortSignature, in_range, last_index
-from .util import field_bits, replica
+from .util import delay, field_bits, replica
 
 __all__ = [
     "WritePortSignature",
@@ -175,13 +175,13 @@ class TablePort(wiring.Component):
         ]
 
         # A register's check and decode (a constant table over the data word's low bits: a few
-        # LUT levels) are taken from a registered copy of the word of their own (``w_data``
-        # goes to every memory's write port) and registered again, and the write strobe per
-        # bank with them: the host's word reaches a register before any logic, and no decode
-        # sits before a shape register's enable.  A shape register then holds its
-        # value three cycles after the write's acceptance: the first row on a committed bank
-        # issues no earlier (the commit follows the write by a cycle at least and the swap
-        # takes two).
+        # LUT levels) are taken from a copy of the word of their own (``w_data`` goes to every
+        # memory's write port), registered twice (a wide word's bits come from all over the
+        # device), and registered again, and the write strobe per bank with them: the host's
+        # word reaches two registers before any logic, and no decode sits before a shape
+        # register's enable.  A shape register then holds its value four cycles after the
+        # write's acceptance: the first row on a committed bank issues no earlier (the commit
+        # follows the write by a cycle at least, and the swap waits two: BankControl).
         # With a wide data word, the bits above CONTROL_BITS enter the checks as one flag (is
         # any set?), reduced from the incoming word 16 bits a register, so that no check looks
         # at the whole word in one cycle (every decode reads the low bits only).
@@ -194,6 +194,12 @@ class TablePort(wiring.Component):
                 for i in range(0, len(high), 16)
             ]
             word = Cat(word, Cat(*chunks).any())
+        word = replica(m, word, "w_control_2")
+        is_reg = {
+            r.reg: delay(m, is_control & (fields.reg == r.reg), 1, f"is_reg{r.reg}")
+            for r in self.registers
+        }
+        shadow = delay(m, self.shadow, 1, "w_control_bank")
         for i, r in enumerate(self.registers):
             ok = Signal(name=f"accept{i}")
             values = {
@@ -204,7 +210,7 @@ class TablePort(wiring.Component):
             m.d.sync += [values[name].eq(decode(word)) for name, (_, _, decode) in r.fields.items()]
             for b in range(2):
                 write = Signal(name=f"write{i}_{b}")
-                m.d.sync += write.eq(is_control & (fields.reg == r.reg) & (self.shadow == b))
+                m.d.sync += write.eq(is_reg[r.reg] & (shadow == b))
                 with m.If(write & ok):
                     m.d.sync += [self.shape[b][name].eq(v) for name, v in values.items()]
         return m
