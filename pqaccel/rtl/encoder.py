@@ -23,10 +23,15 @@ class Encoder(wiring.Component):
     lowest index on ties (steps arrive in increasing index order and a later step wins only when
     strictly closer), and the ``tag`` of that beat (the caller's layout: what travels with a
     subvector).
+
+    With ``x_copies``, each distance unit takes its subvector from ``xs[lane][kp]`` instead of
+    ``i.payload.x`` (the caller gives every unit its own register: a lane's ``k_par`` units
+    spread over the fabric, and one register driving them all was a critical net).
     """
 
-    def __init__(self, cfg, tag=0):
+    def __init__(self, cfg, tag=0, x_copies=False):
         self.cfg = cfg
+        self.x_copies = x_copies
         p, w = cfg.par, cfg.widths
         self._dist = lambda: DistanceUnit(
             metric=cfg.metric, v=cfg.v, in_bits=w.in_bits, proto_bits=w.proto_bits
@@ -51,6 +56,11 @@ class Encoder(wiring.Component):
             {
                 "i": In(stream.Signature(self.in_layout, always_ready=True)),
                 "protos": In(data.ArrayLayout(data.ArrayLayout(vec_p, p.k_par), p.c_par)),
+                **(
+                    {"xs": In(data.ArrayLayout(data.ArrayLayout(vec_in, p.k_par), p.c_par))}
+                    if x_copies
+                    else {}
+                ),
                 "o": Out(stream.Signature(self.out_layout, always_ready=True)),
             }
         )
@@ -71,7 +81,7 @@ class Encoder(wiring.Component):
                 du = self._dist()
                 m.submodules[f"dist{lane}_{kp}"] = du
                 m.d.comb += [
-                    du.x.eq(beat.x[lane]),
+                    du.x.eq(self.xs[lane][kp] if self.x_copies else beat.x[lane]),
                     du.p.eq(self.protos[lane][kp]),
                     tree.dist[kp].eq(du.dist),
                 ]

@@ -17,7 +17,7 @@ from ...rtl.shell import (
     credit_gate,
     requant_register,
 )
-from ...rtl.util import const_function, field_bits, fields_eq
+from ...rtl.util import const_function, field_bits, fields_eq, replica
 
 __all__ = ["PQEngine"]
 
@@ -101,7 +101,7 @@ class PQEngine(wiring.Component):
 
         # -- datapath blocks: what travels with a beat is each block's tag ---------------------
         code_tag = data.StructLayout({"g": g_bits, "last_group": 1, "bank": 1})
-        m.submodules.encoder = enc = Encoder(cfg, tag=code_tag)
+        m.submodules.encoder = enc = Encoder(cfg, tag=code_tag, x_copies=True)
         m.submodules.codebook = cb = CodebookMemory(cfg, tag=enc.in_layout, family=self.family)
         m.submodules.accumulator = acc = Accumulator.for_engine(cfg)
         m.submodules.tables = tables = TableBanks(cfg, tag=acc.in_layout, family=self.family)
@@ -164,9 +164,18 @@ class PQEngine(wiring.Component):
                     "tag": {"g": ia.outer, "last_group": ia.at_last_outer, "bank": ia.bank},
                 },
             ),
+        ]
+        early = cb.early_tag(m, short=1).x
+        m.d.comb += [
             enc.i.valid.eq(cb.rd_out.valid),
             enc.i.payload.eq(cb.rd_out.payload.tag),
             enc.protos.eq(cb.rd_out.payload.data),
+            # every distance unit its own copy of its lane's subvector, in step with rd_out
+            *[
+                enc.xs[lane][kp].eq(replica(m, early[lane], f"x{lane}_{kp}"))
+                for lane in range(p.c_par)
+                for kp in range(p.k_par)
+            ],
         ]
         wiring.connect(m, enc.o, cfifo.w)
 
