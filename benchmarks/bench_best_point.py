@@ -84,8 +84,10 @@ def main():
         f"{macs['dsp'][0]:,} cycles, area {macs['dsp'][1]:,.0f} (DSP) / {macs['lut'][1]:,.0f} "
         "(logic only)"
     )
-    print("| c_par/k_par/m_par | lut_bits | cycles, 3x3 layers | area (LUT4-eq) | DP16KD | "
-          "perf/area vs DSP MAC | vs LUT MAC |")
+    print(
+        "| c_par/k_par/m_par | lut_bits | cycles, 3x3 layers | area (LUT4-eq) | DP16KD | "
+        "perf/area vs DSP MAC | vs LUT MAC |"
+    )
     print("|---|---|---|---|---|---|---|")
     today = base.par
 

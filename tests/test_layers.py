@@ -40,6 +40,7 @@ LAYERS = [
             "pqaccel.payload",
             "pqaccel.fsutil",
             "pqaccel.area",
+            "pqaccel.memmap",
             "pqaccel.board.frames",
             "pqaccel.engines",
             *_engine_parts("definitions"),

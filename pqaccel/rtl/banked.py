@@ -31,6 +31,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import pipeline
+from ..memmap import map_memory
 from . import ecp5
 from .util import delay, field_bits, read_signatures, replica
 
@@ -108,11 +109,9 @@ class BankedMemory(wiring.Component):
         """One memory ``name`` of ``depth`` words of ``shape``: ``(write port, read port)``, the
         read port addressed by ``rd_addr`` (asynchronous with :attr:`lutram`), the write port
         by ``wr_addr``.  Built for ECP5, a memory that Yosys maps to one ``DP16KD``
-        (:func:`pqaccel.estimate.map_memory`) is that block with its output register
+        (:func:`pqaccel.memmap.map_memory`) is that block with its output register
         (:class:`pqaccel.rtl.ecp5.BlockRam`: the read port's data is then registered once
         already, ``rd.registered``)."""
-        from ..estimate import map_memory
-
         width = Shape.cast(shape).width
         if (
             self.family == "ecp5"
