@@ -289,3 +289,21 @@ def test_ecp5_table_banks_are_the_same_block_rams():
     portable, ecp5 = _both_forms(cfg)
     assert ecp5["cells_by_type"].get("DP16KD") == portable["resources"]["bram"] == 4
     assert ecp5["resources"]["lutram"] == portable["resources"]["lutram"]
+
+
+@pytest.mark.parametrize("target, router", [("ecp5", "router2"), ("ice40", "router1")])
+def test_pnr_default_router_per_target(target, router, monkeypatch):
+    """Without a router named, nextpnr runs with the target's default (router2 on ECP5, where
+    it is the faster for the same Fmax; router1 on iCE40, where it reaches the higher one), and
+    the result records it."""
+    s = synth_design(SMALL, target, harness=True)
+    seen = []
+
+    def fake_run(cmd, cwd, log, progress=None, timeout_s=None):
+        seen.append(cmd)
+        return 1, "ERROR: stopped by the test\n"
+
+    monkeypatch.setattr(synth, "_run", fake_run)
+    r = synth.place_and_route(s, target)
+    assert seen and seen[0][seen[0].index("--router") + 1] == router
+    assert r["router"] == router and not r["fits"]
