@@ -17,11 +17,12 @@ stated once.  Every fan-out is split by registers that synthesis keeps apart
 
 Timing of the double buffer: a write accepted in cycle ``w`` passes the table port's register
 and ``W`` = :func:`~pqaccel.pipeline.write_stages` more, so the memory holds it from cycle
-``w + 2 + W``.  A commit is accepted at ``c >= w + 1`` and pends a cycle, so the first row on
-the committed bank issues at ``c + 2`` at the earliest; its address passes
+``w + 2 + W``.  A commit is accepted at ``c >= w + 1`` and pends two cycles
+(:class:`~pqaccel.rtl.control.BankControl`: the control registers' writes take that long), so
+the first row on the committed bank issues at ``c + 3`` at the earliest; its address passes
 ``R`` = :func:`~pqaccel.pipeline.read_address_stages` registers, so the memory reads for it in
-cycle ``c + 2 + R`` (block RAM: at the edge that ends it).  ``W = R + 1`` makes the two meet
-with none to spare: another write stage needs the swap to wait a cycle longer.
+cycle ``c + 3 + R`` (block RAM: at the edge that ends it).  ``W = R + 1`` leaves a cycle to
+spare: a memory may take one write stage more (``W = R + 2``) without the swap waiting longer.
 """
 
 from types import SimpleNamespace
