@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from pqaccel import estimate  # noqa: E402
 from pqaccel.compare import RESNET20_CONV3X3  # noqa: E402
-from pqaccel.config import LayerConfig, Parallelism  # noqa: E402
+from pqaccel.config import BITS_MAX, BITS_MIN, LayerConfig, Parallelism  # noqa: E402
 from pqaccel.dse import device_misfit  # noqa: E402
 from pqaccel.engines.mac.config import MacConfig  # noqa: E402
 from pqaccel.presets import preset  # noqa: E402
@@ -51,6 +51,11 @@ def main():
         lut_bits = [int(b) for b in args.lut_bits.split(",")]
     except ValueError:
         ap.error(f"--lut-bits must be a comma-separated list of integers, got {args.lut_bits!r}")
+    bad = [b for b in lut_bits if not BITS_MIN <= b <= BITS_MAX]
+    if bad:
+        ap.error(f"--lut-bits must be widths from {BITS_MIN} to {BITS_MAX}, got {bad[0]}")
+    if args.top < 1:
+        ap.error(f"--top must be at least 1, got {args.top}")
     base = preset("resnet20-v9k8-net")
     t0 = time.perf_counter()
     macs = {}

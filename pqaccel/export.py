@@ -38,8 +38,9 @@ def make_engine(cfg, checks=False, family=None):
     the emitted Verilog and synthesis leave them out.  ``family``: the FPGA family the
     design is for (a :data:`pqaccel.synth.TARGETS` name; None, the portable form): the MAC
     engine instantiates its multiplier primitive (:data:`pqaccel.rtl.multiplier.PRIMITIVES`),
-    the PQ engine splits a LUT-RAM codebook finer (:class:`pqaccel.rtl.codebook.CodebookMemory`);
-    the behaviour and every latency are the same."""
+    the PQ engine its table banks' block RAM primitive (:mod:`pqaccel.rtl.ecp5`) and splits a
+    LUT-RAM codebook finer (:class:`pqaccel.rtl.codebook.CodebookMemory`); the behaviour and
+    every latency are the same."""
     if not isinstance(cfg, EngineBase):
         raise TypeError(
             f"cfg must be an engine configuration (EngineConfig, MacConfig), got {cfg!r}"

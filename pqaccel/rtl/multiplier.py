@@ -36,6 +36,14 @@ class Multiplier(wiring.Component):
 
     latency = pipeline.MULTIPLY
 
+    @staticmethod
+    def primitive_for(family, kind, a_bits, b_bits):
+        """The primitive a multiplier of this ``kind`` and these operands takes when built for
+        ``family``: the family itself where it has one that fits (:data:`PRIMITIVES`), else
+        None (the behavioural form)."""
+        fits = family in PRIMITIVES and kind == "dsp" and max(a_bits, b_bits) <= PRIMITIVES[family]
+        return family if fits else None
+
     def __init__(self, a_bits, b_bits, kind="dsp", primitive=None):
         if kind not in MULTIPLIERS:
             raise ValueError(f"kind must be one of {', '.join(MULTIPLIERS)}, got {kind!r}")

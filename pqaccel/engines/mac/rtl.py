@@ -8,7 +8,7 @@ from ... import pipeline
 from .addrmap import MacAddressMap, MAC_CONTROL_REGS
 from ...rtl.accumulator import Accumulator
 from ...rtl.banked import BankedMemory
-from ...rtl.multiplier import PRIMITIVES, Multiplier
+from ...rtl.multiplier import Multiplier
 from ...rtl.control import busy_bits_for, check_bank_use, check_rows_out, engine_signature
 from ...rtl.shell import (
     CreditFIFO,
@@ -110,13 +110,7 @@ class MacEngine(wiring.Component):
         self.checks = checks
         # ``family``: the FPGA family synthesized for (None: the portable form); its multiplier
         # primitive where it takes these operands (:mod:`pqaccel.rtl.multiplier`)
-        self.primitive = (
-            family
-            if family in PRIMITIVES
-            and cfg.mult == "dsp"
-            and max(cfg.in_bits, cfg.w_bits) <= PRIMITIVES[family]
-            else None
-        )
+        self.primitive = Multiplier.primitive_for(family, cfg.mult, cfg.in_bits, cfg.w_bits)
         self.amap = MacAddressMap(cfg)
         self.pipeline = cfg.pipeline()
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
