@@ -7,7 +7,8 @@ stated once.  Every fan-out is split by registers that synthesis keeps apart
 
 * the write port (enable, address, data and the engine's extra write fields) is registered
   once for the block (:meth:`BankedMemory.write_port`), then per group of memories
-  (:meth:`BankedMemory.registered`; LUT-RAM: per lane, then per memory), then written:
+  (:meth:`BankedMemory.registered`; LUT-RAM: per lane, then per memory), then (block RAM)
+  per memory again (:meth:`BankedMemory.last_stage`), then written:
   :func:`pqaccel.pipeline.write_stages` registers, off the table port's ready path;
 * each group of memories gets its own registered copy of the read address (LUT-RAM, where a
   lane is hundreds of cells: a copy of a first register, one cycle more);
@@ -21,8 +22,10 @@ and ``W`` = :func:`~pqaccel.pipeline.write_stages` more, so the memory holds it 
 (:class:`~pqaccel.rtl.control.BankControl`: the control registers' writes take that long), so
 the first row on the committed bank issues at ``c + 3`` at the earliest; its address passes
 ``R`` = :func:`~pqaccel.pipeline.read_address_stages` registers, so the memory reads for it in
-cycle ``c + 3 + R`` (block RAM: at the edge that ends it).  ``W = R + 1`` leaves a cycle to
-spare: a memory may take one write stage more (``W = R + 2``) without the swap waiting longer.
+cycle ``c + 3 + R`` (block RAM: at the edge that ends it), and the write landed at the edge
+that ends cycle ``w + 1 + W``: ``W <= R + 2``, none to spare.  Block RAM takes ``W = R + 2``
+(a register per memory for each of its write inputs), LUT-RAM ``W = R + 1`` (its read
+address is a tree of three registers already).
 """
 
 from types import SimpleNamespace
@@ -130,10 +133,26 @@ class BankedMemory(wiring.Component):
         m.d.comb += [rd.addr.eq(rd_addr), wr.addr.eq(wr_addr)]
         return wr, rd
 
+    @staticmethod
+    def last_stage(m, name, en, addr, data):
+        """The last write stage of block-RAM memory ``name``: registers of its own for its
+        write enable ``en`` (a function of :meth:`write_port`'s registers: registered twice),
+        address ``addr`` and data ``data`` (functions of a group's :meth:`registered` copies:
+        registered once), so that no register or select drives the write inputs of several
+        block RAMs (the wide port's write select drove 16 table banks' data inputs, the ECP5
+        critical path of ``resnet20-v9k8-net``).  Returns ``(en, addr, data)`` for the memory's
+        write port."""
+        return (
+            delay(m, en, 2, f"{name}_we"),
+            replica(m, addr, f"{name}_wa"),
+            replica(m, data, f"{name}_wd"),
+        )
+
     def write_event(self, m, bank):
         """For the double buffer's checks: this block's write strobe and its ``bank``, delayed
-        by one cycle, so that they line up with read issues as the memories see them (a write
-        has one register more than a read address: :func:`pqaccel.pipeline.write_stages`)."""
+        by the registers a write has more than a read address (block RAM: two, LUT-RAM: one;
+        :func:`pqaccel.pipeline.write_stages`), so that they line up with read issues as the
+        memories see them."""
         skew = pipeline.write_stages(self.lutram) - pipeline.read_address_stages(self.lutram)
         return delay(m, self.wr_en, skew, "chk_wr"), delay(m, bank, skew, "chk_wr_bank")
 

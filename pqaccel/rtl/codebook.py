@@ -62,25 +62,26 @@ class CodebookMemory(BankedMemory):
         # and write-address registers, the read address registered per lane and then per
         # memory, the write port per lane and then per memory; block RAM: one memory per lane,
         # a slot per byte-enable group (split, narrow prototypes would take more block RAMs),
-        # the write port registered per lane.
+        # the write port registered per lane, then once more beside the memory.
         for lane in range(p.c_par):
             w_addr, w_data = self.registered(m, str(lane), w_addr=w.wr_addr, w_data=w.wr_data)
             if self.lutram:
                 self._lutram_lane(m, w, lane, w_addr, w_data)
                 continue
             (addr,) = self.read_addresses(m, [str(lane)])
+            en = Cat(w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot) for slot in range(p.k_par))
+            en, m_addr, m_data = self.last_stage(
+                m, f"mem{lane}", en, w_addr, w_data.as_value().replicate(p.k_par)
+            )
             wr, rd = self.memory(
                 m,
                 f"mem{lane}",
                 unsigned(self.vec.size * p.k_par),
                 addr,
-                w_addr,
+                m_addr,
                 granularity=self.vec.size,
             )
-            m.d.comb += wr.data.eq(w_data.as_value().replicate(p.k_par))
-            for slot in range(p.k_par):
-                en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
-                m.d.sync += wr.en[slot].eq(en)
+            m.d.comb += [wr.data.eq(m_data), wr.en.eq(en)]
             dst = Cat(self.rd_out.payload.data[lane][s] for s in range(p.k_par))
             self.read_data(m, dst, rd, f"rd_data{lane}")
         self.respond(m)

@@ -177,11 +177,13 @@ class TablePort(wiring.Component):
         # A register's check and decode (a constant table over the data word's low bits: a few
         # LUT levels) are taken from a copy of the word of their own (``w_data`` goes to every
         # memory's write port), registered twice (a wide word's bits come from all over the
-        # device), and registered again, and the write strobe per bank with them: the host's
-        # word reaches two registers before any logic, and no decode sits before a shape
-        # register's enable.  A shape register then holds its value four cycles after the
-        # write's acceptance: the first row on a committed bank issues no earlier (the commit
-        # follows the write by a cycle at least, and the swap waits two: BankControl).
+        # device; the second register a copy per check and per decode, so that no register
+        # drives the tables of several), and registered again, and the write strobe per bank
+        # with them: the host's word reaches two registers before any logic, and no decode sits
+        # before a shape register's enable.  A shape register then holds its value four cycles
+        # after the write's acceptance: the first row on a committed bank issues no earlier
+        # (the commit follows the write by a cycle at least, and the swap waits two:
+        # BankControl).
         # With a wide data word, the bits above CONTROL_BITS enter the checks as one flag (is
         # any set?), reduced from the incoming word 16 bits a register, so that no check looks
         # at the whole word in one cycle (every decode reads the low bits only).
@@ -194,7 +196,7 @@ class TablePort(wiring.Component):
                 for i in range(0, len(high), 16)
             ]
             word = Cat(word, Cat(*chunks).any())
-        word = replica(m, word, "w_control_2")
+        first = word
         is_reg = {
             r.reg: delay(m, is_control & (fields.reg == r.reg), 1, f"is_reg{r.reg}")
             for r in self.registers
@@ -206,8 +208,11 @@ class TablePort(wiring.Component):
                 name: Signal(shape, name=f"value_{name}")
                 for name, (shape, _, _) in r.fields.items()
             }
-            m.d.sync += ok.eq(r.accept(word))
-            m.d.sync += [values[name].eq(decode(word)) for name, (_, _, decode) in r.fields.items()]
+            m.d.sync += ok.eq(r.accept(replica(m, first, f"w_control_2_{i}")))
+            m.d.sync += [
+                values[name].eq(decode(replica(m, first, f"w_control_2_{i}_{name}")))
+                for name, (_, _, decode) in r.fields.items()
+            ]
             for b in range(2):
                 write = Signal(name=f"write{i}_{b}")
                 m.d.sync += write.eq(is_reg[r.reg] & (shadow == b))

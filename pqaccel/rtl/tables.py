@@ -1,6 +1,6 @@
 """Table banks: the PQ tables, one memory per (subspace lane, output lane), by prototype index."""
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import In
 
@@ -62,17 +62,16 @@ class TableBanks(BankedMemory):
             if wide:
                 w_all, w_row = self.registered(m, str(cl), w_all=w.wr_all, w_row=w.wr_row[cl])
             for ml in range(p.m_par):
-                wr, rd = self.memory(
-                    m, f"bank{cl}_{ml}", signed(self.cfg.widths.lut_bits), addr, w_addr
-                )
-                m.d.comb += wr.data.eq(w_row[ml] if wide else w_data)
+                name = f"bank{cl}_{ml}"
                 one = (w.wr_cl == cl) & (w.wr_ml == ml)
                 if wide:
-                    with m.If(~w_all):
-                        m.d.comb += wr.data.eq(w_data)
-                    m.d.sync += wr.en.eq(w.wr_en & (w.wr_all | one))
+                    en = w.wr_en & (w.wr_all | one)
+                    data_in = Mux(w_all, w_row[ml], w_data)
                 else:
-                    m.d.sync += wr.en.eq(w.wr_en & one)
+                    en, data_in = w.wr_en & one, w_data
+                en, b_addr, data_in = self.last_stage(m, name, en, w_addr, data_in)
+                wr, rd = self.memory(m, name, signed(self.cfg.widths.lut_bits), addr, b_addr)
+                m.d.comb += [wr.data.eq(data_in), wr.en.eq(en)]
                 self.read_data(m, self.rd_out.payload.data[cl][ml], rd, f"rd_data{cl}_{ml}")
         self.respond(m)
         return m

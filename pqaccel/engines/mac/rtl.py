@@ -1,6 +1,6 @@
 """The conventional multiply-accumulate engine, the baseline the PQ engine is compared with."""
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, signed, unsigned
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In
 
@@ -71,21 +71,23 @@ class WeightMemory(BankedMemory):
             w_addr, w_data = self.registered(m, str(ml), w_addr=w.wr_addr, w_data=w.wr_data)
             if wide:
                 w_all, w_row = self.registered(m, str(ml), w_all=w.wr_all, w_row=w.wr_row[ml])
+            data_in = w_data.replicate(cfg.d_par)
+            if wide:
+                data_in = Mux(w_all, w_row.as_value(), data_in)
+            en = Cat(
+                w.wr_en & ((w.wr_all | one) if wide else one)
+                for one in ((w.wr_ml == ml) & (w.wr_dl == dl) for dl in range(cfg.d_par))
+            )
+            en, m_addr, data_in = self.last_stage(m, f"mem{ml}", en, w_addr, data_in)
             wr, rd = self.memory(
                 m,
                 f"mem{ml}",
                 unsigned(cfg.d_par * cfg.w_bits),
                 addrs[ml],
-                w_addr,
+                m_addr,
                 granularity=cfg.w_bits,
             )
-            m.d.comb += wr.data.eq(w_data.replicate(cfg.d_par))
-            if wide:
-                with m.If(w_all):
-                    m.d.comb += wr.data.eq(w_row.as_value())
-            for dl in range(cfg.d_par):
-                one = (w.wr_ml == ml) & (w.wr_dl == dl)
-                m.d.sync += wr.en[dl].eq(w.wr_en & ((w.wr_all | one) if wide else one))
+            m.d.comb += [wr.data.eq(data_in), wr.en.eq(en)]
             self.read_data(m, self.rd_out.payload.data[ml], rd, f"rd_data{ml}")
         self.respond(m)
         return m
