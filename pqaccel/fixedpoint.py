@@ -239,22 +239,47 @@ MULTIPLIERS = ("dsp", "lut")
 def multiply_hdl(a, b, kind="dsp"):
     """``a * b`` of two signed Amaranth values, built as ``kind`` (:data:`MULTIPLIERS`).
 
-    ``lut``: one partial product per bit of ``b`` (``a << i`` where the bit is set), the sign
-    bit's subtracted (two's complement: ``b = -b[n-1] 2^(n-1) + sum b[i] 2^i``), summed: the same
-    value, as adders that synthesis keeps in LUTs and carry chains."""
-    from amaranth.hdl import Mux
-
+    ``lut``: the partial products of :func:`partial_products_hdl` summed: the same value, as
+    adders that synthesis keeps in LUTs and carry chains."""
     if kind == "dsp":
         return a * b
     if kind != "lut":
         raise ValueError(f"multiplier must be one of {', '.join(MULTIPLIERS)}, got {kind!r}")
+    (total,) = partial_products_hdl(a, b, 1)
+    return total
+
+
+def partial_products_hdl(a, b, groups):
+    """``a * b`` (signed Amaranth values) as ``groups`` partial sums that add up to it: one
+    partial product per bit of ``b`` (``a << i`` where the bit is set; the sign bit's
+    subtracted, two's complement: ``b = -b[n-1] 2^(n-1) + sum b[i] 2^i``), the bits of ``b``
+    split into ``groups`` runs of consecutive bits, each run summed as a balanced tree of
+    adders (``ceil(log2(run))`` adders deep, not a chain), the sign bit's product subtracted at
+    its leaf."""
+    from amaranth.hdl import Mux
+
     n = len(b)
     a = a.as_signed()
-    terms = [Mux(b[i], a << i, 0) for i in range(n - 1)]
-    total = terms[0] if terms else 0
-    for t in terms[1:]:
-        total = total + t
-    return total - Mux(b[n - 1], a << (n - 1), 0)
+    terms = [(Mux(b[i], a << i, 0), i < n - 1) for i in range(n)]
+    size = -(-n // groups)
+    sums = []
+    for g in range(groups):
+        run = terms[g * size : (g + 1) * size]
+        while len(run) > 1:
+            pairs = [run[i : i + 2] for i in range(0, len(run), 2)]
+            run = [_add_signed_terms(*pair) if len(pair) == 2 else pair[0] for pair in pairs]
+        if run:
+            value, positive = run[0]
+            sums.append(value if positive else -value)
+    return sums
+
+
+def _add_signed_terms(x, y):
+    """The sum of two ``(value, positive)`` terms, as one adder or subtractor."""
+    (xv, xp), (yv, yp) = x, y
+    if xp == yp:
+        return xv + yv, xp
+    return (xv - yv, True) if xp else (yv - xv, True)
 
 
 def as_int_array(name, a, ndim):

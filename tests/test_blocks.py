@@ -382,3 +382,38 @@ def test_lut_multiplier_is_exact(a_bits, b_bits):
     sim.add_testbench(bench)
     sim.run()
     assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("kind", ["dsp", "lut"])
+@pytest.mark.parametrize("a_bits, b_bits", [(6, 5), (4, 1), (3, 2), (4, 7)])
+def test_multiplier_is_exact_after_its_latency(kind, a_bits, b_bits):
+    """rtl.Multiplier (from logic: operands, two partial sums, their sum; else the ``*``
+    operator) gives a * b of the operands of Multiplier.latency clock edges earlier, every pair
+    of signed operands streamed one a cycle."""
+    from amaranth.sim import Simulator
+    from pqaccel.rtl.multiplier import Multiplier
+
+    dut = Multiplier(a_bits, b_bits, kind)
+    pairs = [
+        (x, y)
+        for x in range(-(1 << (a_bits - 1)), 1 << (a_bits - 1))
+        for y in range(-(1 << (b_bits - 1)), 1 << (b_bits - 1))
+    ]
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    bad = []
+
+    async def bench(ctx):
+        for i in range(len(pairs) + dut.latency):
+            if i < len(pairs):
+                ctx.set(dut.a, pairs[i][0])
+                ctx.set(dut.b, pairs[i][1])
+            if i >= dut.latency:
+                x, y = pairs[i - dut.latency]
+                if ctx.get(dut.p) != x * y:
+                    bad.append((x, y, ctx.get(dut.p)))
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]

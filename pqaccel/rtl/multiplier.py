@@ -6,7 +6,8 @@ the block (DSP blocks stand in columns: the route from one to the adder tree was
 path). The first two register levels are the ones a DSP block has inside it: built for ECP5
 (``primitive="ecp5"``) the multiplier is a ``MULT18X18D`` whose input and output registers hold
 them (:func:`pqaccel.rtl.ecp5.mult18x18d`; its simulation model is in
-:data:`pqaccel.rtl.ecp5.MODELS`).
+:data:`pqaccel.rtl.ecp5.MODELS`).  Built from logic (``kind="lut"``), the same three register
+levels split the adder tree: operands, two partial sums, their sum.
 """
 
 from amaranth.hdl import Module, Signal, signed
@@ -14,7 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import pipeline
-from ..fixedpoint import MULTIPLIERS, multiply_hdl
+from ..fixedpoint import MULTIPLIERS, multiply_hdl, partial_products_hdl
 from . import ecp5
 
 __all__ = ["Multiplier", "PRIMITIVES"]
@@ -77,5 +78,17 @@ class Multiplier(wiring.Component):
             return m
         a = Signal.like(self.a, name="a_r", reset_less=True)
         b = Signal.like(self.b, name="b_r", reset_less=True)
-        m.d.sync += [a.eq(self.a), b.eq(self.b), product.eq(multiply_hdl(a, b, self.kind))]
+        m.d.sync += [a.eq(self.a), b.eq(self.b)]
+        if self.kind == "dsp":
+            m.d.sync += product.eq(multiply_hdl(a, b, self.kind))
+            return m
+        # from logic, the product's two registers split its adder tree instead: two partial
+        # sums (half the bits of ``b`` each), then their sum (the same latency; one register
+        # after a whole tree of carry chains set the ECP5 Fmax of the logic MAC)
+        halves = partial_products_hdl(a, b, 2)
+        regs = [Signal(signed(self.p_bits), name=f"half{i}", reset_less=True) for i in range(2)]
+        m.d.sync += [r.eq(h) for r, h in zip(regs, halves)]
+        if len(halves) == 1:
+            m.d.comb += regs[1].eq(0)
+        m.d.comb += product.eq(regs[0] + regs[1])
         return m
