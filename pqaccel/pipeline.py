@@ -63,9 +63,9 @@ def read_address_stages(lutram):
 def write_stages(lutram):
     """Registers on a table-port write between the table port's own register and the memory:
     one per level of the fan-out (the block, then groups of memories, then, block RAM, each
-    memory; LUT-RAM, hundreds of cells a lane, per lane, per slot, per memory).  At most two
+    memory; LUT-RAM, hundreds of cells a lane, per lane, per slot, per memory).  At most three
     more than :func:`read_address_stages`: the double buffer lets a row read a committed bank
-    three cycles after the commit, and the writes before it must be in place
+    four cycles after the commit, and the writes before it must be in place
     (:mod:`pqaccel.rtl.banked`).  Block RAM: 3; LUT-RAM: 4."""
     return read_address_stages(lutram) + (1 if lutram else 2)
 

@@ -417,3 +417,38 @@ def test_multiplier_is_exact_after_its_latency(kind, a_bits, b_bits):
     sim.add_testbench(bench)
     sim.run()
     assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("max_value, par", [(1, 1), (2, 3), (13, 4), (576, 9)])
+def test_const_table_in_two_stages_matches_its_function(max_value, par):
+    """rtl.util.ConstTable: registered (two stages: tables of the index's low half, then a
+    select by the high half) gives func(value) two clock edges after value, for every value in
+    range streamed one a cycle; as a value it gives the same at once."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+    from pqaccel.rtl.util import const_function
+
+    func = lambda n: max(0, -(-n // par) - 1)  # noqa: E731  (a count's last index)
+    value = Signal(12)
+    m = Module()
+    table = const_function(value, func, max_value)
+    now = Signal(table.shape())
+    m.d.comb += now.eq(table)
+    later = table.registered(m, "later")
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    bad = []
+
+    async def bench(ctx):
+        for i in range(max_value + 3):
+            if i <= max_value:
+                ctx.set(value, i)
+                if ctx.get(now) != func(i):
+                    bad.append(("now", i, ctx.get(now)))
+            if i >= 2 and ctx.get(later) != func(i - 2):
+                bad.append(("later", i - 2, ctx.get(later)))
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]

@@ -101,7 +101,7 @@ def test_table_port_shape_registers_and_commit():
         await write(ctx, port, ctl("m"), 5)  # 5 outputs, 2 a beat: last_mt = 2
         await write(ctx, port, ctl("requant"), 3 | (1 << CFG.requant.shift_bits))
         await write(ctx, port, ctl("requant"), 6)  # shift beyond 5: ignored
-        await ctx.tick().repeat(2)  # a shape write lands four cycles after its acceptance
+        await ctx.tick().repeat(3)  # a shape write lands five cycles after its acceptance
         s1, s0 = ctx.get(port.shape[1]), ctx.get(port.shape[0])
         log["shadow"] = (s1.last_g, s1.last_mt, s1.shift, s1.relu)
         log["active_untouched"] = (s0.last_g, s0.last_mt, s0.shift, s0.relu)

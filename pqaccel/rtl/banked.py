@@ -18,14 +18,15 @@ stated once.  Every fan-out is split by registers that synthesis keeps apart
 
 Timing of the double buffer: a write accepted in cycle ``w`` passes the table port's register
 and ``W`` = :func:`~pqaccel.pipeline.write_stages` more, so the memory holds it from cycle
-``w + 2 + W``.  A commit is accepted at ``c >= w + 1`` and pends two cycles
-(:class:`~pqaccel.rtl.control.BankControl`: the control registers' writes take that long), so
-the first row on the committed bank issues at ``c + 3`` at the earliest; its address passes
-``R`` = :func:`~pqaccel.pipeline.read_address_stages` registers, so the memory reads for it in
-cycle ``c + 3 + R`` (block RAM: at the edge that ends it), and the write landed at the edge
-that ends cycle ``w + 1 + W``: ``W <= R + 2``, none to spare.  Block RAM takes ``W = R + 2``
-(a register per memory for each of its write inputs), LUT-RAM ``W = R + 1`` (its read
-address is a tree of three registers already).
+``w + 2 + W``.  A commit is accepted at ``c >= w + 1`` and pends until the control registers'
+writes before it have landed (:class:`~pqaccel.rtl.control.BankControl`, with
+:data:`~pqaccel.rtl.shell.CONTROL_LATENCY` = 5), so the first row on the committed bank issues
+at ``c + 4`` at the earliest; its address passes ``R`` =
+:func:`~pqaccel.pipeline.read_address_stages` registers, so the memory reads for it in cycle
+``c + 4 + R`` (block RAM: at the edge that ends it), and the write landed at the edge that ends
+cycle ``w + 1 + W``: ``W <= R + 3``.  Block RAM takes ``W = R + 2`` (a register per memory for
+each of its write inputs), LUT-RAM ``W = R + 1`` (its read address is a tree of three
+registers already).
 """
 
 from types import SimpleNamespace

@@ -48,9 +48,11 @@ class BankControl(wiring.Component):
     Outputs: ``active`` (bank for new rows; writes go to the other), ``pending``, ``wr_ready``
     (the shadow bank may be written: no commit pending and no row in flight uses it).
 
-    A pending commit swaps the banks at the next ``row_start`` from the second cycle after it
-    was accepted on (the control registers' writes before it take four cycles to land:
-    :class:`pqaccel.rtl.shell.TablePort`); the issuing stage holds back new rows meanwhile
+    A pending commit swaps the banks at the next ``row_start`` from the ``write_latency - 2``-th
+    cycle after it was accepted on: the control registers' writes before it take
+    ``write_latency`` cycles to land (:data:`pqaccel.rtl.shell.CONTROL_LATENCY`), and the first
+    row on the committed bank issues ``write_latency - 1`` cycles after the commit at the
+    earliest, when they have; the issuing stage holds back new rows meanwhile
     (``pending & row_start``), so every row reads one bank from start to end.
     ``busy_bits`` must hold the most rows that can be in flight (the engine derives it from its
     pipeline); with ``checks`` the simulator asserts that the counts never wrap and that no
@@ -66,8 +68,11 @@ class BankControl(wiring.Component):
     pending: Out(1)
     wr_ready: Out(1)
 
-    def __init__(self, busy_bits, checks=False):
+    def __init__(self, busy_bits, write_latency=4, checks=False):
+        if write_latency < 4:
+            raise ValueError(f"write_latency must be at least 4, got {write_latency}")
         self.busy_bits = busy_bits
+        self.write_latency = write_latency
         self.checks = checks
         super().__init__()
 
@@ -75,12 +80,14 @@ class BankControl(wiring.Component):
         m = Module()
         busy = [Signal(self.busy_bits, name=f"busy{b}") for b in range(2)]
         m.d.comb += self.wr_ready.eq(~self.pending & (Mux(self.active, busy[0], busy[1]) == 0))
-        aged = Signal()  # pending for a cycle already
-        m.d.sync += aged.eq(self.pending)
+        # ages[i]: pending for i + 1 cycles already
+        ages = [Signal(name=f"aged{i}") for i in range(self.write_latency - 3)]
+        m.d.sync += [a.eq(prev) for a, prev in zip(ages, [self.pending] + ages[:-1])]
         with m.If(self.commit):
             m.d.sync += self.pending.eq(1)
-        with m.If(self.pending & aged & self.row_start):
-            m.d.sync += [self.active.eq(~self.active), self.pending.eq(0), aged.eq(0)]
+        with m.If(self.pending & ages[-1] & self.row_start):
+            m.d.sync += [self.active.eq(~self.active), self.pending.eq(0)]
+            m.d.sync += [a.eq(0) for a in ages]
         # A row that begins is counted a cycle later, off the issue logic's critical path.  That
         # is early enough: the row's bank is the active one, and the banks cannot swap in the
         # cycle after a row begins unless that row has already issued everything, in which case

@@ -18,9 +18,10 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .control import BankControl, WritePortSignature, in_range, last_index
-from .util import delay, field_bits, replica
+from .util import ConstTable, delay, field_bits, replica
 
 __all__ = [
+    "CONTROL_LATENCY",
     "WritePortSignature",
     "BankUseSignature",
     "ControlRegister",
@@ -38,6 +39,11 @@ __all__ = [
 #: Low bits of the data word that the control registers' checks and decodes read in full; the
 #: rest of a wider word only decides, all zero or not, whether a value is in range.
 CONTROL_BITS = 32
+
+#: Clock edges from a control-register write's acceptance until its shape register holds the
+#: new value (:class:`TablePort`): the word registered twice, the decode in two stages, the
+#: shape register.  :class:`pqaccel.rtl.control.BankControl` holds a bank swap back this long.
+CONTROL_LATENCY = 5
 
 
 class BankUseSignature(wiring.Signature):
@@ -103,6 +109,19 @@ def requant_register(reg, requant):
     )
 
 
+def decoded(m, value, shape, name):
+    """A control field's decode ``value`` two clock edges later as ``value_<name>`` of
+    ``shape``: a :class:`pqaccel.rtl.util.ConstTable` in its two register stages, anything
+    else (slices of the word) registered twice."""
+    if isinstance(value, ConstTable):
+        out = value.registered(m, f"value_{name}")
+    else:
+        out = delay(m, value, 2, f"value_{name}", reset_less=True)
+    res = Signal(shape, name=f"value_{name}_s")
+    m.d.comb += res.eq(out)
+    return res
+
+
 class TablePort(wiring.Component):
     """The host side of an engine (see the module docstring).
 
@@ -150,7 +169,9 @@ class TablePort(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         amap = self.amap
-        m.submodules.banks = banks = BankControl(self.busy_bits, checks=self.checks)
+        m.submodules.banks = banks = BankControl(
+            self.busy_bits, CONTROL_LATENCY, checks=self.checks
+        )
         m.d.comb += [
             self.wr.ready.eq(banks.wr_ready),
             self.active.eq(banks.active),
@@ -174,16 +195,17 @@ class TablePort(wiring.Component):
             self.w_data.eq(self.wr.data),
         ]
 
-        # A register's check and decode (a constant table over the data word's low bits: a few
-        # LUT levels) are taken from a copy of the word of their own (``w_data`` goes to every
-        # memory's write port), registered twice (a wide word's bits come from all over the
-        # device; the second register a copy per check and per decode, so that no register
-        # drives the tables of several), and registered again, and the write strobe per bank
-        # with them: the host's word reaches two registers before any logic, and no decode sits
-        # before a shape register's enable.  A shape register then holds its value four cycles
-        # after the write's acceptance: the first row on a committed bank issues no earlier
-        # (the commit follows the write by a cycle at least, and the swap waits two:
-        # BankControl).
+        # A register's check and decode (a constant table over the data word's low bits,
+        # :class:`pqaccel.rtl.util.ConstTable`) are taken from a copy of the word of their own
+        # (``w_data`` goes to every memory's write port), registered twice (a wide word's bits
+        # come from all over the device; the second register a copy per check and per decode,
+        # so that no register drives the tables of several), then the decode in two register
+        # stages (one LUT level or two each), the check registered twice beside it, and the
+        # write strobe per bank with them: the host's word reaches two registers before any
+        # logic, and no decode sits before a shape register's enable.  A shape register then
+        # holds its value :data:`CONTROL_LATENCY` cycles after the write's acceptance: the
+        # first row on a committed bank issues no earlier (the commit follows the write by a
+        # cycle at least, and BankControl holds the swap back for that).
         # With a wide data word, the bits above CONTROL_BITS enter the checks as one flag (is
         # any set?), reduced from the incoming word 16 bits a register, so that no check looks
         # at the whole word in one cycle (every decode reads the low bits only).
@@ -196,23 +218,17 @@ class TablePort(wiring.Component):
                 for i in range(0, len(high), 16)
             ]
             word = Cat(word, Cat(*chunks).any())
-        first = word
         is_reg = {
-            r.reg: delay(m, is_control & (fields.reg == r.reg), 1, f"is_reg{r.reg}")
+            r.reg: delay(m, is_control & (fields.reg == r.reg), 2, f"is_reg{r.reg}")
             for r in self.registers
         }
-        shadow = delay(m, self.shadow, 1, "w_control_bank")
+        shadow = delay(m, self.shadow, 2, "w_control_bank")
         for i, r in enumerate(self.registers):
-            ok = Signal(name=f"accept{i}")
+            ok = delay(m, r.accept(replica(m, word, f"w_control_2_{i}")), 2, f"accept{i}")
             values = {
-                name: Signal(shape, name=f"value_{name}")
-                for name, (shape, _, _) in r.fields.items()
+                name: decoded(m, decode(replica(m, word, f"w_control_2_{i}_{name}")), shape, name)
+                for name, (shape, _, decode) in r.fields.items()
             }
-            m.d.sync += ok.eq(r.accept(replica(m, first, f"w_control_2_{i}")))
-            m.d.sync += [
-                values[name].eq(decode(replica(m, first, f"w_control_2_{i}_{name}")))
-                for name, (_, _, decode) in r.fields.items()
-            ]
             for b in range(2):
                 write = Signal(name=f"write{i}_{b}")
                 m.d.sync += write.eq(is_reg[r.reg] & (shadow == b))

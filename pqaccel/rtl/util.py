@@ -1,6 +1,6 @@
 """Small helpers shared by the blocks."""
 
-from amaranth.hdl import Array, Const, Signal, unsigned
+from amaranth.hdl import Array, Const, Signal, ValueCastable, unsigned
 from amaranth.lib import data, stream
 
 from ..fixedpoint import field_bits, tree_levels
@@ -14,6 +14,7 @@ __all__ = [
     "field_bits",
     "tree_levels",
     "const_function",
+    "ConstTable",
     "read_signatures",
     "fields_eq",
 ]
@@ -63,12 +64,53 @@ def const_function(value, func, max_value):
     (a few LUT levels) instead of an arithmetic circuit such as a divider.
 
     ``value`` may be wider; only its low ``max_value.bit_length()`` bits are looked at, so the
-    caller must check the range.
+    caller must check the range.  The result is a :class:`ConstTable`: a value, or built in two
+    register stages by :meth:`ConstTable.registered`.
     """
-    results = [func(v) for v in range(max_value + 1)]
-    shape = unsigned(max(1, max(results).bit_length()))
-    table = Array(Const(r, shape) for r in results)
-    return table[value[: max(1, max_value.bit_length())]]
+    return ConstTable(value, func, max_value)
+
+
+class ConstTable(ValueCastable):
+    """``func(value)`` for ``0 <= value <= max_value`` (:func:`const_function`): usable as a
+    value (a table over ``value``'s low bits, a few LUT levels), or :meth:`registered`."""
+
+    def __init__(self, value, func, max_value):
+        self.bits = max(1, max_value.bit_length())
+        self.results = [func(v) for v in range(max_value + 1)]
+        self._shape = unsigned(max(1, max(self.results).bit_length()))
+        self.index = value[: self.bits]
+
+    def _table(self, index, results):
+        return Array(Const(r, self._shape) for r in results)[index]
+
+    def as_value(self):
+        return self._table(self.index, self.results)
+
+    def shape(self):
+        return self._shape
+
+    def registered(self, m, name):
+        """The table two clock edges later, one LUT level or two a stage: for each value of the
+        index's high half, the table of its low half, registered beside the high half; then the
+        high half selects among them (a multiplexer), registered as ``name``.  (One table over
+        the whole index, 10 bits for ResNet20's 576 inputs, was five LUT levels and the ECP5
+        critical path of the MAC network engine.)"""
+        lo_bits = self.bits - self.bits // 2
+        lo, hi = self.index[:lo_bits], self.index[lo_bits:]
+        parts = []
+        for h in range(1 << (self.bits - lo_bits)):
+            sub = self.results[h << lo_bits : (h + 1) << lo_bits]
+            sub += [0] * ((1 << lo_bits) - len(sub))  # past max_value: never selected
+            part = Signal(self._shape, name=f"{name}_h{h}", reset_less=True)
+            m.d.sync += part.eq(self._table(lo, sub))
+            parts.append(part)
+        out = Signal(self._shape, name=name, reset_less=True)
+        if len(parts) == 1:
+            m.d.sync += out.eq(parts[0])
+            return out
+        hi_r = Signal(len(hi), name=f"{name}_hi", reset_less=True)
+        m.d.sync += [hi_r.eq(hi), out.eq(Array(parts)[hi_r])]
+        return out
 
 
 def read_signatures(addr_shape, data_shape, tag):
