@@ -1,5 +1,7 @@
 """Small helpers shared by the blocks."""
 
+import math
+
 from amaranth.hdl import Array, Const, Signal, ValueCastable, unsigned
 from amaranth.lib import data, stream
 
@@ -11,6 +13,7 @@ __all__ = [
     "replica",
     "delay",
     "delay_copies",
+    "replica_tree",
     "field_bits",
     "tree_levels",
     "const_function",
@@ -57,6 +60,17 @@ def delay_copies(m, value, cycles, name, copies, reset=False):
         return [value] * copies
     shared = delay(m, value, cycles - 1, name)
     return [replica(m, shared, f"{name}_c{i}", reset=reset) for i in range(copies)]
+
+
+def replica_tree(m, value, name, copies):
+    """``copies`` registered copies of ``value``, two clock edges after it, as a tree of
+    :func:`replica` registers: a first level of ``ceil(sqrt(copies))`` copies, each driving a
+    group of the second (one register driving copies spread over the device is a long net
+    whatever its loads)."""
+    groups = max(1, math.isqrt(copies - 1) + 1) if copies > 1 else 1
+    size = -(-copies // groups)
+    first = [replica(m, value, f"{name}_g{g}") for g in range(groups)]
+    return [replica(m, first[i // size], f"{name}{i}") for i in range(copies)]
 
 
 def const_function(value, func, max_value):

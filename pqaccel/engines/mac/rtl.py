@@ -18,7 +18,7 @@ from ...rtl.shell import (
     credit_gate,
     requant_register,
 )
-from ...rtl.util import delay, field_bits, fields_eq, replica
+from ...rtl.util import delay, field_bits, fields_eq, replica_tree
 
 __all__ = ["MacEngine", "WeightMemory"]
 
@@ -217,11 +217,14 @@ class MacEngine(wiring.Component):
         # -- multipliers (operands and product registered), accumulator, output FIFO ----------
         got = wm.rd_out.payload
         # Each output lane gets its own copy of the inputs, in step with the weights' two
-        # registers after the block RAM; every multiplier registers its operands (inside the
-        # DSP block with a primitive), so each copy's bits reach one multiplier.
-        early = wm.early_tag(m, short=1)
+        # registers after the block RAM, from a tree of copies (a copy per group of lanes, then
+        # per lane: one register drove the 16 lanes' copies over the DSP columns, the ECP5
+        # critical path); every multiplier registers its operands (inside the DSP block with a
+        # primitive), so each copy's bits reach one multiplier.
+        early = wm.early_tag(m, short=2)
+        x_lanes = replica_tree(m, early.x, "x", cfg.m_par)
         for ml in range(cfg.m_par):
-            x_lane = replica(m, early.x, f"x{ml}")
+            x_lane = x_lanes[ml]
             for dl in range(cfg.d_par):
                 mul = Multiplier(cfg.in_bits, cfg.w_bits, cfg.mult, self.primitive)
                 m.submodules[f"mul{dl}_{ml}"] = mul
