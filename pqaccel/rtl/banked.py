@@ -137,14 +137,14 @@ class BankedMemory(wiring.Component):
     @staticmethod
     def last_stage(m, name, en, addr, data):
         """The last write stage of block-RAM memory ``name``: registers of its own for its
-        write enable ``en`` (a function of :meth:`write_port`'s registers: registered twice),
-        address ``addr`` and data ``data`` (functions of a group's :meth:`registered` copies:
-        registered once), so that no register or select drives the write inputs of several
-        block RAMs (the wide port's write select drove 16 table banks' data inputs, the ECP5
-        critical path of ``resnet20-v9k8-net``).  Returns ``(en, addr, data)`` for the memory's
-        write port."""
+        write enable ``en``, address ``addr`` and data ``data`` (functions of a group's
+        :meth:`registered` copies, the enable's decode too), so that no register or select
+        drives the write inputs of several block RAMs (the wide port's write select drove 16
+        table banks' data inputs, and one register of the write lane 144 enables, the ECP5
+        critical paths of ``resnet20-v9k8-net``).  Returns ``(en, addr, data)`` for the
+        memory's write port."""
         return (
-            delay(m, en, 2, f"{name}_we"),
+            replica(m, en, f"{name}_we", reset=True),
             replica(m, addr, f"{name}_wa"),
             replica(m, data, f"{name}_wd"),
         )

@@ -1,5 +1,7 @@
 """Codebook memory: per subspace lane, the prototypes of every subspace group, double-buffered."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In
@@ -64,12 +66,21 @@ class CodebookMemory(BankedMemory):
         # a slot per byte-enable group (split, narrow prototypes would take more block RAMs),
         # the write port registered per lane, then once more beside the memory.
         for lane in range(p.c_par):
-            w_addr, w_data = self.registered(m, str(lane), w_addr=w.wr_addr, w_data=w.wr_data)
+            w_addr, w_data, w_en, w_lane, w_slot = self.registered(
+                m,
+                str(lane),
+                w_addr=w.wr_addr,
+                w_data=w.wr_data,
+                w_en=w.wr_en,
+                w_lane=w.wr_lane,
+                w_slot=w.wr_slot,
+            )
+            group = SimpleNamespace(wr_en=w_en, wr_lane=w_lane, wr_slot=w_slot)
             if self.lutram:
-                self._lutram_lane(m, w, lane, w_addr, w_data)
+                self._lutram_lane(m, group, lane, w_addr, w_data)
                 continue
             (addr,) = self.read_addresses(m, [str(lane)])
-            en = Cat(w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot) for slot in range(p.k_par))
+            en = Cat(w_en & (w_lane == lane) & (w_slot == slot) for slot in range(p.k_par))
             en, m_addr, m_data = self.last_stage(
                 m, f"mem{lane}", en, w_addr, w_data.as_value().replicate(p.k_par)
             )
@@ -109,7 +120,7 @@ class CodebookMemory(BankedMemory):
         elem = self.vec.elem_shape.width
         for slot in range(self.cfg.par.k_par):
             en = w.wr_en & (w.wr_lane == lane) & (w.wr_slot == slot)
-            en = delay(m, en, 2, f"en{lane}_{slot}")
+            en = delay(m, en, 1, f"en{lane}_{slot}")
             s_addr, s_data = self.registered(m, f"{lane}_{slot}", w_addr=w_addr, w_data=w_data)
             (s_data,) = self.registered(m, f"{lane}_{slot}_d", w_data=s_data)
             for i, piece in enumerate(pieces):

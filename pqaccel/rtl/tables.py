@@ -58,17 +58,25 @@ class TableBanks(BankedMemory):
         wide = self.cfg.wide_port
         for cl in range(p.c_par):
             (addr,) = self.read_addresses(m, [str(cl)], lane=cl)
-            w_addr, w_data = self.registered(m, str(cl), w_addr=w.wr_addr, w_data=w.wr_data)
+            w_addr, w_data, w_en, w_cl, w_ml = self.registered(
+                m,
+                str(cl),
+                w_addr=w.wr_addr,
+                w_data=w.wr_data,
+                w_en=w.wr_en,
+                w_cl=w.wr_cl,
+                w_ml=w.wr_ml,
+            )
             if wide:
                 w_all, w_row = self.registered(m, str(cl), w_all=w.wr_all, w_row=w.wr_row[cl])
             for ml in range(p.m_par):
                 name = f"bank{cl}_{ml}"
-                one = (w.wr_cl == cl) & (w.wr_ml == ml)
+                one = (w_cl == cl) & (w_ml == ml)
                 if wide:
-                    en = w.wr_en & (w.wr_all | one)
+                    en = w_en & (w_all | one)
                     data_in = Mux(w_all, w_row[ml], w_data)
                 else:
-                    en, data_in = w.wr_en & one, w_data
+                    en, data_in = w_en & one, w_data
                 en, b_addr, data_in = self.last_stage(m, name, en, w_addr, data_in)
                 wr, rd = self.memory(m, name, signed(self.cfg.widths.lut_bits), addr, b_addr)
                 m.d.comb += [wr.data.eq(data_in), wr.en.eq(en)]
