@@ -93,6 +93,17 @@ class BankedMemory(wiring.Component):
         (:func:`replica`)."""
         return [replica(m, s, name + group) for name, s in signals.items()]
 
+    def group_port(self, m, w, group):
+        """The fields of :meth:`write_port` ``w`` that every memory reads (all but the wide
+        port's per-lane ``wr_row``), registered for one ``group`` of memories (a name suffix):
+        a namespace of the same names, from which the group decodes its write enables."""
+        names = [n for n in vars(w) if n != "wr_row"]
+        return SimpleNamespace(
+            **dict(
+                zip(names, self.registered(m, group, **{f"w_{n[3:]}": vars(w)[n] for n in names}))
+            )
+        )
+
     def read_addresses(self, m, groups, lane=None, parent=None):
         """The read address (``rd.payload.addr[lane]`` with ``addr_lanes``) for each of
         ``groups`` (name suffixes) of memories, each group's own register; with :attr:`lutram`

@@ -1,7 +1,5 @@
 """Codebook memory: per subspace lane, the prototypes of every subspace group, double-buffered."""
 
-from types import SimpleNamespace
-
 from amaranth.hdl import Cat, Module, signed, unsigned
 from amaranth.lib import data
 from amaranth.lib.wiring import In
@@ -66,21 +64,13 @@ class CodebookMemory(BankedMemory):
         # a slot per byte-enable group (split, narrow prototypes would take more block RAMs),
         # the write port registered per lane, then once more beside the memory.
         for lane in range(p.c_par):
-            w_addr, w_data, w_en, w_lane, w_slot = self.registered(
-                m,
-                str(lane),
-                w_addr=w.wr_addr,
-                w_data=w.wr_data,
-                w_en=w.wr_en,
-                w_lane=w.wr_lane,
-                w_slot=w.wr_slot,
-            )
-            group = SimpleNamespace(wr_en=w_en, wr_lane=w_lane, wr_slot=w_slot)
+            g = self.group_port(m, w, str(lane))
+            w_addr, w_data = g.wr_addr, g.wr_data
             if self.lutram:
-                self._lutram_lane(m, group, lane, w_addr, w_data)
+                self._lutram_lane(m, g, lane, w_addr, w_data)
                 continue
             (addr,) = self.read_addresses(m, [str(lane)])
-            en = Cat(w_en & (w_lane == lane) & (w_slot == slot) for slot in range(p.k_par))
+            en = Cat(g.wr_en & (g.wr_lane == lane) & (g.wr_slot == slot) for slot in range(p.k_par))
             en, m_addr, m_data = self.last_stage(
                 m, f"mem{lane}", en, w_addr, w_data.as_value().replicate(p.k_par)
             )

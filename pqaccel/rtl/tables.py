@@ -58,26 +58,18 @@ class TableBanks(BankedMemory):
         wide = self.cfg.wide_port
         for cl in range(p.c_par):
             (addr,) = self.read_addresses(m, [str(cl)], lane=cl)
-            w_addr, w_data, w_en, w_cl, w_ml = self.registered(
-                m,
-                str(cl),
-                w_addr=w.wr_addr,
-                w_data=w.wr_data,
-                w_en=w.wr_en,
-                w_cl=w.wr_cl,
-                w_ml=w.wr_ml,
-            )
+            g = self.group_port(m, w, str(cl))
             if wide:
-                w_all, w_row = self.registered(m, str(cl), w_all=w.wr_all, w_row=w.wr_row[cl])
+                (w_row,) = self.registered(m, str(cl), w_row=w.wr_row[cl])
             for ml in range(p.m_par):
                 name = f"bank{cl}_{ml}"
-                one = (w_cl == cl) & (w_ml == ml)
+                one = (g.wr_cl == cl) & (g.wr_ml == ml)
                 if wide:
-                    en = w_en & (w_all | one)
-                    data_in = Mux(w_all, w_row[ml], w_data)
+                    en = g.wr_en & (g.wr_all | one)
+                    data_in = Mux(g.wr_all, w_row[ml], g.wr_data)
                 else:
-                    en, data_in = w_en & one, w_data
-                en, b_addr, data_in = self.last_stage(m, name, en, w_addr, data_in)
+                    en, data_in = g.wr_en & one, g.wr_data
+                en, b_addr, data_in = self.last_stage(m, name, en, g.wr_addr, data_in)
                 wr, rd = self.memory(m, name, signed(self.cfg.widths.lut_bits), addr, b_addr)
                 m.d.comb += [wr.data.eq(data_in), wr.en.eq(en)]
                 self.read_data(m, self.rd_out.payload.data[cl][ml], rd, f"rd_data{cl}_{ml}")

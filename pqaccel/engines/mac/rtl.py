@@ -68,25 +68,17 @@ class WeightMemory(BankedMemory):
         wide = cfg.wide_port
         addrs = self.read_addresses(m, [str(ml) for ml in range(cfg.m_par)])
         for ml in range(cfg.m_par):
-            w_addr, w_data, w_en, w_dl, w_ml = self.registered(
-                m,
-                str(ml),
-                w_addr=w.wr_addr,
-                w_data=w.wr_data,
-                w_en=w.wr_en,
-                w_dl=w.wr_dl,
-                w_ml=w.wr_ml,
-            )
+            g = self.group_port(m, w, str(ml))
             if wide:
-                w_all, w_row = self.registered(m, str(ml), w_all=w.wr_all, w_row=w.wr_row[ml])
-            data_in = w_data.replicate(cfg.d_par)
+                (w_row,) = self.registered(m, str(ml), w_row=w.wr_row[ml])
+            data_in = g.wr_data.replicate(cfg.d_par)
             if wide:
-                data_in = Mux(w_all, w_row.as_value(), data_in)
+                data_in = Mux(g.wr_all, w_row.as_value(), data_in)
             en = Cat(
-                w_en & ((w_all | one) if wide else one)
-                for one in ((w_ml == ml) & (w_dl == dl) for dl in range(cfg.d_par))
+                g.wr_en & ((g.wr_all | one) if wide else one)
+                for one in ((g.wr_ml == ml) & (g.wr_dl == dl) for dl in range(cfg.d_par))
             )
-            en, m_addr, data_in = self.last_stage(m, f"mem{ml}", en, w_addr, data_in)
+            en, m_addr, data_in = self.last_stage(m, f"mem{ml}", en, g.wr_addr, data_in)
             wr, rd = self.memory(
                 m,
                 f"mem{ml}",
