@@ -1,5 +1,7 @@
 """The conventional multiply-accumulate engine, the baseline the PQ engine is compared with."""
 
+import math
+
 from amaranth.hdl import Cat, Module, Mux, signed, unsigned
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In
@@ -31,7 +33,8 @@ class WeightMemory(BankedMemory):
     :attr:`latency` (:data:`pqaccel.pipeline.MEMORY_READ`) cycles later: the address is registered
     (one copy per memory, so that its fan-out to the block RAMs stays local and off the issue
     logic's path), then read, then the data registered twice after the block RAM.  Writes reach the
-    memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later.  With ``cfg.wide_port``,
+    memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later (registered for the
+    block, per group of ``ceil(sqrt(m_par))`` memories, per memory).  With ``cfg.wide_port``,
     ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared
     scaffolding: :class:`pqaccel.rtl.banked.BankedMemory`.
     """
@@ -67,8 +70,12 @@ class WeightMemory(BankedMemory):
         w = self.write_port(m)
         wide = cfg.wide_port
         addrs = self.read_addresses(m, [str(ml) for ml in range(cfg.m_par)])
+        # the write port registered per group of ceil(sqrt(m_par)) memories, then per memory
+        # (BankedMemory.last_stage): a tree, not one register driving every memory's copy
+        size = math.isqrt(cfg.m_par - 1) + 1 if cfg.m_par > 1 else 1
+        groups = [self.group_port(m, w, f"q{q}") for q in range(-(-cfg.m_par // size))]
         for ml in range(cfg.m_par):
-            g = self.group_port(m, w, str(ml))
+            g = groups[ml // size]
             if wide:
                 (w_row,) = self.registered(m, str(ml), w_row=w.wr_row[ml])
             data_in = g.wr_data.replicate(cfg.d_par)
