@@ -271,16 +271,34 @@ class RowIssuer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         row_bank = Signal(name="row_bank")
+        # ``row_start`` (both counters 0) is a register of its own, set when a step that ends a
+        # row issues; each counter is compared with both banks' last values and the bank
+        # selects the result (a counter's compare is not behind the bank's multiplexer): the
+        # issue loop (counters -> compares -> issue -> credits) was the MAC's critical path.
+        row_start = Signal(init=1, name="row_start_r")
         m.d.comb += [
-            self.row_start.eq((self.inner == 0) & (self.outer == 0)),
+            self.row_start.eq(row_start),
             self.bank.eq(Mux(self.row_start, self.rows.active, row_bank)),
-            self.at_last_inner.eq(self.inner == self.last_inner[self.bank]),
-            self.at_last_outer.eq(self.outer == self.last_outer[self.bank]),
+            self.at_last_inner.eq(
+                Mux(
+                    self.bank,
+                    self.inner == self.last_inner[1],
+                    self.inner == self.last_inner[0],
+                )
+            ),
+            self.at_last_outer.eq(
+                Mux(
+                    self.bank,
+                    self.outer == self.last_outer[1],
+                    self.outer == self.last_outer[0],
+                )
+            ),
             self.issue.eq(self.valid & ~(self.row_start & self.rows.pending) & self.room),
             self.rows.start.eq(self.row_start),
             self.rows.begin.eq(self.issue & self.row_start),
         ]
         with m.If(self.issue):
+            m.d.sync += row_start.eq(self.at_last_inner & self.at_last_outer)
             m.d.sync += self.inner.eq(Mux(self.at_last_inner, 0, self.inner + 1))
             with m.If(self.at_last_inner):
                 m.d.sync += self.outer.eq(Mux(self.at_last_outer, 0, self.outer + 1))
