@@ -78,12 +78,13 @@ class BankedMemory(wiring.Component):
             }
         )
 
-    def write_port(self, m):
+    def write_port(self, m, part=""):
         """The write port's inputs (``wr_en`` and every field of ``ports``), registered once for
-        the block: a namespace of the same names."""
+        the block (or for a ``part`` of it, a name suffix: each part its own copy): a namespace
+        of the same names."""
         names = [name for name in self.signature.members if name.startswith("wr_")]
         return SimpleNamespace(
-            **{n: replica(m, getattr(self, n), f"{n}_s", reset=n == "wr_en") for n in names}
+            **{n: replica(m, getattr(self, n), f"{n}_s{part}", reset=n == "wr_en") for n in names}
         )
 
     @staticmethod

@@ -33,8 +33,8 @@ class WeightMemory(BankedMemory):
     :attr:`latency` (:data:`pqaccel.pipeline.MEMORY_READ`) cycles later: the address is registered
     (one copy per memory, so that its fan-out to the block RAMs stays local and off the issue
     logic's path), then read, then the data registered twice after the block RAM.  Writes reach the
-    memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later (registered for the
-    block, per group of ``ceil(sqrt(m_par))`` memories, per memory).  With ``cfg.wide_port``,
+    memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later (registered per part of
+    ``ceil(sqrt(m_par))`` memories, per memory, and per memory again).  With ``cfg.wide_port``,
     ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared
     scaffolding: :class:`pqaccel.rtl.banked.BankedMemory`.
     """
@@ -67,15 +67,16 @@ class WeightMemory(BankedMemory):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        w = self.write_port(m)
         wide = cfg.wide_port
         addrs = self.read_addresses(m, [str(ml) for ml in range(cfg.m_par)])
-        # the write port registered per group of ceil(sqrt(m_par)) memories, then per memory
-        # (BankedMemory.last_stage): a tree, not one register driving every memory's copy
+        # the write port registered per part of ceil(sqrt(m_par)) memories, then per memory,
+        # then per memory again (BankedMemory.last_stage): a tree, not one register driving
+        # every memory's copy, and each memory's wide-port select its own
         size = math.isqrt(cfg.m_par - 1) + 1 if cfg.m_par > 1 else 1
-        groups = [self.group_port(m, w, f"q{q}") for q in range(-(-cfg.m_par // size))]
+        parts = [self.write_port(m, f"q{q}") for q in range(-(-cfg.m_par // size))]
         for ml in range(cfg.m_par):
-            g = groups[ml // size]
+            w = parts[ml // size]
+            g = self.group_port(m, w, str(ml))
             if wide:
                 (w_row,) = self.registered(m, str(ml), w_row=w.wr_row[ml])
             data_in = g.wr_data.replicate(cfg.d_par)
