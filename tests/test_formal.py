@@ -85,7 +85,7 @@ ENGINES = {
 }
 
 
-DEPTHS = {"pq": 22, "mac": 20, "pq-wide-runtime": 27}
+DEPTHS = {"pq": 23, "mac": 20, "pq-wide-runtime": 28}
 
 
 def first_output_cycle(cfg):

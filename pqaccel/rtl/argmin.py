@@ -14,8 +14,8 @@ class ArgminTree(wiring.Component):
     """Index and value of the smallest of ``n`` unsigned ``dist_bits``-wide inputs.
 
     Members: ``dist`` (In, array of ``n``), ``min_dist`` (Out), ``min_idx`` (Out,
-    ``max(1, ceil(log2 n))`` bits).  Outputs follow inputs by :attr:`latency` ``= ceil(log2 n)``
-    cycles, one register per tree level.  On equal values the lower index wins: a node takes its
+    ``max(1, ceil(log2 n))`` bits).  Outputs follow inputs by :attr:`latency` ``= ceil(log2 n)
+    + 1`` cycles, one register per tree level and the result's.  On equal values the lower index wins: a node takes its
     right (higher-index) child only when it is strictly smaller.
     """
 
@@ -54,6 +54,10 @@ class ArgminTree(wiring.Component):
                 nxt.append((d, i))
             nodes = nxt
             level += 1
+        # the result registered once more (no reset: a datapath register like the tree's)
         d, i = nodes[0]
-        m.d.comb += [self.min_dist.eq(d), self.min_idx.eq(i)]
+        d_r = Signal.like(self.min_dist, name="min_dist_r", reset_less=True)
+        i_r = Signal.like(self.min_idx, name="min_idx_r", reset_less=True)
+        m.d.sync += [d_r.eq(d), i_r.eq(i)]
+        m.d.comb += [self.min_dist.eq(d_r), self.min_idx.eq(i_r)]
         return m
