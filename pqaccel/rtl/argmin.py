@@ -15,8 +15,8 @@ class ArgminTree(wiring.Component):
 
     Members: ``dist`` (In, array of ``n``), ``min_dist`` (Out), ``min_idx`` (Out,
     ``max(1, ceil(log2 n))`` bits).  Outputs follow inputs by :attr:`latency` ``= ceil(log2 n)
-    + 1`` cycles, one register per tree level and the result's.  On equal values the lower index wins: a node takes its
-    right (higher-index) child only when it is strictly smaller.
+    + 1`` cycles, one register per tree level and the result's.  On equal values the lower
+    index wins: a node takes its right (higher-index) child only when it is strictly smaller.
     """
 
     def __init__(self, *, n, dist_bits):
