@@ -41,11 +41,12 @@ SQUARE_TABLE_MAX_BITS = 6
 #: Memories this shallow map to LUT-RAM on every family pqaccel targets (asynchronous read).
 LUTRAM_MAX_DEPTH = 64
 
-#: A block-RAM read: the address registered, the synchronous read, the data registered twice
-#: (beside the block RAM, whose clock-to-output delay is most of a cycle, then beside the
-#: loads: one register alone is pulled toward its loads and the route after the block RAM
-#: set the ECP5 Fmax of ``resnet20-v9k8-net``).
-MEMORY_READ = 4
+#: A block-RAM read: the address registered twice (a copy per group of memories, then per
+#: memory: one register per lane driving 16 table banks' address pins set the ECP5 Fmax of
+#: ``resnet20-v9k8-net``), the synchronous read, the data registered twice (beside the block
+#: RAM, whose clock-to-output delay is most of a cycle, then beside the loads: one register
+#: alone is pulled toward its loads and the route after the block RAM set the ECP5 Fmax too).
+MEMORY_READ = 5
 
 #: A LUT-RAM read: the address registered three times (once, then a copy per group of memories,
 #: then a copy per memory: a lane of LUT-RAM is hundreds of cells, and one copy driving a
@@ -56,8 +57,8 @@ LUTRAM_READ = 4
 
 def read_address_stages(lutram):
     """Registers on a memory's read address before the memory reads (LUT-RAM: 3, block RAM:
-    1)."""
-    return 3 if lutram else 1
+    2)."""
+    return 3 if lutram else 2
 
 
 def write_stages(lutram):
@@ -67,7 +68,7 @@ def write_stages(lutram):
     more than :func:`read_address_stages`: the double buffer lets a row read a committed bank
     four cycles after the commit, and the writes before it must be in place
     (:mod:`pqaccel.rtl.banked`).  Block RAM: 3; LUT-RAM: 4."""
-    return read_address_stages(lutram) + (1 if lutram else 2)
+    return read_address_stages(lutram) + 1
 
 
 #: A MAC multiplier (:class:`pqaccel.rtl.multiplier.Multiplier`): both operands registered, the

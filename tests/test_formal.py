@@ -85,7 +85,7 @@ ENGINES = {
 }
 
 
-DEPTHS = {"pq": 23, "mac": 20, "pq-wide-runtime": 28}
+DEPTHS = {"pq": 24, "mac": 21, "pq-wide-runtime": 29}
 
 
 def first_output_cycle(cfg):

@@ -10,8 +10,9 @@ stated once.  Every fan-out is split by registers that synthesis keeps apart
   (:meth:`BankedMemory.registered`; LUT-RAM: per lane, then per memory), then (block RAM)
   per memory again (:meth:`BankedMemory.last_stage`), then written:
   :func:`pqaccel.pipeline.write_stages` registers, off the table port's ready path;
-* each group of memories gets its own registered copy of the read address (LUT-RAM, where a
-  lane is hundreds of cells: a copy of a first register, one cycle more);
+* each group of memories gets its own registered copy of the read address, a copy of one per
+  parent group (LUT-RAM, where a lane is hundreds of cells: of a first register, one cycle
+  more);
 * read data are registered after the memory (block RAM: twice, :meth:`BankedMemory.read_data`),
   and ``valid`` and the caller's ``tag`` are delayed by :attr:`BankedMemory.latency` to come
   back with the data on ``rd_out``.
@@ -24,9 +25,8 @@ writes before it have landed (:class:`~pqaccel.rtl.control.BankControl`, with
 at ``c + 4`` at the earliest; its address passes ``R`` =
 :func:`~pqaccel.pipeline.read_address_stages` registers, so the memory reads for it in cycle
 ``c + 4 + R`` (block RAM: at the edge that ends it), and the write landed at the edge that ends
-cycle ``w + 1 + W``: ``W <= R + 3``.  Block RAM takes ``W = R + 2`` (a register per memory for
-each of its write inputs), LUT-RAM ``W = R + 1`` (its read address is a tree of three
-registers already).
+cycle ``w + 1 + W``: ``W <= R + 3``.  Both take ``W = R + 1`` (block RAM: 3, a register per
+memory for each of its write inputs; LUT-RAM: 4).
 """
 
 from types import SimpleNamespace
@@ -107,15 +107,19 @@ class BankedMemory(wiring.Component):
 
     def read_addresses(self, m, groups, lane=None, parent=None):
         """The read address (``rd.payload.addr[lane]`` with ``addr_lanes``) for each of
-        ``groups`` (name suffixes) of memories, each group's own register; with :attr:`lutram`
-        a tree of :func:`pqaccel.pipeline.read_address_stages` levels: one first register, a
-        copy of it per ``parent(group)`` (a name suffix; default: the group), and a copy of that
-        per group."""
+        ``groups`` (name suffixes) of memories, each group's own register at the end of a tree
+        of :func:`pqaccel.pipeline.read_address_stages` levels: a copy per ``parent(group)`` (a
+        name suffix; default: the group), then a copy of that per group; with :attr:`lutram`
+        one first register before them."""
         addr = self.rd.payload.addr if lane is None else self.rd.payload.addr[lane]
-        if not self.lutram:
-            return [replica(m, addr, f"rd_addr{g}") for g in groups]
-        first = replica(m, addr, f"rd_addr_s{'' if lane is None else lane}")
         parent = parent or (lambda g: g)
+        if not self.lutram:  # a copy per parent, then per group
+            mid = {}
+            for g in groups:
+                if parent(g) not in mid:
+                    mid[parent(g)] = replica(m, addr, f"rd_addr_p{parent(g)}")
+            return [replica(m, mid[parent(g)], f"rd_addr{g}") for g in groups]
+        first = replica(m, addr, f"rd_addr_s{'' if lane is None else lane}")
         mid = {}
         for g in groups:
             if parent(g) not in mid:

@@ -1,5 +1,7 @@
 """Table banks: the PQ tables, one memory per (subspace lane, output lane), by prototype index."""
 
+import math
+
 from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import In
@@ -57,7 +59,14 @@ class TableBanks(BankedMemory):
         w = self.write_port(m)
         wide = self.cfg.wide_port
         for cl in range(p.c_par):
-            (addr,) = self.read_addresses(m, [str(cl)], lane=cl)
+            # the read address per (lane, part of ceil(sqrt(m_par)) banks), then per bank
+            size = math.isqrt(p.m_par - 1) + 1 if p.m_par > 1 else 1
+            addrs = self.read_addresses(
+                m,
+                [f"{cl}_{ml}" for ml in range(p.m_par)],
+                lane=cl,
+                parent=lambda g, cl=cl: f"{cl}_q{int(g.split('_')[1]) // size}",
+            )
             g = self.group_port(m, w, str(cl))
             if wide:
                 (w_row,) = self.registered(m, str(cl), w_row=w.wr_row[cl])
@@ -70,7 +79,7 @@ class TableBanks(BankedMemory):
                 else:
                     en, data_in = g.wr_en & one, g.wr_data
                 en, b_addr, data_in = self.last_stage(m, name, en, g.wr_addr, data_in)
-                wr, rd = self.memory(m, name, signed(self.cfg.widths.lut_bits), addr, b_addr)
+                wr, rd = self.memory(m, name, signed(self.cfg.widths.lut_bits), addrs[ml], b_addr)
                 m.d.comb += [wr.data.eq(data_in), wr.en.eq(en)]
                 self.read_data(m, self.rd_out.payload.data[cl][ml], rd, f"rd_data{cl}_{ml}")
         self.respond(m)

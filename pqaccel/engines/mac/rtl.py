@@ -68,11 +68,14 @@ class WeightMemory(BankedMemory):
         m = Module()
         cfg = self.cfg
         wide = cfg.wide_port
-        addrs = self.read_addresses(m, [str(ml) for ml in range(cfg.m_par)])
-        # the write port registered per part of ceil(sqrt(m_par)) memories, then per memory,
-        # then per memory again (BankedMemory.last_stage): a tree, not one register driving
-        # every memory's copy, and each memory's wide-port select its own
+        # the read address and the write port registered per part of ceil(sqrt(m_par))
+        # memories, then per memory (the write port then per memory again:
+        # BankedMemory.last_stage): a tree, not one register driving every memory's copy, and
+        # each memory's wide-port select its own
         size = math.isqrt(cfg.m_par - 1) + 1 if cfg.m_par > 1 else 1
+        addrs = self.read_addresses(
+            m, [str(ml) for ml in range(cfg.m_par)], parent=lambda g: f"q{int(g) // size}"
+        )
         parts = [self.write_port(m, f"q{q}") for q in range(-(-cfg.m_par // size))]
         for ml in range(cfg.m_par):
             w = parts[ml // size]
