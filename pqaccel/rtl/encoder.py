@@ -89,7 +89,9 @@ class Encoder(wiring.Component):
             m.d.comb += cand_idx.eq(step * p.k_par + tree.min_idx)
             best_d = Signal(unsigned(self.dist_bits), name=f"best_d{lane}")
             best_i = Signal(unsigned(cfg.idx_bits), name=f"best_i{lane}")
-            take = first | (tree.min_dist < best_d)
+            # one step a row (k = k_par): every beat is a row's first, the running minimum
+            # is the tree's (no compare in the loop: it was the ECP5 critical path)
+            take = 1 if cfg.k_steps == 1 else first | (tree.min_dist < best_d)
             new_d = Mux(take, tree.min_dist, best_d)
             new_i = Mux(take, cand_idx, best_i)
             with m.If(valid):
