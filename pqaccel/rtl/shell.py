@@ -394,7 +394,10 @@ class CreditFIFO(wiring.Component):
 
     def _credits(self, m, head, do_write, full):
         used = Signal(range(self.credits + 1), name="credits_used")
-        m.d.sync += used.eq(used + self.take - (head & self.r.ready))
+        # both sums from registers, ``take`` (at the end of the issue logic) only selects: the
+        # issue counters' compares into this count were the logic MAC's critical path
+        freed = head & self.r.ready
+        m.d.sync += used.eq(Mux(self.take, used + 1 - freed, used - freed))
         m.d.comb += self.room.eq(used < self.credits)
         if self.checks:  # sync-domain: a testbench's inputs may pass through transient states
             m.d.sync += [
