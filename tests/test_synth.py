@@ -165,7 +165,7 @@ def test_collision_free_memories_are_the_engines_memories(design):
     globs = collision_free_globs(engine)
     declared = {mod for mod in with_reads if any(fnmatch.fnmatchcase(mod, g) for g in globs)}
     assert all(any(fnmatch.fnmatchcase(mod, g) for mod in with_reads) for g in globs)
-    assert with_reads - declared == {mod for mod in with_reads if mod.endswith("_fifo.fifo")}
+    assert with_reads - declared == {mod for mod in with_reads if mod.endswith("_fifo")}
     assert declared
 
 
