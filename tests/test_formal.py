@@ -134,7 +134,7 @@ def test_engine_proof_catches_a_fifo_too_shallow(monkeypatch):
     from pqaccel.engines.pq import rtl
     from engine_tb import shallow_output_fifo
 
-    monkeypatch.setattr(rtl, "CreditFIFO", shallow_output_fifo(1))
+    monkeypatch.setattr(rtl, "CreditFIFO", shallow_output_fifo(2))
     r = formal.prove(formal.EngineSpec(ENGINES["pq"](), depth=DEPTHS["pq"]))
     assert not r["proven"] and "proof did fail" in r["log"]
 

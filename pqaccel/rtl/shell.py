@@ -329,8 +329,8 @@ class CreditFIFO(wiring.Component):
     """
 
     def __init__(self, layout, depth, checks=False, name="FIFO", credits=None):
-        if depth < 1:
-            raise ValueError(f"{name}: depth {depth}: must be at least 1")
+        if depth < 2:
+            raise ValueError(f"{name}: depth {depth}: must be at least 2 (a memory and a head)")
         self.layout, self.depth, self.checks, self._what = layout, depth, checks, name
         self.credits = depth if credits is None else credits
         super().__init__(
@@ -348,51 +348,31 @@ class CreditFIFO(wiring.Component):
         # the level (the credits guarantee space; with ``checks`` the simulator asserts it):
         # the level compare in front of every LUT-RAM cell's write enable was the DSP MAC's
         # critical path.  ``depth - 1`` entries in memory, the head in its read register.
-        width = data.Layout.cast(self.layout).size
         inner = self.depth - 1
-        if inner == 0:  # a single register (as Amaranth's: full and empty in turn)
-            head = Signal(name="head_valid")
-            payload = Signal(width, name="head")
-            with m.If(self.w.valid):
-                m.d.sync += [head.eq(1), payload.eq(self.w.payload)]
-            with m.Elif(self.r.ready):
-                m.d.sync += head.eq(0)
-            m.d.comb += [self.r.valid.eq(head), self.r.payload.eq(payload)]
-            self._credits(m, head, do_write=self.w.valid, full=head)
-            return m
-        storage = m.submodules.storage = memory.Memory(shape=width, depth=inner, init=[])
+        storage = m.submodules.storage = memory.Memory(
+            shape=data.Layout.cast(self.layout).size, depth=inner, init=[]
+        )
         w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
         level = Signal(range(inner + 1), name="inner_level")
-        produce = Signal(range(inner), name="produce")
-        consume = Signal(range(inner), name="consume")
         head = Signal(name="head_valid")
         do_write = self.w.valid
         do_read = (level != 0) & (~head | self.r.ready)
         m.d.comb += [
-            w_port.addr.eq(produce),
             w_port.data.eq(self.w.payload),
             w_port.en.eq(do_write),
-            r_port.addr.eq(consume),
             r_port.en.eq(do_read),
             self.r.valid.eq(head),
             self.r.payload.eq(r_port.data),
         ]
-        with m.If(do_write):
-            m.d.sync += produce.eq(Mux(produce == inner - 1, 0, produce + 1))
-        with m.If(do_read):
-            m.d.sync += consume.eq(Mux(consume == inner - 1, 0, consume + 1))
-        with m.If(do_write & ~do_read):
-            m.d.sync += level.eq(level + 1)
-        with m.If(do_read & ~do_write):
-            m.d.sync += level.eq(level - 1)
+        for port, step in ((w_port, do_write), (r_port, do_read)):  # produce, consume
+            with m.If(step):
+                m.d.sync += port.addr.eq(Mux(port.addr == inner - 1, 0, port.addr + 1))
+        m.d.sync += level.eq(level + do_write - do_read)
         with m.If(do_read):
             m.d.sync += head.eq(1)
         with m.Elif(self.r.ready):
             m.d.sync += head.eq(0)
-        self._credits(m, head, do_write, full=level == inner)
-        return m
 
-    def _credits(self, m, head, do_write, full):
         used = Signal(range(self.credits + 1), name="credits_used")
         # both sums from registers, ``take`` (at the end of the issue logic) only selects: the
         # issue counters' compares into this count were the logic MAC's critical path
@@ -401,6 +381,7 @@ class CreditFIFO(wiring.Component):
         m.d.comb += self.room.eq(used < self.credits)
         if self.checks:  # sync-domain: a testbench's inputs may pass through transient states
             m.d.sync += [
-                Assert(~do_write | ~full, f"{self._what}: write while full"),
+                Assert(~do_write | (level != inner), f"{self._what}: write while full"),
                 Assert(used <= self.credits, f"{self._what} credits exceed {self.credits}"),
             ]
+        return m
