@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In
 from .. import pipeline
 from ..pipeline import LUTRAM_MAX_DEPTH
 from .banked import BankedMemory
-from .util import delay, field_bits
+from .util import delay, field_bits, replica
 
 __all__ = ["CodebookMemory", "LUTRAM_MAX_DEPTH"]
 
@@ -119,7 +119,11 @@ class CodebookMemory(BankedMemory):
                 wr, rd = self.memory(
                     m, f"mem{name}", unsigned(elem * len(piece)), addrs[slot, i], mem_addr
                 )
-                m.d.comb += wr.data.eq(Cat(s_data[e] for e in piece))
-                m.d.sync += wr.en.eq(en)
+                # the enable's last register each memory's own: equal registers of one slot
+                # would be merged into one driving all the slot's memories
+                m.d.comb += [
+                    wr.data.eq(Cat(s_data[e] for e in piece)),
+                    wr.en.eq(replica(m, en, f"mem{name}_we", reset=True)),
+                ]
                 dst = Cat(self.rd_out.payload.data[lane][slot][e] for e in piece)
                 self.read_data(m, dst, rd, f"rd_data{name}")
