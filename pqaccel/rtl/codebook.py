@@ -92,8 +92,8 @@ class CodebookMemory(BankedMemory):
         """Lane ``lane`` of a LUT-RAM codebook: one memory per slot or per (slot, element),
         written one prototype at a time.  The read address is registered for the lane, then per
         slot, then per memory; the write port (already per lane) per slot, then the address
-        per memory, the data and enable per slot again (:func:`pqaccel.pipeline.write_stages`
-        levels in all)."""
+        per memory, the data per slot again, the enable per slot and then per memory
+        (:func:`pqaccel.pipeline.write_stages` levels in all)."""
         # one memory per slot, or per (slot, element): a piece is a range of elements
         v = self.cfg.v
         split = pipeline.codebook_split(self.cfg, self.family)
