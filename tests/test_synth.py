@@ -307,3 +307,28 @@ def test_pnr_default_router_per_target(target, router, monkeypatch):
     r = synth.place_and_route(s, target)
     assert seen and seen[0][seen[0].index("--router") + 1] == router
     assert r["router"] == router and not r["fits"]
+
+
+def test_ecp5_codebook_lutram_memories_have_their_own_write_enables():
+    """Each (lane, slot, element) LUT-RAM memory of the ECP5 codebook is written through an
+    enable net of its own: equal enable registers merged by synthesis would drive all of a
+    slot's memories from one flip-flop (a long route on the device)."""
+    import json
+
+    from amaranth.back import rtlil
+
+    from pqaccel.export import make_engine
+
+    cfg = EngineConfig(v=3, k=8, c_max=8, m_max=4, par=Parallelism(2, 4, 2))
+    text = rtlil.convert(make_engine(cfg, family="ecp5"), name="top", emit_src=False)
+    result = synth.synthesize(text, "top", "ecp5", netlist=True)
+    with open(synth.netlist_path(result)) as f:
+        modules = json.load(f)["modules"]
+    enables = {
+        tuple(cell["connections"]["WRE"])
+        for mod in modules.values()
+        for name, cell in mod["cells"].items()
+        if cell["type"] == "TRELLIS_DPR16X4" and "codebook" in name
+    }
+    memories = cfg.par.c_par * cfg.par.k_par * cfg.v
+    assert len(enables) >= memories, (len(enables), memories)
