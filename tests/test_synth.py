@@ -332,3 +332,31 @@ def test_ecp5_codebook_lutram_memories_have_their_own_write_enables():
     }
     memories = cfg.par.c_par * cfg.par.k_par * cfg.v
     assert len(enables) >= memories, (len(enables), memories)
+
+
+@pytest.mark.parametrize("target, copies_kept", [("ecp5", True), ("ice40", False)])
+def test_register_copies_kept_apart_only_where_the_device_pays_for_them(target, copies_kept):
+    """``replica`` copies of one register are separate flip-flops on ECP5 (each placed by its
+    loads); on the iCE40 (``synth.MERGE_REPLICAS``) they are merged back into one, which is the
+    same circuit cycle for cycle."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Cat, Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from pqaccel.rtl.util import replica
+
+    class Copies(wiring.Component):
+        a: In(6)
+        o: Out(6 * 3)
+
+        def elaborate(self, platform):
+            m = Module()
+            r = Signal(6)
+            m.d.sync += r.eq(self.a)
+            m.d.comb += self.o.eq(Cat(replica(m, r, f"c{i}") for i in range(3)))
+            return m
+
+    text = rtlil.convert(Copies(), name="top", emit_src=False)
+    ff = synth.synthesize(text, "top", target)["resources"]["ff"]
+    assert ff == 6 + (6 * 3 if copies_kept else 6), ff
