@@ -97,9 +97,14 @@ def shallow_output_fifo(depth):
     engine sized it for (a FIFO shallower than its credit loop)."""
     from pqaccel.rtl.shell import CreditFIFO
 
-    def make(layout, credits, checks=False, name="FIFO"):
+    def make(layout, credits, checks=False, name="FIFO", **kwargs):
         return CreditFIFO(
-            layout, depth if name == "output FIFO" else credits, checks, name, credits=credits
+            layout,
+            depth if name == "output FIFO" else credits,
+            checks,
+            name,
+            credits=credits,
+            **kwargs,
         )
 
     return make

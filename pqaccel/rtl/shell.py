@@ -326,21 +326,29 @@ class CreditFIFO(wiring.Component):
     stream.  ``credits`` (default ``depth``) must not exceed ``depth``.  With ``checks`` the
     simulator asserts that the FIFO is never written when full and that the credits in use
     stay within ``0..credits``.
+
+    ``select`` (a function of the payload returning a few of its bits) is for a consumer whose
+    ``r.ready`` depends on the head's own bits: those bits are also kept in flip-flops beside
+    the memory, and ``r_select`` gives the head's copy (equal to ``select(r.payload)`` while
+    ``r.valid``; with ``checks`` the simulator asserts it).  A ready computed from them starts
+    at a register instead of at the block RAM's output, which was the iCE40 critical path.
     """
 
-    def __init__(self, layout, depth, checks=False, name="FIFO", credits=None):
+    def __init__(self, layout, depth, checks=False, name="FIFO", credits=None, select=None):
         if depth < 2:
             raise ValueError(f"{name}: depth {depth}: must be at least 2 (a memory and a head)")
         self.layout, self.depth, self.checks, self._what = layout, depth, checks, name
         self.credits = depth if credits is None else credits
-        super().__init__(
-            {
-                "take": In(1),
-                "room": Out(1),
-                "w": In(stream.Signature(layout, always_ready=True)),
-                "r": Out(stream.Signature(layout)),
-            }
-        )
+        self._select = select
+        members = {
+            "take": In(1),
+            "room": Out(1),
+            "w": In(stream.Signature(layout, always_ready=True)),
+            "r": Out(stream.Signature(layout)),
+        }
+        if select is not None:
+            members["r_select"] = Out(len(select(Signal(layout))))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -372,6 +380,20 @@ class CreditFIFO(wiring.Component):
             m.d.sync += head.eq(1)
         with m.Elif(self.r.ready):
             m.d.sync += head.eq(0)
+        if self._select is not None:  # the selected bits again, in flip-flops, read alike
+            width = len(self.r_select)
+            copies = Signal(width * inner, name="select_copies")
+            w_bits = self._select(self.w.payload)
+            for i in range(inner):
+                with m.If(do_write & (w_port.addr == i)):
+                    m.d.sync += copies.word_select(i, width).eq(w_bits)
+            with m.If(do_read):
+                m.d.sync += self.r_select.eq(copies.word_select(r_port.addr, width))
+            if self.checks:
+                m.d.sync += Assert(
+                    ~head | (self.r_select == self._select(self.r.payload)),
+                    f"{self._what}: the head's flip-flop copy differs from the memory",
+                )
 
         used = Signal(range(self.credits + 1), name="credits_used")
         # both sums from registers, ``take`` (at the end of the issue logic) only selects: the

@@ -106,7 +106,11 @@ class PQEngine(wiring.Component):
         m.submodules.accumulator = acc = Accumulator.for_engine(cfg)
         m.submodules.tables = tables = TableBanks(cfg, tag=acc.in_layout, family=self.family)
         m.submodules.code_fifo = cfifo = CreditFIFO(
-            enc.out_layout, pl["code_fifo_depth"], self.checks, "code FIFO"
+            enc.out_layout,
+            pl["code_fifo_depth"],
+            self.checks,
+            "code FIFO",
+            select=lambda beat: Cat(beat.tag.last_group, beat.tag.bank),
         )
         m.submodules.out_fifo = ofifo = CreditFIFO(
             self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO"
@@ -182,17 +186,28 @@ class PQEngine(wiring.Component):
         # -- stage B: table reads of every code beat, accumulator, output FIFO -----------------
         head = cfifo.r.payload
         code = head.tag
+        # The issue control starts at registers: the head's flip-flop copy of its last-group and
+        # bank bits, and t's compare with each bank's last step, registered (computed for the
+        # next t, the issue only selects).  Behind the block RAM's output and t's compares this
+        # was the iCE40 critical path into the FIFO's read.  A compare lags a shape write by a
+        # cycle; no beat of that bank reaches stage B so soon (the bank was the shadow; with
+        # checks the simulator and the proofs assert the compares).
+        head_last_group, head_bank = cfifo.r_select[0], cfifo.r_select[1]
         t = Signal(max(1, field_bits(cfg.mt_max)), name="t")
-        last_t = t == shape[code.bank].last_mt
+        t_at_last = [Signal(name=f"t_at_last{b}") for b in range(2)]
+        last_t = Mux(head_bank, t_at_last[1], t_at_last[0])
         issue_b = Signal()
         m.d.comb += [
             issue_b.eq(
-                cfifo.r.valid & credit_gate(m, ofifo, issue_b, code.last_group)
+                cfifo.r.valid & credit_gate(m, ofifo, issue_b, head_last_group)
             ),  # a row's last group
             cfifo.r.ready.eq(issue_b & last_t),
         ]
         with m.If(issue_b):
             m.d.sync += t.eq(Mux(last_t, 0, t + 1))
+        for b in range(2):
+            lm = shape[b].last_mt
+            m.d.sync += t_at_last[b].eq(Mux(issue_b, Mux(last_t, lm == 0, t + 1 == lm), t == lm))
         # The bank's last read of a row is done once its address has been sampled.
         m.d.sync += [
             port.row_done.eq(issue_b & code.last_group & last_t),
@@ -252,7 +267,14 @@ class PQEngine(wiring.Component):
             b_bank = Signal(name="chk_b_bank")
             with m.If(issue_b & (code.g == 0)):
                 m.d.sync += b_bank.eq(code.bank)
-            m.d.sync += Assert(
-                ~issue_b | (code.g == 0) | (code.bank == b_bank), "a row's groups on two banks"
-            )
+            m.d.sync += [
+                Assert(
+                    ~issue_b | (code.g == 0) | (code.bank == b_bank),
+                    "a row's groups on two banks",
+                ),
+                Assert(
+                    ~cfifo.r.valid | (last_t == (t == shape[code.bank].last_mt)),
+                    "stage B's registered last-step compare differs from t's",
+                ),
+            ]
         return m
