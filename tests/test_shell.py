@@ -170,6 +170,20 @@ def test_row_issuer_steps_rows_and_keeps_their_bank(last_inner, last_outer):
         assert bank == steps[n - n % per_row][2]  # the bank of the row's first step
 
 
+def produce(ctx, dut, pipe, sent, wants, last):
+    """One cycle of a producer in front of a :class:`CreditFIFO`: it issues (a credit taken)
+    when it ``wants`` and a credit is free, and writes what issued ``len(pipe)`` cycles ago,
+    values counting up from 0 (mod 256) with ``last(value)``.  Returns the new count issued."""
+    take = int(ctx.get(dut.room) and wants)
+    ctx.set(dut.take, take)
+    head = pipe.pop()
+    ctx.set(dut.w.valid, head is not None)
+    if head is not None:
+        ctx.set(dut.w.payload, {"value": head, "last": last(head)})
+    pipe.insert(0, sent % 256 if take else None)
+    return sent + take
+
+
 @pytest.mark.parametrize("depth, credits, fails", [(6, 6, False), (3, 6, True)])
 def test_credit_fifo(depth, credits, fails):
     """Entries come out in order under random backpressure when the producer issues only with
@@ -184,14 +198,7 @@ def test_credit_fifo(depth, credits, fails):
         pipe = [None] * latency
         sent = 0
         for _ in range(300):
-            take = int(ctx.get(dut.room) and rng.random() < 0.9)
-            ctx.set(dut.take, take)
-            head = pipe.pop()
-            ctx.set(dut.w.valid, head is not None)
-            if head is not None:
-                ctx.set(dut.w.payload, {"value": head, "last": head % 4 == 3})
-            pipe.insert(0, sent % 256 if take else None)
-            sent += take
+            sent = produce(ctx, dut, pipe, sent, rng.random() < 0.9, lambda v: v % 4 == 3)
             ctx.set(dut.r.ready, int(rng.random() < 0.3))
             if ctx.get(dut.r.valid) and ctx.get(dut.r.ready):
                 out.append(ctx.get(dut.r.payload).value)
@@ -222,14 +229,7 @@ def test_credit_fifo_select_copies_the_head_bits():
         pipe = [None] * 2
         sent, held = 0, False
         for _ in range(400):
-            take = int(ctx.get(dut.room) and rng.random() < 0.8)
-            ctx.set(dut.take, take)
-            head = pipe.pop()
-            ctx.set(dut.w.valid, head is not None)
-            if head is not None:
-                ctx.set(dut.w.payload, {"value": head, "last": head % 3 == 0})
-            pipe.insert(0, sent % 256 if take else None)
-            sent += take
+            sent = produce(ctx, dut, pipe, sent, rng.random() < 0.8, lambda v: v % 3 == 0)
             ready = 0
             if ctx.get(dut.r.valid):
                 p = ctx.get(dut.r.payload)
