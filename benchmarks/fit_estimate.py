@@ -181,6 +181,15 @@ def fit_stage(args):
     held = [r for r in rows if not r["index"] % args.holdout_every]
     model = estimate.fit([(r["cfg"], r["target"], r["resources"]) for r in fit])
     model["fitted_on"] = len(fit)
+    if os.path.exists(args.model):
+        # a family without points here (its synthesis not rerun) keeps its fitted coefficients
+        with open(args.model) as f:
+            old = json.load(f)
+        for fam in sorted(set(old.get("families", {})) - set(model["families"])):
+            for key in ("families", "points", "loo_error"):
+                model[key][fam] = old[key][fam]
+            model["fitted_on"] += sum(old["points"][fam].values())
+            print(f"{fam}: no points given, its fitted model is kept")
     estimate.save_model(model, args.model)
     print(
         f"fitted on {len(fit)} synthesized points, model written to "
