@@ -32,6 +32,7 @@ from pqaccel.synth import ROUTERS  # noqa: E402
 NETWORK_PRESETS = (
     "resnet20-v9k8-net",
     "resnet20-v9k8-net-lut6",
+    "net-v9k16",
     "net-v3k32",
     "net-v3k32-lut6",
     "net-v3k32-6bit",
