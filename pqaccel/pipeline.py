@@ -81,8 +81,9 @@ def write_stages(lutram):
 MULTIPLY = 3
 
 #: Credit loop beyond a producer's pipeline: FIFO write -> readable (2 cycles, the FIFOs are
-#: buffered so their heads are registers), pop -> credit back (1), and one spare.
-CREDIT_ROUND_TRIP = 4
+#: buffered so their heads are registers), pop -> credit back (1), the registered ``room``
+#: (a cycle late and a credit short: :class:`pqaccel.rtl.shell.CreditFIFO`, 2), and one spare.
+CREDIT_ROUND_TRIP = 6
 
 
 def distance(metric, v):
@@ -98,8 +99,12 @@ def argmin(n):
 
 
 def encoder(cfg):
-    """:class:`pqaccel.rtl.encoder.Encoder`: distances, argmin tree, the running minimum."""
-    return distance(cfg.metric, cfg.v) + argmin(cfg.par.k_par) + 1
+    """:class:`pqaccel.rtl.encoder.Encoder`: distances, the argmin tree over a step's
+    prototypes, then the codes registered (one step a row) or each step's winner registered and
+    an argmin tree over the ``k_steps`` winners (several: no running minimum, whose compare and
+    select closed a loop that set the iCE40 Fmax)."""
+    per_step = distance(cfg.metric, cfg.v) + argmin(cfg.par.k_par) + 1
+    return per_step if cfg.k_steps == 1 else per_step + argmin(cfg.k_steps)
 
 
 def codebook_depth(cfg):

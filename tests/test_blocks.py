@@ -93,7 +93,8 @@ def test_argmin_tree(n):
 
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("k, k_par, c_par", [(2, 1, 1), (8, 2, 3), (16, 16, 2), (64, 8, 1)])
-def test_encoder(metric, k, k_par, c_par):
+@pytest.mark.parametrize("gaps", [False, True], ids=["dense", "gaps"])
+def test_encoder(metric, k, k_par, c_par, gaps):
     cfg = EngineConfig(
         v=3,
         k=k,
@@ -110,17 +111,22 @@ def test_encoder(metric, k, k_par, c_par):
     protos[:, -1] = protos[:, 0]  # duplicate prototypes: ties across steps
     dut = Encoder(cfg, tag=8)  # the tag travels with each subvector: here its row number
     steps = cfg.k_steps
+    # one (row, step) a cycle, or idle cycles between beats (within a row too) with ``gaps``
+    beats = []
+    for r in range(n):
+        for s in range(steps):
+            beats += [None] * (int(rng.integers(0, 3)) if gaps else 0) + [(r, s)]
+    beats += [None] * (dut.latency + 2)
     got, tags, cycles = [], [], []
 
     async def bench(ctx):
-        for cyc in range(n * steps + dut.latency + 2):
-            r, s = divmod(cyc, steps)
-            if r < n:
+        for cyc, beat in enumerate(beats):
+            if beat is not None:
+                r, s = beat
                 ctx.set(dut.i.valid, 1)
                 ctx.set(
                     dut.i.payload,
                     {
-                        "first": s == 0,
                         "last": s == steps - 1,
                         "step": s,
                         "x": xs[r].tolist(),
@@ -128,8 +134,11 @@ def test_encoder(metric, k, k_par, c_par):
                     },
                 )
                 ctx.set(dut.protos, protos[:, s * k_par : (s + 1) * k_par].tolist())
-            else:
+            else:  # an idle beat carries garbage that must not count
                 ctx.set(dut.i.valid, 0)
+                ctx.set(dut.i.payload.step, int(rng.integers(0, steps)))
+                ctx.set(dut.i.payload.x, rng.integers(-8, 8, size=(c_par, 3)).tolist())
+                ctx.set(dut.protos, rng.integers(-4, 4, size=(c_par, k_par, 3)).tolist())
             await ctx.tick()
             if ctx.get(dut.o.valid):
                 got.append(list(ctx.get(dut.o.payload.codes)))
@@ -140,7 +149,8 @@ def test_encoder(metric, k, k_par, c_par):
     assert got == model.encode(cfg, xs, protos).tolist()
     assert tags == [100 + r for r in range(n)]
     # the codes of row r appear ``latency`` cycles after its last step was presented
-    assert cycles == [r * steps + steps - 1 + dut.latency - 1 for r in range(n)]
+    last_beats = [cyc for cyc, b in enumerate(beats) if b is not None and b[1] == steps - 1]
+    assert cycles == [cyc + dut.latency - 1 for cyc in last_beats]
 
 
 @pytest.mark.parametrize(

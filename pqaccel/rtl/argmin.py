@@ -17,17 +17,28 @@ class ArgminTree(wiring.Component):
     ``max(1, ceil(log2 n))`` bits).  Outputs follow inputs by :attr:`latency` ``= ceil(log2 n)
     + 1`` cycles, one register per tree level and the result's.  On equal values the lower
     index wins: a node takes its right (higher-index) child only when it is strictly smaller.
+
+    With ``idx_bits``, each input comes with its own index (``idx``, In, array of ``n``) and
+    ``min_idx`` is the winner's: a tree over candidates that are themselves the winners of
+    earlier trees.  Ties still go to the lower input position, so indices that grow with the
+    position keep "lowest index wins".
     """
 
-    def __init__(self, *, n, dist_bits):
+    def __init__(self, *, n, dist_bits, idx_bits=None):
         if n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         self.n, self.dist_bits = n, dist_bits
-        self.idx_bits = max(1, field_bits(n))
+        self.explicit_idx = idx_bits is not None
+        self.idx_bits = idx_bits if self.explicit_idx else max(1, field_bits(n))
         self.latency = pipeline.argmin(n)
         super().__init__(
             {
                 "dist": In(data.ArrayLayout(unsigned(dist_bits), n)),
+                **(
+                    {"idx": In(data.ArrayLayout(unsigned(self.idx_bits), n))}
+                    if self.explicit_idx
+                    else {}
+                ),
                 "min_dist": Out(unsigned(dist_bits)),
                 "min_idx": Out(unsigned(self.idx_bits)),
             }
@@ -35,7 +46,7 @@ class ArgminTree(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        nodes = [(self.dist[i], i) for i in range(self.n)]
+        nodes = [(self.dist[i], self.idx[i] if self.explicit_idx else i) for i in range(self.n)]
         level = 0
         while len(nodes) > 1:
             nxt = []

@@ -1,6 +1,6 @@
 """Encoder: nearest prototype for ``c_par`` subspaces, ``k_par`` prototypes per cycle."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring, data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -18,11 +18,10 @@ class Encoder(wiring.Component):
 
     Each beat on ``i`` (a stream that never stalls) presents one subvector per lane (``x``); in
     the same cycle ``protos`` holds prototypes ``step*k_par .. step*k_par + k_par - 1`` of that
-    lane's subspace; ``first`` marks step 0 and ``last`` step ``k_steps - 1``.  :attr:`latency`
-    cycles after a ``last`` beat, ``o`` carries the nearest prototype of every lane (``codes``),
-    lowest index on ties (steps arrive in increasing index order and a later step wins only when
-    strictly closer), and the ``tag`` of that beat (the caller's layout: what travels with a
-    subvector).
+    lane's subspace (``step``); ``last`` marks the row's last beat, after every other step of the
+    row.  :attr:`latency` cycles after a ``last`` beat, ``o`` carries the nearest prototype of
+    every lane (``codes``), lowest index on ties, and the ``tag`` of that beat (the caller's
+    layout: what travels with a subvector).
 
     With ``x_copies``, each distance unit takes its subvector from ``xs[lane][kp]`` instead of
     ``i.payload.x`` (the caller gives every unit its own register: a lane's ``k_par`` units
@@ -42,7 +41,6 @@ class Encoder(wiring.Component):
         vec_p = data.ArrayLayout(signed(w.proto_bits), cfg.v)
         self.in_layout = data.StructLayout(
             {
-                "first": 1,
                 "last": 1,
                 "step": max(1, field_bits(cfg.k_steps)),
                 "x": data.ArrayLayout(vec_in, p.c_par),
@@ -68,10 +66,10 @@ class Encoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, p = self.cfg, self.cfg.par
-        pre = self.latency - 1
+        # cycles from a beat to its step's winner at the prototype trees' outputs
+        pre = pipeline.distance(cfg.metric, cfg.v) + pipeline.argmin(p.k_par)
         beat = self.i.payload
         valid = delay(m, self.i.valid, pre, "valid")
-        first = delay(m, beat.first, pre, "first")
         last = delay(m, beat.last, pre, "last")
         step = delay(m, beat.step, pre, "step")
         for lane in range(p.c_par):
@@ -87,17 +85,28 @@ class Encoder(wiring.Component):
                 ]
             cand_idx = Signal(unsigned(cfg.idx_bits), name=f"cand{lane}")
             m.d.comb += cand_idx.eq(step * p.k_par + tree.min_idx)
-            best_d = Signal(unsigned(self.dist_bits), name=f"best_d{lane}")
-            best_i = Signal(unsigned(cfg.idx_bits), name=f"best_i{lane}")
-            # one step a row (k = k_par): every beat is a row's first, the running minimum
-            # is the tree's (no compare in the loop: it was the ECP5 critical path)
-            take = 1 if cfg.k_steps == 1 else first | (tree.min_dist < best_d)
-            new_d = Mux(take, tree.min_dist, best_d)
-            new_i = Mux(take, cand_idx, best_i)
-            with m.If(valid):
-                m.d.sync += [best_d.eq(new_d), best_i.eq(new_i)]
-                with m.If(last):
-                    m.d.sync += self.o.payload.codes[lane].eq(new_i)
-        m.d.sync += self.o.valid.eq(valid & last)
+            if cfg.k_steps == 1:
+                # one step a row (k = k_par): every beat is a row's first and last, the nearest
+                # prototype is the tree's
+                with m.If(valid):
+                    m.d.sync += self.o.payload.codes[lane].eq(cand_idx)
+                continue
+            # Several steps a row: each step's winner is kept in a register of its own and a
+            # second tree over the ``k_steps`` winners picks the row's, lower step on ties (a
+            # later step wins only when strictly closer, as a running minimum would decide).
+            # No compare closes a loop through a register: the running minimum's compare and
+            # select was the critical path on the iCE40.
+            steps = ArgminTree(n=cfg.k_steps, dist_bits=self.dist_bits, idx_bits=cfg.idx_bits)
+            m.submodules[f"steps{lane}"] = steps
+            for s in range(cfg.k_steps):
+                win_d = Signal(unsigned(self.dist_bits), name=f"win_d{lane}_{s}", reset_less=True)
+                win_i = Signal(unsigned(cfg.idx_bits), name=f"win_i{lane}_{s}", reset_less=True)
+                with m.If(valid & (step == s)):
+                    m.d.sync += [win_d.eq(tree.min_dist), win_i.eq(cand_idx)]
+                m.d.comb += [steps.dist[s].eq(win_d), steps.idx[s].eq(win_i)]
+            m.d.comb += self.o.payload.codes[lane].eq(steps.min_idx)
+        # codes leave the step trees (or the last register) ``latency - pre`` cycles after the
+        # row's last step left the prototype trees
+        m.d.sync += self.o.valid.eq(delay(m, valid & last, self.latency - pre - 1, "done"))
         m.d.comb += self.o.payload.tag.eq(delay(m, beat.tag, self.latency, "tag"))
         return m

@@ -161,7 +161,6 @@ class PQEngine(wiring.Component):
             *fields_eq(
                 cb.rd.payload.tag,
                 {
-                    "first": ia.inner == 0,
                     "last": ia.at_last_inner,
                     "step": ia.inner,
                     "x": self.i.payload,
