@@ -81,9 +81,8 @@ def write_stages(lutram):
 MULTIPLY = 3
 
 #: Credit loop beyond a producer's pipeline: FIFO write -> readable (2 cycles, the FIFOs are
-#: buffered so their heads are registers), pop -> credit back (1), the registered ``room``
-#: (a cycle late and a credit short: :class:`pqaccel.rtl.shell.CreditFIFO`, 2), and one spare.
-CREDIT_ROUND_TRIP = 6
+#: buffered so their heads are registers), pop -> credit back (1), and one spare.
+CREDIT_ROUND_TRIP = 4
 
 
 def distance(metric, v):

@@ -176,19 +176,13 @@ class BankedMemory(wiring.Component):
     def read_data(self, m, dst, rd, name):
         """Register the data of a memory's read port ``rd`` onto ``dst`` (its part of
         ``rd_out``'s data): once after LUT-RAM, twice after block RAM (the first register
-        ``name`` beside the block, or the block's own output register).
-
-        No register of read data has a reset (``rd_out.valid`` says when the data mean
-        something): a reset would be a set/reset input on each of them, a control set that the
-        reset-less datapath registers they feed do not share."""
+        ``name`` beside the block, or the block's own output register)."""
         value = rd.data
         if not self.lutram and not getattr(rd, "registered", False):
             first = Signal.like(value, name=name, reset_less=True)
             m.d.sync += first.eq(value)
             value = first
-        last = Signal.like(value, name=f"{name}_q", reset_less=True)
-        m.d.sync += last.eq(value)
-        m.d.comb += dst.eq(last)
+        m.d.sync += dst.eq(value)
 
     def early_tag(self, m, short=1):
         """The request's ``tag`` ``short`` registers before ``rd_out``'s, for a caller that

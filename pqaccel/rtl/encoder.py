@@ -88,7 +88,7 @@ class Encoder(wiring.Component):
             if cfg.k_steps == 1:
                 # one step a row (k = k_par): every beat is a row's first and last, the nearest
                 # prototype is the tree's
-                with m.If(valid):
+                with m.If(valid & last):
                     m.d.sync += self.o.payload.codes[lane].eq(cand_idx)
                 continue
             # Several steps a row: each step's winner is kept in a register of its own and a

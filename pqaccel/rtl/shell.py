@@ -400,15 +400,7 @@ class CreditFIFO(wiring.Component):
         # issue counters' compares into this count were the logic MAC's critical path
         freed = head & self.r.ready
         m.d.sync += used.eq(Mux(self.take, used + 1 - freed, used - freed))
-        # ``room`` is a register, and it looks one cycle back: a step may issue when a credit
-        # was free with one to spare in the cycle before (``used`` grows by one a cycle at most),
-        # so no compare of the count stands between the count and the issue logic it gates
-        # (that path, through the issue to every register it enables, was the iCE40 critical
-        # path).  It costs a credit and a cycle of the round trip
-        # (:data:`pqaccel.pipeline.CREDIT_ROUND_TRIP`).
-        room = Signal(name="room_r", init=self.credits > 1)  # after a reset nothing is in use
-        m.d.sync += room.eq(used < self.credits - 1)
-        m.d.comb += self.room.eq(room)
+        m.d.comb += self.room.eq(used < self.credits)
         if self.checks:  # sync-domain: a testbench's inputs may pass through transient states
             m.d.sync += [
                 Assert(~do_write | (level != inner), f"{self._what}: write while full"),
