@@ -39,7 +39,7 @@ class WeightMemory(BankedMemory):
     scaffolding: :class:`pqaccel.rtl.banked.BankedMemory`.
     """
 
-    def __init__(self, cfg, tag=0):
+    def __init__(self, cfg, tag=0, family=None):
         self.cfg = cfg
         wvec = data.ArrayLayout(signed(cfg.w_bits), cfg.d_par)
         super().__init__(
@@ -57,6 +57,7 @@ class WeightMemory(BankedMemory):
                     else {}
                 ),
             },
+            family=family,
         )
 
     @staticmethod
@@ -124,6 +125,7 @@ class MacEngine(wiring.Component):
         # ``family``: the FPGA family synthesized for (None: the portable form); its multiplier
         # primitive where it takes these operands (:mod:`pqaccel.rtl.multiplier`)
         self.primitive = Multiplier.primitive_for(family, cfg.mult, cfg.in_bits, cfg.w_bits)
+        self.family = family
         self.amap = MacAddressMap(cfg)
         self.pipeline = cfg.pipeline()
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
@@ -167,7 +169,9 @@ class MacEngine(wiring.Component):
             masked=False,
         )
         m.submodules.weights = wm = WeightMemory(
-            cfg, tag=data.StructLayout({"x": self.in_layout, "acc": acc.in_layout})
+            cfg,
+            tag=data.StructLayout({"x": self.in_layout, "acc": acc.in_layout}),
+            family=self.family,
         )
         m.submodules.out_fifo = ofifo = CreditFIFO(
             self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO"
