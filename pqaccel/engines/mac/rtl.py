@@ -35,7 +35,9 @@ class WeightMemory(BankedMemory):
     logic's path), then read, then the data registered twice after the block RAM.  Writes reach the
     memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later (registered per part of
     ``ceil(sqrt(m_par))`` memories, per memory, and per memory again).  With ``cfg.wide_port``,
-    ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared
+    ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  Built for ECP5
+    (``family``), a memory Yosys maps to ``DP16KD`` blocks in their 512 x 36 mode is those blocks
+    with their output registers (:class:`pqaccel.rtl.ecp5.WideBlockRam`).  The shared
     scaffolding: :class:`pqaccel.rtl.banked.BankedMemory`.
     """
 
