@@ -117,41 +117,7 @@ class BlockRam:
         di = Cat(self.wr.data, Const(0, 18 - width))
         do = Signal(18, name=f"{name}_do")
         m.d.comb += self.rd.data.eq(do[:width])
-        ports = {
-            **{f"i_{k}": v for k, v in _bits("DIA", di, 18).items()},
-            **{f"i_{k}": v for k, v in _bits("ADA", wa, 14).items()},
-            **{f"i_{k}": _ZERO for k in _bits("DIB", di, 18)},
-            **{f"i_{k}": v for k, v in _bits("ADB", ra, 14).items()},
-            **{f"o_{k}": v for k, v in _bits("DOB", do, 18).items()},
-            "i_CLKA": ClockSignal(),
-            "i_CEA": _ONE,
-            "i_OCEA": _ONE,
-            "i_WEA": self.wr.en,
-            "i_RSTA": _ZERO,
-            "i_CLKB": ClockSignal(),
-            "i_CEB": _ONE,
-            "i_OCEB": _ONE,
-            "i_WEB": _ZERO,
-            "i_RSTB": _ZERO,
-            **{f"i_CS{p}{n}": _ZERO for p in "AB" for n in range(3)},
-        }
-        m.submodules[name] = Instance(
-            "DP16KD",
-            p_DATA_WIDTH_A=18,
-            p_DATA_WIDTH_B=18,
-            p_REGMODE_A="NOREG",
-            p_REGMODE_B="OUTREG",
-            p_RESETMODE="SYNC",
-            p_ASYNC_RESET_RELEASE="SYNC",
-            p_CSDECODE_A="0b000",
-            p_CSDECODE_B="0b000",
-            p_WRITEMODE_A="NORMAL",
-            p_WRITEMODE_B="NORMAL",
-            p_CLKAMUX="CLKA",
-            p_CLKBMUX="CLKB",
-            p_GSR="DISABLED",
-            **ports,
-        )
+        _dp16kd(m, name, 18, di=di, ada=wa, adb=ra, do=do, wea=self.wr.en)
 
 
 class WideBlockRam:
@@ -213,39 +179,48 @@ class WideBlockRam:
                 )
                 for j in held
             ]
-            ports = {
-                **{f"i_{k}": v for k, v in _bits("DIA", di[:18], 18).items()},
-                **{f"i_{k}": v for k, v in _bits("DIB", di[18:], 18).items()},
-                **{f"i_{k}": v for k, v in _bits("ADA", Cat(be, wa), 14).items()},
-                **{f"i_{k}": v for k, v in _bits("ADB", ra, 14).items()},
-                **{f"o_{k}": v for k, v in _bits("DOA", do[:18], 18).items()},
-                **{f"o_{k}": v for k, v in _bits("DOB", do[18:], 18).items()},
-                **{f"i_{s}{p}": _ONE for s in ("CE", "OCE") for p in "AB"},
-                "i_CLKA": ClockSignal(),
-                "i_CLKB": ClockSignal(),
-                "i_WEA": _ONE,
-                "i_WEB": _ZERO,
-                "i_RSTA": _ZERO,
-                "i_RSTB": _ZERO,
-                **{f"i_CS{p}{i}": _ZERO for p in "AB" for i in range(3)},
-            }
-            m.submodules[f"{name}_{b}"] = Instance(
-                "DP16KD",
-                p_DATA_WIDTH_A=36,
-                p_DATA_WIDTH_B=36,
-                p_REGMODE_A="OUTREG",
-                p_REGMODE_B="OUTREG",
-                p_RESETMODE="SYNC",
-                p_ASYNC_RESET_RELEASE="SYNC",
-                p_CSDECODE_A="0b000",
-                p_CSDECODE_B="0b000",
-                p_WRITEMODE_A="NORMAL",
-                p_WRITEMODE_B="NORMAL",
-                p_CLKAMUX="CLKA",
-                p_CLKBMUX="CLKB",
-                p_GSR="DISABLED",
-                **ports,
-            )
+            _dp16kd(m, f"{name}_{b}", 36, di=di, ada=Cat(be, wa), adb=ra, do=do, wea=_ONE)
+
+
+def _dp16kd(m, name, width, *, di, ada, adb, do, wea):
+    """A ``DP16KD`` ``name`` on the domain's clock, every clock enable 1, the read's output
+    register in use: ``width`` 18, its 1024 x 18 mode (port A writes ``di``, port B reads onto
+    ``do``); 36, its 512 x 36 mode (``di`` and ``do`` span both ports' data pins, the low half
+    on port A's)."""
+    wide = width == 36
+    ports = {
+        **{f"i_{k}": v for k, v in _bits("DIA", di[:18], 18).items()},
+        **{f"i_{k}": v for k, v in _bits("DIB", di[18:] if wide else Const(0, 18), 18).items()},
+        **{f"i_{k}": v for k, v in _bits("ADA", ada, 14).items()},
+        **{f"i_{k}": v for k, v in _bits("ADB", adb, 14).items()},
+        **({f"o_{k}": v for k, v in _bits("DOA", do[:18], 18).items()} if wide else {}),
+        **{f"o_{k}": v for k, v in _bits("DOB", do[18:] if wide else do, 18).items()},
+        **{f"i_{s}{p}": _ONE for s in ("CE", "OCE") for p in "AB"},
+        "i_CLKA": ClockSignal(),
+        "i_CLKB": ClockSignal(),
+        "i_WEA": wea,
+        "i_WEB": _ZERO,
+        "i_RSTA": _ZERO,
+        "i_RSTB": _ZERO,
+        **{f"i_CS{p}{i}": _ZERO for p in "AB" for i in range(3)},
+    }
+    m.submodules[name] = Instance(
+        "DP16KD",
+        p_DATA_WIDTH_A=width,
+        p_DATA_WIDTH_B=width,
+        p_REGMODE_A="OUTREG" if wide else "NOREG",
+        p_REGMODE_B="OUTREG",
+        p_RESETMODE="SYNC",
+        p_ASYNC_RESET_RELEASE="SYNC",
+        p_CSDECODE_A="0b000",
+        p_CSDECODE_B="0b000",
+        p_WRITEMODE_A="NORMAL",
+        p_WRITEMODE_B="NORMAL",
+        p_CLKAMUX="CLKA",
+        p_CLKBMUX="CLKB",
+        p_GSR="DISABLED",
+        **ports,
+    )
 
 
 def _port_list(prefix, n):
