@@ -291,17 +291,6 @@ def test_ecp5_table_banks_are_the_same_block_rams():
     assert ecp5["resources"]["lutram"] == portable["resources"]["lutram"]
 
 
-def test_ecp5_mac_weight_words_are_the_same_block_rams():
-    """The ECP5 form's MAC weight memories (a weight a write, five to a word) are DP16KD
-    instances in their 512 x 36 mode where Yosys maps them to those blocks: as many block RAMs,
-    and the first data register of every word out of the fabric."""
-    cfg = MacConfig(d_max=40, m_max=24, d_par=5, m_par=2, w_bits=7, mult="lut")
-    portable, ecp5 = _both_forms(cfg)
-    assert ecp5["cells_by_type"].get("DP16KD") == portable["resources"]["bram"] == 4
-    moved = portable["resources"]["ff"] - ecp5["resources"]["ff"]
-    assert moved >= cfg.m_par * cfg.d_par * cfg.w_bits, (portable["resources"], ecp5["resources"])
-
-
 @pytest.mark.parametrize("target, router", [("ecp5", "router2"), ("ice40", "router1")])
 def test_pnr_default_router_per_target(target, router, monkeypatch):
     """Without a router named, nextpnr runs with the target's default (router2 on ECP5, where

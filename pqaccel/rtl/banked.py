@@ -129,24 +129,20 @@ class BankedMemory(wiring.Component):
     def memory(self, m, name, shape, rd_addr, wr_addr, granularity=None):
         """One memory ``name`` of ``depth`` words of ``shape``: ``(write port, read port)``, the
         read port addressed by ``rd_addr`` (asynchronous with :attr:`lutram`), the write port
-        by ``wr_addr``.  Built for ECP5, a memory that Yosys maps to ``DP16KD`` block RAMs
-        (:func:`pqaccel.memmap.map_memory`) is those blocks with their output registers where
-        pqaccel's instances take it in as many blocks: one 1024 x 18 block
-        (:class:`pqaccel.rtl.ecp5.BlockRam`) or 512 x 36 blocks written a granule at a time
-        (:class:`pqaccel.rtl.ecp5.WideBlockRam`); the read port's data is then registered once
-        already (``rd.registered``)."""
+        by ``wr_addr``.  Built for ECP5, a memory that Yosys maps to one ``DP16KD``
+        (:func:`pqaccel.memmap.map_memory`) is that block with its output register
+        (:class:`pqaccel.rtl.ecp5.BlockRam`: the read port's data is then registered once
+        already, ``rd.registered``)."""
         width = Shape.cast(shape).width
-        if self.family == "ecp5" and not self.lutram:
-            blocks = map_memory(self.depth, width, granularity or width, "ecp5")["bram"]
-            if blocks == 1 and ecp5.BlockRam.fits(self.depth, width, granularity):
-                ram = ecp5.BlockRam(m, name, self.depth, width)
-            elif blocks and ecp5.WideBlockRam.blocks(self.depth, width, granularity) == blocks:
-                ram = ecp5.WideBlockRam(m, name, self.depth, width, granularity)
-            else:
-                ram = None
-            if ram is not None:
-                m.d.comb += [ram.rd.addr.eq(rd_addr), ram.wr.addr.eq(wr_addr)]
-                return ram.wr, ram.rd
+        if (
+            self.family == "ecp5"
+            and not self.lutram
+            and ecp5.BlockRam.fits(self.depth, width, granularity)
+            and map_memory(self.depth, width, granularity or width, "ecp5")["bram"] == 1
+        ):
+            ram = ecp5.BlockRam(m, name, self.depth, width)
+            m.d.comb += [ram.rd.addr.eq(rd_addr), ram.wr.addr.eq(wr_addr)]
+            return ram.wr, ram.rd
         mem = memory.Memory(shape=shape, depth=self.depth, init=[])
         m.submodules[name] = mem
         wr = mem.write_port(granularity=granularity)

@@ -11,10 +11,6 @@ Instantiated here, the registers are the blocks' own:
 * :class:`BlockRam`: a ``DP16KD`` of up to 1024 words of up to 18 bits, written on port A and
   read on port B with its output register (``REGMODE_B="OUTREG"``): the synchronous read and the
   first data register of :data:`pqaccel.pipeline.MEMORY_READ` in the block.
-* :class:`WideBlockRam`: a memory of up to 512 words written a granule of up to 9 bits at a
-  time (the MAC's weight words), as ``DP16KD`` blocks in their 512 x 36 mode, four granules a
-  block, each in a 9-bit byte with its own write enable: the blocks and the pins Yosys's
-  ``memory_libmap`` uses for that memory, with the output register in use.
 
 :data:`MODELS` holds the simulation models; the Amaranth simulator and the formal checks use
 the portable form, which behaves the same cycle for cycle.
@@ -24,28 +20,13 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal, signed
 
-__all__ = [
-    "MULT_MAX_BITS",
-    "BRAM_MAX_DEPTH",
-    "BRAM_MAX_WIDTH",
-    "BRAM_WIDE_DEPTH",
-    "BRAM_BYTE",
-    "mult18x18d",
-    "BlockRam",
-    "WideBlockRam",
-    "MODELS",
-]
+__all__ = ["MULT_MAX_BITS", "BRAM_MAX_DEPTH", "BRAM_MAX_WIDTH", "mult18x18d", "BlockRam", "MODELS"]
 
 #: Widest signed operand of a ``MULT18X18D``.
 MULT_MAX_BITS = 18
 #: ``DP16KD`` in its 1024 x 18 mode: the words and bits :class:`BlockRam` takes.
 BRAM_MAX_DEPTH = 1024
 BRAM_MAX_WIDTH = 18
-#: ``DP16KD`` in its 512 x 36 mode: the words, and the bits of each of its four write-enable
-#: bytes (:class:`WideBlockRam`).
-BRAM_WIDE_DEPTH = 512
-BRAM_BYTE = 9
-_WIDE_BYTES = 4
 
 _ONE, _ZERO = Const(1, 1), Const(0, 1)
 
@@ -117,110 +98,41 @@ class BlockRam:
         di = Cat(self.wr.data, Const(0, 18 - width))
         do = Signal(18, name=f"{name}_do")
         m.d.comb += self.rd.data.eq(do[:width])
-        _dp16kd(m, name, 18, di=di, ada=wa, adb=ra, do=do, wea=self.wr.en)
-
-
-class WideBlockRam:
-    """A memory of ``depth`` <= :data:`BRAM_WIDE_DEPTH` words of ``width`` bits, written a
-    granule of ``granularity`` <= :data:`BRAM_BYTE` bits at a time, as :meth:`blocks` ``DP16KD``
-    in their 512 x 36 mode: granule ``j`` in byte ``j % 4`` of block ``j // 4`` (its low
-    ``granularity`` bits), that byte's write enable its own.  The pins are those of Yosys's
-    mapping of such a memory (``brams_map_16kd.v``: port A's data pins the low half of the word,
-    port B's the high; ``ADA3..0`` the byte enables, ``ADA13..5`` the word; the read word on
-    ``ADB13..5``, its data on ``DOA`` (low) and ``DOB`` (high)), with the output registers in use
-    (``REGMODE_A = REGMODE_B = "OUTREG"``).  ``wr`` (``addr``, ``data``, ``en``: a bit a granule)
-    and ``rd`` (``addr``, ``data``: two clock edges after the address, ``registered``) as for
-    :class:`BlockRam`.
-    """
-
-    @staticmethod
-    def blocks(depth, width, granularity):
-        """``DP16KD`` blocks of a memory of this shape, 0 where it is not one of these."""
-        if granularity is None or granularity > BRAM_BYTE or width % granularity:
-            return 0
-        if depth > BRAM_WIDE_DEPTH:
-            return 0
-        return -(-(width // granularity) // _WIDE_BYTES)
-
-    def __init__(self, m, name, depth, width, granularity):
-        n = self.blocks(depth, width, granularity)
-        if not n:
-            raise ValueError(
-                f"DP16KD blocks in 512 x 36 mode hold at most {BRAM_WIDE_DEPTH} words written "
-                f"in granules of at most {BRAM_BYTE} bits, got {depth} x {width} in granules "
-                f"of {granularity}"
-            )
-        abits = max(1, (depth - 1).bit_length())
-        granules = width // granularity
-        self.wr = SimpleNamespace(
-            addr=Signal(abits, name=f"{name}_wa"),
-            data=Signal(width, name=f"{name}_wd"),
-            en=Signal(granules, name=f"{name}_we"),
+        ports = {
+            **{f"i_{k}": v for k, v in _bits("DIA", di, 18).items()},
+            **{f"i_{k}": v for k, v in _bits("ADA", wa, 14).items()},
+            **{f"i_{k}": _ZERO for k in _bits("DIB", di, 18)},
+            **{f"i_{k}": v for k, v in _bits("ADB", ra, 14).items()},
+            **{f"o_{k}": v for k, v in _bits("DOB", do, 18).items()},
+            "i_CLKA": ClockSignal(),
+            "i_CEA": _ONE,
+            "i_OCEA": _ONE,
+            "i_WEA": self.wr.en,
+            "i_RSTA": _ZERO,
+            "i_CLKB": ClockSignal(),
+            "i_CEB": _ONE,
+            "i_OCEB": _ONE,
+            "i_WEB": _ZERO,
+            "i_RSTB": _ZERO,
+            **{f"i_CS{p}{n}": _ZERO for p in "AB" for n in range(3)},
+        }
+        m.submodules[name] = Instance(
+            "DP16KD",
+            p_DATA_WIDTH_A=18,
+            p_DATA_WIDTH_B=18,
+            p_REGMODE_A="NOREG",
+            p_REGMODE_B="OUTREG",
+            p_RESETMODE="SYNC",
+            p_ASYNC_RESET_RELEASE="SYNC",
+            p_CSDECODE_A="0b000",
+            p_CSDECODE_B="0b000",
+            p_WRITEMODE_A="NORMAL",
+            p_WRITEMODE_B="NORMAL",
+            p_CLKAMUX="CLKA",
+            p_CLKBMUX="CLKB",
+            p_GSR="DISABLED",
+            **ports,
         )
-        self.rd = SimpleNamespace(
-            addr=Signal(abits, name=f"{name}_ra"),
-            data=Signal(width, name=f"{name}_rd"),
-            registered=True,
-        )
-        wa = Cat(Const(0, 1), self.wr.addr, Const(0, 9 - abits))
-        ra = Cat(Const(0, 5), self.rd.addr, Const(0, 9 - abits))
-        pad = Const(0, BRAM_BYTE - granularity)
-        for b in range(n):
-            held = range(b * _WIDE_BYTES, min((b + 1) * _WIDE_BYTES, granules))
-            di = Cat(
-                *(Cat(self.wr.data[j * granularity : (j + 1) * granularity], pad) for j in held),
-                Const(0, BRAM_BYTE * (_WIDE_BYTES - len(held))),
-            )
-            be = Cat(*(self.wr.en[j] for j in held), Const(0, _WIDE_BYTES - len(held)))
-            do = Signal(36, name=f"{name}_{b}_do")
-            m.d.comb += [
-                self.rd.data[j * granularity : (j + 1) * granularity].eq(
-                    do[(j - held.start) * BRAM_BYTE :][:granularity]
-                )
-                for j in held
-            ]
-            _dp16kd(m, f"{name}_{b}", 36, di=di, ada=Cat(be, wa), adb=ra, do=do, wea=_ONE)
-
-
-def _dp16kd(m, name, width, *, di, ada, adb, do, wea):
-    """A ``DP16KD`` ``name`` on the domain's clock, every clock enable 1, the read's output
-    register in use: ``width`` 18, its 1024 x 18 mode (port A writes ``di``, port B reads onto
-    ``do``); 36, its 512 x 36 mode (``di`` and ``do`` span both ports' data pins, the low half
-    on port A's)."""
-    wide = width == 36
-    ports = {
-        **{f"i_{k}": v for k, v in _bits("DIA", di[:18], 18).items()},
-        **{f"i_{k}": v for k, v in _bits("DIB", di[18:] if wide else Const(0, 18), 18).items()},
-        **{f"i_{k}": v for k, v in _bits("ADA", ada, 14).items()},
-        **{f"i_{k}": v for k, v in _bits("ADB", adb, 14).items()},
-        **({f"o_{k}": v for k, v in _bits("DOA", do[:18], 18).items()} if wide else {}),
-        **{f"o_{k}": v for k, v in _bits("DOB", do[18:] if wide else do, 18).items()},
-        **{f"i_{s}{p}": _ONE for s in ("CE", "OCE") for p in "AB"},
-        "i_CLKA": ClockSignal(),
-        "i_CLKB": ClockSignal(),
-        "i_WEA": wea,
-        "i_WEB": _ZERO,
-        "i_RSTA": _ZERO,
-        "i_RSTB": _ZERO,
-        **{f"i_CS{p}{i}": _ZERO for p in "AB" for i in range(3)},
-    }
-    m.submodules[name] = Instance(
-        "DP16KD",
-        p_DATA_WIDTH_A=width,
-        p_DATA_WIDTH_B=width,
-        p_REGMODE_A="OUTREG" if wide else "NOREG",
-        p_REGMODE_B="OUTREG",
-        p_RESETMODE="SYNC",
-        p_ASYNC_RESET_RELEASE="SYNC",
-        p_CSDECODE_A="0b000",
-        p_CSDECODE_B="0b000",
-        p_WRITEMODE_A="NORMAL",
-        p_WRITEMODE_B="NORMAL",
-        p_CLKAMUX="CLKA",
-        p_CLKBMUX="CLKB",
-        p_GSR="DISABLED",
-        **ports,
-    )
 
 
 def _port_list(prefix, n):
@@ -255,11 +167,8 @@ endmodule
 """
 
 _DP16KD = f"""
-// DP16KD as pqaccel instantiates it, with CE = OCE = 1 and the output register in use:
-// DATA_WIDTH_A = 18: 1024 x 18, port A writes (ADA1..0 the byte enables, ADA13..4 the word),
-// port B reads (ADB13..4) through its output register (REGMODE_B = "OUTREG");
-// DATA_WIDTH_A = 36: 512 x 36, port A writes {{DIB, DIA}} (WEA = 1, ADA3..0 the byte enables,
-// ADA13..5 the word), port B reads ADB13..5 through the output registers onto {{DOB, DOA}}.
+// DP16KD as pqaccel instantiates it: 1024 x 18, port A writes whole words (ADA1..0 the byte
+// enables), port B reads through its output register (REGMODE_B = "OUTREG"), CE = OCE = 1.
 module DP16KD (
   input {_port_list("DIA", 18)},
   input {_port_list("ADA", 14)},
@@ -283,29 +192,23 @@ module DP16KD (
   parameter CLKAMUX = "CLKA";
   parameter CLKBMUX = "CLKB";
   parameter GSR = "ENABLED";
-  wire [35:0] di = {{{_port_list("DIB", 18)}, {_port_list("DIA", 18)}}};
+  wire [17:0] dia = {{{_port_list("DIA", 18)}}};
   wire [13:0] ada = {{{_port_list("ADA", 14)}}};
   wire [13:0] adb = {{{_port_list("ADB", 14)}}};
-  wire wide = DATA_WIDTH_A == 36;
-  // 36-bit words; the 18-bit mode uses the low half of each
-  reg [35:0] mem [0:1023];
-  reg [35:0] do_r = 36'b0, do_q = 36'b0;
-  wire [9:0] wa = wide ? {{1'b0, ada[13:5]}} : ada[13:4];
-  wire [9:0] ra = wide ? {{1'b0, adb[13:5]}} : adb[13:4];
+  reg [17:0] mem [0:1023];
+  reg [17:0] dob_r = 18'b0, dob_q = 18'b0;
   integer i;
-  initial for (i = 0; i < 1024; i = i + 1) mem[i] = 36'b0;  // as configured: INITVAL 0
+  initial for (i = 0; i < 1024; i = i + 1) mem[i] = 18'b0;  // as configured: INITVAL 0
   always @(posedge CLKA) if (CEA && WEA) begin
-    if (ada[0]) mem[wa][8:0] <= di[8:0];
-    if (ada[1]) mem[wa][17:9] <= di[17:9];
-    if (wide && ada[2]) mem[wa][26:18] <= di[26:18];
-    if (wide && ada[3]) mem[wa][35:27] <= di[35:27];
+    if (ada[0]) mem[ada[13:4]][8:0] <= dia[8:0];
+    if (ada[1]) mem[ada[13:4]][17:9] <= dia[17:9];
   end
   always @(posedge CLKB) begin
-    if (CEB) do_r <= mem[ra];
-    if (OCEB) do_q <= do_r;
+    if (CEB) dob_r <= mem[adb[13:4]];
+    if (OCEB) dob_q <= dob_r;
   end
-  assign {{{_port_list("DOB", 18)}}} = wide ? do_q[35:18] : do_q[17:0];
-  assign {{{_port_list("DOA", 18)}}} = wide ? do_q[17:0] : 18'b0;
+  assign {{{_port_list("DOB", 18)}}} = dob_q;
+  assign {{{_port_list("DOA", 18)}}} = 18'b0;
 endmodule
 """
 

@@ -35,13 +35,11 @@ class WeightMemory(BankedMemory):
     logic's path), then read, then the data registered twice after the block RAM.  Writes reach the
     memory :func:`pqaccel.pipeline.write_stages` + 1 clock edges later (registered per part of
     ``ceil(sqrt(m_par))`` memories, per memory, and per memory again).  With ``cfg.wide_port``,
-    ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  Built for ECP5
-    (``family``), a memory Yosys maps to ``DP16KD`` blocks in their 512 x 36 mode is those blocks
-    with their output registers (:class:`pqaccel.rtl.ecp5.WideBlockRam`).  The shared
+    ``wr_all`` writes the whole word ``wr_row[ml]`` of every memory at ``wr_addr``.  The shared
     scaffolding: :class:`pqaccel.rtl.banked.BankedMemory`.
     """
 
-    def __init__(self, cfg, tag=0, family=None):
+    def __init__(self, cfg, tag=0):
         self.cfg = cfg
         wvec = data.ArrayLayout(signed(cfg.w_bits), cfg.d_par)
         super().__init__(
@@ -59,7 +57,6 @@ class WeightMemory(BankedMemory):
                     else {}
                 ),
             },
-            family=family,
         )
 
     @staticmethod
@@ -127,7 +124,6 @@ class MacEngine(wiring.Component):
         # ``family``: the FPGA family synthesized for (None: the portable form); its multiplier
         # primitive where it takes these operands (:mod:`pqaccel.rtl.multiplier`)
         self.primitive = Multiplier.primitive_for(family, cfg.mult, cfg.in_bits, cfg.w_bits)
-        self.family = family
         self.amap = MacAddressMap(cfg)
         self.pipeline = cfg.pipeline()
         self.in_layout = data.ArrayLayout(signed(cfg.in_bits), cfg.d_par)
@@ -171,9 +167,7 @@ class MacEngine(wiring.Component):
             masked=False,
         )
         m.submodules.weights = wm = WeightMemory(
-            cfg,
-            tag=data.StructLayout({"x": self.in_layout, "acc": acc.in_layout}),
-            family=self.family,
+            cfg, tag=data.StructLayout({"x": self.in_layout, "acc": acc.in_layout})
         )
         m.submodules.out_fifo = ofifo = CreditFIFO(
             self.out_layout, pl["out_fifo_depth"], self.checks, "output FIFO"
