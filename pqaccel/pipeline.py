@@ -18,6 +18,7 @@ __all__ = [
     "MULTIPLY",
     "distance",
     "argmin",
+    "encoder_step",
     "encoder",
     "codebook_depth",
     "table_depth",
@@ -97,12 +98,18 @@ def argmin(n):
     return tree_levels(n) + 1
 
 
+def encoder_step(cfg):
+    """Cycles of :class:`pqaccel.rtl.encoder.Encoder` from a beat to its step's winner at the
+    outputs of the argmin trees over the step's prototypes: distances, then the tree."""
+    return distance(cfg.metric, cfg.v) + argmin(cfg.par.k_par)
+
+
 def encoder(cfg):
-    """:class:`pqaccel.rtl.encoder.Encoder`: distances, the argmin tree over a step's
-    prototypes, then the codes registered (one step a row) or each step's winner registered and
-    an argmin tree over the ``k_steps`` winners (several: no running minimum, whose compare and
-    select closed a loop that set the iCE40 Fmax)."""
-    per_step = distance(cfg.metric, cfg.v) + argmin(cfg.par.k_par) + 1
+    """:class:`pqaccel.rtl.encoder.Encoder`: :func:`encoder_step`, then the codes registered
+    (one step a row) or each step's winner registered and an argmin tree over the ``k_steps``
+    winners (several: no running minimum, whose compare and select closed a loop that set the
+    iCE40 Fmax)."""
+    per_step = encoder_step(cfg) + 1
     return per_step if cfg.k_steps == 1 else per_step + argmin(cfg.k_steps)
 
 

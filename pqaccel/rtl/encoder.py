@@ -66,8 +66,7 @@ class Encoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, p = self.cfg, self.cfg.par
-        # cycles from a beat to its step's winner at the prototype trees' outputs
-        pre = pipeline.distance(cfg.metric, cfg.v) + pipeline.argmin(p.k_par)
+        pre = pipeline.encoder_step(cfg)
         beat = self.i.payload
         valid = delay(m, self.i.valid, pre, "valid")
         last = delay(m, beat.last, pre, "last")
